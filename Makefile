@@ -1,0 +1,45 @@
+# Thin wrapper over CMake. `make test` and `make run` each work alone on a
+# fresh Debian machine: they install what is missing first.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
+CONF ?= dist/pushrelay.conf
+
+.PHONY: all deps build run test unit integration asan asan-test clean format
+
+all: build
+
+deps:
+	@dist/install-deps
+
+$(BUILD)/Makefile: CMakeLists.txt
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: deps $(BUILD)/Makefile
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/pushrelay -p $(CURDIR) -c $(CONF) -g 'daemon off;'
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -R unit_
+
+integration: build
+	PUSHRELAY_BIN=$(CURDIR)/$(BUILD)/pushrelay /usr/bin/python3 -m pytest -q -p no:cacheprovider integration
+
+asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPUSHRELAY_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+asan-test: asan
+	cd $(ASAN_BUILD) && ctest --output-on-failure
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

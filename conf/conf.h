@@ -1,0 +1,158 @@
+// pushrelay's configuration: the typed result of reading a conf file, and how to read one.
+//
+// Owned by conf/, the only module that reads conf files. The master loads a Config (at start,
+// on `-t`, on reload) and hands it to the workers it forks; workers only read it (routing with
+// match_location, settings per request). A Config is plain data, immutable after load: no locks.
+// Loading never throws and never exits: a mistake comes back as an Error naming file:line.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conf/access_rule.h"
+#include "conf/directive.h"
+#include "conf/error.h"
+#include "conf/regex.h"
+#include "conf/template.h"
+#include "conf/values.h"
+
+namespace pushrelay::conf {
+
+enum class Role : uint8_t { None, Publisher, Subscriber };
+enum class SubscriberMode : uint8_t { LongPoll, IntervalPoll };
+enum class Concurrency : uint8_t { Broadcast, First, Last };
+enum class LogLevel : uint8_t { Debug, Info, Notice, Warn, Error, Crit, Alert, Emerg };
+
+// The push directives in force in one location, defaults and inheritance applied. The member
+// initializers are the directive table's defaults (a test keeps them equal).
+struct PushSettings {
+    Role role = Role::None;
+    SubscriberMode mode = SubscriberMode::LongPoll;
+    Concurrency concurrency = Concurrency::Broadcast;
+    bool store_messages = true;
+    uint32_t min_buffer = 1;  // invariant after load: min_buffer <= max_buffer
+    uint32_t max_buffer = 10;
+    Millis message_timeout = std::chrono::hours(1);  // 0: never expires
+    uint32_t min_recipients = 0;
+    bool delete_oldest_received = false;
+    bool authorized_channels_only = false;
+    std::string channel_group;              // "" for none; channels are keyed group/id
+    uint32_t max_channel_id_length = 1024;  // >= 1
+    uint32_t max_channel_subscribers = 0;   // 0: no limit
+    Millis subscriber_timeout = Millis(0);  // 0: none
+    Millis channel_timeout = std::chrono::seconds(5);
+    bool ignore_queue_on_no_cache = false;
+    std::string allow_origin = "*";  // no control characters (safe in a header)
+
+    bool operator==(const PushSettings&) const = default;
+};
+
+// The HTTP directives in force in one location, defaults and inheritance applied.
+struct HttpSettings {
+    std::string default_type = "text/plain";
+    bool access_log_off = false;
+    std::string access_log_path;    // resolved against the prefix
+    std::string access_log_format;  // the log_format text (nginx variables), already looked up
+    Millis keepalive_timeout = std::chrono::seconds(75);
+    uint32_t keepalive_requests = 1000;
+    uint64_t client_max_body_size = 1024 * 1024;  // bytes; 0: no limit
+    Millis client_header_timeout = std::chrono::seconds(60);
+    Millis client_body_timeout = std::chrono::seconds(60);
+    // allow/deny in conf order; a level with none inherits its parent's whole list.
+    std::vector<AccessRule> access;
+
+    // Whether peer may use the location: the first rule that matches decides; no rule matching
+    // (or no rules) lets it in, as in nginx.
+    bool allowed(const sockaddr* peer) const;
+};
+
+struct Location {
+    enum class Match : uint8_t { Exact, Prefix, Regex, RegexCaseless };
+    Match match = Match::Prefix;
+    bool skip_regex = false;  // `^~`: a longest-prefix match stops the regex search
+    std::string pattern;
+    std::shared_ptr<const Regex> regex;  // set for Regex and RegexCaseless
+    PushSettings push;
+    HttpSettings http;
+    std::vector<SetDirective> sets;  // the server's first, then the location's, in conf order
+    std::string file;                // where the location (or, for a fallback, server) opens
+    int line = 0;
+
+    bool is_regex() const { return match == Match::Regex || match == Match::RegexCaseless; }
+};
+
+struct Listen {
+    std::string address;  // numeric: "0.0.0.0", "127.0.0.1", "::1"
+    uint16_t port = 0;
+    bool ipv6 = false;
+    int backlog = 511;
+    bool reuseport = false;
+    std::string file;
+    int line = 0;
+
+    // "127.0.0.1:8080" or "[::1]:8080".
+    std::string describe() const;
+};
+
+struct Server {
+    std::vector<Listen> listens;     // at least one
+    std::vector<std::string> names;  // server_name, kept for logs only (no virtual hosts)
+    std::vector<Location> locations;
+    // The server-level settings, used when no location matches: Prefix, pattern "".
+    Location fallback;
+    std::string file;
+    int line = 0;
+};
+
+struct Config {
+    std::string prefix;        // relative paths were resolved against it
+    std::string conf_path;     // the main conf file, absolute (reload reads it again)
+    int worker_processes = 1;  // 1..64 (`auto` resolved to the online CPUs)
+    std::optional<uint64_t> worker_rlimit_nofile;
+    Millis worker_shutdown_timeout = std::chrono::seconds(10);
+    std::string pid_path;
+    std::string error_log_path;  // resolved, or "stderr"
+    LogLevel error_log_level = LogLevel::Error;
+    bool daemon = true;
+    int worker_connections = 1024;  // >= 16
+    uint64_t push_max_reserved_memory = 128ull * 1024 * 1024;
+    std::vector<Server> servers;
+};
+
+// Holds exactly one of config / error.
+struct LoadResult {
+    std::unique_ptr<Config> config;
+    Error error;  // meaningful only when config is null
+
+    explicit operator bool() const { return config != nullptr; }
+};
+
+// Reads the conf at path (and its includes), applies `extra` (the -g directives: main context,
+// parsed as if from a file named "command line"; a directive both there and in the file is a
+// duplicate), resolves relative paths (pid, logs) against prefix, validates everything.
+// Relative include patterns are taken against the directory of path.
+LoadResult load_file(const std::string& path, const std::string& prefix,
+                     const std::string& extra = "");
+
+// As load_file, with text as the content of a file called name (includes are taken against
+// name's directory; conf_path is name as given).
+LoadResult load_string(std::string_view text, const std::string& name, const std::string& prefix,
+                       const std::string& extra = "");
+
+// nginx's location selection for path (no query): an exact match wins; else the longest
+// matching prefix if it is `^~`; else the first regex in conf order that matches (its groups
+// go to *captures, $1 first); else the longest matching prefix; else server.fallback. Never
+// fails. *captures is cleared unless a regex matched. The reference lives as long as server.
+// O(locations): a server has a handful, and this runs once per request.
+const Location& match_location(const Server& server, std::string_view path,
+                               std::vector<std::string>& captures);
+
+}  // namespace pushrelay::conf

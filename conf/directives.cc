@@ -1,0 +1,429 @@
+// The directive table and the handlers of the plain (non-block) directives.
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <utility>
+
+#include "conf/handlers.h"
+
+namespace pushrelay::conf {
+namespace {
+
+constexpr uint64_t kMinReservedMemory = 64 * 1024;
+constexpr uint32_t kMaxWorkerProcesses = 64;
+constexpr uint32_t kMinWorkerConnections = 16;
+
+// --- Value readers: st.args[index] into *out, or the error naming the directive. ---
+
+Status read(const Statement& st, size_t index, bool* out) {
+    std::optional<bool> flag = parse_flag(st.args[index]);
+    if (!flag) {
+        return invalid_argument(st, index, "value", ", it must be \"on\" or \"off\"");
+    }
+    *out = *flag;
+    return std::nullopt;
+}
+
+Status read(const Statement& st, size_t index, Millis* out) {
+    std::optional<Millis> time = parse_time(st.args[index]);
+    if (!time) {
+        return invalid_argument(st, index, "time",
+                                " (expected a number of seconds, or units ms s m h d w "
+                                "as in 500ms, 30s, 1h30m)");
+    }
+    *out = *time;
+    return std::nullopt;
+}
+
+Status read(const Statement& st, size_t index, uint64_t* size) {
+    std::optional<uint64_t> bytes = parse_size(st.args[index]);
+    if (!bytes) {
+        return invalid_argument(st, index, "size",
+                                " (expected bytes with an optional k, m or g suffix, as in 1m)");
+    }
+    *size = *bytes;
+    return std::nullopt;
+}
+
+Status read(const Statement& st, size_t index, uint32_t* out) {
+    return read_count(st, index, 0, out);
+}
+
+// Text that ends up in response headers: a control character would split the header.
+Status read(const Statement& st, size_t index, std::string* out) {
+    const std::string& text = st.args[index];
+    if (std::any_of(text.begin(), text.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+        return invalid_argument(st, index, "value", ": control characters are not allowed");
+    }
+    *out = text;
+    return std::nullopt;
+}
+
+template <class E, size_t N>
+using Choices = std::array<std::pair<std::string_view, E>, N>;
+
+template <class E, size_t N>
+Status read_choice(const Statement& st, size_t index, const Choices<E, N>& choices, E* out) {
+    for (const auto& [name, value] : choices) {
+        if (st.args[index] == name) {
+            *out = value;
+            return std::nullopt;
+        }
+    }
+    std::string hint = ", it must be ";
+    for (size_t i = 0; i < N; ++i) {
+        hint += (i == 0 ? "" : (i + 1 == N ? " or " : ", ")) + quoted(choices[i].first);
+    }
+    return invalid_argument(st, index, "value", hint);
+}
+
+constexpr Choices<SubscriberMode, 2> kModes{{
+    {"long-poll", SubscriberMode::LongPoll},
+    {"interval-poll", SubscriberMode::IntervalPoll},
+}};
+constexpr Choices<Concurrency, 3> kConcurrencies{{
+    {"broadcast", Concurrency::Broadcast},
+    {"first", Concurrency::First},
+    {"last", Concurrency::Last},
+}};
+constexpr Choices<LogLevel, 8> kLogLevels{{
+    {"debug", LogLevel::Debug},
+    {"info", LogLevel::Info},
+    {"notice", LogLevel::Notice},
+    {"warn", LogLevel::Warn},
+    {"error", LogLevel::Error},
+    {"crit", LogLevel::Crit},
+    {"alert", LogLevel::Alert},
+    {"emerg", LogLevel::Emerg},
+}};
+
+Status read(const Statement& st, size_t index, Concurrency* out) {
+    return read_choice(st, index, kConcurrencies, out);
+}
+
+// A path: relative ones are taken against the prefix.
+Status read_path(const Apply& block, const Statement& st, size_t index, std::string* out) {
+    if (st.args[index].empty()) {
+        return invalid_argument(st, index, "path", ": it is empty");
+    }
+    *out = resolve_path(block.shared.config->prefix, st.args[index]);
+    return std::nullopt;
+}
+
+// --- Handlers storing one value; Field is a member pointer into the target. ---
+
+template <auto Field>
+Status store_push(Apply& block, const Statement& st) {
+    return read(st, 0, &(block.scope->push.*Field));
+}
+
+template <auto Field>
+Status store_http(Apply& block, const Statement& st) {
+    return read(st, 0, &(block.scope->http.*Field));
+}
+
+template <auto Field>
+Status store_main(Apply& block, const Statement& st) {
+    return read(st, 0, &(block.shared.config->*Field));
+}
+
+// --- Push directives. ---
+
+Status handle_publisher(Apply& block, const Statement&) {
+    block.scope->push.role = Role::Publisher;
+    return std::nullopt;
+}
+
+Status handle_subscriber(Apply& block, const Statement& st) {
+    block.scope->push.role = Role::Subscriber;
+    block.scope->push.mode = SubscriberMode::LongPoll;
+    return st.args.empty() ? std::nullopt : read_choice(st, 0, kModes, &block.scope->push.mode);
+}
+
+Origin origin_of(const Apply& block, const Statement& st) {
+    return Origin{st.file, st.line, block.shared.applied};
+}
+
+Status handle_min_buffer(Apply& block, const Statement& st) {
+    block.scope->min_buffer_origin = origin_of(block, st);
+    return read(st, 0, &block.scope->push.min_buffer);
+}
+
+Status handle_max_buffer(Apply& block, const Statement& st) {
+    block.scope->max_buffer_origin = origin_of(block, st);
+    return read(st, 0, &block.scope->push.max_buffer);
+}
+
+Status handle_buffer_length(Apply& block, const Statement& st) {
+    if (Status err = handle_min_buffer(block, st)) {
+        return err;
+    }
+    return handle_max_buffer(block, st);
+}
+
+Status handle_max_channel_id_length(Apply& block, const Statement& st) {
+    return read_count(st, 0, 1, &block.scope->push.max_channel_id_length);
+}
+
+Status handle_reserved_memory(Apply& block, const Statement& st) {
+    uint64_t bytes = 0;
+    if (Status err = read(st, 0, &bytes)) {
+        return err;
+    }
+    if (bytes < kMinReservedMemory) {
+        return invalid_argument(st, 0, "size", ": the shared segment needs at least 64k");
+    }
+    block.shared.config->push_max_reserved_memory = bytes;
+    return std::nullopt;
+}
+
+// --- Core directives. ---
+
+Status handle_worker_processes(Apply& block, const Statement& st) {
+    uint32_t n = 0;
+    if (st.args[0] == "auto") {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = static_cast<uint32_t>(std::clamp<long>(cpus, 1, kMaxWorkerProcesses));
+    } else if (Status err = read_count(st, 0, 1, &n)) {
+        return err;
+    }
+    if (n > kMaxWorkerProcesses) {
+        return invalid_argument(st, 0, "number", ", it must be \"auto\" or 1 to 64");
+    }
+    block.shared.config->worker_processes = static_cast<int>(n);
+    return std::nullopt;
+}
+
+Status handle_rlimit_nofile(Apply& block, const Statement& st) {
+    uint32_t n = 0;
+    if (Status err = read_count(st, 0, 1, &n)) {
+        return err;
+    }
+    block.shared.config->worker_rlimit_nofile = n;
+    return std::nullopt;
+}
+
+Status handle_worker_connections(Apply& block, const Statement& st) {
+    uint32_t n = 0;
+    if (Status err = read_count(st, 0, kMinWorkerConnections, &n)) {
+        return err;
+    }
+    if (n > INT_MAX) {
+        return invalid_argument(st, 0, "number", ": it is too large");
+    }
+    block.shared.config->worker_connections = static_cast<int>(n);
+    return std::nullopt;
+}
+
+Status handle_pid(Apply& block, const Statement& st) {
+    return read_path(block, st, 0, &block.shared.config->pid_path);
+}
+
+Status handle_error_log(Apply& block, const Statement& st) {
+    Config& config = *block.shared.config;
+    config.error_log_level = LogLevel::Error;
+    if (st.args.size() == 2) {
+        if (Status err = read_choice(st, 1, kLogLevels, &config.error_log_level)) {
+            return err;
+        }
+    }
+    if (st.args[0] == "stderr") {
+        config.error_log_path = "stderr";
+        return std::nullopt;
+    }
+    return read_path(block, st, 0, &config.error_log_path);
+}
+
+// Never runs: the parser replaces a well-formed include with the files it names, and the
+// table's checks reject a malformed one before any handler.
+Status handle_include(Apply&, const Statement&) {
+    return std::nullopt;
+}
+
+Status handle_server_name(Apply& block, const Statement& st) {
+    block.server->names.insert(block.server->names.end(), st.args.begin(), st.args.end());
+    return std::nullopt;
+}
+
+Status handle_access_log(Apply& block, const Statement& st) {
+    HttpSettings& http = block.scope->http;
+    http.access_log_off = st.args[0] == "off";
+    if (http.access_log_off) {
+        if (st.args.size() > 1) {
+            return error_at(st, "\"access_log off\" takes no format");
+        }
+        http.access_log_path.clear();
+        http.access_log_format.clear();
+        return std::nullopt;
+    }
+    std::string_view format_name = "combined";
+    if (st.args.size() > 1) {
+        format_name = st.args[1];
+    }
+    auto format = block.shared.log_formats.find(format_name);
+    if (format == block.shared.log_formats.end()) {
+        return error_at(st, "unknown log format " + quoted(format_name) +
+                                " (define it with log_format before this line)");
+    }
+    http.access_log_format = format->second;
+    return read_path(block, st, 0, &http.access_log_path);
+}
+
+Status handle_log_format(Apply& block, const Statement& st) {
+    std::string text;
+    for (size_t i = 1; i < st.args.size(); ++i) {
+        text += st.args[i];
+    }
+    auto [it, inserted] = block.shared.log_formats.emplace(st.args[0], std::move(text));
+    if (!inserted) {
+        return error_at(st, "duplicate log_format name " + quoted(st.args[0]));
+    }
+    return std::nullopt;
+}
+
+Status add_access_rule(Apply& block, const Statement& st, bool allow) {
+    std::optional<AccessRule> rule = parse_access_rule(allow, st.args[0]);
+    if (!rule) {
+        return invalid_argument(st, 0, "address",
+                                " (expected all, an IPv4 or IPv6 address, or a CIDR such as "
+                                "10.0.0.0/8 or ::1/128)");
+    }
+    std::vector<AccessRule>& rules = block.scope->http.access;
+    if (!block.own_access_rules) {
+        rules.clear();  // a level with rules of its own does not inherit its parent's
+        block.own_access_rules = true;
+    }
+    rules.push_back(*rule);
+    return std::nullopt;
+}
+
+Status handle_allow(Apply& block, const Statement& st) {
+    return add_access_rule(block, st, true);
+}
+
+Status handle_deny(Apply& block, const Statement& st) {
+    return add_access_rule(block, st, false);
+}
+
+Status handle_set(Apply& block, const Statement& st) {
+    std::string_view target = st.args[0];
+    if (!target.starts_with('$') || !is_variable_name(target.substr(1))) {
+        return invalid_argument(st, 0, "variable name",
+                                ", it must be \"$\" followed by letters, digits or \"_\"");
+    }
+    std::string_view name = canonical_variable(target.substr(1));
+    if (is_builtin_variable(name)) {
+        return error_at(
+            st, "the variable " + quoted(target) + " comes from the request and cannot be set");
+    }
+    const std::vector<SetDirective>& sets = block.scope->sets;
+    Parsed<Template> value = Template::compile(st.args[1], [&sets](std::string_view var) {
+        return std::any_of(sets.begin(), sets.end(),
+                           [var](const SetDirective& set) { return set.variable == var; });
+    });
+    if (!value.value) {
+        return error_at(st, value.error + " in \"set\" directive");
+    }
+    block.scope->sets.push_back({std::string(name), std::move(*value.value)});
+    return std::nullopt;
+}
+
+constexpr unsigned kHttpAndBelow = kHttp | kServer | kLocation;
+constexpr unsigned kServerAndBelow = kServer | kLocation;
+
+const std::vector<DirectiveSpec>& table() {
+    // One row per directive: name, aliases, contexts, min and max args, default, flags,
+    // exclusive group, handler. Kept one per line so that the table reads as a table.
+    // clang-format off
+    static const std::vector<DirectiveSpec> specs{
+        // Push directives.
+        {"push_publisher", {"push_sender"}, kServerAndBelow, 0, 0, "", 0, "push role", handle_publisher},
+        {"push_subscriber", {"push_listener"}, kServerAndBelow, 0, 1, "long-poll", kArgumentDefault, "push role", handle_subscriber},
+        {"push_subscriber_concurrency", {"push_listener_concurrency"}, kHttpAndBelow, 1, 1, "broadcast", 0, "", store_push<&PushSettings::concurrency>},
+        {"push_store_messages", {"push_queue_messages"}, kHttpAndBelow, 1, 1, "on", 0, "", store_push<&PushSettings::store_messages>},
+        {"push_max_reserved_memory", {"push_buffer_size"}, kHttp, 1, 1, "128M", 0, "", handle_reserved_memory},
+        {"push_min_message_buffer_length", {}, kHttpAndBelow, 1, 1, "1", 0, "", handle_min_buffer},
+        {"push_max_message_buffer_length", {}, kHttpAndBelow, 1, 1, "10", 0, "", handle_max_buffer},
+        {"push_message_buffer_length", {}, kHttpAndBelow, 1, 1, "", 0, "", handle_buffer_length},
+        {"push_message_timeout", {}, kHttpAndBelow, 1, 1, "1h", 0, "", store_push<&PushSettings::message_timeout>},
+        {"push_min_message_recipients", {}, kHttpAndBelow, 1, 1, "0", 0, "", store_push<&PushSettings::min_recipients>},
+        {"push_delete_oldest_received_message", {}, kHttpAndBelow, 1, 1, "off", 0, "", store_push<&PushSettings::delete_oldest_received>},
+        {"push_authorized_channels_only", {}, kHttpAndBelow, 1, 1, "off", 0, "", store_push<&PushSettings::authorized_channels_only>},
+        {"push_channel_group", {}, kServerAndBelow, 1, 1, "\"\"", 0, "", store_push<&PushSettings::channel_group>},
+        {"push_max_channel_id_length", {}, kHttpAndBelow, 1, 1, "1024", 0, "", handle_max_channel_id_length},
+        {"push_max_channel_subscribers", {}, kHttpAndBelow, 1, 1, "0", 0, "", store_push<&PushSettings::max_channel_subscribers>},
+        {"push_subscriber_timeout", {}, kHttpAndBelow, 1, 1, "0", 0, "", store_push<&PushSettings::subscriber_timeout>},
+        {"push_channel_timeout", {}, kHttpAndBelow, 1, 1, "5s", 0, "", store_push<&PushSettings::channel_timeout>},
+        {"push_ignore_queue_on_no_cache", {}, kHttpAndBelow, 1, 1, "off", 0, "", store_push<&PushSettings::ignore_queue_on_no_cache>},
+        {"push_allow_origin", {}, kHttpAndBelow, 1, 1, "*", 0, "", store_push<&PushSettings::allow_origin>},
+        // Core directives.
+        {"worker_processes", {}, kMain, 1, 1, "1", 0, "", handle_worker_processes},
+        {"worker_rlimit_nofile", {}, kMain, 1, 1, "", 0, "", handle_rlimit_nofile},
+        {"worker_shutdown_timeout", {}, kMain, 1, 1, "10s", 0, "", store_main<&Config::worker_shutdown_timeout>},
+        {"pid", {}, kMain, 1, 1, "logs/pushrelay.pid", 0, "", handle_pid},
+        {"error_log", {}, kMain, 1, 2, "logs/error.log error", 0, "", handle_error_log},
+        {"daemon", {}, kMain, 1, 1, "on", 0, "", store_main<&Config::daemon>},
+        {"include", {}, kAnyContext, 1, 1, "", kRepeatable, "", handle_include},
+        {"events", {}, kMain, 0, 0, "", kBlock, "", handle_events},
+        {"worker_connections", {}, kEvents, 1, 1, "1024", 0, "", handle_worker_connections},
+        {"http", {}, kMain, 0, 0, "", kBlock, "", handle_http},
+        {"server", {}, kHttp, 0, 0, "", kBlock | kRepeatable, "", handle_server},
+        {"location", {}, kServer, 1, 2, "", kBlock | kRepeatable, "", handle_location},
+        {"listen", {}, kServer, 1, 3, "", kRepeatable, "", handle_listen},
+        {"server_name", {}, kServer, 1, kUnlimitedArgs, "", kRepeatable, "", handle_server_name},
+        {"default_type", {}, kHttpAndBelow, 1, 1, "text/plain", 0, "", store_http<&HttpSettings::default_type>},
+        {"access_log", {}, kHttpAndBelow, 1, 2, "logs/access.log combined", 0, "", handle_access_log},
+        {"log_format", {}, kHttp, 2, kUnlimitedArgs, "", kRepeatable, "", handle_log_format},
+        {"keepalive_timeout", {}, kHttpAndBelow, 1, 1, "75s", 0, "", store_http<&HttpSettings::keepalive_timeout>},
+        {"keepalive_requests", {}, kHttpAndBelow, 1, 1, "1000", 0, "", store_http<&HttpSettings::keepalive_requests>},
+        {"client_max_body_size", {}, kHttpAndBelow, 1, 1, "1m", 0, "", store_http<&HttpSettings::client_max_body_size>},
+        {"client_header_timeout", {}, kHttpAndBelow, 1, 1, "60s", 0, "", store_http<&HttpSettings::client_header_timeout>},
+        {"client_body_timeout", {}, kHttpAndBelow, 1, 1, "60s", 0, "", store_http<&HttpSettings::client_body_timeout>},
+        {"allow", {}, kHttpAndBelow, 1, 1, "", kRepeatable, "", handle_allow},
+        {"deny", {}, kHttpAndBelow, 1, 1, "", kRepeatable, "", handle_deny},
+        {"set", {}, kServerAndBelow, 2, 2, "", kRepeatable, "", handle_set},
+    };
+    // clang-format on
+    return specs;
+}
+
+}  // namespace
+
+Error invalid_argument(const Statement& st, size_t index, std::string_view what,
+                       std::string_view hint) {
+    return error_at(st, "invalid " + std::string(what) + " " + quoted(st.args[index]) + " in " +
+                            quoted(st.name) + " directive" + std::string(hint));
+}
+
+Status read_count(const Statement& st, size_t index, uint32_t min, uint32_t* out) {
+    std::optional<uint32_t> n = parse_count(st.args[index]);
+    if (!n) {
+        return invalid_argument(st, index, "number",
+                                " (expected a whole number from 0 to 4294967295)");
+    }
+    if (*n < min) {
+        return invalid_argument(st, index, "number",
+                                ", it must be at least " + std::to_string(min));
+    }
+    *out = *n;
+    return std::nullopt;
+}
+
+std::span<const DirectiveSpec> directive_table() {
+    return table();
+}
+
+const DirectiveSpec* find_directive(std::string_view name) {
+    for (const DirectiveSpec& spec : table()) {
+        if (spec.name == name ||
+            std::find(spec.aliases.begin(), spec.aliases.end(), name) != spec.aliases.end()) {
+            return &spec;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace pushrelay::conf

@@ -1,0 +1,63 @@
+"""HTTP handling common to every location: routing, malformed input, pipelining."""
+import socket
+
+import requests
+
+from conftest import WAIT
+
+
+def raw_exchange(port, data, expect_responses=1):
+    """Sends raw bytes; returns everything read until the peer closes or the
+    expected number of responses arrived (by counting status lines)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
+        s.sendall(data)
+        received = b""
+        while received.count(b"HTTP/1.1 ") < expect_responses or not _complete(received):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+
+def _complete(received):
+    # Every response so far has its full body (Content-Length bodies only).
+    rest = received
+    while rest:
+        head, sep, after = rest.partition(b"\r\n\r\n")
+        if not sep:
+            return False
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if len(after) < length:
+            return False
+        rest = after[length:]
+    return True
+
+
+def test_unmatched_location_is_404(pushrelay):
+    server = pushrelay()
+    r = requests.get(f"{server.base_sub}/nothing-here", timeout=WAIT)
+    assert r.status_code == 404
+
+
+def test_garbage_is_400_and_closed(pushrelay):
+    server = pushrelay()
+    data = raw_exchange(server.sub, b"THIS IS NOT HTTP\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 400 ")
+    assert b"Connection: close" in data
+
+
+def test_two_pipelined_requests_on_one_connection(pushrelay):
+    server = pushrelay()
+    requests.post(server.pub_url("pipe"), data=b"hello", timeout=WAIT)
+    one = f"GET /pub?id=pipe HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    two = f"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    data = raw_exchange(server.pub, one + two, expect_responses=2)
+    first, second = data.split(b"HTTP/1.1 ")[1:3]
+    assert first.startswith(b"200 ")
+    assert b"queued messages: 1" in first
+    assert second.startswith(b"404 ")

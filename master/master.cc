@@ -1,0 +1,363 @@
+#include "master/master.h"
+
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <optional>
+
+#include "conf/conf.h"
+#include "master/control.h"
+#include "master/listeners.h"
+#include "master/options.h"
+#include "shm/segment.h"
+#include "shm/store.h"
+#include "worker/log.h"
+#include "worker/worker.h"
+
+namespace pushrelay::master {
+namespace {
+
+namespace log = worker::log;
+
+// Set by the signal handlers, acted on by Master::run after sigsuspend().
+volatile sig_atomic_t got_child, got_terminate, got_quit, got_reload, got_reopen, got_alarm;
+
+void on_signal(int signo) {
+    switch (signo) {
+        case SIGCHLD: got_child = 1; break;
+        case SIGTERM:
+        case SIGINT: got_terminate = 1; break;
+        case SIGQUIT: got_quit = 1; break;
+        case SIGHUP: got_reload = 1; break;
+        case SIGUSR1: got_reopen = 1; break;
+        case SIGALRM: got_alarm = 1; break;
+    }
+}
+
+constexpr int kHandledSignals[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGALRM};
+
+sigset_t handled_signal_set() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : kHandledSignals) sigaddset(&set, s);
+    return set;
+}
+
+void install_signal_handlers() {
+    sigset_t set = handled_signal_set();
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int s : kHandledSignals) sigaction(s, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+// A child starts with the default dispositions and nothing blocked, so that
+// libev's own signal watchers in the worker see everything.
+void restore_default_signals() {
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int s : kHandledSignals) sigaction(s, &sa, nullptr);
+    sigset_t set = handled_signal_set();
+    sigprocmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+void arm_alarm(conf::Millis after) {
+    itimerval it{};
+    it.it_value.tv_sec = after.count() / 1000;
+    it.it_value.tv_usec = (after.count() % 1000) * 1000;
+    if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0) it.it_value.tv_usec = 1000;
+    if (setitimer(ITIMER_REAL, &it, nullptr) < 0) LOG_ALERT_ERRNO("setitimer()");
+}
+
+class Master {
+public:
+    Master(std::unique_ptr<conf::Config> config, shm::Segment segment,
+           std::vector<worker::Listener> listeners)
+        : config_(std::move(config)),
+          segment_(std::move(segment)),
+          store_(segment_),
+          listeners_(std::move(listeners)) {}
+
+    Master(const Master&) = delete;
+    Master& operator=(const Master&) = delete;
+
+    // Forks the workers and supervises them until told to stop. Exit status.
+    int run();
+
+private:
+    struct WorkerProcess {
+        pid_t pid = 0;  // 0: the slot is free
+        bool stopping = false;
+    };
+
+    bool create_wake_fds();
+    void spawn(int slot);
+    void reap_children();
+    void signal_workers(int signo);
+    bool any_worker_alive() const;
+    void stop(int signo, conf::Millis grace);
+
+    std::unique_ptr<conf::Config> config_;
+    shm::Segment segment_;
+    shm::Store store_;
+    std::vector<worker::Listener> listeners_;
+    std::array<int, shm::kMaxWorkerSlots> wake_fds_{};
+    std::array<WorkerProcess, shm::kMaxWorkerSlots> workers_{};
+    bool shutting_down_ = false;
+};
+
+bool Master::create_wake_fds() {
+    for (int& fd : wake_fds_) {
+        fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd < 0) {
+            LOG_ERROR("eventfd() failed: %s", std::strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
+void Master::spawn(int slot) {
+    pid_t pid = fork();
+    if (pid < 0) {
+        LOG_ALERT_ERRNO("fork()");
+        return;
+    }
+    if (pid == 0) {
+        restore_default_signals();
+        // A worker must not outlive its master: nothing would reap or replace it.
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() == 1) _exit(worker::kExitOk);
+        log::set_process_tag(slot);
+        worker::Context context{config_.get(), listeners_, &store_, slot, wake_fds_};
+        _exit(worker::run(context));
+    }
+    workers_[slot] = {pid, false};
+    LOG_NOTICE("start worker process %d in slot %d", static_cast<int>(pid), slot);
+}
+
+void Master::reap_children() {
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (int slot = 0; slot < shm::kMaxWorkerSlots; slot++) {
+            WorkerProcess& w = workers_[slot];
+            if (w.pid != pid) continue;
+            bool expected = w.stopping || shutting_down_;
+            if (WIFSIGNALED(status)) {
+                LOG_PRINT(expected ? conf::LogLevel::Notice : conf::LogLevel::Alert,
+                          "worker process %d exited on signal %d", static_cast<int>(pid),
+                          WTERMSIG(status));
+            } else {
+                LOG_NOTICE("worker process %d exited with code %d", static_cast<int>(pid),
+                           WEXITSTATUS(status));
+            }
+            w = {};
+            // Its waiters are gone with it: their counts and undrained events must go too.
+            store_.reset_slot(slot, static_cast<int64_t>(time(nullptr)) * 1000);
+            bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == worker::kExitFatal;
+            if (!expected && !fatal) spawn(slot);
+        }
+    }
+}
+
+void Master::signal_workers(int signo) {
+    for (WorkerProcess& w : workers_) {
+        if (w.pid == 0) continue;
+        w.stopping = signo != SIGUSR1;
+        if (kill(w.pid, signo) < 0 && errno != ESRCH) {
+            LOG_ALERT_ERRNO("kill(worker)");
+        }
+    }
+}
+
+bool Master::any_worker_alive() const {
+    for (const WorkerProcess& w : workers_)
+        if (w.pid != 0) return true;
+    return false;
+}
+
+// Asks every worker to stop with `signo`, waits up to `grace`, then kills
+// whatever is left.
+void Master::stop(int signo, conf::Millis grace) {
+    shutting_down_ = true;
+    signal_workers(signo);
+    got_alarm = 0;
+    arm_alarm(grace);
+    sigset_t none;
+    sigemptyset(&none);
+    while (any_worker_alive()) {
+        sigsuspend(&none);
+        if (got_child) {
+            got_child = 0;
+            reap_children();
+        }
+        if (got_alarm) {
+            got_alarm = 0;
+            LOG_WARN("workers still running after %lld ms, killing them",
+                     static_cast<long long>(grace.count()));
+            signal_workers(SIGKILL);
+        }
+        // A second TERM during a graceful stop makes it a fast one.
+        if (got_terminate && signo != SIGTERM) {
+            got_terminate = 0;
+            signo = SIGTERM;
+            signal_workers(SIGTERM);
+        }
+    }
+}
+
+int Master::run() {
+    if (!create_wake_fds()) return 1;
+    for (int slot = 0; slot < config_->worker_processes; slot++) spawn(slot);
+    sigset_t none;
+    sigemptyset(&none);
+    for (;;) {
+        sigsuspend(&none);
+        if (got_child) {
+            got_child = 0;
+            reap_children();
+        }
+        if (got_terminate) {
+            LOG_NOTICE("received stop signal, exiting");
+            stop(SIGTERM, std::chrono::seconds(3));
+            break;
+        }
+        if (got_quit) {
+            LOG_NOTICE("received quit signal, shutting down gracefully");
+            stop(SIGQUIT, config_->worker_shutdown_timeout + std::chrono::seconds(1));
+            break;
+        }
+        if (got_reopen) {
+            got_reopen = 0;
+            std::string err = log::reopen();
+            if (!err.empty()) LOG_ERROR("reopening the error log: %s", err.c_str());
+            signal_workers(SIGUSR1);
+        }
+        if (got_reload) {
+            got_reload = 0;
+            LOG_WARN("reload (HUP) is not supported by this version; restart to apply changes");
+        }
+    }
+    close_listeners(listeners_);
+    LOG_NOTICE("exit");
+    return 0;
+}
+
+void print_error(const std::string& message) {
+    std::fprintf(stderr, "pushrelay: [emerg] %s\n", message.c_str());
+}
+
+// Loads the conf for -t, -s and a real start. Prints errors itself.
+std::unique_ptr<conf::Config> load_conf(const Options& options) {
+    conf::LoadResult loaded = conf::load_file(options.conf_path, options.prefix, options.directives);
+    if (!loaded) {
+        print_error(loaded.error.describe());
+        return nullptr;
+    }
+    return std::move(loaded.config);
+}
+
+void raise_fd_limit(const conf::Config& config) {
+    if (!config.worker_rlimit_nofile) return;
+    rlimit rl{*config.worker_rlimit_nofile, *config.worker_rlimit_nofile};
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        LOG_ALERT_ERRNO("setrlimit(RLIMIT_NOFILE)");
+    }
+}
+
+int start(std::unique_ptr<conf::Config> config) {
+    std::string err = log::open(config->error_log_path, config->error_log_level);
+    if (!err.empty()) {
+        print_error(err);
+        return 1;
+    }
+    auto listeners = open_listeners(*config);
+    if (auto* e = std::get_if<std::string>(&listeners)) {
+        print_error(*e);
+        return 1;
+    }
+    auto segment = shm::Segment::create(config->push_max_reserved_memory);
+    if (auto* e = std::get_if<std::string>(&segment)) {
+        print_error("creating the shared segment: " + *e);
+        return 1;
+    }
+    if (config->daemon) {
+        err = daemonize();
+        if (!err.empty()) {
+            print_error(err);
+            return 1;
+        }
+    }
+    raise_fd_limit(*config);
+    install_signal_handlers();
+    std::string pid_path = config->pid_path;
+    err = write_pid_file(pid_path);
+    if (!err.empty()) {
+        LOG_ERROR("%s", err.c_str());
+        return 1;
+    }
+    LOG_NOTICE("pushrelay/%s started, %d worker processes", kVersion, config->worker_processes);
+    Master master(std::move(config), std::move(std::get<shm::Segment>(segment)),
+                  std::move(std::get<std::vector<worker::Listener>>(listeners)));
+    int status = master.run();
+    remove_pid_file(pid_path);
+    return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    auto parsed = parse_options(argc, argv);
+    if (auto* err = std::get_if<std::string>(&parsed)) {
+        std::fprintf(stderr, "pushrelay: %s\n\n%s", err->c_str(), usage().c_str());
+        return 1;
+    }
+    Options options = std::get<Options>(parsed);
+    if (options.show_help) {
+        std::fputs(usage().c_str(), stderr);
+        return 0;
+    }
+    if (options.show_version) {
+        std::fprintf(stderr, "pushrelay version: pushrelay/%s\n", kVersion);
+        if (options.show_build) std::fprintf(stderr, "built with g++ %s\n", __VERSION__);
+        return 0;
+    }
+    resolve_paths(options);
+    std::unique_ptr<conf::Config> config = load_conf(options);
+    if (options.test_only) {
+        const char* path = options.conf_path.c_str();
+        if (!config) {
+            std::fprintf(stderr, "pushrelay: configuration file %s test failed\n", path);
+            return 1;
+        }
+        std::fprintf(stderr,
+                     "pushrelay: the configuration file %s syntax is ok\n"
+                     "pushrelay: configuration file %s test is successful\n",
+                     path, path);
+        return 0;
+    }
+    if (!config) return 1;
+    if (!options.signal.empty()) {
+        std::string err = send_signal(config->pid_path, options.signal);
+        if (!err.empty()) print_error(err);
+        return err.empty() ? 0 : 1;
+    }
+    return start(std::move(config));
+}
+
+}  // namespace pushrelay::master

@@ -1,0 +1,15 @@
+// The master process: reads and checks the conf, creates the shared segment,
+// binds the listening sockets, forks the workers and supervises them.
+//
+// Its signal handlers only set flags; the loop in `Master::run` acts on them
+// after sigsuspend() returns, as nginx's master does. The master never
+// serves a request and never holds a connection.
+#pragma once
+
+namespace pushrelay::master {
+
+// The whole program: options, -t, -s, then the master loop. Returns the exit
+// status of the process.
+int main(int argc, char** argv);
+
+}  // namespace pushrelay::master

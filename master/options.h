@@ -1,0 +1,37 @@
+// Command-line options of the pushrelay binary, as nginx's:
+//   pushrelay [-c conf] [-p prefix] [-g directives] [-t] [-s signal] [-v] [-V] [-h]
+// Parsed in the master before anything else; pure (no I/O besides what the
+// caller prints), so it is unit-tested directly.
+#pragma once
+
+#include <string>
+#include <variant>
+
+namespace pushrelay::master {
+
+inline constexpr const char* kVersion = "0.1.0";
+inline constexpr const char* kDefaultPrefix = "/var/lib/pushrelay/";
+inline constexpr const char* kDefaultConf = "/etc/pushrelay/pushrelay.conf";
+
+struct Options {
+    std::string conf_path = kDefaultConf;  // made absolute against prefix by resolve()
+    std::string prefix = kDefaultPrefix;   // always ends with '/'
+    std::string directives;                // -g
+    bool test_only = false;                // -t
+    std::string signal;                    // -s: stop | quit | reload | reopen
+    bool show_version = false;             // -v
+    bool show_build = false;               // -V
+    bool show_help = false;                // -h / -?
+};
+
+// Returns the options, or an error text naming the bad argument.
+std::variant<Options, std::string> parse_options(int argc, const char* const* argv);
+
+// nginx resolves a relative -c against the prefix; a relative -p against the
+// working directory. Resolves both in place.
+void resolve_paths(Options& options);
+
+// The usage text printed by -h.
+std::string usage();
+
+}  // namespace pushrelay::master

@@ -1,0 +1,193 @@
+#include "shm/channel.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include "shm/message.h"
+
+namespace pushrelay::shm {
+namespace {
+
+void drop_oldest(Root& root, Channel& channel) {
+    Message& oldest = *channel.oldest;
+    channel.oldest = oldest.next;
+    if (!channel.oldest) {
+        channel.newest = nullptr;
+    }
+    oldest.next = nullptr;
+    --channel.message_count;
+    --root.counters.messages;
+    unref_message(root, oldest);
+}
+
+void drop_oldest_while_received(Root& root, Channel& channel, std::uint32_t times) {
+    while (channel.message_count > channel.limits.min_buffer && channel.oldest->received >= times) {
+        drop_oldest(root, channel);
+    }
+}
+
+std::int64_t next_deadline(const Channel& channel) {
+    if (channel.message_count > 0) {
+        const std::int64_t expiry = channel.oldest->expires_at_ms;
+        return expiry == 0 ? kNoDeadline : expiry;
+    }
+    if (channel.waiters_total > 0) {
+        return kNoDeadline;
+    }
+    return channel.idle_since_ms + std::max<std::int64_t>(channel.limits.channel_timeout_ms, 0);
+}
+
+void unindex(Root& root, Channel& channel) {
+    if (channel.deadline_ms != kNoDeadline) {
+        root.deadlines.erase(root.deadlines.iterator_to(channel));
+        channel.deadline_ms = kNoDeadline;
+    }
+}
+
+}  // namespace
+
+Channel* create_channel(Root& root, std::string_view key, const ChannelLimits& limits,
+                        std::int64_t now_ms) noexcept {
+    void* memory = root.manager->allocate(sizeof(Channel) + key.size(), std::nothrow);
+    if (memory == nullptr) {
+        return nullptr;
+    }
+    auto* channel = new (memory) Channel();
+    channel->uid = root.next_uid++;
+    channel->deadline_ms = kNoDeadline;
+    channel->idle_since_ms = kNotIdle;
+    channel->last_requested_ms = -1;
+    channel->last_time = -1;
+    channel->key_len = static_cast<std::uint32_t>(key.size());
+    channel->limits = limits;
+    if (!key.empty()) {
+        std::memcpy(reinterpret_cast<char*>(channel + 1), key.data(), key.size());
+    }
+    root.channels.insert_unique(*channel);
+    ++root.counters.channels;
+    settle(root, *channel, now_ms);
+    return channel;
+}
+
+void destroy_channel(Root& root, Channel& channel) noexcept {
+    while (channel.message_count > 0) {
+        drop_oldest(root, channel);
+    }
+    root.counters.subscribers -= channel.waiters_total;
+    unindex(root, channel);
+    root.channels.erase(root.channels.iterator_to(channel));
+    --root.counters.channels;
+    channel.~Channel();
+    root.manager->deallocate(&channel);
+}
+
+Channel* find_channel(Root& root, std::string_view key) noexcept {
+    auto it = root.channels.find(key, ChannelKeyLess());
+    return it == root.channels.end() ? nullptr : &*it;
+}
+
+Channel* find_channel(Root& root, std::string_view key, std::uint64_t uid) noexcept {
+    Channel* channel = find_channel(root, key);
+    return channel != nullptr && channel->uid == uid ? channel : nullptr;
+}
+
+MessageId next_message_id(const Channel& channel, std::int64_t now_ms) noexcept {
+    const std::int64_t time = std::max(now_ms / 1000, channel.last_time);
+    return MessageId{time, time == channel.last_time ? channel.last_tag + 1 : 0};
+}
+
+void enqueue(Root& root, Channel& channel, Message& message) noexcept {
+    ++message.refcount;
+    if (channel.newest) {
+        channel.newest->next = &message;
+    } else {
+        channel.oldest = &message;
+    }
+    channel.newest = &message;
+    ++channel.message_count;
+    ++root.counters.messages;
+}
+
+Message* find_after(const Channel& channel, const std::optional<MessageId>& since) noexcept {
+    for (Message* message = channel.oldest.get(); message != nullptr;
+         message = message->next.get()) {
+        if (!since || message->time > since->time ||
+            (message->time == since->time && message->tag > since->tag)) {
+            return message;
+        }
+    }
+    return nullptr;
+}
+
+void trim_after_publish(Root& root, Channel& channel) noexcept {
+    while (channel.message_count > channel.limits.max_buffer) {
+        drop_oldest(root, channel);
+    }
+    if (channel.limits.min_recipients > 0) {
+        drop_oldest_while_received(root, channel, channel.limits.min_recipients);
+    }
+}
+
+void drop_expired(Root& root, Channel& channel, std::int64_t now_ms) noexcept {
+    while (channel.message_count > 0 && channel.oldest->expires_at_ms != 0 &&
+           channel.oldest->expires_at_ms <= now_ms) {
+        drop_oldest(root, channel);
+    }
+}
+
+void count_receipts(Root& root, Channel* channel, Message& message, std::uint32_t n) noexcept {
+    constexpr std::uint32_t kMax = std::numeric_limits<std::uint32_t>::max();
+    message.received = message.received > kMax - n ? kMax : message.received + n;
+    root.counters.delivered += n;
+    if (channel != nullptr && channel->limits.delete_oldest_received &&
+        channel->message_count > channel->limits.min_buffer && channel->oldest->received > 0) {
+        drop_oldest(root, *channel);
+    }
+}
+
+std::uint64_t add_waiter(Root& root, Channel& channel, int slot) noexcept {
+    ++channel.waiters[slot];
+    ++channel.waiters_total;
+    ++root.counters.subscribers;
+    return ++channel.waiter_seq;
+}
+
+void remove_waiters(Root& root, Channel& channel, int slot, std::uint32_t n) noexcept {
+    const std::uint32_t removed = std::min(n, channel.waiters[slot]);
+    channel.waiters[slot] -= removed;
+    channel.waiters_total -= removed;
+    root.counters.subscribers -= removed;
+}
+
+void restart_idle_clock(Channel& channel) noexcept {
+    channel.idle_since_ms = kNotIdle;
+}
+
+void settle(Root& root, Channel& channel, std::int64_t now_ms) noexcept {
+    if (!is_idle(channel)) {
+        channel.idle_since_ms = kNotIdle;
+    } else if (channel.idle_since_ms == kNotIdle) {
+        channel.idle_since_ms = now_ms;
+    }
+    const std::int64_t deadline = next_deadline(channel);
+    if (deadline == channel.deadline_ms) {
+        return;
+    }
+    unindex(root, channel);
+    channel.deadline_ms = deadline;
+    if (deadline != kNoDeadline) {
+        root.deadlines.insert_unique(channel);
+    }
+}
+
+bool is_idle(const Channel& channel) noexcept {
+    return channel.message_count == 0 && channel.waiters_total == 0;
+}
+
+ChannelInfo info_of(const Channel& channel) noexcept {
+    return ChannelInfo{channel.message_count, channel.last_requested_ms, channel.waiters_total};
+}
+
+}  // namespace pushrelay::shm

@@ -1,0 +1,80 @@
+// Channels in the segment: their lifetime, message queue, waiter counts, trimming and place in the
+// expiry index. Internal to shm/; the policy these implement is described in store.h.
+//
+// Every function here must be called with Root::lock held.
+// Invariants (restored by settle() at the end of every store operation that touches a channel):
+// - message_count is the length of the oldest..newest list; waiters_total is the sum of waiters[];
+// - idle_since_ms != kNotIdle exactly when the channel has no message and no waiter;
+// - the channel is in Root::deadlines, keyed deadline_ms, exactly when it has a next deadline:
+//   the oldest message's expiry, or (idle) idle_since_ms + channel_timeout_ms.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "shm/layout.h"
+
+namespace pushrelay::shm {
+
+// ---- lifetime ----
+
+// Creates, registers and indexes an empty channel with a fresh uid; nullptr when the segment is
+// full.
+Channel* create_channel(Root& root, std::string_view key, const ChannelLimits& limits,
+                        std::int64_t now_ms) noexcept;
+
+// Unlinks and frees the channel, dropping its messages (pinned ones live on) and its waiters.
+void destroy_channel(Root& root, Channel& channel) noexcept;
+
+// nullptr if absent.
+Channel* find_channel(Root& root, std::string_view key) noexcept;
+
+// nullptr if absent or if `uid` names an earlier channel that has since been deleted.
+Channel* find_channel(Root& root, std::string_view key, std::uint64_t uid) noexcept;
+
+// ---- messages ----
+
+// The id the next message published at now_ms gets. Never goes backwards: a clock stepped back
+// keeps the last second (and counts tags up) so that subscribers' searches stay correct.
+MessageId next_message_id(const Channel& channel, std::int64_t now_ms) noexcept;
+
+// Appends to the queue, which takes its own reference.
+void enqueue(Root& root, Channel& channel, Message& message) noexcept;
+
+// The first queued message after `since` (compat search), or the oldest when since is nullopt;
+// nullptr if none.
+Message* find_after(const Channel& channel, const std::optional<MessageId>& since) noexcept;
+
+// After a publish: max_buffer, then min_recipients (see ChannelLimits).
+void trim_after_publish(Root& root, Channel& channel) noexcept;
+
+// Drops every message whose expiry has come, whatever min_buffer says.
+void drop_expired(Root& root, Channel& channel, std::int64_t now_ms) noexcept;
+
+// Counts n receipts of `message` and n deliveries; then, if `channel` (may be null) asks for it,
+// drops its oldest message once received (delete_oldest_received).
+void count_receipts(Root& root, Channel* channel, Message& message, std::uint32_t n) noexcept;
+
+// ---- waiters ----
+
+// Registers one waiter on `slot`; returns its sequence number.
+std::uint64_t add_waiter(Root& root, Channel& channel, int slot) noexcept;
+
+// Forgets up to n waiters of `slot` (never more than it has).
+void remove_waiters(Root& root, Channel& channel, int slot, std::uint32_t n) noexcept;
+
+// ---- expiry ----
+
+// Marks the channel as just used: if it is idle after this operation, its idle time counts from
+// now (a request on an idle channel postpones its removal, as the module did).
+void restart_idle_clock(Channel& channel) noexcept;
+
+// Restores the idle and deadline invariants after a change (see the top of this file).
+void settle(Root& root, Channel& channel, std::int64_t now_ms) noexcept;
+
+bool is_idle(const Channel& channel) noexcept;
+
+ChannelInfo info_of(const Channel& channel) noexcept;
+
+}  // namespace pushrelay::shm

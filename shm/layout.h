@@ -1,0 +1,149 @@
+// What lives inside the shared segment: the root, channels, messages and mailboxes. Internal to
+// shm/ (the public API is shm/store.h); doc/shm-layout.md describes the same layout in prose.
+//
+// Every structure here is placed once, at its final address, and reached from every process
+// through the same mapping (inherited by fork()). Links are offset_ptrs so that the layout does
+// not depend on where the segment is mapped. Nothing here is copied or moved.
+//
+// Thread safety: every field except the immutable message header and payload is read and written
+// only with Root::lock held.
+#pragma once
+
+#include <boost/interprocess/indexes/iset_index.hpp>
+#include <boost/interprocess/managed_external_buffer.hpp>
+#include <boost/interprocess/mem_algo/rbtree_best_fit.hpp>
+#include <boost/interprocess/offset_ptr.hpp>
+#include <boost/interprocess/sync/mutex_family.hpp>
+#include <boost/intrusive/set.hpp>
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+
+#include "shm/lock.h"
+#include "shm/store.h"
+
+namespace pushrelay::shm {
+
+// Bumped whenever a structure below changes shape; recorded in the root, checked by Store.
+inline constexpr std::uint32_t kLayoutVersion = 1;
+
+// Events a slot can have pending before further ones are dropped (and the slot told to resync).
+inline constexpr std::uint32_t kMailboxCapacity = 1024;
+
+inline constexpr std::int64_t kNoDeadline = -1;  // Channel::deadline_ms: not in the expiry index
+inline constexpr std::int64_t kNotIdle = -1;     // Channel::idle_since_ms
+
+namespace bip = boost::interprocess;
+namespace bin = boost::intrusive;
+
+// Our own lock guards the allocator too: a Boost-internal mutex held by a SIGKILLed worker would
+// never be released.
+using ManagedBuffer =
+    bip::basic_managed_external_buffer<char, bip::rbtree_best_fit<bip::null_mutex_family>,
+                                       bip::iset_index>;
+using SegmentManager = ManagedBuffer::segment_manager;
+
+using Hook = bin::set_member_hook<bin::void_pointer<bip::offset_ptr<void>>,
+                                  bin::link_mode<bin::normal_link>>;
+
+// One allocation: this header, then content_type_len bytes of content type, then body_len bytes
+// of body. Header fields above `refcount` and the payload never change after publish, which is
+// what lets a pin holder read them without the lock.
+struct Message {
+    std::int64_t time;
+    std::uint32_t tag;
+    std::uint32_t content_type_len;
+    std::uint64_t body_len;
+    std::int64_t expires_at_ms;     // 0: never
+    std::uint32_t refcount;         // the queue holds one while queued; each pin holds one
+    std::uint32_t received;         // saturating
+    bip::offset_ptr<Message> next;  // the next newer message while queued
+
+    const char* content_type() const { return reinterpret_cast<const char*>(this + 1); }
+    const char* body() const { return content_type() + content_type_len; }
+};
+// Freed with a bare deallocate: no destructor may be owed.
+static_assert(std::is_trivially_destructible_v<Message>);
+// The payload starts right after the header; the allocator aligns blocks for any scalar.
+static_assert(alignof(Message) <= alignof(std::max_align_t));
+
+// One allocation: this header, then key_len bytes of key.
+struct Channel {
+    Hook by_key;       // Root::channels
+    Hook by_deadline;  // Root::deadlines, while deadline_ms != kNoDeadline
+    std::uint64_t uid;
+    std::int64_t deadline_ms;    // the key in Root::deadlines
+    std::int64_t idle_since_ms;  // since when it has had no message and no waiter
+    std::int64_t last_requested_ms;
+    std::int64_t last_time;  // id of the last message ever published here; -1: none yet
+    std::uint32_t last_tag;
+    std::uint32_t key_len;
+    bip::offset_ptr<Message> oldest;
+    bip::offset_ptr<Message> newest;
+    std::uint64_t message_count;
+    std::uint64_t waiter_seq;       // sequence of the last registered waiter
+    std::uint64_t kick_before_seq;  // of the latest Kick, for workers that lost it (0: none)
+    std::uint64_t waiters_total;    // sum of waiters[]
+    std::uint32_t waiters[kMaxWorkerSlots];
+    ChannelLimits limits;
+
+    std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_len}; }
+};
+static_assert(alignof(Channel) <= alignof(std::max_align_t));
+
+struct ChannelKeyLess {
+    bool operator()(const Channel& a, const Channel& b) const { return a.key() < b.key(); }
+    bool operator()(std::string_view a, const Channel& b) const { return a < b.key(); }
+    bool operator()(const Channel& a, std::string_view b) const { return a.key() < b; }
+};
+
+// (deadline, uid): unique per channel, so a channel can find and unlink its own entry.
+struct ChannelDeadlineLess {
+    bool operator()(const Channel& a, const Channel& b) const {
+        return a.deadline_ms != b.deadline_ms ? a.deadline_ms < b.deadline_ms : a.uid < b.uid;
+    }
+};
+
+using ChannelsByKey = bin::set<Channel, bin::member_hook<Channel, Hook, &Channel::by_key>,
+                               bin::compare<ChannelKeyLess>, bin::constant_time_size<false>>;
+using ChannelsByDeadline =
+    bin::set<Channel, bin::member_hook<Channel, Hook, &Channel::by_deadline>,
+             bin::compare<ChannelDeadlineLess>, bin::constant_time_size<false>>;
+
+// Pending events for one slot, oldest first, allocated the first time the slot holds a waiter
+// (only slots with waiters are ever posted to) and kept for whichever worker takes the slot next.
+// A drain always takes every event, so this is a plain array, not a ring: posts append at `count`.
+struct Mailbox {
+    std::uint32_t count;
+    bool overflowed;
+    Store::Event events[kMailboxCapacity];
+};
+// Events are written into the mailbox and copied out to a worker's vector as plain bytes.
+static_assert(std::is_trivially_copyable_v<Store::Event>);
+// doc/shm-layout.md quotes the mailbox size: kMailboxCapacity * 32 bytes per slot in use.
+static_assert(sizeof(Store::Event) == 32);
+
+// Totals reported by Store::stats(). Each counter is changed in exactly one helper.
+struct Counters {
+    std::uint64_t channels = 0;     // create_channel / destroy_channel
+    std::uint64_t messages = 0;     // enqueue / drop_oldest
+    std::uint64_t subscribers = 0;  // add_waiter / remove_waiters
+    std::uint64_t published = 0;    // Store::publish
+    std::uint64_t delivered = 0;    // count_receipts
+};
+
+// The one object Segment::create() places first in the segment.
+struct Root {
+    std::uint32_t layout_version = kLayoutVersion;
+    RobustMutex lock;
+    bip::offset_ptr<SegmentManager> manager;  // also the base of every MessagePin offset
+    ChannelsByKey channels;
+    ChannelsByDeadline deadlines;
+    std::uint64_t next_uid = 1;
+    Counters counters;
+    bip::offset_ptr<Mailbox> mailboxes[kMaxWorkerSlots];
+};
+// A slot mask has one bit per slot.
+static_assert(kMaxWorkerSlots <= 64);
+
+}  // namespace pushrelay::shm

@@ -1,0 +1,303 @@
+#include "shm/store.h"
+
+#include <cassert>
+
+#include "shm/channel.h"
+#include "shm/layout.h"
+#include "shm/mailbox.h"
+#include "shm/message.h"
+#include "shm/segment.h"
+
+namespace pushrelay::shm {
+namespace {
+
+[[maybe_unused]] bool valid_slot(int slot) {
+    return slot >= 0 && slot < kMaxWorkerSlots;
+}
+
+std::int64_t expiry_of(const ChannelLimits& limits, std::int64_t now_ms) {
+    return limits.message_timeout_ms > 0 ? now_ms + limits.message_timeout_ms : 0;
+}
+
+// The part of subscribe() that runs once the channel exists. The caller settles the channel (or
+// removes it again if this call created it and ran out of space).
+Store::SubscribeResult subscribe_to(Root& root, Channel& channel,
+                                    const Store::SubscribeRequest& request) {
+    Store::SubscribeResult result{.status = Status::Ok, .uid = channel.uid};
+    if (!request.wait_for_new) {
+        if (Message* message = find_after(channel, request.since)) {
+            result.message = pin_message(root, *message);
+            count_receipts(root, &channel, *message, 1);
+            return result;
+        }
+    }
+    if (!request.hold) {
+        return result;
+    }
+    if (request.concurrency == Store::Concurrency::First && channel.waiters_total > 0) {
+        result.status = Status::Conflict;
+        return result;
+    }
+    if (!ensure_mailbox(root, request.slot)) {
+        result.status = Status::NoSpace;
+        return result;
+    }
+    if (request.concurrency == Store::Concurrency::Last) {
+        // The new waiter's seq is waiter_seq + 1: every waiter registered before it is kicked.
+        channel.kick_before_seq = channel.waiter_seq + 1;
+        result.kick_slots_mask = post_to_waiting_slots(root, channel, Store::Event::Kick,
+                                                       channel.kick_before_seq, nullptr);
+    }
+    result.waiter_seq = add_waiter(root, channel, request.slot);
+    result.held = true;
+    result.resume_after = MessageId{channel.last_time, channel.last_tag};
+    return result;
+}
+
+}  // namespace
+
+std::string_view describe(Status status) noexcept {
+    switch (status) {
+        case Status::Ok:
+            return "ok";
+        case Status::NotFound:
+            return "no such channel";
+        case Status::NoSpace:
+            return "shared memory segment is full";
+        case Status::Forbidden:
+            return "channel does not exist and may not be created here";
+        case Status::TooManySubscribers:
+            return "channel has too many subscribers";
+        case Status::Conflict:
+            return "another subscriber is already waiting on this channel";
+        case Status::Gone:
+            return "channel was deleted";
+    }
+    return "unknown status";
+}
+
+Store::Store(Segment& segment) noexcept : root_(segment.root()) {
+    assert(root_ != nullptr && root_->layout_version == kLayoutVersion);
+}
+
+Store::SubscribeResult Store::subscribe(const SubscribeRequest& request) noexcept {
+    assert(valid_slot(request.slot));
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    Channel* channel = find_channel(root, request.key);
+    // The module refused an extra subscriber before looking at anything else.
+    if (channel != nullptr && request.max_subscribers != 0 &&
+        channel->waiters_total >= request.max_subscribers) {
+        return SubscribeResult{.status = Status::TooManySubscribers, .uid = channel->uid};
+    }
+    const bool created = channel == nullptr;
+    if (created) {
+        if (!request.create_channel) {
+            return SubscribeResult{.status = Status::Forbidden};
+        }
+        channel = create_channel(root, request.key, request.limits_if_created, request.now_ms);
+        if (channel == nullptr) {
+            return SubscribeResult{.status = Status::NoSpace};
+        }
+    }
+    drop_expired(root, *channel, request.now_ms);
+    channel->last_requested_ms = request.now_ms;
+    restart_idle_clock(*channel);
+    SubscribeResult result = subscribe_to(root, *channel, request);
+    if (result.status == Status::NoSpace && created) {
+        destroy_channel(root, *channel);
+        return SubscribeResult{.status = Status::NoSpace};
+    }
+    settle(root, *channel, request.now_ms);
+    return result;
+}
+
+void Store::release_waiters(std::string_view key, std::uint64_t uid, int slot, std::uint32_t n,
+                            std::int64_t now_ms) noexcept {
+    assert(valid_slot(slot));
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    if (Channel* channel = find_channel(root, key, uid)) {
+        remove_waiters(root, *channel, slot, n);
+        settle(root, *channel, now_ms);
+    }
+}
+
+void Store::record_delivery(std::string_view key, std::uint64_t uid, int slot, std::uint32_t n,
+                            const MessagePin& message, std::int64_t now_ms) noexcept {
+    assert(valid_slot(slot) && message);
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    Channel* channel = find_channel(root, key, uid);
+    if (channel != nullptr) {
+        remove_waiters(root, *channel, slot, n);
+    }
+    count_receipts(root, channel, message_at(root, message), n);
+    if (channel != nullptr) {
+        settle(root, *channel, now_ms);
+    }
+}
+
+Store::NextResult Store::find_next(std::string_view key, std::uint64_t uid, MessageId since,
+                                   std::int64_t now_ms) noexcept {
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    Channel* channel = find_channel(root, key, uid);
+    if (channel == nullptr) {
+        return NextResult{.status = Status::Gone};
+    }
+    drop_expired(root, *channel, now_ms);
+    settle(root, *channel, now_ms);
+    NextResult result{.status = Status::Ok, .kick_before_seq = channel->kick_before_seq};
+    if (Message* message = find_after(*channel, since)) {
+        result.message = pin_message(root, *message);
+    }
+    return result;
+}
+
+Store::PublishResult Store::publish(std::string_view key, std::string_view content_type,
+                                    std::string_view body, const ChannelLimits& limits,
+                                    std::int64_t now_ms) noexcept {
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    Channel* channel = find_channel(root, key);
+    const bool created = channel == nullptr;
+    if (created) {
+        channel = create_channel(root, key, limits, now_ms);
+        if (channel == nullptr) {
+            return PublishResult{.status = Status::NoSpace};
+        }
+    }
+    drop_expired(root, *channel, now_ms);
+    const MessageId id = next_message_id(*channel, now_ms);
+    // Unstored and unwanted, the message needs no memory at all; only its id is consumed.
+    Message* message = nullptr;
+    if (limits.store_messages || channel->waiters_total > 0) {
+        message = new_message(root, id, content_type, body, expiry_of(limits, now_ms));
+        if (message == nullptr) {
+            if (created) {
+                destroy_channel(root, *channel);
+            } else {
+                settle(root, *channel, now_ms);
+            }
+            return PublishResult{.status = Status::NoSpace};
+        }
+    }
+    channel->last_time = id.time;
+    channel->last_tag = id.tag;
+    channel->limits = limits;
+    PublishResult result{.status = Status::Ok, .uid = channel->uid, .id = id};
+    if (message != nullptr) {
+        if (limits.store_messages) {
+            enqueue(root, *channel, *message);
+        }
+        result.wake_slots_mask =
+            post_to_waiting_slots(root, *channel, Event::Published, 0, message);
+        unref_message(root, *message);  // new_message's reference: the queue and events hold theirs
+    }
+    trim_after_publish(root, *channel);
+    restart_idle_clock(*channel);
+    settle(root, *channel, now_ms);
+    ++root.counters.published;
+    result.info = info_of(*channel);
+    return result;
+}
+
+Store::DeleteResult Store::delete_channel(std::string_view key, std::int64_t now_ms) noexcept {
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    Channel* channel = find_channel(root, key);
+    if (channel == nullptr) {
+        return DeleteResult{.status = Status::NotFound};
+    }
+    drop_expired(root, *channel, now_ms);
+    DeleteResult result{.status = Status::Ok, .uid = channel->uid, .info = info_of(*channel)};
+    result.wake_slots_mask = post_to_waiting_slots(root, *channel, Event::Deleted, 0, nullptr);
+    destroy_channel(root, *channel);
+    return result;
+}
+
+std::optional<ChannelInfo> Store::info(std::string_view key, std::int64_t now_ms) noexcept {
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    Channel* channel = find_channel(root, key);
+    if (channel == nullptr) {
+        return std::nullopt;
+    }
+    drop_expired(root, *channel, now_ms);
+    settle(root, *channel, now_ms);
+    return info_of(*channel);
+}
+
+void Store::expire(std::int64_t now_ms) noexcept {
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    // Each pass either removes the first due channel or moves its deadline past now.
+    while (!root.deadlines.empty() && root.deadlines.begin()->deadline_ms <= now_ms) {
+        Channel& channel = *root.deadlines.begin();
+        drop_expired(root, channel, now_ms);
+        settle(root, channel, now_ms);
+        if (is_idle(channel) && channel.deadline_ms <= now_ms) {
+            destroy_channel(root, channel);
+        }
+    }
+}
+
+MessageView Store::view(const MessagePin& pin) const noexcept {
+    const Message& message = message_at(*root_, pin);
+    return MessageView{
+        .id = {message.time, message.tag},
+        .content_type = {message.content_type(), message.content_type_len},
+        .body = {message.body(), message.body_len},
+    };
+}
+
+void Store::unpin(MessagePin& pin) noexcept {
+    if (!pin) {
+        return;
+    }
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    unref_message(root, message_at(root, pin));
+    pin = {};
+}
+
+void Store::drain_mailbox(int slot, std::vector<Event>& out, bool& overflowed) noexcept {
+    assert(valid_slot(slot));
+    // Outside the lock: growing a vector may allocate (and so must not happen with it held).
+    out.reserve(out.size() + kMailboxCapacity);
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    drain(root, slot, out, overflowed);
+}
+
+void Store::reset_slot(int slot, std::int64_t now_ms) noexcept {
+    assert(valid_slot(slot));
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    for (Channel& channel : root.channels) {
+        if (channel.waiters[slot] != 0) {
+            remove_waiters(root, channel, slot, channel.waiters[slot]);
+            settle(root, channel, now_ms);
+        }
+    }
+    clear_mailbox(root, slot);
+}
+
+Store::Stats Store::stats() const noexcept {
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    const Counters& counters = root.counters;
+    return Stats{
+        .size = root.manager->get_size(),
+        .free = root.manager->get_free_memory(),
+        .channels = counters.channels,
+        .messages = counters.messages,
+        .subscribers = counters.subscribers,
+        .published = counters.published,
+        .delivered = counters.delivered,
+        .lock_recoveries = root.lock.recoveries(),
+    };
+}
+
+}  // namespace pushrelay::shm

@@ -1,0 +1,246 @@
+// The channel store: channels, their messages, limits and expiry, and the per-worker mailboxes,
+// all inside the shared segment (shm/segment.h).
+//
+// The master constructs a Store on a fresh Segment before forking; every worker then uses its
+// inherited copy. Each worker has a slot (0..kMaxWorkerSlots-1). A worker keeps its waiting
+// subscribers in its own lists keyed by channel uid; the store only counts them per slot. A
+// publish (or delete, or a `last` subscriber) posts events into the mailboxes of the slots that
+// hold waiters and reports those slots as a bit mask; waking them (eventfd) is the caller's job.
+//
+// shm/ knows nothing of HTTP, sockets or conf: inputs are plain values and time is always passed
+// in (now_ms, milliseconds of the wall clock), never read here.
+//
+// Every `slot` argument must be in 0..kMaxWorkerSlots-1 (checked by assert).
+//
+// Thread safety: every member takes the store's one robust lock internally (except view(), which
+// needs none); callers never lock. A Store is used by one thread per process.
+// Errors: nothing throws. Running out of segment space is Status::NoSpace, with the call's partial
+// work undone.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace pushrelay::shm {
+
+class Segment;
+struct Root;
+
+// Slot masks are uint64_t, one bit per slot.
+inline constexpr int kMaxWorkerSlots = 64;
+
+enum class Status : std::uint8_t {
+    Ok,
+    NotFound,
+    NoSpace,             // the segment is full; nothing was changed
+    Forbidden,           // no such channel and the subscriber may not create it
+    TooManySubscribers,  // the channel already holds max_subscribers waiters
+    Conflict,            // concurrency `first`: a waiter is already held
+    Gone,                // the channel was deleted (uid mismatch)
+};
+
+// A short English phrase for logs and error bodies. The view is static.
+std::string_view describe(Status status) noexcept;
+
+// A message's identity: its time in seconds and its tag within that second.
+struct MessageId {
+    std::int64_t time = 0;
+    std::uint32_t tag = 0;
+};
+
+// One reference on a message in the segment. A pin keeps the message valid and immutable until
+// it is handed to Store::unpin(), even if its channel drops it or is deleted. Plain value: copying
+// a pin does not add a reference; exactly one copy must be unpinned.
+struct MessagePin {
+    std::uint64_t offset = 0;  // from the start of the segment; 0 = no message
+    explicit operator bool() const noexcept { return offset != 0; }
+};
+// Pins travel through the mailboxes in the segment and are copied between processes as bytes.
+static_assert(std::is_trivially_copyable_v<MessagePin>);
+
+// A pinned message's contents. The views stay valid until the pin is unpinned.
+struct MessageView {
+    MessageId id{};
+    std::string_view content_type;  // empty: the publisher sent none
+    std::string_view body;
+};
+
+struct ChannelInfo {
+    std::uint64_t messages = 0;           // stored in the queue
+    std::int64_t last_requested_ms = -1;  // last subscriber request; -1 never
+    std::uint64_t subscribers = 0;        // held waiters, all workers
+};
+
+// Per-channel policy, set by the most recent publish (or by the subscriber creating the channel).
+struct ChannelLimits {
+    std::uint32_t min_buffer = 1;               // trimming rules never go below this
+    std::uint32_t max_buffer = 10;              // the oldest is dropped beyond this
+    std::int64_t message_timeout_ms = 3600000;  // 0: messages never expire
+    std::uint32_t min_recipients = 0;           // 0: rule off; else drop the oldest once received
+    bool delete_oldest_received = false;        // drop the oldest once received at all
+    std::int64_t channel_timeout_ms = 5000;     // an idle channel is removed after this
+    bool store_messages = true;                 // false: deliver to held waiters only
+};
+// Copied by value into the segment.
+static_assert(std::is_trivially_copyable_v<ChannelLimits>);
+
+class Store {
+  public:
+    // Binds to the store inside `segment`, whose root Segment::create() built. The segment must
+    // outlive this Store (and every fork()ed copy of it).
+    explicit Store(Segment& segment) noexcept;
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    // ---- subscriber side ----
+
+    enum class Concurrency : std::uint8_t { Broadcast, First, Last };
+
+    struct SubscribeRequest {
+        std::string_view key;               // group + "/" + id, opaque bytes
+        std::optional<MessageId> since;     // nullopt: the oldest stored message
+        bool wait_for_new = false;          // skip the queue: wait for the next new message
+        bool create_channel = true;         // false: Forbidden when the channel does not exist
+        bool hold = true;                   // long-poll: register a waiter when nothing matches
+        std::uint32_t max_subscribers = 0;  // 0: no limit
+        Concurrency concurrency = Concurrency::Broadcast;
+        int slot = 0;  // the calling worker's slot; precondition: 0 <= slot < kMaxWorkerSlots
+        ChannelLimits limits_if_created{};
+        std::int64_t now_ms = 0;
+    };
+
+    struct SubscribeResult {
+        Status status = Status::Ok;
+        std::uint64_t uid = 0;              // the channel's uid; 0 if there is none
+        MessagePin message{};               // set if a message matched; the caller must unpin it
+        bool held = false;                  // registered as a waiter on `slot`
+        std::uint64_t waiter_seq = 0;       // the new waiter's sequence number (when held)
+        std::uint64_t kick_slots_mask = 0;  // Last: slots sent a Kick (including the caller's)
+        // When held: the channel's newest id at registration (time -1: none yet), which is what a
+        // resync after a mailbox overflow passes to find_next(), whatever `since` was.
+        MessageId resume_after{};
+    };
+
+    // Looks the channel up (creating it unless !create_channel), records the request time and
+    // searches the queue: the first stored message with a later time than `since`, or the same
+    // time and a greater tag; a `since` older than everything stored yields the oldest. A match is
+    // pinned, counted as received once and returned (never a conflict). Otherwise, with `hold`,
+    // the caller is registered as a waiter on `slot`: First → Conflict if any waiter is held;
+    // Last → a Kick{uid, before_seq = the new waiter's seq} is posted to every slot holding
+    // waiters first. Checked before anything: max_subscribers → TooManySubscribers.
+    SubscribeResult subscribe(const SubscribeRequest& request) noexcept;
+
+    // Forgets n waiters of `slot` that ended without a delivery (client closed, timed out,
+    // kicked, answered by a resync). A uid that no longer names the channel is a no-op.
+    void release_waiters(std::string_view key, std::uint64_t uid, int slot, std::uint32_t n,
+                         std::int64_t now_ms) noexcept;
+
+    // After the worker on `slot` delivered `message` to n of its waiters: forgets those waiters,
+    // counts n receipts and deliveries, and applies delete_oldest_received. The pin stays the
+    // caller's. On a uid mismatch only the message's receipts and the delivered total change.
+    void record_delivery(std::string_view key, std::uint64_t uid, int slot, std::uint32_t n,
+                         const MessagePin& message, std::int64_t now_ms) noexcept;
+
+    struct NextResult {
+        Status status = Status::Ok;         // Ok, or Gone when uid no longer names the channel
+        MessagePin message{};               // the next message, if any; the caller must unpin it
+        std::uint64_t kick_before_seq = 0;  // the latest Kick's before_seq (0: none ever)
+    };
+
+    // What a worker resyncing after a mailbox overflow needs about one channel it holds waiters
+    // on, since the events it lost may have said any of this: whether the channel was deleted
+    // (Gone: answer 410), the first stored message after `since` (the subscribe() search),
+    // pinned, and which waiters a `last` subscriber has kicked (those with a smaller seq).
+    NextResult find_next(std::string_view key, std::uint64_t uid, MessageId since,
+                         std::int64_t now_ms) noexcept;
+
+    // ---- publisher side ----
+
+    struct PublishResult {
+        Status status = Status::Ok;
+        std::uint64_t uid = 0;
+        MessageId id{};                     // the new message's id
+        std::uint64_t wake_slots_mask = 0;  // slots sent a Published event
+        ChannelInfo info{};                 // after the publish
+    };
+
+    // Creates the channel if absent, gives the message the next id (tag = last tag + 1 within the
+    // same second, else 0), stores it if limits.store_messages, trims the queue, and posts
+    // Published{uid, pin} to every slot holding waiters (one pin per event). The channel takes
+    // `limits`. NoSpace: nothing changed (a channel created for this call is removed again).
+    PublishResult publish(std::string_view key, std::string_view content_type,
+                          std::string_view body, const ChannelLimits& limits,
+                          std::int64_t now_ms) noexcept;
+
+    struct DeleteResult {
+        Status status = Status::Ok;  // Ok or NotFound
+        std::uint64_t uid = 0;
+        std::uint64_t wake_slots_mask = 0;  // slots sent a Deleted event
+        ChannelInfo info{};                 // before the deletion
+    };
+
+    // Removes the channel and its messages (pinned ones live on until unpinned) and posts
+    // Deleted{uid} to every slot holding waiters; their waiters are no longer counted.
+    DeleteResult delete_channel(std::string_view key, std::int64_t now_ms) noexcept;
+
+    // The channel's counts, or nullopt if it does not exist. Drops its expired messages first.
+    std::optional<ChannelInfo> info(std::string_view key, std::int64_t now_ms) noexcept;
+
+    // The expiry timer's work: drops expired messages and removes channels idle for their
+    // channel_timeout. Visits due channels only (O(k log n)); any worker may call it.
+    void expire(std::int64_t now_ms) noexcept;
+
+    // ---- pins ----
+
+    // The pinned message's contents, read without the lock (they are immutable).
+    // Precondition: `pin` is set and not yet unpinned.
+    MessageView view(const MessagePin& pin) const noexcept;
+
+    // Gives the reference back (freeing the message if it was the last) and clears `pin`.
+    // An empty pin is ignored.
+    void unpin(MessagePin& pin) noexcept;
+
+    // ---- mailboxes ----
+
+    struct Event {
+        enum Kind : std::uint8_t { Published, Deleted, Kick };
+        Kind kind = Published;
+        std::uint64_t uid = 0;         // the channel
+        MessagePin message{};          // Published: one pin, owned by whoever holds the event
+        std::uint64_t before_seq = 0;  // Kick: waiters with a smaller waiter_seq must go (409)
+    };
+
+    // Appends every pending event of `slot` to `out`, oldest first; the caller now owns their
+    // pins. `overflowed` is set (and the flag cleared) when events were dropped because the mailbox
+    // was full: the worker must then resync every channel it holds waiters on (find_next).
+    void drain_mailbox(int slot, std::vector<Event>& out, bool& overflowed) noexcept;
+
+    // ---- slots ----
+
+    // For the master after the worker on `slot` died or exited: zeroes the slot's waiter counts
+    // in every channel (O(channels): a rare path), unpins its undrained events, empties its
+    // mailbox.
+    void reset_slot(int slot, std::int64_t now_ms) noexcept;
+
+    struct Stats {
+        std::uint64_t size = 0;  // segment bytes
+        std::uint64_t free = 0;  // bytes the allocator can still hand out
+        std::uint64_t channels = 0;
+        std::uint64_t messages = 0;     // stored in queues
+        std::uint64_t subscribers = 0;  // held waiters
+        std::uint64_t published = 0;
+        std::uint64_t delivered = 0;
+        std::uint64_t lock_recoveries = 0;
+    };
+    Stats stats() const noexcept;
+
+  private:
+    friend struct StoreTestAccess;  // tests/shm: holds the lock to kill its owner
+
+    Root* root_;
+};
+
+}  // namespace pushrelay::shm

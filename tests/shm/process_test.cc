@@ -1,0 +1,99 @@
+// The store across processes: a child fork()ed from the test shares the segment, and a child
+// SIGKILLed while holding the lock does not stop the parent. doc/shm-layout.md, "Segment" and
+// "Lock discipline".
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shm/layout.h"
+#include "tests/shm/store_fixture.h"
+
+namespace pushrelay::shm {
+
+// Store's friend: the lock is private because callers never take it; this test must.
+struct StoreTestAccess {
+    static RobustMutex& lock(Store& store) { return store.root_->lock; }
+};
+
+namespace {
+
+// Runs `child` in a fork()ed process that leaves with _exit (never returning into gtest) and
+// returns its wait status.
+template <typename Child>
+int run_in_child(Child child) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        child();
+        _exit(0);
+    }
+    int status = 0;
+    EXPECT_EQ(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+// A lock that never comes back would hang the test binary; SIGALRM ends it instead.
+class Watchdog {
+  public:
+    explicit Watchdog(unsigned seconds) { alarm(seconds); }
+    ~Watchdog() { alarm(0); }
+    Watchdog(const Watchdog&) = delete;
+    Watchdog& operator=(const Watchdog&) = delete;
+};
+
+using ProcessTest = StoreTest;
+
+TEST_F(ProcessTest, ALockHolderKilledWhileHoldingItIsRecoveredFrom) {
+    publish("g/a", "before", kT0);
+    const int status = run_in_child([this] {
+        StoreTestAccess::lock(store_).lock();
+        raise(SIGKILL);
+    });
+    ASSERT_TRUE(WIFSIGNALED(status));
+    ASSERT_EQ(WTERMSIG(status), SIGKILL);
+
+    Watchdog watchdog(10);
+    EXPECT_EQ(store_.stats().lock_recoveries, 1u);
+    EXPECT_EQ(publish("g/a", "after", kT0).status, Status::Ok);
+    EXPECT_EQ(messages_in("g/a", kT0), 2u);
+    EXPECT_EQ(store_.stats().lock_recoveries, 1u) << "counted once, not on every later lock";
+}
+
+TEST_F(ProcessTest, AChildsPublishReachesTheParentsMailbox) {
+    auto held = store_.subscribe(request("g/a", kT0, std::nullopt, 1));
+    ASSERT_TRUE(held.held);
+    const int status = run_in_child([this] {
+        const auto result = publish("g/a", "from the child", kT0);
+        _exit(result.status == Status::Ok && result.wake_slots_mask == bit(1) ? 0 : 1);
+    });
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+
+    auto events = drain(1);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].kind, Store::Event::Published);
+    EXPECT_EQ(events[0].uid, held.uid);
+    EXPECT_EQ(store_.view(events[0].message).body, "from the child");
+    store_.record_delivery("g/a", held.uid, 1, 1, events[0].message, kT0);
+    unpin_all(events);
+    EXPECT_EQ(store_.stats().published, 1u);
+    EXPECT_EQ(store_.stats().subscribers, 0u);
+}
+
+TEST(SegmentTest, ATooSmallSegmentIsAnError) {
+    auto created = Segment::create(64);
+    ASSERT_TRUE(std::holds_alternative<std::string>(created));
+    EXPECT_FALSE(std::get<std::string>(created).empty());
+}
+
+TEST(SegmentTest, AMovedSegmentKeepsItsStore) {
+    Segment first = make_segment(1 << 20);
+    Segment second = std::move(first);
+    EXPECT_EQ(first.root(), nullptr);
+    Store store(second);
+    EXPECT_EQ(store.publish("g/a", "", "x", {}, 0).status, Status::Ok);
+    EXPECT_EQ(store.stats().size, 1u << 20);
+}
+
+}  // namespace
+}  // namespace pushrelay::shm

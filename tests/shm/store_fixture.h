@@ -1,0 +1,106 @@
+// Shared by the tests/shm/*_test.cc files: a fresh small segment and store per test, and short
+// helpers for the calls the tests repeat.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shm/segment.h"
+#include "shm/store.h"
+
+namespace pushrelay::shm {
+
+inline Segment make_segment(std::size_t bytes) {
+    auto created = Segment::create(bytes);
+    if (auto* error = std::get_if<std::string>(&created)) {
+        std::fprintf(stderr, "Segment::create: %s\n", error->c_str());
+        std::abort();
+    }
+    return std::move(std::get<Segment>(created));
+}
+
+class StoreTest : public ::testing::Test {
+  protected:
+    static constexpr std::size_t kSegmentBytes = 4 << 20;
+    static constexpr std::int64_t kT0 = 1'700'000'000'000;  // a wall-clock time in ms
+
+    explicit StoreTest(std::size_t bytes = kSegmentBytes)
+        : segment_(make_segment(bytes)), store_(segment_) {}
+
+    Store::PublishResult publish(std::string_view key, std::string_view body, std::int64_t now_ms,
+                                 const ChannelLimits& limits = {}) {
+        return store_.publish(key, "text/plain", body, limits, now_ms);
+    }
+
+    // A long-poll request with defaults; tests change fields before passing it on.
+    static Store::SubscribeRequest request(std::string_view key, std::int64_t now_ms,
+                                           std::optional<MessageId> since = std::nullopt,
+                                           int slot = 0) {
+        Store::SubscribeRequest request;
+        request.key = key;
+        request.since = since;
+        request.slot = slot;
+        request.now_ms = now_ms;
+        return request;
+    }
+
+    // The body of a matched message; unpins it.
+    std::string take_body(MessagePin& pin) {
+        EXPECT_TRUE(pin);
+        if (!pin) {
+            return {};
+        }
+        std::string body(store_.view(pin).body);
+        store_.unpin(pin);
+        return body;
+    }
+
+    // Subscribes without holding and returns the body of the message found ("" if none).
+    std::string poll(std::string_view key, std::optional<MessageId> since, std::int64_t now_ms) {
+        Store::SubscribeRequest r = request(key, now_ms, since);
+        r.hold = false;
+        Store::SubscribeResult result = store_.subscribe(r);
+        EXPECT_EQ(result.status, Status::Ok);
+        return result.message ? take_body(result.message) : std::string();
+    }
+
+    std::vector<Store::Event> drain(int slot, bool* overflowed = nullptr) {
+        std::vector<Store::Event> events;
+        bool lost = false;
+        store_.drain_mailbox(slot, events, lost);
+        if (overflowed != nullptr) {
+            *overflowed = lost;
+        }
+        return events;
+    }
+
+    void unpin_all(std::vector<Store::Event>& events) {
+        for (Store::Event& event : events) {
+            store_.unpin(event.message);
+        }
+    }
+
+    std::uint64_t messages_in(std::string_view key, std::int64_t now_ms) {
+        auto info = store_.info(key, now_ms);
+        EXPECT_TRUE(info.has_value());
+        return info ? info->messages : 0;
+    }
+
+    Segment segment_;
+    Store store_;
+};
+
+inline bool operator==(const MessageId& a, const MessageId& b) {
+    return a.time == b.time && a.tag == b.tag;
+}
+
+inline std::uint64_t bit(int slot) {
+    return std::uint64_t{1} << slot;
+}
+
+}  // namespace pushrelay::shm

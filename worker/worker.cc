@@ -1,0 +1,311 @@
+#include "worker/worker.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "worker/connection.h"
+#include "worker/core.h"
+#include "worker/delivery.h"
+#include "worker/handlers.h"
+#include "worker/log.h"
+
+namespace pushrelay::worker {
+namespace {
+
+// How often expired messages and idle channels are looked for. The store's
+// expiry index makes a tick with nothing due cost one lock and one lookup.
+constexpr double kExpireInterval = 1.0;
+// Connections accepted per readiness event, so one busy listener cannot
+// starve the others.
+constexpr int kAcceptBatch = 64;
+
+}  // namespace
+
+Worker::Worker(const Context& context, struct ev_loop* loop) : context_(context), loop_(loop) {
+    accept_watchers_.resize(context_.listeners.size());
+}
+
+Worker::~Worker() {
+    // Connections close their fds and release their waiters' counts.
+    graveyard_.clear();
+    std::vector<Connection*> open;
+    for (auto& [c, owned] : connections_) open.push_back(c);
+    for (Connection* c : open) c->close();
+    graveyard_.clear();
+}
+
+void Worker::start() {
+    for (size_t i = 0; i < context_.listeners.size(); i++) {
+        ev_io& w = accept_watchers_[i];
+        ev_io_init(&w, on_accept, context_.listeners[i].fd, EV_READ);
+        w.data = this;
+        ev_io_start(loop_, &w);
+    }
+    ev_io_init(&wake_watcher_, on_wake, context_.wake_fds[context_.slot], EV_READ);
+    wake_watcher_.data = this;
+    ev_io_start(loop_, &wake_watcher_);
+
+    ev_timer_init(&expire_timer_, on_expire_timer, kExpireInterval, kExpireInterval);
+    expire_timer_.data = this;
+    ev_timer_start(loop_, &expire_timer_);
+
+    ev_check_init(&reaper_, on_check);
+    reaper_.data = this;
+    ev_check_start(loop_, &reaper_);
+
+    ev_signal_init(&term_watcher_, on_stop_signal, SIGTERM);
+    ev_signal_init(&int_watcher_, on_stop_signal, SIGINT);
+    ev_signal_init(&quit_watcher_, on_quit_signal, SIGQUIT);
+    ev_signal_init(&usr1_watcher_, on_reopen_signal, SIGUSR1);
+    for (ev_signal* s : {&term_watcher_, &int_watcher_, &quit_watcher_, &usr1_watcher_}) {
+        s->data = this;
+        ev_signal_start(loop_, s);
+    }
+    ev_init(&shutdown_timer_, on_shutdown_timer);
+    shutdown_timer_.data = this;
+
+    // Events posted before this worker existed (a replaced worker's slot was reset) or
+    // while it started must not wait for the next wakeup.
+    drain_mailbox();
+}
+
+void Worker::wake(uint64_t slot_mask) const {
+    const uint64_t one = 1;
+    for (int slot = 0; slot_mask; slot++, slot_mask >>= 1) {
+        if (!(slot_mask & 1)) continue;
+        if (::write(context_.wake_fds[slot], &one, sizeof one) < 0 && errno != EAGAIN) {
+            LOG_ALERT_ERRNO("write(eventfd)");
+        }
+    }
+}
+
+std::list<Connection*>::iterator Worker::hold(uint64_t uid, const std::string& key, Connection* c) {
+    ChannelWaiters& waiters = waiters_[uid];
+    if (waiters.connections.empty()) waiters.key = key;
+    return waiters.connections.insert(waiters.connections.end(), c);
+}
+
+void Worker::unhold(uint64_t uid, std::list<Connection*>::iterator position) {
+    auto it = waiters_.find(uid);
+    if (it == waiters_.end()) return;
+    it->second.connections.erase(position);
+    if (it->second.connections.empty()) waiters_.erase(it);
+}
+
+void Worker::adopt(std::unique_ptr<Connection> connection) {
+    Connection* c = connection.get();
+    connections_.emplace(c, std::move(connection));
+    c->start();
+}
+
+void Worker::retire(Connection* connection) {
+    auto it = connections_.find(connection);
+    if (it == connections_.end()) return;
+    graveyard_.push_back(std::move(it->second));
+    connections_.erase(it);
+}
+
+void Worker::on_check(struct ev_loop*, ev_check* w, int) {
+    auto* self = static_cast<Worker*>(w->data);
+    self->graveyard_.clear();
+    if (self->shutting_down_) self->finish_if_idle();
+}
+
+void Worker::on_accept(struct ev_loop*, ev_io* w, int) {
+    auto* self = static_cast<Worker*>(w->data);
+    size_t index = w - self->accept_watchers_.data();
+    self->accept_from(w->fd, self->context_.listeners[index].server);
+}
+
+void Worker::accept_from(int listen_fd, const conf::Server* server) {
+    for (int i = 0; i < kAcceptBatch; i++) {
+        sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) LOG_ALERT_ERRNO("accept4()");
+            return;
+        }
+        if (connections_.size() >= static_cast<size_t>(config().worker_connections)) {
+            LOG_WARN("%d worker_connections are not enough, closing a new connection",
+                     config().worker_connections);
+            ::close(fd);
+            continue;
+        }
+        int on = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        adopt(std::make_unique<Connection>(*this, fd, peer, *server));
+    }
+}
+
+void Worker::on_wake(struct ev_loop*, ev_io* w, int) {
+    uint64_t count;
+    // Reading resets the eventfd; the mailbox, not the count, says what happened.
+    if (::read(w->fd, &count, sizeof count) < 0 && errno != EAGAIN) LOG_ALERT_ERRNO("read(eventfd)");
+    static_cast<Worker*>(w->data)->drain_mailbox();
+}
+
+void Worker::drain_mailbox() {
+    bool overflowed = false;
+    events_.clear();
+    store().drain_mailbox(slot(), events_, overflowed);
+    for (shm::Store::Event& event : events_) deliver(event);
+    if (overflowed) {
+        LOG_WARN("mailbox of slot %d overflowed, resynchronising held subscribers", slot());
+        resync_all();
+    }
+}
+
+namespace {
+
+bool is_after(const shm::MessageId& a, const shm::MessageId& b) {
+    return a.time > b.time || (a.time == b.time && a.tag > b.tag);
+}
+
+// Answers every connection of `list` (a copy: answering unholds) with `answer`.
+template <typename Answer>
+uint32_t answer_all(std::list<Connection*> list, Answer answer) {
+    uint32_t n = 0;
+    for (Connection* c : list) n += answer(*c) ? 1 : 0;
+    return n;
+}
+
+}  // namespace
+
+void Worker::deliver(const shm::Store::Event& event) {
+    auto it = waiters_.find(event.uid);
+    shm::MessagePin pin = event.message;
+    if (it == waiters_.end()) {
+        if (pin) store().unpin(pin);
+        return;
+    }
+    std::string key = it->second.key;
+    std::list<Connection*> waiting = it->second.connections;
+    switch (event.kind) {
+        case shm::Store::Event::Published: {
+            Payload payload = make_payload(store().view(pin));
+            DeliveryHeads heads(payload);
+            uint32_t n = answer_all(waiting, [&](Connection& c) {
+                if (!is_after(payload.id, c.held()->since)) return false;
+                c.unhold();
+                respond_with_payload(c, payload, heads);
+                return true;
+            });
+            store().record_delivery(key, event.uid, slot(), n, pin, now_ms());
+            store().unpin(pin);
+            break;
+        }
+        case shm::Store::Event::Deleted:
+            answer_all(waiting, [](Connection& c) {
+                c.unhold();
+                respond_text(c, 410, "410 Gone: the channel was deleted.\n");
+                return true;
+            });
+            break;
+        case shm::Store::Event::Kick: {
+            uint32_t n = answer_all(waiting, [&](Connection& c) {
+                if (c.held()->seq >= event.before_seq) return false;
+                c.unhold();
+                respond_text(c, 409, "409 Conflict: a newer subscriber took this channel.\n");
+                return true;
+            });
+            store().release_waiters(key, event.uid, slot(), n, now_ms());
+            break;
+        }
+    }
+}
+
+// After lost events: every held subscriber looks for its next message itself.
+void Worker::resync_all() {
+    std::vector<std::pair<uint64_t, std::string>> channels;
+    for (auto& [uid, waiters] : waiters_) channels.emplace_back(uid, waiters.key);
+    for (auto& [uid, key] : channels) {
+        auto it = waiters_.find(uid);
+        if (it == waiters_.end()) continue;
+        std::list<Connection*> waiting = it->second.connections;
+        for (Connection* c : waiting) {
+            shm::MessagePin pin = store().find_next(key, uid, c->held()->since, now_ms());
+            if (!pin) continue;
+            Payload payload = make_payload(store().view(pin));
+            DeliveryHeads heads(payload);
+            c->unhold();
+            respond_with_payload(*c, payload, heads);
+            store().record_delivery(key, uid, slot(), 1, pin, now_ms());
+            store().unpin(pin);
+        }
+    }
+}
+
+void Worker::on_expire_timer(struct ev_loop*, ev_timer* w, int) {
+    auto* self = static_cast<Worker*>(w->data);
+    self->store().expire(self->now_ms());
+}
+
+void Worker::on_stop_signal(struct ev_loop* loop, ev_signal*, int) { ev_break(loop, EVBREAK_ALL); }
+
+void Worker::on_quit_signal(struct ev_loop*, ev_signal* w, int) {
+    static_cast<Worker*>(w->data)->begin_graceful_shutdown();
+}
+
+void Worker::on_reopen_signal(struct ev_loop*, ev_signal*, int) {
+    std::string err = log::reopen();
+    if (!err.empty()) LOG_ERROR("reopening the error log: %s", err.c_str());
+}
+
+void Worker::on_shutdown_timer(struct ev_loop* loop, ev_timer*, int) {
+    LOG_WARN("worker_shutdown_timeout passed, closing the remaining connections");
+    ev_break(loop, EVBREAK_ALL);
+}
+
+void Worker::stop_accepting() {
+    for (ev_io& w : accept_watchers_) ev_io_stop(loop_, &w);
+}
+
+// QUIT: accept nothing more, answer held subscribers with 304 (they re-poll
+// elsewhere), let requests in flight finish, close idle connections.
+void Worker::begin_graceful_shutdown() {
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    stop_accepting();
+    ev_timer_set(&shutdown_timer_, config().worker_shutdown_timeout.count() / 1000.0, 0.);
+    ev_timer_start(loop_, &shutdown_timer_);
+    std::vector<Connection*> open;
+    for (auto& [c, owned] : connections_) open.push_back(c);
+    for (Connection* c : open) {
+        if (c->held()) {
+            c->release_hold();
+            respond_not_modified(*c);
+        } else {
+            c->close_if_idle();
+        }
+    }
+}
+
+void Worker::finish_if_idle() {
+    if (connections_.empty()) ev_break(loop_, EVBREAK_ALL);
+}
+
+int run(const Context& context) {
+    struct ev_loop* loop = ev_default_loop(EVFLAG_AUTO);
+    if (!loop) {
+        LOG_ALERT("ev_default_loop() failed");
+        return kExitFatal;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    {
+        Worker worker(context, loop);
+        worker.start();
+        ev_run(loop, 0);
+    }
+    return kExitOk;
+}
+
+}  // namespace pushrelay::worker
