@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "protocol/response.h"
+#include "worker/access_log.h"
 #include "worker/core.h"
 #include "worker/handlers.h"
 #include "worker/log.h"
@@ -123,6 +124,7 @@ void Connection::process_input() {
            (input_pos_ < input_.size() || body_pending) && output_bytes_ < kMaxPendingOutput) {
         if (state_ == State::Idle) {
             state_ = State::Reading;
+            request_started_ = ev_now(worker_.loop());
             arm_timer(http_settings().client_header_timeout);
         }
         auto step = parser_.feed(input_.data() + input_pos_, input_.size() - input_pos_);
@@ -189,11 +191,14 @@ void Connection::respond(int status, const std::vector<protocol::Header>& header
     bool keep = keeps_alive();
     auto head_bytes = std::make_shared<const std::string>(head.finish(body.size(), keep));
     if (!keep) close_after_write_ = true;
-    respond(std::move(head_bytes), std::make_shared<const std::string>(std::move(body)));
+    respond(status, std::move(head_bytes), std::make_shared<const std::string>(std::move(body)));
 }
 
-void Connection::respond(SharedBytes head, SharedBytes body) {
+void Connection::respond(int status, SharedBytes head, SharedBytes body) {
     if (!keeps_alive()) close_after_write_ = true;
+    double now = ev_now(worker_.loop());
+    access_log::write(http_settings(), {parser_.request(), peer(), status, body->size(),
+                                        head->size() + body->size(), now - request_started_, now});
     output_bytes_ += head->size() + body->size();
     output_.push_back({std::move(head), 0});
     if (!body->empty()) output_.push_back({std::move(body), 0});

@@ -60,7 +60,7 @@ public:
     // and headers, built for keeps_alive()) then `body`. Both may be shared
     // with other connections. Afterwards the next pipelined request runs, or
     // the connection closes.
-    void respond(SharedBytes head, SharedBytes body);
+    void respond(int status, SharedBytes head, SharedBytes body);
     // Builds and queues a simple response (errors, channel info, OPTIONS).
     void respond(int status, const std::vector<protocol::Header>& headers, std::string body);
 
@@ -119,6 +119,7 @@ private:
     bool in_process_input_ = false;
     bool closed_ = false;
     uint32_t requests_ = 0;
+    double request_started_ = 0;  // ev_now() at the request's first byte, for $request_time
     std::string input_;        // bytes read and not yet parsed
     size_t input_pos_ = 0;
 

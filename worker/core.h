@@ -75,6 +75,7 @@ private:
     void drain_mailbox();
     void deliver(const shm::Store::Event& event);
     void resync_all();
+    void resync(Connection& connection, const std::string& key, uint64_t uid);
     void begin_graceful_shutdown();
     void stop_accepting();
     void finish_if_idle();

@@ -72,7 +72,7 @@ SharedBytes DeliveryHeads::get(const conf::Location& location, int http_minor, b
 void respond_with_payload(Connection& connection, const Payload& payload, DeliveryHeads& heads) {
     bool keep_alive = connection.keeps_alive();
     SharedBytes head = heads.get(connection.location(), connection.http_minor(), keep_alive);
-    connection.respond(std::move(head), payload.body);
+    connection.respond(payload.status, std::move(head), payload.body);
 }
 
 }  // namespace pushrelay::worker

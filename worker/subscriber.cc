@@ -78,8 +78,9 @@ void subscribe(Worker& worker, Connection& connection, const std::string& key) {
     if (result.message) {
         respond_with_message(worker, connection, result.message);
     } else if (result.held) {
-        shm::MessageId from = request.since.value_or(shm::MessageId{0, 0});
-        connection.hold(Hold{result.uid, key, result.waiter_seq, from, {}});
+        // Everything published after registration is for this waiter, whatever its own
+        // ids said (a client clock ahead of ours must not make it wait forever).
+        connection.hold(Hold{result.uid, key, result.waiter_seq, result.resume_after, {}});
     } else {
         respond_not_modified(connection);
     }

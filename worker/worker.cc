@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstring>
 
+#include "worker/access_log.h"
 #include "worker/connection.h"
 #include "worker/core.h"
 #include "worker/delivery.h"
@@ -24,6 +25,9 @@ constexpr double kExpireInterval = 1.0;
 // Connections accepted per readiness event, so one busy listener cannot
 // starve the others.
 constexpr int kAcceptBatch = 64;
+
+constexpr std::string_view kGoneText = "410 Gone: the channel was deleted.\n";
+constexpr std::string_view kKickedText = "409 Conflict: a newer subscriber took this channel.\n";
 
 }  // namespace
 
@@ -206,7 +210,7 @@ void Worker::deliver(const shm::Store::Event& event) {
         case shm::Store::Event::Deleted:
             answer_all(waiting, [](Connection& c) {
                 c.unhold();
-                respond_text(c, 410, "410 Gone: the channel was deleted.\n");
+                respond_text(c, 410, kGoneText);
                 return true;
             });
             break;
@@ -214,7 +218,7 @@ void Worker::deliver(const shm::Store::Event& event) {
             uint32_t n = answer_all(waiting, [&](Connection& c) {
                 if (c.held()->seq >= event.before_seq) return false;
                 c.unhold();
-                respond_text(c, 409, "409 Conflict: a newer subscriber took this channel.\n");
+                respond_text(c, 409, kKickedText);
                 return true;
             });
             store().release_waiters(key, event.uid, slot(), n, now_ms());
@@ -223,25 +227,36 @@ void Worker::deliver(const shm::Store::Event& event) {
     }
 }
 
-// After lost events: every held subscriber looks for its next message itself.
+// After lost events: every held subscriber asks the store what it missed
+// (a deletion, a newer `last` subscriber, or its next message).
 void Worker::resync_all() {
-    std::vector<std::pair<uint64_t, std::string>> channels;
-    for (auto& [uid, waiters] : waiters_) channels.emplace_back(uid, waiters.key);
-    for (auto& [uid, key] : channels) {
+    std::vector<uint64_t> uids;
+    for (auto& [uid, waiters] : waiters_) uids.push_back(uid);
+    for (uint64_t uid : uids) {
         auto it = waiters_.find(uid);
         if (it == waiters_.end()) continue;
+        std::string key = it->second.key;
         std::list<Connection*> waiting = it->second.connections;
-        for (Connection* c : waiting) {
-            shm::MessagePin pin = store().find_next(key, uid, c->held()->since, now_ms());
-            if (!pin) continue;
-            Payload payload = make_payload(store().view(pin));
-            DeliveryHeads heads(payload);
-            c->unhold();
-            respond_with_payload(*c, payload, heads);
-            store().record_delivery(key, uid, slot(), 1, pin, now_ms());
-            store().unpin(pin);
-        }
+        for (Connection* c : waiting) resync(*c, key, uid);
     }
+}
+
+void Worker::resync(Connection& c, const std::string& key, uint64_t uid) {
+    auto next = store().find_next(key, uid, c.held()->since, now_ms());
+    if (next.status == shm::Status::Gone) {
+        c.unhold();
+        respond_text(c, 410, kGoneText);
+    } else if (c.held()->seq < next.kick_before_seq) {
+        c.release_hold();
+        respond_text(c, 409, kKickedText);
+    } else if (next.message) {
+        Payload payload = make_payload(store().view(next.message));
+        DeliveryHeads heads(payload);
+        c.unhold();
+        respond_with_payload(c, payload, heads);
+        store().record_delivery(key, uid, slot(), 1, next.message, now_ms());
+    }
+    store().unpin(next.message);
 }
 
 void Worker::on_expire_timer(struct ev_loop*, ev_timer* w, int) {
@@ -256,6 +271,7 @@ void Worker::on_quit_signal(struct ev_loop*, ev_signal* w, int) {
 }
 
 void Worker::on_reopen_signal(struct ev_loop*, ev_signal*, int) {
+    access_log::reopen();
     std::string err = log::reopen();
     if (!err.empty()) LOG_ERROR("reopening the error log: %s", err.c_str());
 }
