@@ -31,6 +31,13 @@ unit: build
 integration: build
 	PUSHRELAY_BIN=$(CURDIR)/$(BUILD)/pushrelay /usr/bin/python3 -m pytest -q -p no:cacheprovider integration
 
+# Installs the binary, the man pages, the systemd unit and the example conf
+# (kept if already there) into $(DESTDIR)$(PREFIX); a /usr prefix puts the
+# conf in /etc/pushrelay.
+.PHONY: install
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
+
 asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPUSHRELAY_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)

@@ -26,7 +26,8 @@
 
 namespace pushrelay::conf {
 
-enum class Role : uint8_t { None, Publisher, Subscriber };
+// Status: a push_stub_status location, answering with server-wide figures (no channel id).
+enum class Role : uint8_t { None, Publisher, Subscriber, Status };
 enum class SubscriberMode : uint8_t { LongPoll, IntervalPoll };
 enum class Concurrency : uint8_t { Broadcast, First, Last };
 enum class LogLevel : uint8_t { Debug, Info, Notice, Warn, Error, Crit, Alert, Emerg };

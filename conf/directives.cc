@@ -143,6 +143,11 @@ Status handle_subscriber(Apply& block, const Statement& st) {
     return st.args.empty() ? std::nullopt : read_choice(st, 0, kModes, &block.scope->push.mode);
 }
 
+Status handle_stub_status(Apply& block, const Statement&) {
+    block.scope->push.role = Role::Status;
+    return std::nullopt;
+}
+
 Origin origin_of(const Apply& block, const Statement& st) {
     return Origin{st.file, st.line, block.shared.applied};
 }
@@ -342,6 +347,7 @@ const std::vector<DirectiveSpec>& table() {
         // Push directives.
         {"push_publisher", {"push_sender"}, kServerAndBelow, 0, 0, "", 0, "push role", handle_publisher},
         {"push_subscriber", {"push_listener"}, kServerAndBelow, 0, 1, "long-poll", kArgumentDefault, "push role", handle_subscriber},
+        {"push_stub_status", {}, kLocation, 0, 0, "", 0, "push role", handle_stub_status},
         {"push_subscriber_concurrency", {"push_listener_concurrency"}, kHttpAndBelow, 1, 1, "broadcast", 0, "", store_push<&PushSettings::concurrency>},
         {"push_store_messages", {"push_queue_messages"}, kHttpAndBelow, 1, 1, "on", 0, "", store_push<&PushSettings::store_messages>},
         {"push_max_reserved_memory", {"push_buffer_size"}, kHttp, 1, 1, "128M", 0, "", handle_reserved_memory},

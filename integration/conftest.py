@@ -90,7 +90,7 @@ class PushRelay:
     """One pushrelay master started on a temp conf."""
 
     def __init__(self, directory, workers=2, http="", servers=None, main="",
-                 mode="long-poll", pub_extra="", sub_extra="", events=""):
+                 mode="long-poll", pub_extra="", sub_extra="", events="", env=None):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "logs").mkdir(exist_ok=True)
@@ -114,6 +114,7 @@ http {{
         self.conf = self.dir / "pushrelay.conf"
         self.conf.write_text(self.conf_text)
         self.workers = workers
+        self.env = env
         self.proc = None
 
     @property
@@ -140,7 +141,7 @@ http {{
 
     def start(self, ports=None):
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, env=self.env)
         for port in ports or (self.pub, self.sub):
             wait_until(lambda: accepts(port) or self.proc.poll() is not None,
                        what=f"pushrelay to accept on {port}")
@@ -149,6 +150,15 @@ http {{
                 raise AssertionError(f"pushrelay exited {self.proc.returncode}: {err.decode()}")
         wait_until(lambda: len(self.worker_pids()) == self.workers, what="all workers")
         return self
+
+    def rewrite_conf(self, **changes):
+        """Rewrites the conf file, replacing each `old` text by `new` (changes
+        maps a label to an (old, new) pair); for reload tests."""
+        text = self.conf.read_text()
+        for old, new in changes.values():
+            assert old in text, f"{old!r} is not in the conf"
+            text = text.replace(old, new)
+        self.conf.write_text(text)
 
     def worker_pids(self):
         return [p for p in children_of(self.proc.pid) if alive(p)]

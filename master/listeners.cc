@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -65,18 +66,43 @@ std::variant<int, std::string> open_one(const conf::Listen& listen) {
 }  // namespace
 
 std::variant<std::vector<worker::Listener>, std::string> open_listeners(const conf::Config& config) {
+    return reopen_listeners(config, {});
+}
+
+std::variant<std::vector<worker::Listener>, std::string> reopen_listeners(
+    const conf::Config& config, const std::vector<worker::Listener>& current) {
     std::vector<worker::Listener> listeners;
+    std::vector<worker::Listener> opened;  // closed again if a later bind fails
     for (const conf::Server& server : config.servers) {
         for (const conf::Listen& listen : server.listens) {
-            auto opened = open_one(listen);
-            if (auto* err = std::get_if<std::string>(&opened)) {
-                close_listeners(listeners);
+            std::string name = listen.describe();
+            auto same = std::find_if(current.begin(), current.end(),
+                                     [&](const worker::Listener& l) { return l.name == name; });
+            if (same != current.end()) {
+                // The backlog may have changed; listen() on a listening socket updates it.
+                ::listen(same->fd, listen.backlog);
+                listeners.push_back({same->fd, &server, name});
+                continue;
+            }
+            auto fd = open_one(listen);
+            if (auto* err = std::get_if<std::string>(&fd)) {
+                close_listeners(opened);
                 return *err;
             }
-            listeners.push_back({std::get<int>(opened), &server, listen.describe()});
+            listeners.push_back({std::get<int>(fd), &server, name});
+            opened.push_back(listeners.back());
         }
     }
     return listeners;
+}
+
+void close_unused_listeners(const std::vector<worker::Listener>& old,
+                            const std::vector<worker::Listener>& kept) {
+    for (const worker::Listener& l : old) {
+        bool used = std::any_of(kept.begin(), kept.end(),
+                                [&](const worker::Listener& k) { return k.fd == l.fd; });
+        if (!used) close(l.fd);
+    }
 }
 
 void close_listeners(std::vector<worker::Listener>& listeners) {

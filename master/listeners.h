@@ -18,6 +18,17 @@ namespace pushrelay::master {
 // failed (13: Permission denied)"); on error nothing stays open.
 std::variant<std::vector<worker::Listener>, std::string> open_listeners(const conf::Config& config);
 
+// For a reload: listeners for `config` that take over the descriptor of every
+// address already open in `current` (its pending connections stay queued,
+// so no connection attempt is refused) and bind only the new addresses. On
+// error the newly bound sockets are closed and `current` is untouched.
+std::variant<std::vector<worker::Listener>, std::string> reopen_listeners(
+    const conf::Config& config, const std::vector<worker::Listener>& current);
+
+// Closes the sockets of `old` that `kept` does not use any more.
+void close_unused_listeners(const std::vector<worker::Listener>& old,
+                            const std::vector<worker::Listener>& kept);
+
 void close_listeners(std::vector<worker::Listener>& listeners);
 
 }  // namespace pushrelay::master

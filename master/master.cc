@@ -18,6 +18,7 @@
 #include "conf/conf.h"
 #include "master/control.h"
 #include "master/listeners.h"
+#include "master/notify.h"
 #include "master/options.h"
 #include "shm/segment.h"
 #include "shm/store.h"
@@ -83,11 +84,25 @@ void arm_alarm(conf::Millis after) {
     if (setitimer(ITIMER_REAL, &it, nullptr) < 0) LOG_ALERT_ERRNO("setitimer()");
 }
 
+void raise_fd_limit(const conf::Config& config) {
+    if (!config.worker_rlimit_nofile) return;
+    rlimit rl{*config.worker_rlimit_nofile, *config.worker_rlimit_nofile};
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        LOG_ALERT_ERRNO("setrlimit(RLIMIT_NOFILE)");
+    }
+}
+
+void notify(const std::string& state) {
+    std::string err = notify_systemd(state);
+    if (!err.empty()) LOG_ERROR("%s", err.c_str());
+}
+
 class Master {
 public:
-    Master(std::unique_ptr<conf::Config> config, shm::Segment segment,
+    Master(const Options& options, std::unique_ptr<conf::Config> config, shm::Segment segment,
            std::vector<worker::Listener> listeners)
-        : config_(std::move(config)),
+        : options_(options),
+          config_(std::move(config)),
           segment_(std::move(segment)),
           store_(segment_),
           listeners_(std::move(listeners)) {}
@@ -110,7 +125,11 @@ private:
     void signal_workers(int signo);
     bool any_worker_alive() const;
     void stop(int signo, conf::Millis grace);
+    void spawn_generation();
+    void reload();
+    bool apply_reloaded_conf(std::unique_ptr<conf::Config> fresh);
 
+    Options options_;
     std::unique_ptr<conf::Config> config_;
     shm::Segment segment_;
     shm::Store store_;
@@ -132,9 +151,12 @@ bool Master::create_wake_fds() {
 }
 
 void Master::spawn(int slot) {
+    // Before fork(): whichever process runs first, a status answer already counts this worker.
+    store_.slot_started(slot);
     pid_t pid = fork();
     if (pid < 0) {
         LOG_ALERT_ERRNO("fork()");
+        store_.reset_slot(slot, static_cast<int64_t>(time(nullptr)) * 1000);
         return;
     }
     if (pid == 0) {
@@ -221,9 +243,77 @@ void Master::stop(int signo, conf::Millis grace) {
     }
 }
 
+// Starts worker_processes workers in free slots (the slots of a previous
+// generation stay taken until its workers have exited).
+void Master::spawn_generation() {
+    int started = 0;
+    for (int slot = 0; slot < shm::kMaxWorkerSlots && started < config_->worker_processes; slot++) {
+        if (workers_[slot].pid != 0) continue;
+        spawn(slot);
+        started++;
+    }
+    if (started < config_->worker_processes) {
+        LOG_ALERT("only %d of %d workers started: all %d slots are taken by exiting workers",
+                  started, config_->worker_processes, shm::kMaxWorkerSlots);
+    }
+}
+
+// HUP: a new generation of workers on the new conf, then the old one stops
+// gracefully. The listening sockets stay open in the master throughout, and
+// the shared segment (channels, messages, counts) is kept as it is.
+void Master::reload() {
+    LOG_NOTICE("reconfiguring");
+    notify(reloading_state());
+    conf::LoadResult loaded = conf::load_file(options_.conf_path, options_.prefix,
+                                              options_.directives);
+    if (!loaded) {
+        LOG_ERROR("reload failed, keeping the running configuration: %s",
+                  loaded.error.describe().c_str());
+    } else if (apply_reloaded_conf(std::move(loaded.config))) {
+        store_.note_reload();
+        LOG_NOTICE("reloaded: %d new workers, old workers finish gracefully",
+                   config_->worker_processes);
+    }
+    notify("READY=1");
+}
+
+bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
+    if (fresh->push_max_reserved_memory != config_->push_max_reserved_memory) {
+        LOG_WARN("push_max_reserved_memory cannot change without a restart; keeping %llu bytes",
+                 static_cast<unsigned long long>(config_->push_max_reserved_memory));
+        fresh->push_max_reserved_memory = config_->push_max_reserved_memory;
+    }
+    auto listeners = reopen_listeners(*fresh, listeners_);
+    if (auto* err = std::get_if<std::string>(&listeners)) {
+        LOG_ERROR("reload failed, keeping the running configuration: %s", err->c_str());
+        return false;
+    }
+    std::string err = log::open(fresh->error_log_path, fresh->error_log_level);
+    if (!err.empty()) LOG_ERROR("reload: error log: %s", err.c_str());
+    raise_fd_limit(*fresh);
+    auto& fresh_listeners = std::get<std::vector<worker::Listener>>(listeners);
+    close_unused_listeners(listeners_, fresh_listeners);
+    listeners_ = std::move(fresh_listeners);
+    config_ = std::move(fresh);
+    std::vector<pid_t> old;
+    for (WorkerProcess& w : workers_) {
+        if (w.pid == 0) continue;
+        w.stopping = true;
+        old.push_back(w.pid);
+    }
+    spawn_generation();
+    for (pid_t pid : old) {
+        if (kill(pid, SIGQUIT) < 0 && errno != ESRCH) LOG_ALERT_ERRNO("kill(SIGQUIT)");
+    }
+    return true;
+}
+
 int Master::run() {
     if (!create_wake_fds()) return 1;
-    for (int slot = 0; slot < config_->worker_processes; slot++) spawn(slot);
+    store_.set_started_ms(static_cast<int64_t>(time(nullptr)) * 1000);
+    spawn_generation();
+    notify(std::string("READY=1\nSTATUS=serving, ") + std::to_string(config_->worker_processes) +
+           " workers\nMAINPID=" + std::to_string(getpid()));
     sigset_t none;
     sigemptyset(&none);
     for (;;) {
@@ -234,11 +324,13 @@ int Master::run() {
         }
         if (got_terminate) {
             LOG_NOTICE("received stop signal, exiting");
+            notify("STOPPING=1");
             stop(SIGTERM, std::chrono::seconds(3));
             break;
         }
         if (got_quit) {
             LOG_NOTICE("received quit signal, shutting down gracefully");
+            notify("STOPPING=1");
             stop(SIGQUIT, config_->worker_shutdown_timeout + std::chrono::seconds(1));
             break;
         }
@@ -247,10 +339,11 @@ int Master::run() {
             std::string err = log::reopen();
             if (!err.empty()) LOG_ERROR("reopening the error log: %s", err.c_str());
             signal_workers(SIGUSR1);
+            LOG_NOTICE("reopened the log files");
         }
         if (got_reload) {
             got_reload = 0;
-            LOG_WARN("reload (HUP) is not supported by this version; restart to apply changes");
+            reload();
         }
     }
     close_listeners(listeners_);
@@ -272,15 +365,7 @@ std::unique_ptr<conf::Config> load_conf(const Options& options) {
     return std::move(loaded.config);
 }
 
-void raise_fd_limit(const conf::Config& config) {
-    if (!config.worker_rlimit_nofile) return;
-    rlimit rl{*config.worker_rlimit_nofile, *config.worker_rlimit_nofile};
-    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-        LOG_ALERT_ERRNO("setrlimit(RLIMIT_NOFILE)");
-    }
-}
-
-int start(std::unique_ptr<conf::Config> config) {
+int start(const Options& options, std::unique_ptr<conf::Config> config) {
     std::string err = log::open(config->error_log_path, config->error_log_level);
     if (!err.empty()) {
         print_error(err);
@@ -312,7 +397,7 @@ int start(std::unique_ptr<conf::Config> config) {
         return 1;
     }
     LOG_NOTICE("pushrelay/%s started, %d worker processes", kVersion, config->worker_processes);
-    Master master(std::move(config), std::move(std::get<shm::Segment>(segment)),
+    Master master(options, std::move(config), std::move(std::get<shm::Segment>(segment)),
                   std::move(std::get<std::vector<worker::Listener>>(listeners)));
     int status = master.run();
     remove_pid_file(pid_path);
@@ -357,7 +442,7 @@ int main(int argc, char** argv) {
         if (!err.empty()) print_error(err);
         return err.empty() ? 0 : 1;
     }
-    return start(std::move(config));
+    return start(options, std::move(config));
 }
 
 }  // namespace pushrelay::master

@@ -29,9 +29,15 @@ void drop_oldest_while_received(Root& root, Channel& channel, std::uint32_t time
 }
 
 std::int64_t next_deadline(const Channel& channel) {
-    if (channel.message_count > 0) {
+    // The newest min_buffer messages are kept even when expired, so only a
+    // queue above that length has an expiry deadline; one at or below it
+    // holds the channel forever (push_min_message_buffer_length: "always kept").
+    if (channel.message_count > channel.limits.min_buffer) {
         const std::int64_t expiry = channel.oldest->expires_at_ms;
         return expiry == 0 ? kNoDeadline : expiry;
+    }
+    if (channel.message_count > 0) {
+        return kNoDeadline;
     }
     if (channel.waiters_total > 0) {
         return kNoDeadline;
@@ -131,7 +137,7 @@ void trim_after_publish(Root& root, Channel& channel) noexcept {
 }
 
 void drop_expired(Root& root, Channel& channel, std::int64_t now_ms) noexcept {
-    while (channel.message_count > 0 && channel.oldest->expires_at_ms != 0 &&
+    while (channel.message_count > channel.limits.min_buffer && channel.oldest->expires_at_ms != 0 &&
            channel.oldest->expires_at_ms <= now_ms) {
         drop_oldest(root, channel);
     }

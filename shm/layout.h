@@ -5,10 +5,11 @@
 // through the same mapping (inherited by fork()). Links are offset_ptrs so that the layout does
 // not depend on where the segment is mapped. Nothing here is copied or moved.
 //
-// Thread safety: every field except the immutable message header and payload is read and written
-// only with Root::lock held.
+// Thread safety: every field except the immutable message header and payload, and
+// ServerFigures::connections, is read and written only with Root::lock held.
 #pragma once
 
+#include <atomic>
 #include <boost/interprocess/indexes/iset_index.hpp>
 #include <boost/interprocess/managed_external_buffer.hpp>
 #include <boost/interprocess/mem_algo/rbtree_best_fit.hpp>
@@ -25,7 +26,7 @@
 namespace pushrelay::shm {
 
 // Bumped whenever a structure below changes shape; recorded in the root, checked by Store.
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 
 // Events a slot can have pending before further ones are dropped (and the slot told to resync).
 inline constexpr std::uint32_t kMailboxCapacity = 1024;
@@ -132,6 +133,22 @@ struct Counters {
     std::uint64_t delivered = 0;    // count_receipts
 };
 
+// Server-wide figures beyond the store's own counters, for push_stub_status.
+struct ServerFigures {
+    // Open connections per slot, stored by the slot's worker on every accept and close. Written
+    // without the lock (that would be one more lock round per connection) and read with relaxed
+    // loads: each value is only a gauge, and nothing else is ordered by it.
+    std::atomic<std::uint32_t> connections[kMaxWorkerSlots] = {};
+    bool present[kMaxWorkerSlots] = {};  // a worker runs on the slot (slot_started .. reset_slot)
+    std::int64_t started_ms = 0;         // when the master started the server; 0: not recorded
+    std::uint64_t reloads = 0;
+};
+// Two processes write and read the same counter through the shared mapping: only a lock-free
+// atomic is also address-free (it keeps no lock in the process that created it), which is what
+// makes it valid across processes ([atomics.lockfree]).
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free,
+              "ServerFigures::connections is shared between processes without a lock");
+
 // The one object Segment::create() places first in the segment.
 struct Root {
     std::uint32_t layout_version = kLayoutVersion;
@@ -141,6 +158,7 @@ struct Root {
     ChannelsByDeadline deadlines;
     std::uint64_t next_uid = 1;
     Counters counters;
+    ServerFigures server;
     bip::offset_ptr<Mailbox> mailboxes[kMaxWorkerSlots];
 };
 // A slot mask has one bit per slot.

@@ -1,5 +1,6 @@
 #include "shm/store.h"
 
+#include <atomic>
 #include <cassert>
 
 #include "shm/channel.h"
@@ -282,12 +283,45 @@ void Store::reset_slot(int slot, std::int64_t now_ms) noexcept {
         }
     }
     clear_mailbox(root, slot);
+    root.server.present[slot] = false;
+    root.server.connections[slot].store(0, std::memory_order_relaxed);
+}
+
+void Store::slot_started(int slot) noexcept {
+    assert(valid_slot(slot));
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    root.server.present[slot] = true;
+}
+
+void Store::set_connections(int slot, std::uint32_t n) noexcept {
+    assert(valid_slot(slot));
+    root_->server.connections[slot].store(n, std::memory_order_relaxed);
+}
+
+void Store::set_started_ms(std::int64_t now_ms) noexcept {
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    root.server.started_ms = now_ms;
+}
+
+void Store::note_reload() noexcept {
+    Root& root = *root_;
+    LockGuard guard(root.lock);
+    ++root.server.reloads;
 }
 
 Store::Stats Store::stats() const noexcept {
     Root& root = *root_;
     LockGuard guard(root.lock);
     const Counters& counters = root.counters;
+    const ServerFigures& server = root.server;
+    std::uint64_t workers = 0;
+    std::uint64_t connections = 0;
+    for (int slot = 0; slot < kMaxWorkerSlots; ++slot) {
+        workers += server.present[slot] ? 1 : 0;
+        connections += server.connections[slot].load(std::memory_order_relaxed);
+    }
     return Stats{
         .size = root.manager->get_size(),
         .free = root.manager->get_free_memory(),
@@ -297,6 +331,10 @@ Store::Stats Store::stats() const noexcept {
         .published = counters.published,
         .delivered = counters.delivered,
         .lock_recoveries = root.lock.recoveries(),
+        .workers = workers,
+        .connections = connections,
+        .started_ms = server.started_ms,
+        .reloads = server.reloads,
     };
 }
 

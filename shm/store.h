@@ -222,8 +222,28 @@ class Store {
 
     // For the master after the worker on `slot` died or exited: zeroes the slot's waiter counts
     // in every channel (O(channels): a rare path), unpins its undrained events, empties its
-    // mailbox.
+    // mailbox, and forgets the slot's worker and its connection count (Stats::workers,
+    // Stats::connections).
     void reset_slot(int slot, std::int64_t now_ms) noexcept;
+
+    // ---- server-wide figures (push_stub_status) ----
+
+    // For the master, just before it forks a worker on `slot` (after fork() in either process,
+    // a worker already serving could answer a status request that does not count every worker
+    // forked); a failed fork() is undone with reset_slot(slot). The slot counts in
+    // Stats::workers until reset_slot(slot). Leaves the slot's connection count alone.
+    void slot_started(int slot) noexcept;
+
+    // For the worker on `slot`, whenever its number of open connections changes: records n.
+    // Lock-free (a relaxed atomic store), so it is cheap enough for every accept and close.
+    void set_connections(int slot, std::uint32_t n) noexcept;
+
+    // For the master, once before it forks the first worker: the server's start time (wall
+    // clock, ms), from which status pages compute the uptime.
+    void set_started_ms(std::int64_t now_ms) noexcept;
+
+    // For the master, once per completed reload of the configuration.
+    void note_reload() noexcept;
 
     struct Stats {
         std::uint64_t size = 0;  // segment bytes
@@ -234,7 +254,13 @@ class Store {
         std::uint64_t published = 0;
         std::uint64_t delivered = 0;
         std::uint64_t lock_recoveries = 0;
+        std::uint64_t workers = 0;      // slots between slot_started and reset_slot
+        std::uint64_t connections = 0;  // open connections, summed over every slot
+        std::int64_t started_ms = 0;    // as set_started_ms recorded it; 0: never recorded
+        std::uint64_t reloads = 0;      // note_reload calls
     };
+    // A consistent snapshot: everything but `connections` (whose per-slot values are each
+    // exact but are read one after the other) is taken under the lock.
     Stats stats() const noexcept;
 
   private:

@@ -309,7 +309,10 @@ std::string Connection::peer_text() const {
 }
 
 void Connection::close_if_idle() {
-    if (state_ == State::Idle && output_.empty()) close();
+    // A connection accepted just before the stop has a request on its way:
+    // closing it would fail a client that did nothing wrong. It is answered
+    // (with Connection: close) or times out instead.
+    if (state_ == State::Idle && output_.empty() && requests_ > 0) close();
 }
 
 void Connection::close() {

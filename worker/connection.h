@@ -76,7 +76,7 @@ public:
 
     // Stops everything and hands the connection back to the worker for deletion.
     void close();
-    // For a graceful stop: closes at once when idle between requests.
+    // For a graceful stop: closes at once when idle between two requests.
     void close_if_idle();
 
 private:

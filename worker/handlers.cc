@@ -72,6 +72,10 @@ void handle_request(Worker& worker, Connection& connection) {
         respond_text(connection, 404, protocol::error_body(404, "no publisher or subscriber here"));
         return;
     }
+    if (location.push.role == conf::Role::Status) {
+        handle_status(worker, connection);
+        return;
+    }
     std::string id = evaluate_channel_id(connection);
     if (connection.request().method != "OPTIONS") {
         if (id.empty()) {

@@ -17,6 +17,8 @@ void handle_request(Worker& worker, Connection& connection);
 
 void handle_publisher(Worker& worker, Connection& connection, const std::string& key);
 void handle_subscriber(Worker& worker, Connection& connection, const std::string& key);
+// A push_stub_status location: GET answers with the server-wide figures (worker/status.cc).
+void handle_status(Worker& worker, Connection& connection);
 
 // 304 echoing the request's If-Modified-Since / If-None-Match as Last-Modified
 // / Etag: the answer to an interval-poll with nothing new, to a subscriber

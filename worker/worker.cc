@@ -105,6 +105,7 @@ void Worker::unhold(uint64_t uid, std::list<Connection*>::iterator position) {
 void Worker::adopt(std::unique_ptr<Connection> connection) {
     Connection* c = connection.get();
     connections_.emplace(c, std::move(connection));
+    store().set_connections(slot(), static_cast<uint32_t>(connections_.size()));
     c->start();
 }
 
@@ -113,6 +114,7 @@ void Worker::retire(Connection* connection) {
     if (it == connections_.end()) return;
     graveyard_.push_back(std::move(it->second));
     connections_.erase(it);
+    store().set_connections(slot(), static_cast<uint32_t>(connections_.size()));
 }
 
 void Worker::on_check(struct ev_loop*, ev_check* w, int) {

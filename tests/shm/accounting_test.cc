@@ -119,7 +119,8 @@ TEST_F(ManyChannelsTest, PublishingAndDeletingReturnsTheMemory) {
 
 TEST_F(ManyChannelsTest, PublishingAndExpiringReturnsTheMemory) {
     const std::uint64_t free_at_start = store_.stats().free;
-    const ChannelLimits limits{.message_timeout_ms = 1000, .channel_timeout_ms = 2000};
+    const ChannelLimits limits{
+        .min_buffer = 0, .message_timeout_ms = 1000, .channel_timeout_ms = 2000};
     for (int i = 0; i < kChannels; ++i) {
         ASSERT_EQ(publish(key(i), "message " + std::to_string(i), kT0 + i % 7, limits).status,
                   Status::Ok);

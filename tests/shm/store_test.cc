@@ -245,12 +245,24 @@ TEST_F(StoreExpiryTest, ARequestRestartsTheIdleClock) {
     EXPECT_FALSE(exists("g/a"));
 }
 
-TEST_F(StoreExpiryTest, MessagesExpireEvenBelowMinBufferThenTheChannelGoes) {
-    ChannelLimits limits{.min_buffer = 5, .message_timeout_ms = 1000, .channel_timeout_ms = 3000};
+TEST_F(StoreExpiryTest, ExpiryKeepsTheNewestMinBufferMessages) {
+    ChannelLimits limits{.min_buffer = 1, .message_timeout_ms = 1000, .channel_timeout_ms = 3000};
     publish("g/a", "a", kT0, limits);
     publish("g/a", "b", kT0 + 500, limits);
     store_.expire(kT0 + 999);
     EXPECT_EQ(messages_in("g/a", kT0 + 999), 2u);
+    store_.expire(kT0 + 1000);
+    EXPECT_EQ(store_.stats().messages, 1u);
+    // "b" is expired too, but it is the one message min_buffer always keeps.
+    store_.expire(kT0 + 100'000);
+    EXPECT_EQ(store_.stats().messages, 1u);
+    EXPECT_EQ(store_.stats().channels, 1u);
+}
+
+TEST_F(StoreExpiryTest, WithMinBufferZeroTheChannelGoesAfterItsMessages) {
+    ChannelLimits limits{.min_buffer = 0, .message_timeout_ms = 1000, .channel_timeout_ms = 3000};
+    publish("g/a", "a", kT0, limits);
+    publish("g/a", "b", kT0 + 500, limits);
     store_.expire(kT0 + 1000);
     EXPECT_EQ(store_.stats().messages, 1u);
     store_.expire(kT0 + 1500);

@@ -1,0 +1,233 @@
+#include "protocol/server_status.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <optional>
+
+#include "protocol/header.h"
+
+namespace pushrelay::protocol {
+
+namespace {
+
+// One figure, under its name in each format. Every format lists the figures in this order, the
+// open connections first as nginx's stub_status does.
+struct Figure {
+    uint64_t ServerStatus::*value;
+    std::string_view label;   // text format
+    std::string_view key;     // JSON and YAML
+    std::string_view metric;  // Prometheus, without the pushrelay_ prefix
+    std::string_view type;    // Prometheus: gauge or counter
+    std::string_view help;    // Prometheus
+};
+
+constexpr std::array<Figure, 11> kFigures = {{
+    {&ServerStatus::connections, "Active connections", "connections", "connections", "gauge",
+     "Client connections open, across all workers."},
+    {&ServerStatus::workers, "Workers", "workers", "workers", "gauge", "Worker processes running."},
+    {&ServerStatus::channels, "Channels", "channels", "channels", "gauge", "Channels that exist."},
+    {&ServerStatus::subscribers, "Subscribers", "subscribers", "subscribers", "gauge",
+     "Subscribers held, across all workers."},
+    {&ServerStatus::messages, "Stored messages", "messages", "messages_stored", "gauge",
+     "Messages stored in channel queues."},
+    {&ServerStatus::published, "Published messages", "published", "messages_published_total",
+     "counter", "Messages published."},
+    {&ServerStatus::delivered, "Delivered messages", "delivered", "messages_delivered_total",
+     "counter", "Messages delivered to subscribers, one per subscriber."},
+    {&ServerStatus::segment_used, "Segment bytes used", "segment_used", "segment_used_bytes",
+     "gauge", "Bytes of the shared memory segment in use."},
+    {&ServerStatus::segment_total, "Segment bytes total", "segment_total", "segment_size_bytes",
+     "gauge", "Size of the shared memory segment in bytes."},
+    {&ServerStatus::uptime_seconds, "Uptime seconds", "uptime_seconds", "uptime_seconds", "gauge",
+     "Seconds since the server started."},
+    {&ServerStatus::reloads, "Reloads", "reloads", "reloads_total", "counter",
+     "Configuration reloads since the server started."},
+}};
+
+constexpr std::string_view kMetricPrefix = "pushrelay_";
+constexpr std::string_view kPrometheusVersion = "0.0.4";
+
+struct Name {
+    std::string_view name;
+    StatusFormat format;
+};
+
+constexpr std::array<Name, 4> kQueryNames = {{
+    {"text", StatusFormat::Text},
+    {"json", StatusFormat::Json},
+    {"yaml", StatusFormat::Yaml},
+    {"prometheus", StatusFormat::Prometheus},
+}};
+
+// Media types that name a format whatever their parameters (text/plain is decided apart).
+constexpr std::array<Name, 5> kMediaTypes = {{
+    {"application/openmetrics-text", StatusFormat::Prometheus},
+    {"application/json", StatusFormat::Json},
+    {"application/yaml", StatusFormat::Yaml},
+    {"application/x-yaml", StatusFormat::Yaml},
+    {"text/yaml", StatusFormat::Yaml},
+}};
+
+// The raw value of the first `name=` argument of a query string, if any.
+std::optional<std::string_view> query_argument(std::string_view query, std::string_view name) {
+    while (!query.empty()) {
+        size_t amp = query.find('&');
+        std::string_view argument = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        size_t equals = argument.find('=');
+        if (equals != std::string_view::npos && argument.substr(0, equals) == name) {
+            return argument.substr(equals + 1);
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<StatusFormat> format_named(std::string_view value) {
+    for (const Name& known : kQueryNames) {
+        if (value == known.name) {
+            return known.format;
+        }
+    }
+    return std::nullopt;
+}
+
+// Whether the parameters of a media range (each after a ';') include version=0.0.4, quoted or not.
+bool has_prometheus_version(std::string_view parameters) {
+    while (!parameters.empty()) {
+        size_t semicolon = parameters.find(';');
+        std::string_view parameter = trim_ows(parameters.substr(0, semicolon));
+        parameters = semicolon == std::string_view::npos ? std::string_view{}
+                                                         : parameters.substr(semicolon + 1);
+        size_t equals = parameter.find('=');
+        if (equals == std::string_view::npos ||
+            !iequals(trim_ows(parameter.substr(0, equals)), "version")) {
+            continue;
+        }
+        std::string_view value = trim_ows(parameter.substr(equals + 1));
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+            value = value.substr(1, value.size() - 2);
+        }
+        return value == kPrometheusVersion;
+    }
+    return false;
+}
+
+std::optional<StatusFormat> match_media_range(std::string_view range) {
+    size_t semicolon = range.find(';');
+    std::string_view media_type = trim_ows(range.substr(0, semicolon));
+    if (iequals(media_type, "text/plain")) {
+        bool versioned = semicolon != std::string_view::npos &&
+                         has_prometheus_version(range.substr(semicolon + 1));
+        return versioned ? StatusFormat::Prometheus : StatusFormat::Text;
+    }
+    for (const Name& known : kMediaTypes) {
+        if (iequals(media_type, known.name)) {
+            return known.format;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<StatusFormat> format_accepted(std::string_view accept) {
+    while (!accept.empty()) {
+        size_t comma = accept.find(',');
+        if (std::optional<StatusFormat> format = match_media_range(accept.substr(0, comma))) {
+            return format;
+        }
+        accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
+    }
+    return std::nullopt;
+}
+
+std::string format_text(const ServerStatus& status) {
+    std::string body;
+    for (const Figure& figure : kFigures) {
+        body.append(figure.label).append(": ");
+        body.append(std::to_string(status.*figure.value)).push_back('\n');
+    }
+    return body;
+}
+
+std::string format_json(const ServerStatus& status) {
+    std::string body = "{";
+    for (const Figure& figure : kFigures) {
+        body.append(body.size() == 1 ? "\"" : ", \"").append(figure.key).append("\": ");
+        body.append(std::to_string(status.*figure.value));
+    }
+    body.append("}\n");
+    return body;
+}
+
+// yaml-cpp's emitter ends the document without a line end; one is added so that every format
+// ends with one.
+std::string format_yaml(const ServerStatus& status) {
+    YAML::Emitter out;
+    out << YAML::BeginDoc << YAML::BeginMap;
+    for (const Figure& figure : kFigures) {
+        out << YAML::Key << std::string(figure.key) << YAML::Value << status.*figure.value;
+    }
+    out << YAML::EndMap;
+    std::string body(out.c_str(), out.size());
+    body.push_back('\n');
+    return body;
+}
+
+// Exposition format 0.0.4: HELP and TYPE before each sample; every line, the last one too, ends
+// with "\n". Samples carry no labels and no timestamp (the scraper stamps them).
+std::string format_prometheus(const ServerStatus& status) {
+    std::string body;
+    for (const Figure& figure : kFigures) {
+        std::string name = std::string(kMetricPrefix).append(figure.metric);
+        body.append("# HELP ").append(name).append(" ").append(figure.help).push_back('\n');
+        body.append("# TYPE ").append(name).append(" ").append(figure.type).push_back('\n');
+        body.append(name).append(" ").append(std::to_string(status.*figure.value)).push_back('\n');
+    }
+    return body;
+}
+
+}  // namespace
+
+StatusFormat choose_status_format(const std::string* accept, std::string_view query) {
+    if (std::optional<std::string_view> asked = query_argument(query, "format")) {
+        if (std::optional<StatusFormat> format = format_named(*asked)) {
+            return *format;
+        }
+    }
+    if (accept != nullptr) {
+        if (std::optional<StatusFormat> format = format_accepted(*accept)) {
+            return *format;
+        }
+    }
+    return StatusFormat::Text;
+}
+
+std::string_view status_content_type(StatusFormat format) {
+    switch (format) {
+        case StatusFormat::Json:
+            return "application/json";
+        case StatusFormat::Yaml:
+            return "application/yaml";
+        case StatusFormat::Prometheus:
+            return "text/plain; version=0.0.4; charset=utf-8";
+        case StatusFormat::Text:
+            break;
+    }
+    return "text/plain";
+}
+
+std::string format_server_status(const ServerStatus& status, StatusFormat format) {
+    switch (format) {
+        case StatusFormat::Json:
+            return format_json(status);
+        case StatusFormat::Yaml:
+            return format_yaml(status);
+        case StatusFormat::Prometheus:
+            return format_prometheus(status);
+        case StatusFormat::Text:
+            break;
+    }
+    return format_text(status);
+}
+
+}  // namespace pushrelay::protocol

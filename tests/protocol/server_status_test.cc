@@ -1,0 +1,180 @@
+// Tests for protocol/server_status.h; the exact bytes are doc/protocol-formats.md §6, the format
+// choice §6.1.
+#include "protocol/server_status.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+
+namespace pushrelay::protocol {
+namespace {
+
+// Every figure different, so that a figure printed in another's place shows.
+constexpr ServerStatus kStatus{
+    .channels = 2,
+    .subscribers = 3,
+    .messages = 4,
+    .published = 5,
+    .delivered = 6,
+    .segment_used = 7000,
+    .segment_total = 134217728,
+    .workers = 8,
+    .connections = 9,
+    .uptime_seconds = 10,
+    .reloads = 11,
+};
+
+TEST(ServerStatusFormat, Text) {
+    EXPECT_EQ(format_server_status(kStatus, StatusFormat::Text),
+              "Active connections: 9\n"
+              "Workers: 8\n"
+              "Channels: 2\n"
+              "Subscribers: 3\n"
+              "Stored messages: 4\n"
+              "Published messages: 5\n"
+              "Delivered messages: 6\n"
+              "Segment bytes used: 7000\n"
+              "Segment bytes total: 134217728\n"
+              "Uptime seconds: 10\n"
+              "Reloads: 11\n");
+}
+
+TEST(ServerStatusFormat, Json) {
+    EXPECT_EQ(format_server_status(kStatus, StatusFormat::Json),
+              "{\"connections\": 9, \"workers\": 8, \"channels\": 2, \"subscribers\": 3, "
+              "\"messages\": 4, \"published\": 5, \"delivered\": 6, \"segment_used\": 7000, "
+              "\"segment_total\": 134217728, \"uptime_seconds\": 10, \"reloads\": 11}\n");
+}
+
+TEST(ServerStatusFormat, Yaml) {
+    EXPECT_EQ(format_server_status(kStatus, StatusFormat::Yaml),
+              "---\n"
+              "connections: 9\n"
+              "workers: 8\n"
+              "channels: 2\n"
+              "subscribers: 3\n"
+              "messages: 4\n"
+              "published: 5\n"
+              "delivered: 6\n"
+              "segment_used: 7000\n"
+              "segment_total: 134217728\n"
+              "uptime_seconds: 10\n"
+              "reloads: 11\n");
+}
+
+TEST(ServerStatusFormat, Prometheus) {
+    EXPECT_EQ(format_server_status(kStatus, StatusFormat::Prometheus),
+              "# HELP pushrelay_connections Client connections open, across all workers.\n"
+              "# TYPE pushrelay_connections gauge\n"
+              "pushrelay_connections 9\n"
+              "# HELP pushrelay_workers Worker processes running.\n"
+              "# TYPE pushrelay_workers gauge\n"
+              "pushrelay_workers 8\n"
+              "# HELP pushrelay_channels Channels that exist.\n"
+              "# TYPE pushrelay_channels gauge\n"
+              "pushrelay_channels 2\n"
+              "# HELP pushrelay_subscribers Subscribers held, across all workers.\n"
+              "# TYPE pushrelay_subscribers gauge\n"
+              "pushrelay_subscribers 3\n"
+              "# HELP pushrelay_messages_stored Messages stored in channel queues.\n"
+              "# TYPE pushrelay_messages_stored gauge\n"
+              "pushrelay_messages_stored 4\n"
+              "# HELP pushrelay_messages_published_total Messages published.\n"
+              "# TYPE pushrelay_messages_published_total counter\n"
+              "pushrelay_messages_published_total 5\n"
+              "# HELP pushrelay_messages_delivered_total Messages delivered to subscribers, one "
+              "per subscriber.\n"
+              "# TYPE pushrelay_messages_delivered_total counter\n"
+              "pushrelay_messages_delivered_total 6\n"
+              "# HELP pushrelay_segment_used_bytes Bytes of the shared memory segment in use.\n"
+              "# TYPE pushrelay_segment_used_bytes gauge\n"
+              "pushrelay_segment_used_bytes 7000\n"
+              "# HELP pushrelay_segment_size_bytes Size of the shared memory segment in bytes.\n"
+              "# TYPE pushrelay_segment_size_bytes gauge\n"
+              "pushrelay_segment_size_bytes 134217728\n"
+              "# HELP pushrelay_uptime_seconds Seconds since the server started.\n"
+              "# TYPE pushrelay_uptime_seconds gauge\n"
+              "pushrelay_uptime_seconds 10\n"
+              "# HELP pushrelay_reloads_total Configuration reloads since the server started.\n"
+              "# TYPE pushrelay_reloads_total counter\n"
+              "pushrelay_reloads_total 11\n");
+}
+
+TEST(ServerStatusFormat, ZeroAndLargestValues) {
+    ServerStatus status{};
+    status.published = UINT64_MAX;
+    EXPECT_EQ(format_server_status(status, StatusFormat::Json),
+              "{\"connections\": 0, \"workers\": 0, \"channels\": 0, \"subscribers\": 0, "
+              "\"messages\": 0, \"published\": 18446744073709551615, \"delivered\": 0, "
+              "\"segment_used\": 0, \"segment_total\": 0, \"uptime_seconds\": 0, "
+              "\"reloads\": 0}\n");
+    EXPECT_NE(format_server_status(status, StatusFormat::Yaml)
+                  .find("\npublished: 18446744073709551615\n"),
+              std::string::npos);
+}
+
+TEST(ServerStatusContentType, OnePerFormat) {
+    EXPECT_EQ(status_content_type(StatusFormat::Text), "text/plain");
+    EXPECT_EQ(status_content_type(StatusFormat::Json), "application/json");
+    EXPECT_EQ(status_content_type(StatusFormat::Yaml), "application/yaml");
+    EXPECT_EQ(status_content_type(StatusFormat::Prometheus),
+              "text/plain; version=0.0.4; charset=utf-8");
+}
+
+StatusFormat choose(const std::string& accept, std::string_view query = "") {
+    return choose_status_format(&accept, query);
+}
+
+TEST(ChooseStatusFormat, DefaultIsText) {
+    EXPECT_EQ(choose_status_format(nullptr, ""), StatusFormat::Text);
+    EXPECT_EQ(choose(""), StatusFormat::Text);
+    EXPECT_EQ(choose("*/*"), StatusFormat::Text);
+    EXPECT_EQ(choose("text/html, image/png"), StatusFormat::Text);
+    EXPECT_EQ(choose("application/xml"), StatusFormat::Text);
+}
+
+TEST(ChooseStatusFormat, AcceptNamesEachFormat) {
+    EXPECT_EQ(choose("text/plain"), StatusFormat::Text);
+    EXPECT_EQ(choose("text/plain; version=0.0.4"), StatusFormat::Prometheus);
+    EXPECT_EQ(choose("text/plain;version=\"0.0.4\";q=0.5"), StatusFormat::Prometheus);
+    EXPECT_EQ(choose("application/openmetrics-text; version=1.0.0"), StatusFormat::Prometheus);
+    EXPECT_EQ(choose("application/json"), StatusFormat::Json);
+    EXPECT_EQ(choose("application/yaml"), StatusFormat::Yaml);
+    EXPECT_EQ(choose("application/x-yaml"), StatusFormat::Yaml);
+    EXPECT_EQ(choose("text/yaml"), StatusFormat::Yaml);
+}
+
+TEST(ChooseStatusFormat, OtherTextPlainVersionsAreText) {
+    EXPECT_EQ(choose("text/plain; version=1.0.0"), StatusFormat::Text);
+    EXPECT_EQ(choose("text/plain; charset=utf-8"), StatusFormat::Text);
+    EXPECT_EQ(choose("text/plain; version=0.0.4x"), StatusFormat::Text);
+}
+
+TEST(ChooseStatusFormat, FirstMatchInHeaderOrderCaseInsensitive) {
+    // What Prometheus 2.x sends when it scrapes.
+    EXPECT_EQ(choose("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+              StatusFormat::Prometheus);
+    EXPECT_EQ(choose("text/html, Application/JSON ;q=0.1, text/yaml"), StatusFormat::Json);
+    EXPECT_EQ(choose("text/plain, application/json"), StatusFormat::Text);
+    EXPECT_EQ(choose("TEXT/PLAIN; VERSION=0.0.4"), StatusFormat::Prometheus);
+}
+
+TEST(ChooseStatusFormat, QueryArgumentWins) {
+    EXPECT_EQ(choose("application/json", "format=prometheus"), StatusFormat::Prometheus);
+    EXPECT_EQ(choose("text/plain; version=0.0.4", "format=text"), StatusFormat::Text);
+    EXPECT_EQ(choose_status_format(nullptr, "format=json"), StatusFormat::Json);
+    EXPECT_EQ(choose_status_format(nullptr, "a=1&format=yaml&format=json"), StatusFormat::Yaml);
+}
+
+TEST(ChooseStatusFormat, UnknownOrMalformedQueryArgumentsFallBackToAccept) {
+    EXPECT_EQ(choose("application/json", "format=xml"), StatusFormat::Json);
+    EXPECT_EQ(choose("application/json", "format=JSON"), StatusFormat::Json);
+    EXPECT_EQ(choose("application/yaml", "format"), StatusFormat::Yaml);
+    EXPECT_EQ(choose("application/yaml", "xformat=json"), StatusFormat::Yaml);
+    EXPECT_EQ(choose_status_format(nullptr, "format="), StatusFormat::Text);
+}
+
+}  // namespace
+}  // namespace pushrelay::protocol
