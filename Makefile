@@ -20,10 +20,16 @@ build: deps $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS)
 
 run: build
+	@mkdir -p logs
 	$(BUILD)/pushrelay -p $(CURDIR) -c $(CONF) -g 'daemon off;'
 
-test: build
-	cd $(BUILD) && ctest --output-on-failure
+# playwright-core drives Debian's Chromium in the browser test (no browser download).
+BROWSER_MODULES = integration/browser/node_modules/playwright-core
+$(BROWSER_MODULES): integration/browser/package-lock.json
+	cd integration/browser && npm ci --no-audit --no-fund --loglevel=error
+
+test: build $(BROWSER_MODULES)
+	cd $(BUILD) && PUSHRELAY_REQUIRE_BROWSER=1 ctest --output-on-failure
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -R unit_

@@ -61,3 +61,16 @@ def test_two_pipelined_requests_on_one_connection(pushrelay):
     assert first.startswith(b"200 ")
     assert b"queued messages: 1" in first
     assert second.startswith(b"404 ")
+
+
+def test_a_response_to_head_has_no_body(pushrelay):
+    """Server-wide: HEAD gets the status and headers only, so a keep-alive
+    connection stays in sync (the next response parses)."""
+    server = pushrelay()
+    head = b"HEAD /sub?id=h HTTP/1.1\r\nHost: x\r\n\r\n"
+    nothing = b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"
+    data = raw_exchange(server.sub, head + nothing, expect_responses=2)
+    first, second = data.split(b"HTTP/1.1 ")[1:3]
+    assert first.startswith(b"405 ")
+    assert first.endswith(b"\r\n\r\n")
+    assert second.startswith(b"404 ")

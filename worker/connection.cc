@@ -16,7 +16,8 @@
 namespace pushrelay::worker {
 namespace {
 
-constexpr size_t kReadChunk = 16384;
+constexpr size_t kReadChunk = 65536;
+constexpr size_t kKeptInputCapacity = 4096;
 // Pipelined requests are not parsed while this much output waits for a slow
 // reader: the client must read before it may ask for more.
 constexpr size_t kMaxPendingOutput = 4 << 20;
@@ -75,13 +76,15 @@ void Connection::on_timer(struct ev_loop*, ev_timer* w, int) {
 }
 
 void Connection::read_input() {
+    // One buffer for every connection of the process (it has one thread): a
+    // connection keeps only the bytes it has not parsed yet, so ten thousand
+    // held subscribers do not each hold a read buffer.
+    static char chunk[kReadChunk];
     for (;;) {
-        size_t old = input_.size();
-        input_.resize(old + kReadChunk);
-        ssize_t n = ::read(fd_, input_.data() + old, kReadChunk);
-        input_.resize(old + (n > 0 ? n : 0));
+        ssize_t n = ::read(fd_, chunk, sizeof chunk);
         if (n > 0) {
-            if (static_cast<size_t>(n) < kReadChunk) break;
+            input_.append(chunk, n);
+            if (static_cast<size_t>(n) < sizeof chunk) break;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -90,8 +93,7 @@ void Connection::read_input() {
         return;
     }
     if (state_ == State::Lingering) {
-        input_.clear();
-        input_pos_ = 0;
+        discard_parsed_input(input_.size());
         return;
     }
     if (state_ == State::Processing) {
@@ -100,6 +102,25 @@ void Connection::read_input() {
         return;
     }
     process_input();
+}
+
+// Forgets the first `parsed` bytes of input. Memory goes back once all is
+// parsed: a large request must not leave its buffer to a connection that
+// then waits for minutes.
+void Connection::discard_parsed_input(size_t parsed) {
+    if (parsed < input_.size()) {
+        // Keep only the unparsed tail, so a client that always leaves half a
+        // request behind cannot grow the buffer.
+        input_.erase(0, parsed);
+        input_pos_ = 0;
+        return;
+    }
+    if (input_.capacity() > kKeptInputCapacity) {
+        std::string().swap(input_);
+    } else {
+        input_.clear();
+    }
+    input_pos_ = 0;
 }
 
 // The client closed (or reset) its side: a request in progress is abandoned,
@@ -140,10 +161,7 @@ void Connection::process_input() {
         }
         if (step.event == protocol::RequestParser::Event::NeedMore) break;
     }
-    if (input_pos_ == input_.size()) {
-        input_.clear();
-        input_pos_ = 0;
-    }
+    discard_parsed_input(input_pos_);
     in_process_input_ = false;
 }
 
@@ -199,9 +217,11 @@ void Connection::respond(int status, SharedBytes head, SharedBytes body) {
     double now = ev_now(worker_.loop());
     access_log::write(http_settings(), {parser_.request(), peer(), status, body->size(),
                                         head->size() + body->size(), now - request_started_, now});
-    output_bytes_ += head->size() + body->size();
+    // A response to HEAD has the headers of the GET response and no body.
+    bool send_body = !body->empty() && parser_.request().method != "HEAD";
+    output_bytes_ += head->size() + (send_body ? body->size() : 0);
     output_.push_back({std::move(head), 0});
-    if (!body->empty()) output_.push_back({std::move(body), 0});
+    if (send_body) output_.push_back({std::move(body), 0});
     requests_++;
     finish_response();
     flush();

@@ -93,6 +93,7 @@ private:
 
     void read_input();
     void process_input();
+    void discard_parsed_input(size_t parsed);
     void on_headers_complete();
     void on_message_complete();
     void fail(int status, std::string_view reason);

@@ -39,6 +39,7 @@ const std::vector<Expected> kProtocol{
     {"push_channel_timeout", {}, kHSL, "5s"},
     {"push_ignore_queue_on_no_cache", {}, kHSL, "off"},
     {"push_allow_origin", {}, kHSL, "*"},
+    {"push_stub_status", {}, kLocation, ""},
     {"worker_processes", {}, kMain, "1"},
     {"worker_rlimit_nofile", {}, kMain, ""},
     {"worker_shutdown_timeout", {}, kMain, "10s"},
