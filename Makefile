@@ -44,6 +44,12 @@ integration: build
 install: build
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
 
+# Ten minutes of churn; fails if the segment or the workers' RSS grows (bench/SOAK.md).
+SOAK_SECONDS ?= 600
+.PHONY: soak
+soak: build
+	PUSHRELAY_BIN=$(CURDIR)/$(BUILD)/pushrelay /usr/bin/python3 bench/soak.py $(SOAK_SECONDS)
+
 asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPUSHRELAY_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
