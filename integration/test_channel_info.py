@@ -4,7 +4,7 @@ import pytest
 import requests
 
 from conftest import WAIT, wait_until
-from test_subscriber import Held, channel_info, publish, wait_for_subscribers
+from client import Held, channel_info, publish, wait_for_subscribers
 
 
 def expected_body(fmt, n, s, k):

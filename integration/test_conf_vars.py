@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from conftest import WAIT, PushRelay
-from test_subscriber import channel_info, message_count, publish
+from client import channel_info, message_count, publish
 
 
 def servers(pub_locations, sub_locations=""):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import WAIT, wait_until
-from test_subscriber import publish, subscriber_count
+from client import publish, subscriber_count
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -8,7 +8,7 @@ import os
 import requests
 
 from conftest import WAIT, wait_until
-from test_subscriber import Held, channel_info, message_id, publish, wait_for_subscribers
+from client import Held, channel_info, message_id, publish, wait_for_subscribers
 
 
 def socket_fds(pid):

@@ -54,8 +54,8 @@ def test_garbage_is_400_and_closed(pushrelay):
 def test_two_pipelined_requests_on_one_connection(pushrelay):
     server = pushrelay()
     requests.post(server.pub_url("pipe"), data=b"hello", timeout=WAIT)
-    one = f"GET /pub?id=pipe HTTP/1.1\r\nHost: x\r\n\r\n".encode()
-    two = f"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    one = "GET /pub?id=pipe HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    two = "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n".encode()
     data = raw_exchange(server.pub, one + two, expect_responses=2)
     first, second = data.split(b"HTTP/1.1 ")[1:3]
     assert first.startswith(b"200 ")

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from conftest import WAIT, wait_until
-from test_subscriber import (Held, channel_info, message_count, message_id, publish,
+from client import (Held, channel_info, message_count, message_id, publish,
                              wait_for_messages, wait_for_subscribers)
 
 def plain_info(messages, requested, subscribers):

@@ -7,22 +7,16 @@ import threading
 
 import requests
 
-from conftest import WAIT, wait_until
+from client import publish, subscriber_count
+from conftest import WAIT, accepts, free_port, wait_until
 
 CHANNELS = 5
 SUBSCRIBERS_PER_CHANNEL = 10
 BUFFER = "push_max_message_buffer_length 100000; push_min_message_buffer_length 1;"
 
 
-def info(server, channel):
-    r = requests.get(server.pub_url(channel), headers={"Accept": "application/json",
-                                                       "Connection": "close"}, timeout=WAIT)
-    return r.json() if r.status_code == 200 else None
-
-
 def held(server, channel):
-    data = info(server, channel)
-    return data["subscribers"] if data else 0
+    return subscriber_count(server.pub_url(channel)) or 0
 
 
 class Subscriber(threading.Thread):
@@ -55,10 +49,9 @@ class Subscriber(threading.Thread):
             self.bodies.append(r.content.decode())
 
 
-def publish(server, channel, body):
-    r = requests.post(server.pub_url(channel), data=body, headers={"Connection": "close"},
-                      timeout=WAIT)
-    return r.status_code
+def publish_once(server, channel, body):
+    """POST on a new connection (see Subscriber); returns the status."""
+    return publish(server.pub_url(channel), body, {"Connection": "close"}).status_code
 
 
 def reload_to(server, workers):
@@ -94,7 +87,7 @@ def test_five_reloads_lose_nothing(pushrelay):
         while not done.is_set():
             c = n % CHANNELS
             body = f"m{n}"
-            publish_statuses.append(publish(server, f"ch{c}", body))
+            publish_statuses.append(publish_once(server, f"ch{c}", body))
             sent[c].append(body)
             n += 1
 
@@ -106,7 +99,7 @@ def test_five_reloads_lose_nothing(pushrelay):
     done.set()
     thread.join(WAIT)
     for c in range(CHANNELS):
-        assert publish(server, f"ch{c}", "END") in (201, 202)
+        assert publish_once(server, f"ch{c}", "END") in (201, 202)
     for s in subscribers:
         s.join(WAIT * 3)
         assert not s.is_alive(), f"subscriber of {s.channel} did not finish"
@@ -131,13 +124,12 @@ def test_a_bad_conf_on_reload_keeps_the_old_workers(pushrelay):
     assert "push_no_such_thing" in server.error_log
     assert re.search(r"pushrelay\.conf:\d+", server.error_log)
     assert set(server.worker_pids()) == before
-    assert publish(server, "still", "up") == 202
+    assert publish_once(server, "still", "up") == 202
 
 
 def test_reload_applies_changed_listen(pushrelay):
     """Operations: changed listen directives are applied (new bound, removed closed)."""
     server = pushrelay(workers=1)
-    from conftest import free_port, accepts
     new_port = free_port()
     old_port = server.sub
     server.rewrite_conf(listen=(f"listen 127.0.0.1:{old_port};", f"listen 127.0.0.1:{new_port};"))
@@ -169,7 +161,7 @@ def test_usr1_reopens_a_renamed_log(pushrelay):
     """Operations: USR1 reopens log files (logrotate): the error log and the access log."""
     server = pushrelay(workers=1, pub_extra="access_log logs/access.log;")
     logs = server.dir / "logs"
-    assert publish(server, "before", "x") == 202
+    assert publish_once(server, "before", "x") == 202
     wait_until(lambda: (logs / "access.log").exists(), what="the access log")
     (logs / "error.log").rename(logs / "error.log.1")
     (logs / "access.log").rename(logs / "access.log.1")
@@ -177,7 +169,7 @@ def test_usr1_reopens_a_renamed_log(pushrelay):
     wait_until(lambda: "reopened the log files" in server.error_log,
                what="the master's line in the new error log")
     # Workers reopen on the same signal; a request shows the access log is new.
-    wait_until(lambda: publish(server, "after", "y") == 202 and (logs / "access.log").exists()
+    wait_until(lambda: publish_once(server, "after", "y") == 202 and (logs / "access.log").exists()
                and "after" in (logs / "access.log").read_text(), what="a line in the new access log")
     assert "/pub?id=before" in (logs / "access.log.1").read_text()
 

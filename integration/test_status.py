@@ -5,7 +5,7 @@ import requests
 import yaml
 
 from conftest import WAIT
-from test_subscriber import Held, publish, wait_for_subscribers
+from client import Held, publish, wait_for_subscribers
 
 SEGMENT_BYTES = 16 * 1024 * 1024
 FUTURE = "Fri, 01 Jan 2100 00:00:00 GMT"  # nothing is newer: a subscriber asking is held

@@ -1,0 +1,95 @@
+"""Client helpers shared by the integration tests: publish, read channel
+info, wait for the server's counts (the event a held-subscriber test awaits
+instead of sleeping), and a subscriber held on its own connection."""
+import email.utils
+import threading
+
+import requests
+
+from conftest import WAIT, wait_until
+
+
+def publish(url, body=b"", headers=None, method="POST", session=None):
+    """Publishes body to a publisher URL; returns the response."""
+    return (session or requests).request(method, url, data=body, headers=headers or {},
+                                         timeout=WAIT)
+
+
+def channel_info(pub_url, accept="application/json"):
+    """The publisher's GET channel info as a dict, or None for 404 (no channel)."""
+    r = requests.get(pub_url, headers={"Accept": accept}, timeout=WAIT)
+    if r.status_code == 404:
+        return None
+    assert r.status_code == 200, (r.status_code, r.text)
+    return r.json()
+
+
+def subscriber_count(pub_url):
+    info = channel_info(pub_url)
+    return None if info is None else info["subscribers"]
+
+
+def message_count(pub_url):
+    info = channel_info(pub_url)
+    return None if info is None else info["messages"]
+
+
+def wait_for_subscribers(pub_url, n):
+    """Waits (bounded) until the server counts exactly n subscribers on the channel."""
+    wait_until(lambda: subscriber_count(pub_url) == n, what=f"{n} subscribers at {pub_url}")
+
+
+def wait_for_messages(pub_url, n, timeout=WAIT):
+    wait_until(lambda: message_count(pub_url) == n, timeout=timeout,
+               what=f"{n} queued messages at {pub_url}")
+
+
+def message_id(response):
+    """The (Last-Modified, Etag) of a response, as headers to send back."""
+    return {"If-Modified-Since": response.headers["Last-Modified"],
+            "If-None-Match": response.headers["Etag"]}
+
+
+def http_date(seconds):
+    return email.utils.formatdate(seconds, usegmt=True)
+
+
+def parse_http_date(text):
+    return email.utils.parsedate_to_datetime(text).timestamp()
+
+
+class Held:
+    """A subscriber GET on its own connection in a thread: it may be held by the
+    server for as long as WAIT; result() joins and returns the response."""
+
+    def __init__(self, url, headers=None, method="GET"):
+        self.response = None
+        self.error = None
+        self._thread = threading.Thread(target=self._run, args=(url, headers or {}, method),
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, url, headers, method):
+        try:
+            with requests.Session() as session:
+                self.response = session.request(method, url, headers=headers, timeout=WAIT)
+        except Exception as error:  # reported by result()
+            self.error = error
+
+    def done(self):
+        return not self._thread.is_alive()
+
+    def result(self, timeout=WAIT + 2):
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "subscriber still held"
+        if self.error is not None:
+            raise self.error
+        return self.response
+
+
+EXPOSED = "Last-Modified, Etag"
+
+
+def assert_cors(response, origin="*"):
+    assert response.headers.get("Access-Control-Allow-Origin") == origin
+    assert response.headers.get("Access-Control-Expose-Headers") == EXPOSED
