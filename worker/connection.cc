@@ -142,7 +142,7 @@ void Connection::process_input() {
     // left: a request without a body completes on that empty feed.
     bool body_pending = false;
     while (!closed_ && state_ != State::Processing && state_ != State::Lingering &&
-           (input_pos_ < input_.size() || body_pending) && output_bytes_ < kMaxPendingOutput) {
+           (input_pos_ < input_.size() || body_pending) && output_.bytes() < kMaxPendingOutput) {
         if (state_ == State::Idle) {
             state_ = State::Reading;
             request_started_ = ev_now(worker_.loop());
@@ -182,8 +182,7 @@ void Connection::on_headers_complete() {
     arm_timer(location_->http.client_body_timeout);
     if (parser_.expects_continue() && req.http_minor >= 1) {
         static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        output_.push_back({std::make_shared<const std::string>(kContinue), 0});
-        output_bytes_ += kContinue.size();
+        output_.push(std::make_shared<const std::string>(kContinue));
         flush();
     }
 }
@@ -219,9 +218,8 @@ void Connection::respond(int status, SharedBytes head, SharedBytes body) {
                                         head->size() + body->size(), now - request_started_, now});
     // A response to HEAD has the headers of the GET response and no body.
     bool send_body = !body->empty() && parser_.request().method != "HEAD";
-    output_bytes_ += head->size() + (send_body ? body->size() : 0);
-    output_.push_back({std::move(head), 0});
-    if (send_body) output_.push_back({std::move(body), 0});
+    output_.push(std::move(head));
+    if (send_body) output_.push(std::move(body));
     requests_++;
     finish_response();
     flush();
@@ -245,11 +243,7 @@ void Connection::finish_response() {
 void Connection::flush() {
     while (!output_.empty()) {
         iovec iov[kMaxIovecs];
-        int n = 0;
-        for (auto it = output_.begin(); it != output_.end() && n < kMaxIovecs; ++it, ++n) {
-            iov[n].iov_base = const_cast<char*>(it->bytes->data() + it->offset);
-            iov[n].iov_len = it->bytes->size() - it->offset;
-        }
+        int n = output_.gather(iov, kMaxIovecs);
         ssize_t written = ::writev(fd_, iov, n);
         if (written < 0) {
             if (errno == EINTR) continue;
@@ -261,17 +255,7 @@ void Connection::flush() {
             client_gone();
             return;
         }
-        output_bytes_ -= written;
-        while (written > 0) {
-            Chunk& c = output_.front();
-            size_t left = c.bytes->size() - c.offset;
-            if (static_cast<size_t>(written) < left) {
-                c.offset += written;
-                break;
-            }
-            written -= left;
-            output_.pop_front();
-        }
+        output_.consume(written);
     }
     ev_io_stop(worker_.loop(), &write_watcher_);
     if (close_after_write_) {
@@ -326,6 +310,42 @@ std::string Connection::peer_text() const {
                   sizeof text);
     }
     return text;
+}
+
+void Connection::OutputQueue::push(SharedBytes bytes) {
+    bytes_ += bytes->size();
+    chunks_.push_back({std::move(bytes), 0});
+}
+
+int Connection::OutputQueue::gather(iovec* iov, int max) const {
+    int n = 0;
+    for (size_t i = head_; i < chunks_.size() && n < max; i++, n++) {
+        const Chunk& c = chunks_[i];
+        iov[n].iov_base = const_cast<char*>(c.bytes->data() + c.offset);
+        iov[n].iov_len = c.bytes->size() - c.offset;
+    }
+    return n;
+}
+
+void Connection::OutputQueue::consume(size_t n) {
+    bytes_ -= n;
+    while (n > 0) {
+        Chunk& c = chunks_[head_];
+        size_t left = c.bytes->size() - c.offset;
+        if (n < left) {
+            c.offset += n;
+            return;
+        }
+        n -= left;
+        c.bytes.reset();
+        head_++;
+    }
+    if (head_ == chunks_.size()) {
+        // Everything is written: give the memory back rather than keep it for a
+        // connection that may now wait for minutes.
+        std::vector<Chunk>().swap(chunks_);
+        head_ = 0;
+    }
 }
 
 void Connection::close_if_idle() {

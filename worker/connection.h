@@ -9,8 +9,8 @@
 
 #include <ev.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
-#include <deque>
 #include <list>
 #include <memory>
 #include <optional>
@@ -124,12 +124,29 @@ private:
     std::string input_;        // bytes read and not yet parsed
     size_t input_pos_ = 0;
 
-    struct Chunk {
-        SharedBytes bytes;
-        size_t offset;
+    // Buffers waiting to be written, oldest first. A vector with a head index
+    // rather than a deque: an empty deque still allocates its first block, and
+    // ten thousand held subscribers would each carry one.
+    class OutputQueue {
+    public:
+        void push(SharedBytes bytes);
+        bool empty() const { return head_ == chunks_.size(); }
+        size_t bytes() const { return bytes_; }
+        // Fills at most `max` iovecs from the oldest chunk on; returns how many.
+        int gather(struct iovec* iov, int max) const;
+        // Forgets `n` written bytes from the front.
+        void consume(size_t n);
+
+    private:
+        struct Chunk {
+            SharedBytes bytes;
+            size_t offset;
+        };
+        std::vector<Chunk> chunks_;
+        size_t head_ = 0;
+        size_t bytes_ = 0;
     };
-    std::deque<Chunk> output_;
-    size_t output_bytes_ = 0;
+    OutputQueue output_;
 
     std::optional<Hold> hold_;
 };
