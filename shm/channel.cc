@@ -5,6 +5,7 @@
 #include <limits>
 #include <new>
 
+#include "shm/crash_point.h"
 #include "shm/message.h"
 
 namespace pushrelay::shm {
@@ -12,14 +13,15 @@ namespace {
 
 void drop_oldest(Root& root, Channel& channel) {
     Message& oldest = *channel.oldest;
-    channel.oldest = oldest.next;
-    if (!channel.oldest) {
-        channel.newest = nullptr;
-    }
-    oldest.next = nullptr;
-    --channel.message_count;
-    --root.counters.messages;
-    unref_message(root, oldest);
+    drop_claim(root, oldest, [&] {
+        channel.oldest = oldest.next;
+        crash_point();
+        if (!channel.oldest) {
+            channel.newest = nullptr;
+        }
+        --channel.message_count;
+        --root.counters.messages;
+    });
 }
 
 void drop_oldest_while_received(Root& root, Channel& channel, std::uint32_t times) {
@@ -48,8 +50,36 @@ std::int64_t next_deadline(const Channel& channel) {
 void unindex(Root& root, Channel& channel) {
     if (channel.deadline_ms != kNoDeadline) {
         root.deadlines.erase(root.deadlines.iterator_to(channel));
+        crash_point();
         channel.deadline_ms = kNoDeadline;
     }
+}
+
+// The list is committed by one store (the head, or the predecessor's next); the back links
+// follow and are rebuilt by repair().
+void link_channel(Root& root, Channel& channel) {
+    channel.next_in_list = root.channel_list;
+    channel.prev_in_list = nullptr;
+    root.channel_list = &channel;
+    crash_point();
+    if (channel.next_in_list) {
+        channel.next_in_list->prev_in_list = &channel;
+    }
+}
+
+void unlink_channel(Root& root, Channel& channel) {
+    Channel* prev = channel.prev_in_list.get();
+    Channel* next = channel.next_in_list.get();
+    (prev != nullptr ? prev->next_in_list : root.channel_list) = next;
+    crash_point();
+    if (next != nullptr) {
+        next->prev_in_list = prev;
+    }
+}
+
+void forget_channel_intent(Root& root) {
+    root.intent.channel_step = Intent::None;
+    root.intent.channel = nullptr;
 }
 
 }  // namespace
@@ -71,22 +101,50 @@ Channel* create_channel(Root& root, std::string_view key, const ChannelLimits& l
     if (!key.empty()) {
         std::memcpy(reinterpret_cast<char*>(channel + 1), key.data(), key.size());
     }
+    root.intent.channel = channel;
+    root.intent.channel_step = Intent::Creating;
+    crash_point();
+    link_channel(root, *channel);
+    crash_point();
     root.channels.insert_unique(*channel);
+    crash_point();
     ++root.counters.channels;
     settle(root, *channel, now_ms);
+    forget_channel_intent(root);
     return channel;
 }
 
+void begin_destroying(Root& root, Channel& channel) noexcept {
+    root.intent.channel = &channel;
+    root.intent.channel_step = Intent::Destroying;
+    crash_point();
+}
+
 void destroy_channel(Root& root, Channel& channel) noexcept {
+    begin_destroying(root, channel);
     while (channel.message_count > 0) {
         drop_oldest(root, channel);
     }
     root.counters.subscribers -= channel.waiters_total;
     unindex(root, channel);
     root.channels.erase(root.channels.iterator_to(channel));
+    crash_point();
+    unlink_channel(root, channel);
+    crash_point();
     --root.counters.channels;
+    // Forgotten before the block goes, like a message (see forget_if_unclaimed()).
+    forget_channel_intent(root);
     channel.~Channel();
     root.manager->deallocate(&channel);
+}
+
+bool is_listed(const Root& root, const Channel& channel) noexcept {
+    for (const Channel* c = root.channel_list.get(); c != nullptr; c = c->next_in_list.get()) {
+        if (c == &channel) {
+            return true;
+        }
+    }
+    return false;
 }
 
 Channel* find_channel(Root& root, std::string_view key) noexcept {
@@ -106,11 +164,13 @@ MessageId next_message_id(const Channel& channel, std::int64_t now_ms) noexcept 
 
 void enqueue(Root& root, Channel& channel, Message& message) noexcept {
     ++message.refcount;
+    crash_point();
     if (channel.newest) {
         channel.newest->next = &message;
     } else {
         channel.oldest = &message;
     }
+    crash_point();
     channel.newest = &message;
     ++channel.message_count;
     ++root.counters.messages;
@@ -136,9 +196,13 @@ void trim_after_publish(Root& root, Channel& channel) noexcept {
     }
 }
 
+std::int64_t next_deadline_of(const Channel& channel) noexcept {
+    return next_deadline(channel);
+}
+
 void drop_expired(Root& root, Channel& channel, std::int64_t now_ms) noexcept {
-    while (channel.message_count > channel.limits.min_buffer && channel.oldest->expires_at_ms != 0 &&
-           channel.oldest->expires_at_ms <= now_ms) {
+    while (channel.message_count > channel.limits.min_buffer &&
+           channel.oldest->expires_at_ms != 0 && channel.oldest->expires_at_ms <= now_ms) {
         drop_oldest(root, channel);
     }
 }
@@ -155,6 +219,7 @@ void count_receipts(Root& root, Channel* channel, Message& message, std::uint32_
 
 std::uint64_t add_waiter(Root& root, Channel& channel, int slot) noexcept {
     ++channel.waiters[slot];
+    crash_point();
     ++channel.waiters_total;
     ++root.counters.subscribers;
     return ++channel.waiter_seq;
@@ -163,6 +228,7 @@ std::uint64_t add_waiter(Root& root, Channel& channel, int slot) noexcept {
 void remove_waiters(Root& root, Channel& channel, int slot, std::uint32_t n) noexcept {
     const std::uint32_t removed = std::min(n, channel.waiters[slot]);
     channel.waiters[slot] -= removed;
+    crash_point();
     channel.waiters_total -= removed;
     root.counters.subscribers -= removed;
 }
@@ -185,6 +251,7 @@ void settle(Root& root, Channel& channel, std::int64_t now_ms) noexcept {
     channel.deadline_ms = deadline;
     if (deadline != kNoDeadline) {
         root.deadlines.insert_unique(channel);
+        crash_point();
     }
 }
 

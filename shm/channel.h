@@ -2,6 +2,9 @@
 // expiry index. Internal to shm/; the policy these implement is described in store.h.
 //
 // Every function here must be called with Root::lock held.
+// Crash consistency: a channel is linked into Root::channel_list (the truth repair() rebuilds both
+// indexes from) before it is indexed, and unlinked after it is unindexed; creation and destruction
+// are named in Root::intent for their whole length.
 // Invariants (restored by settle() at the end of every store operation that touches a channel):
 // - message_count is the length of the oldest..newest list; waiters_total is the sum of waiters[];
 // - idle_since_ms != kNotIdle exactly when the channel has no message and no waiter;
@@ -26,6 +29,13 @@ Channel* create_channel(Root& root, std::string_view key, const ChannelLimits& l
 
 // Unlinks and frees the channel, dropping its messages (pinned ones live on) and its waiters.
 void destroy_channel(Root& root, Channel& channel) noexcept;
+
+// Names the channel in Root::intent as being destroyed, so that a death from here on (while its
+// Deleted events are posted, say) ends with the destruction completed by repair().
+void begin_destroying(Root& root, Channel& channel) noexcept;
+
+// Whether the channel is in Root::channel_list. O(channels): for repair() and check() only.
+bool is_listed(const Root& root, const Channel& channel) noexcept;
 
 // nullptr if absent.
 Channel* find_channel(Root& root, std::string_view key) noexcept;
@@ -74,6 +84,9 @@ void restart_idle_clock(Channel& channel) noexcept;
 void settle(Root& root, Channel& channel, std::int64_t now_ms) noexcept;
 
 bool is_idle(const Channel& channel) noexcept;
+
+// The deadline settle() would index the channel under (kNoDeadline: none), for check().
+std::int64_t next_deadline_of(const Channel& channel) noexcept;
 
 ChannelInfo info_of(const Channel& channel) noexcept;
 

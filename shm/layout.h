@@ -7,6 +7,9 @@
 //
 // Thread safety: every field except the immutable message header and payload, and
 // ServerFigures::connections, is read and written only with Root::lock held.
+// Crash consistency: the fields marked "truth" are changed by single aligned stores, so a process
+// killed between any two of its writes leaves them exact; every other field is derived from them
+// and rebuilt by repair() (shm/repair.h) when the next locker finds the lock's owner dead.
 #pragma once
 
 #include <atomic>
@@ -26,10 +29,14 @@
 namespace pushrelay::shm {
 
 // Bumped whenever a structure below changes shape; recorded in the root, checked by Store.
-inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint32_t kLayoutVersion = 3;
 
 // Events a slot can have pending before further ones are dropped (and the slot told to resync).
 inline constexpr std::uint32_t kMailboxCapacity = 1024;
+
+// Pins a slot's worker can hold at once and still have them given back if it dies: a full drain
+// plus the few a worker takes one at a time (subscribe, find_next). Beyond that, pins are loose.
+inline constexpr std::uint32_t kPinLedgerCapacity = kMailboxCapacity + 64;
 
 inline constexpr std::int64_t kNoDeadline = -1;  // Channel::deadline_ms: not in the expiry index
 inline constexpr std::int64_t kNotIdle = -1;     // Channel::idle_since_ms
@@ -55,10 +62,11 @@ struct Message {
     std::uint32_t tag;
     std::uint32_t content_type_len;
     std::uint64_t body_len;
-    std::int64_t expires_at_ms;     // 0: never
-    std::uint32_t refcount;         // the queue holds one while queued; each pin holds one
-    std::uint32_t received;         // saturating
-    bip::offset_ptr<Message> next;  // the next newer message while queued
+    std::int64_t expires_at_ms;  // 0: never
+    std::uint32_t refcount;      // claims: queued, each mailbox event, ledger entry and loose pin
+    std::uint32_t received;      // saturating
+    std::uint32_t loose_pins;    // truth: pins held outside every slot's ledger
+    bip::offset_ptr<Message> next;  // truth: the next newer message while queued
 
     const char* content_type() const { return reinterpret_cast<const char*>(this + 1); }
     const char* body() const { return content_type() + content_type_len; }
@@ -70,8 +78,10 @@ static_assert(alignof(Message) <= alignof(std::max_align_t));
 
 // One allocation: this header, then key_len bytes of key.
 struct Channel {
-    Hook by_key;       // Root::channels
-    Hook by_deadline;  // Root::deadlines, while deadline_ms != kNoDeadline
+    Hook by_key;       // Root::channels (derived from Root::channel_list)
+    Hook by_deadline;  // Root::deadlines, while deadline_ms != kNoDeadline (derived)
+    bip::offset_ptr<Channel> next_in_list;  // truth: Root::channel_list
+    bip::offset_ptr<Channel> prev_in_list;  // derived from next_in_list
     std::uint64_t uid;
     std::int64_t deadline_ms;    // the key in Root::deadlines
     std::int64_t idle_since_ms;  // since when it has had no message and no waiter
@@ -79,13 +89,13 @@ struct Channel {
     std::int64_t last_time;  // id of the last message ever published here; -1: none yet
     std::uint32_t last_tag;
     std::uint32_t key_len;
-    bip::offset_ptr<Message> oldest;
-    bip::offset_ptr<Message> newest;
-    std::uint64_t message_count;
-    std::uint64_t waiter_seq;       // sequence of the last registered waiter
-    std::uint64_t kick_before_seq;  // of the latest Kick, for workers that lost it (0: none)
-    std::uint64_t waiters_total;    // sum of waiters[]
-    std::uint32_t waiters[kMaxWorkerSlots];
+    bip::offset_ptr<Message> oldest;  // truth: the queue is the chain from here
+    bip::offset_ptr<Message> newest;  // derived from the chain
+    std::uint64_t message_count;      // derived from the chain
+    std::uint64_t waiter_seq;         // sequence of the last registered waiter
+    std::uint64_t kick_before_seq;    // of the latest Kick, for workers that lost it (0: none)
+    std::uint64_t waiters_total;      // derived: sum of waiters[]
+    std::uint32_t waiters[kMaxWorkerSlots];  // truth
     ChannelLimits limits;
 
     std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_len}; }
@@ -114,17 +124,25 @@ using ChannelsByDeadline =
 // Pending events for one slot, oldest first, allocated the first time the slot holds a waiter
 // (only slots with waiters are ever posted to) and kept for whichever worker takes the slot next.
 // A drain always takes every event, so this is a plain array, not a ring: posts append at `count`.
+//
+// It also holds the slot's pin ledger: the message offset of every pin the slot's worker holds
+// (0: a free entry), so that reset_slot() can give back the pins of a worker that died. A pin
+// handed out carries its entry's number (shm/pins.h).
 struct Mailbox {
-    std::uint32_t count;
+    std::uint32_t count;  // truth: events[0, count) are pending, each with its pin's claim
     bool overflowed;
     Store::Event events[kMailboxCapacity];
+    std::uint64_t held[kPinLedgerCapacity];  // truth: each nonzero entry is a claim
+    std::uint32_t next_free_hint;            // where the search for a free entry starts
 };
 // Events are written into the mailbox and copied out to a worker's vector as plain bytes.
 static_assert(std::is_trivially_copyable_v<Store::Event>);
 // doc/shm-layout.md quotes the mailbox size: kMailboxCapacity * 32 bytes per slot in use.
 static_assert(sizeof(Store::Event) == 32);
 
-// Totals reported by Store::stats(). Each counter is changed in exactly one helper.
+// Totals reported by Store::stats(). Each counter is changed in exactly one helper. The first
+// three are derived (repair recounts them); published and delivered may miss the increment of an
+// operation whose process was killed.
 struct Counters {
     std::uint64_t channels = 0;     // create_channel / destroy_channel
     std::uint64_t messages = 0;     // enqueue / drop_oldest
@@ -149,17 +167,31 @@ struct ServerFigures {
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free,
               "ServerFigures::connections is shared between processes without a lock");
 
+// What the lock holder is in the middle of, for repair() should it be killed: the blocks that a
+// death could leave unreachable (and so leaked) or half created or half destroyed. Written before
+// the step it covers and cleared after it; each field is one aligned store.
+struct Intent {
+    enum ChannelStep : std::uint32_t { None, Creating, Destroying };
+    bip::offset_ptr<Channel> channel;  // Creating: not yet, or just, linked; Destroying: rolled on
+    ChannelStep channel_step = None;
+    bip::offset_ptr<Message> message;  // its claims are changing: recounted, freed if unclaimed
+    bip::offset_ptr<Mailbox> mailbox;  // allocated, maybe not yet in Root::mailboxes
+};
+
 // The one object Segment::create() places first in the segment.
 struct Root {
     std::uint32_t layout_version = kLayoutVersion;
     RobustMutex lock;
     bip::offset_ptr<SegmentManager> manager;  // also the base of every MessagePin offset
-    ChannelsByKey channels;
-    ChannelsByDeadline deadlines;
+    bip::offset_ptr<Channel> channel_list;    // truth: every channel, newest first
+    ChannelsByKey channels;                   // derived from channel_list
+    ChannelsByDeadline deadlines;             // derived from channel_list
     std::uint64_t next_uid = 1;
     Counters counters;
     ServerFigures server;
-    bip::offset_ptr<Mailbox> mailboxes[kMaxWorkerSlots];
+    bip::offset_ptr<Mailbox> mailboxes[kMaxWorkerSlots];  // truth
+    Intent intent;
+    std::int64_t last_now_ms = 0;  // the latest now_ms passed in: repair's clock
 };
 // A slot mask has one bit per slot.
 static_assert(kMaxWorkerSlots <= 64);

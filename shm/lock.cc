@@ -33,10 +33,10 @@ int RobustMutex::init() noexcept {
     return error;
 }
 
-void RobustMutex::lock() noexcept {
+bool RobustMutex::lock() noexcept {
     const int error = pthread_mutex_lock(&mutex_);
     if (error == 0) {
-        return;
+        return false;
     }
     if (error != EOWNERDEAD) {
         die("pthread_mutex_lock()", error);
@@ -48,6 +48,7 @@ void RobustMutex::lock() noexcept {
         die("pthread_mutex_consistent()", consistent);
     }
     ++recoveries_;
+    return true;
 }
 
 void RobustMutex::unlock() noexcept {

@@ -2,9 +2,8 @@
 //
 // Used by master and workers alike, but only through shm/store.cc: callers of the store never
 // lock. Robust because a worker may be SIGKILLed while holding it; the next locker then gets
-// EOWNERDEAD, marks the mutex consistent, counts the recovery and carries on with whatever state
-// the dead holder left (each store operation keeps the store walkable at every step it can be
-// killed at; see doc/shm-layout.md, "Lock discipline").
+// EOWNERDEAD, marks the mutex consistent, counts the recovery and tells its caller, which repairs
+// whatever the dead holder left half done (shm/repair.h; doc/shm-layout.md, "Crash consistency").
 //
 // Thread safety: one RobustMutex serialises every process mapping the segment.
 // Invariants: recoveries() only changes while the mutex is held.
@@ -27,9 +26,10 @@ class RobustMutex {
     // Returns 0 or the errno value of the failing pthread call.
     int init() noexcept;
 
-    // Blocks until held. A dead owner is recovered from (counted); any other failure is a broken
-    // invariant of this program and aborts, naming the call and the error.
-    void lock() noexcept;
+    // Blocks until held. True when the previous owner died holding it: the mutex is usable again
+    // (and the recovery counted), but what it guards must be repaired before use. Any other
+    // failure is a broken invariant of this program and aborts, naming the call and the error.
+    [[nodiscard]] bool lock() noexcept;
     void unlock() noexcept;
 
     // Times the lock was taken over from a dead owner. Read it with the mutex held.
@@ -43,17 +43,5 @@ class RobustMutex {
 // Mapped by processes that share no constructor run: the object must be usable from its bytes.
 static_assert(std::is_standard_layout_v<RobustMutex>,
               "RobustMutex lives in shared memory and is used from every process's mapping");
-
-// Holds a RobustMutex for its scope.
-class LockGuard {
-  public:
-    explicit LockGuard(RobustMutex& mutex) noexcept : mutex_(mutex) { mutex_.lock(); }
-    ~LockGuard() { mutex_.unlock(); }
-    LockGuard(const LockGuard&) = delete;
-    LockGuard& operator=(const LockGuard&) = delete;
-
-  private:
-    RobustMutex& mutex_;
-};
 
 }  // namespace pushrelay::shm

@@ -2,7 +2,9 @@
 
 #include <new>
 
+#include "shm/crash_point.h"
 #include "shm/message.h"
+#include "shm/pins.h"
 
 namespace pushrelay::shm {
 namespace {
@@ -13,14 +15,13 @@ void post(Root& root, Mailbox& mailbox, Store::Event event, Message* message) {
         return;
     }
     if (message != nullptr) {
-        event.message = pin_message(root, *message);
+        ++message->refcount;
+        event.message = MessagePin{offset_of(root, *message)};
     }
-    mailbox.events[mailbox.count++] = event;
-}
-
-void empty(Mailbox& mailbox) {
-    mailbox.count = 0;
-    mailbox.overflowed = false;
+    mailbox.events[mailbox.count] = event;
+    crash_point();
+    ++mailbox.count;
+    crash_point();
 }
 
 }  // namespace
@@ -33,7 +34,12 @@ bool ensure_mailbox(Root& root, int slot) noexcept {
     if (memory == nullptr) {
         return false;
     }
-    root.mailboxes[slot] = new (memory) Mailbox();
+    Mailbox* mailbox = new (memory) Mailbox();
+    root.intent.mailbox = mailbox;
+    crash_point();
+    root.mailboxes[slot] = mailbox;
+    crash_point();
+    root.intent.mailbox = nullptr;
     return true;
 }
 
@@ -62,9 +68,19 @@ void drain(Root& root, int slot, std::vector<Store::Event>& out, bool& overflowe
     if (mailbox == nullptr) {
         return;
     }
-    out.insert(out.end(), mailbox->events, mailbox->events + mailbox->count);
+    // Until count is cleared a drained pin is claimed twice (mailbox and ledger): a death here
+    // leaks nothing, since reset_slot() gives back both.
+    for (std::uint32_t i = 0; i < mailbox->count; ++i) {
+        Store::Event event = mailbox->events[i];
+        if (event.message) {
+            event.message = hand_over(root, *mailbox, slot, event.message.offset);
+            crash_point();
+        }
+        out.push_back(event);
+    }
     overflowed = mailbox->overflowed;
-    empty(*mailbox);
+    mailbox->count = 0;
+    mailbox->overflowed = false;
 }
 
 void clear_mailbox(Root& root, int slot) noexcept {
@@ -72,12 +88,16 @@ void clear_mailbox(Root& root, int slot) noexcept {
     if (mailbox == nullptr) {
         return;
     }
-    for (std::uint32_t i = 0; i < mailbox->count; ++i) {
-        if (const MessagePin& pin = mailbox->events[i].message; pin) {
-            unref_message(root, message_at(root, pin));
+    // Newest first, each event uncounted before its claim is given up.
+    while (mailbox->count > 0) {
+        const std::uint32_t last = mailbox->count - 1;
+        if (const MessagePin pin = mailbox->events[last].message; pin) {
+            drop_claim(root, message_at_offset(root, pin.offset), [&] { mailbox->count = last; });
+        } else {
+            mailbox->count = last;
         }
     }
-    empty(*mailbox);
+    mailbox->overflowed = false;
 }
 
 }  // namespace pushrelay::shm

@@ -6,8 +6,6 @@
 namespace pushrelay::shm {
 namespace {
 
-// Pins count from the start of the heap, which precedes every allocation: 0 stays free for
-// "no message".
 char* heap_base(const Root& root) {
     return reinterpret_cast<char*>(root.manager.get());
 }
@@ -27,10 +25,14 @@ Message* new_message(Root& root, MessageId id, std::string_view content_type, st
         .content_type_len = static_cast<std::uint32_t>(content_type.size()),
         .body_len = body.size(),
         .expires_at_ms = expires_at_ms,
-        .refcount = 1,
+        .refcount = 0,
         .received = 0,
+        .loose_pins = 0,
         .next = nullptr,
     };
+    // Named only once its header is readable: repair() recounts what the intent names.
+    root.intent.message = message;
+    crash_point();
     char* payload = reinterpret_cast<char*>(message + 1);
     // memcpy from an empty view's null data() is undefined: skip empty parts.
     if (!content_type.empty()) {
@@ -42,20 +44,25 @@ Message* new_message(Root& root, MessageId id, std::string_view content_type, st
     return message;
 }
 
-MessagePin pin_message(Root& root, Message& message) noexcept {
-    ++message.refcount;
-    return MessagePin{
-        static_cast<std::uint64_t>(reinterpret_cast<char*>(&message) - heap_base(root))};
+void release_new_message(Root& root, Message& message) noexcept {
+    forget_if_unclaimed(root, message);
 }
 
-void unref_message(Root& root, Message& message) noexcept {
-    if (--message.refcount == 0) {
+void forget_if_unclaimed(Root& root, Message& message) noexcept {
+    // Un-named before the block goes: a death inside deallocate() must not lead repair() to free
+    // it twice (it leaks it instead; see doc/shm-layout.md).
+    root.intent.message = nullptr;
+    if (message.refcount == 0) {
         root.manager->deallocate(&message);
     }
 }
 
-Message& message_at(const Root& root, const MessagePin& pin) noexcept {
-    return *reinterpret_cast<Message*>(heap_base(root) + pin.offset);
+std::uint64_t offset_of(const Root& root, const Message& message) noexcept {
+    return static_cast<std::uint64_t>(reinterpret_cast<const char*>(&message) - heap_base(root));
+}
+
+Message& message_at_offset(const Root& root, std::uint64_t offset) noexcept {
+    return *reinterpret_cast<Message*>(heap_base(root) + offset);
 }
 
 }  // namespace pushrelay::shm

@@ -7,6 +7,8 @@
 #include "shm/layout.h"
 #include "shm/mailbox.h"
 #include "shm/message.h"
+#include "shm/pins.h"
+#include "shm/repair.h"
 #include "shm/segment.h"
 
 namespace pushrelay::shm {
@@ -27,7 +29,7 @@ Store::SubscribeResult subscribe_to(Root& root, Channel& channel,
     Store::SubscribeResult result{.status = Status::Ok, .uid = channel.uid};
     if (!request.wait_for_new) {
         if (Message* message = find_after(channel, request.since)) {
-            result.message = pin_message(root, *message);
+            result.message = take_pin(root, *message, request.slot);
             count_receipts(root, &channel, *message, 1);
             return result;
         }
@@ -84,7 +86,7 @@ Store::Store(Segment& segment) noexcept : root_(segment.root()) {
 Store::SubscribeResult Store::subscribe(const SubscribeRequest& request) noexcept {
     assert(valid_slot(request.slot));
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root, request.now_ms);
     Channel* channel = find_channel(root, request.key);
     // The module refused an extra subscriber before looking at anything else.
     if (channel != nullptr && request.max_subscribers != 0 &&
@@ -117,7 +119,7 @@ void Store::release_waiters(std::string_view key, std::uint64_t uid, int slot, s
                             std::int64_t now_ms) noexcept {
     assert(valid_slot(slot));
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root, now_ms);
     if (Channel* channel = find_channel(root, key, uid)) {
         remove_waiters(root, *channel, slot, n);
         settle(root, *channel, now_ms);
@@ -128,21 +130,22 @@ void Store::record_delivery(std::string_view key, std::uint64_t uid, int slot, s
                             const MessagePin& message, std::int64_t now_ms) noexcept {
     assert(valid_slot(slot) && message);
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root, now_ms);
     Channel* channel = find_channel(root, key, uid);
     if (channel != nullptr) {
         remove_waiters(root, *channel, slot, n);
     }
-    count_receipts(root, channel, message_at(root, message), n);
+    count_receipts(root, channel, pinned_message(root, message), n);
     if (channel != nullptr) {
         settle(root, *channel, now_ms);
     }
 }
 
 Store::NextResult Store::find_next(std::string_view key, std::uint64_t uid, MessageId since,
-                                   std::int64_t now_ms) noexcept {
+                                   std::int64_t now_ms, int slot) noexcept {
+    assert(slot == kNoSlot || valid_slot(slot));
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root, now_ms);
     Channel* channel = find_channel(root, key, uid);
     if (channel == nullptr) {
         return NextResult{.status = Status::Gone};
@@ -151,7 +154,7 @@ Store::NextResult Store::find_next(std::string_view key, std::uint64_t uid, Mess
     settle(root, *channel, now_ms);
     NextResult result{.status = Status::Ok, .kick_before_seq = channel->kick_before_seq};
     if (Message* message = find_after(*channel, since)) {
-        result.message = pin_message(root, *message);
+        result.message = take_pin(root, *message, slot);
     }
     return result;
 }
@@ -160,7 +163,7 @@ Store::PublishResult Store::publish(std::string_view key, std::string_view conte
                                     std::string_view body, const ChannelLimits& limits,
                                     std::int64_t now_ms) noexcept {
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root, now_ms);
     Channel* channel = find_channel(root, key);
     const bool created = channel == nullptr;
     if (created) {
@@ -194,7 +197,7 @@ Store::PublishResult Store::publish(std::string_view key, std::string_view conte
         }
         result.wake_slots_mask =
             post_to_waiting_slots(root, *channel, Event::Published, 0, message);
-        unref_message(root, *message);  // new_message's reference: the queue and events hold theirs
+        release_new_message(root, *message);
     }
     trim_after_publish(root, *channel);
     restart_idle_clock(*channel);
@@ -206,13 +209,14 @@ Store::PublishResult Store::publish(std::string_view key, std::string_view conte
 
 Store::DeleteResult Store::delete_channel(std::string_view key, std::int64_t now_ms) noexcept {
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root, now_ms);
     Channel* channel = find_channel(root, key);
     if (channel == nullptr) {
         return DeleteResult{.status = Status::NotFound};
     }
     drop_expired(root, *channel, now_ms);
     DeleteResult result{.status = Status::Ok, .uid = channel->uid, .info = info_of(*channel)};
+    begin_destroying(root, *channel);
     result.wake_slots_mask = post_to_waiting_slots(root, *channel, Event::Deleted, 0, nullptr);
     destroy_channel(root, *channel);
     return result;
@@ -220,7 +224,7 @@ Store::DeleteResult Store::delete_channel(std::string_view key, std::int64_t now
 
 std::optional<ChannelInfo> Store::info(std::string_view key, std::int64_t now_ms) noexcept {
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root, now_ms);
     Channel* channel = find_channel(root, key);
     if (channel == nullptr) {
         return std::nullopt;
@@ -232,7 +236,7 @@ std::optional<ChannelInfo> Store::info(std::string_view key, std::int64_t now_ms
 
 void Store::expire(std::int64_t now_ms) noexcept {
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root, now_ms);
     // Each pass either removes the first due channel or moves its deadline past now.
     while (!root.deadlines.empty() && root.deadlines.begin()->deadline_ms <= now_ms) {
         Channel& channel = *root.deadlines.begin();
@@ -245,7 +249,7 @@ void Store::expire(std::int64_t now_ms) noexcept {
 }
 
 MessageView Store::view(const MessagePin& pin) const noexcept {
-    const Message& message = message_at(*root_, pin);
+    const Message& message = pinned_message(*root_, pin);
     return MessageView{
         .id = {message.time, message.tag},
         .content_type = {message.content_type(), message.content_type_len},
@@ -258,8 +262,8 @@ void Store::unpin(MessagePin& pin) noexcept {
         return;
     }
     Root& root = *root_;
-    LockGuard guard(root.lock);
-    unref_message(root, message_at(root, pin));
+    StoreLock guard(root);
+    give_back(root, pin);
     pin = {};
 }
 
@@ -268,14 +272,14 @@ void Store::drain_mailbox(int slot, std::vector<Event>& out, bool& overflowed) n
     // Outside the lock: growing a vector may allocate (and so must not happen with it held).
     out.reserve(out.size() + kMailboxCapacity);
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root);
     drain(root, slot, out, overflowed);
 }
 
 void Store::reset_slot(int slot, std::int64_t now_ms) noexcept {
     assert(valid_slot(slot));
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root, now_ms);
     for (Channel& channel : root.channels) {
         if (channel.waiters[slot] != 0) {
             remove_waiters(root, channel, slot, channel.waiters[slot]);
@@ -283,6 +287,9 @@ void Store::reset_slot(int slot, std::int64_t now_ms) noexcept {
         }
     }
     clear_mailbox(root, slot);
+    if (Mailbox* mailbox = root.mailboxes[slot].get()) {
+        give_back_all(root, *mailbox);
+    }
     root.server.present[slot] = false;
     root.server.connections[slot].store(0, std::memory_order_relaxed);
 }
@@ -290,7 +297,7 @@ void Store::reset_slot(int slot, std::int64_t now_ms) noexcept {
 void Store::slot_started(int slot) noexcept {
     assert(valid_slot(slot));
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root);
     root.server.present[slot] = true;
 }
 
@@ -301,19 +308,19 @@ void Store::set_connections(int slot, std::uint32_t n) noexcept {
 
 void Store::set_started_ms(std::int64_t now_ms) noexcept {
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root, now_ms);
     root.server.started_ms = now_ms;
 }
 
 void Store::note_reload() noexcept {
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root);
     ++root.server.reloads;
 }
 
 Store::Stats Store::stats() const noexcept {
     Root& root = *root_;
-    LockGuard guard(root.lock);
+    StoreLock guard(root);
     const Counters& counters = root.counters;
     const ServerFigures& server = root.server;
     std::uint64_t workers = 0;
@@ -336,6 +343,15 @@ Store::Stats Store::stats() const noexcept {
         .started_ms = server.started_ms,
         .reloads = server.reloads,
     };
+}
+
+std::vector<std::string> Store::check() const noexcept {
+    try {
+        StoreLock guard(*root_);
+        return shm::check(*root_);
+    } catch (const std::bad_alloc&) {
+        return {"out of memory while checking the store"};
+    }
 }
 
 }  // namespace pushrelay::shm

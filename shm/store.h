@@ -12,6 +12,11 @@
 //
 // Every `slot` argument must be in 0..kMaxWorkerSlots-1 (checked by assert).
 //
+// Crash consistency: any process may be SIGKILLed at any point, holding the lock or not. The next
+// locker repairs what it left half done (shm/repair.h), and reset_slot() gives back what a dead
+// worker held: its waiter counts, its undrained events and the pins it took on its slot. What
+// stays unprotected is listed in doc/shm-layout.md, "Crash consistency".
+//
 // Thread safety: every member takes the store's one robust lock internally (except view(), which
 // needs none); callers never lock. A Store is used by one thread per process.
 // Errors: nothing throws. Running out of segment space is Status::NoSpace, with the call's partial
@@ -20,6 +25,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -31,6 +37,9 @@ struct Root;
 
 // Slot masks are uint64_t, one bit per slot.
 inline constexpr int kMaxWorkerSlots = 64;
+
+// For a pin taken outside any slot: it is not in a ledger, so it leaks if its holder dies.
+inline constexpr int kNoSlot = -1;
 
 enum class Status : std::uint8_t {
     Ok,
@@ -53,9 +62,10 @@ struct MessageId {
 
 // One reference on a message in the segment. A pin keeps the message valid and immutable until
 // it is handed to Store::unpin(), even if its channel drops it or is deleted. Plain value: copying
-// a pin does not add a reference; exactly one copy must be unpinned.
+// a pin does not add a reference; exactly one copy must be unpinned. A pin taken on a slot is
+// entered in that slot's ledger, and given back by reset_slot() if its holder dies.
 struct MessagePin {
-    std::uint64_t offset = 0;  // from the start of the segment; 0 = no message
+    std::uint64_t offset = 0;  // opaque: where the message is, and its ledger entry; 0 = none
     explicit operator bool() const noexcept { return offset != 0; }
 };
 // Pins travel through the mailboxes in the segment and are copied between processes as bytes.
@@ -154,8 +164,10 @@ class Store {
     // on, since the events it lost may have said any of this: whether the channel was deleted
     // (Gone: answer 410), the first stored message after `since` (the subscribe() search),
     // pinned, and which waiters a `last` subscriber has kicked (those with a smaller seq).
+    // `slot` is the caller's, so that the pin is given back if it dies holding it; kNoSlot
+    // leaves the pin untracked.
     NextResult find_next(std::string_view key, std::uint64_t uid, MessageId since,
-                         std::int64_t now_ms) noexcept;
+                         std::int64_t now_ms, int slot = kNoSlot) noexcept;
 
     // ---- publisher side ----
 
@@ -222,8 +234,11 @@ class Store {
 
     // For the master after the worker on `slot` died or exited: zeroes the slot's waiter counts
     // in every channel (O(channels): a rare path), unpins its undrained events, empties its
-    // mailbox, and forgets the slot's worker and its connection count (Stats::workers,
-    // Stats::connections).
+    // mailbox, gives back every pin the worker took on the slot (drained events, subscribe and
+    // find_next results), and forgets the slot's worker and its connection count
+    // (Stats::workers, Stats::connections). If the worker died holding the lock, this call
+    // repairs the store first (O(channels + messages)), so it never waits on the dead worker.
+    // Precondition: no live process still holds pins taken on `slot`.
     void reset_slot(int slot, std::int64_t now_ms) noexcept;
 
     // ---- server-wide figures (push_stub_status) ----
@@ -262,6 +277,13 @@ class Store {
     // A consistent snapshot: everything but `connections` (whose per-slot values are each
     // exact but are read one after the other) is taken under the lock.
     Stats stats() const noexcept;
+
+    // ---- diagnostics ----
+
+    // Everything found inconsistent in the store (indexes, counts, claims, the heap), in words;
+    // empty when consistent. O(channels + messages) under the lock, and allocates: for tests and
+    // diagnostics, not for a request path.
+    std::vector<std::string> check() const noexcept;
 
   private:
     friend struct StoreTestAccess;  // tests/shm: holds the lock to kill its owner

@@ -53,6 +53,8 @@ std::string reopen() { return replace_sink_fd(sink.path); }
 
 void set_process_tag(int worker_slot) { sink.slot = worker_slot; }
 
+int fd() { return sink.fd; }
+
 bool enabled(LogLevel level) { return level >= sink.level; }
 
 void write(LogLevel level, const char* fmt, ...) {

@@ -29,6 +29,9 @@ std::string reopen();
 // The worker number printed after the pid ("1234#2"); the master is 0.
 void set_process_tag(int worker_slot);
 
+// The current descriptor, for the crash handler (worker/crash.h): a plain read, signal-safe.
+int fd();
+
 bool enabled(LogLevel level);
 
 void write(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -12,6 +12,7 @@
 #include "worker/access_log.h"
 #include "worker/connection.h"
 #include "worker/core.h"
+#include "worker/crash.h"
 #include "worker/delivery.h"
 #include "worker/handlers.h"
 #include "worker/log.h"
@@ -244,7 +245,7 @@ void Worker::resync_all() {
 }
 
 void Worker::resync(Connection& c, const std::string& key, uint64_t uid) {
-    auto next = store().find_next(key, uid, c.held()->since, now_ms());
+    auto next = store().find_next(key, uid, c.held()->since, now_ms(), slot());
     if (next.status == shm::Status::Gone) {
         c.unhold();
         respond_text(c, 410, kGoneText);
@@ -312,6 +313,7 @@ void Worker::finish_if_idle() {
 }
 
 int run(const Context& context) {
+    if (const char* error = crash::install(); *error != '\0') LOG_ALERT("%s", error);
     struct ev_loop* loop = ev_default_loop(EVFLAG_AUTO);
     if (!loop) {
         LOG_ALERT("ev_default_loop() failed");

@@ -17,6 +17,10 @@ void expect_free_within_one_percent(std::uint64_t start, std::uint64_t now) {
 using PinTest = StoreTest;
 
 TEST_F(PinTest, PinnedMessageSurvivesItsChannelsDeletion) {
+    // The slot's first pin allocates its ledger, which stays: measured from after that.
+    publish("g/warm", "w", kT0);
+    EXPECT_EQ(poll("g/warm", std::nullopt, kT0), "w");
+    store_.delete_channel("g/warm", kT0);
     const std::uint64_t free_at_start = store_.stats().free;
     publish("g/a", std::string(5000, 'p'), kT0);
     auto result = store_.subscribe(request("g/a", kT0));

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -13,10 +15,16 @@
 #include <variant>
 #include <vector>
 
+#include "shm/layout.h"
 #include "shm/segment.h"
 #include "shm/store.h"
 
 namespace pushrelay::shm {
+
+// Store's friend: the lock is private because callers never take it; the process tests must.
+struct StoreTestAccess {
+    static RobustMutex& lock(Store& store) { return store.root_->lock; }
+};
 
 inline Segment make_segment(std::size_t bytes) {
     auto created = Segment::create(bytes);
@@ -96,6 +104,29 @@ class StoreTest : public ::testing::Test {
 
     Segment segment_;
     Store store_;
+};
+
+// Runs `child` in a fork()ed process that leaves with _exit (never returning into gtest) and
+// returns its wait status.
+template <typename Child>
+inline int run_in_child(Child child) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        child();
+        _exit(0);
+    }
+    int status = 0;
+    EXPECT_EQ(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+// A lock that never comes back would hang the test binary; SIGALRM ends it instead.
+class Watchdog {
+  public:
+    explicit Watchdog(unsigned seconds) { alarm(seconds); }
+    ~Watchdog() { alarm(0); }
+    Watchdog(const Watchdog&) = delete;
+    Watchdog& operator=(const Watchdog&) = delete;
 };
 
 inline bool operator==(const MessageId& a, const MessageId& b) {
