@@ -176,13 +176,23 @@ void enqueue(Root& root, Channel& channel, Message& message) noexcept {
     ++root.counters.messages;
 }
 
+namespace {
+
+bool is_after(const Message& message, const MessageId& since) noexcept {
+    return message.time > since.time || (message.time == since.time && message.tag > since.tag);
+}
+
+}  // namespace
+
 Message* find_after(const Channel& channel, const std::optional<MessageId>& since) noexcept {
+    if (!since) return channel.oldest.get();
+    // The common poll is from a subscriber that has everything: answer it
+    // without walking the queue (which is done under the lock).
+    const Message* newest = channel.newest.get();
+    if (newest == nullptr || !is_after(*newest, *since)) return nullptr;
     for (Message* message = channel.oldest.get(); message != nullptr;
          message = message->next.get()) {
-        if (!since || message->time > since->time ||
-            (message->time == since->time && message->tag > since->tag)) {
-            return message;
-        }
+        if (is_after(*message, *since)) return message;
     }
     return nullptr;
 }

@@ -29,7 +29,7 @@
 namespace pushrelay::shm {
 
 // Bumped whenever a structure below changes shape; recorded in the root, checked by Store.
-inline constexpr std::uint32_t kLayoutVersion = 3;
+inline constexpr std::uint32_t kLayoutVersion = 4;
 
 // Events a slot can have pending before further ones are dropped (and the slot told to resync).
 inline constexpr std::uint32_t kMailboxCapacity = 1024;
@@ -157,6 +157,9 @@ struct ServerFigures {
     // without the lock (that would be one more lock round per connection) and read with relaxed
     // loads: each value is only a gauge, and nothing else is ordered by it.
     std::atomic<std::uint32_t> connections[kMaxWorkerSlots] = {};
+    // Whether the slot's worker accepts connections (false once it stops gracefully), written
+    // and read like `connections`: workers balance their accepts on these two.
+    std::atomic<bool> accepting[kMaxWorkerSlots] = {};
     bool present[kMaxWorkerSlots] = {};  // a worker runs on the slot (slot_started .. reset_slot)
     std::int64_t started_ms = 0;         // when the master started the server; 0: not recorded
     std::uint64_t reloads = 0;
@@ -166,6 +169,8 @@ struct ServerFigures {
 // makes it valid across processes ([atomics.lockfree]).
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free,
               "ServerFigures::connections is shared between processes without a lock");
+static_assert(std::atomic<bool>::is_always_lock_free,
+              "ServerFigures::accepting is shared between processes without a lock");
 
 // What the lock holder is in the middle of, for repair() should it be killed: the blocks that a
 // death could leave unreachable (and so leaked) or half created or half destroyed. Written before

@@ -292,6 +292,7 @@ void Store::reset_slot(int slot, std::int64_t now_ms) noexcept {
     }
     root.server.present[slot] = false;
     root.server.connections[slot].store(0, std::memory_order_relaxed);
+    root.server.accepting[slot].store(false, std::memory_order_relaxed);
 }
 
 void Store::slot_started(int slot) noexcept {
@@ -304,6 +305,22 @@ void Store::slot_started(int slot) noexcept {
 void Store::set_connections(int slot, std::uint32_t n) noexcept {
     assert(valid_slot(slot));
     root_->server.connections[slot].store(n, std::memory_order_relaxed);
+}
+
+void Store::set_accepting(int slot, bool accepting) noexcept {
+    assert(valid_slot(slot));
+    root_->server.accepting[slot].store(accepting, std::memory_order_relaxed);
+}
+
+std::optional<std::uint32_t> Store::fewest_connections_elsewhere(int slot) const noexcept {
+    const ServerFigures& server = root_->server;
+    std::optional<std::uint32_t> fewest;
+    for (int other = 0; other < kMaxWorkerSlots; ++other) {
+        if (other == slot || !server.accepting[other].load(std::memory_order_relaxed)) continue;
+        std::uint32_t n = server.connections[other].load(std::memory_order_relaxed);
+        if (!fewest || n < *fewest) fewest = n;
+    }
+    return fewest;
 }
 
 void Store::set_started_ms(std::int64_t now_ms) noexcept {

@@ -253,6 +253,15 @@ class Store {
     // Lock-free (a relaxed atomic store), so it is cheap enough for every accept and close.
     void set_connections(int slot, std::uint32_t n) noexcept;
 
+    // For the worker on `slot`: whether it accepts new connections (true from its start, false
+    // once it stops gracefully). Lock-free, like set_connections.
+    void set_accepting(int slot, bool accepting) noexcept;
+
+    // The fewest open connections of any other worker that accepts, or nullopt if there is
+    // none: a worker with many more than that leaves new connections to the others. Lock-free
+    // relaxed reads: a momentarily stale figure only skews one accept decision.
+    std::optional<std::uint32_t> fewest_connections_elsewhere(int slot) const noexcept;
+
     // For the master, once before it forks the first worker: the server's start time (wall
     // clock, ms), from which status pages compute the uptime.
     void set_started_ms(std::int64_t now_ms) noexcept;

@@ -70,14 +70,20 @@ private:
     static void on_quit_signal(struct ev_loop* loop, ev_signal* w, int revents);
     static void on_reopen_signal(struct ev_loop* loop, ev_signal* w, int revents);
     static void on_shutdown_timer(struct ev_loop* loop, ev_timer* w, int revents);
+    static void on_accept_resume(struct ev_loop* loop, ev_timer* w, int revents);
 
     void accept_from(int listen_fd, const conf::Server* server);
+    bool too_busy_to_accept() const;
+    void pause_accepting();
+    template <typename Answer>
+    uint32_t answer_waiters(uint64_t uid, Answer answer);
     void drain_mailbox();
     void deliver(const shm::Store::Event& event);
     void resync_all();
-    void resync(Connection& connection, const std::string& key, uint64_t uid);
+    bool resync(Connection& connection, const std::string& key, uint64_t uid);
     void begin_graceful_shutdown();
     void stop_accepting();
+    void stop_accepting_for_good();
     void finish_if_idle();
 
     Context context_;
@@ -88,11 +94,13 @@ private:
     ev_check reaper_;
     ev_signal term_watcher_, int_watcher_, quit_watcher_, usr1_watcher_;
     ev_timer shutdown_timer_;
+    ev_timer accept_resume_timer_;
     bool shutting_down_ = false;
 
     std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
     std::vector<std::unique_ptr<Connection>> graveyard_;
     std::unordered_map<uint64_t, ChannelWaiters> waiters_;
+    uint64_t walking_ = 0;  // the channel answer_waiters() is walking; 0: none
     std::vector<shm::Store::Event> events_;  // reused by drain_mailbox
 };
 

@@ -26,6 +26,8 @@ constexpr double kExpireInterval = 1.0;
 // Connections accepted per readiness event, so one busy listener cannot
 // starve the others.
 constexpr int kAcceptBatch = 64;
+constexpr size_t kAcceptSlack = 16;
+constexpr double kAcceptPause = 0.005;
 
 constexpr std::string_view kGoneText = "410 Gone: the channel was deleted.\n";
 constexpr std::string_view kKickedText = "409 Conflict: a newer subscriber took this channel.\n";
@@ -74,6 +76,9 @@ void Worker::start() {
     }
     ev_init(&shutdown_timer_, on_shutdown_timer);
     shutdown_timer_.data = this;
+    ev_init(&accept_resume_timer_, on_accept_resume);
+    accept_resume_timer_.data = this;
+    store().set_accepting(slot(), true);
 
     // Events posted before this worker existed (a replaced worker's slot was reset) or
     // while it started must not wait for the next wakeup.
@@ -100,7 +105,8 @@ void Worker::unhold(uint64_t uid, std::list<Connection*>::iterator position) {
     auto it = waiters_.find(uid);
     if (it == waiters_.end()) return;
     it->second.connections.erase(position);
-    if (it->second.connections.empty()) waiters_.erase(it);
+    // The list being walked by answer_waiters() must outlive the walk.
+    if (it->second.connections.empty() && uid != walking_) waiters_.erase(it);
 }
 
 void Worker::adopt(std::unique_ptr<Connection> connection) {
@@ -130,8 +136,33 @@ void Worker::on_accept(struct ev_loop*, ev_io* w, int) {
     self->accept_from(w->fd, self->context_.listeners[index].server);
 }
 
+// Every worker watches the same listening sockets, and whichever wakes first
+// would take a whole burst of connections (three tries at 10,000 gave 76% to
+// one worker). A worker holding kAcceptSlack more connections than the least
+// loaded accepting worker leaves new ones to the others for a moment.
+bool Worker::too_busy_to_accept() const {
+    auto fewest = store().fewest_connections_elsewhere(slot());
+    return fewest && connections_.size() > *fewest + kAcceptSlack;
+}
+
+void Worker::pause_accepting() {
+    stop_accepting();
+    ev_timer_set(&accept_resume_timer_, kAcceptPause, 0.);
+    ev_timer_start(loop_, &accept_resume_timer_);
+}
+
+void Worker::on_accept_resume(struct ev_loop*, ev_timer* w, int) {
+    auto* self = static_cast<Worker*>(w->data);
+    if (self->shutting_down_) return;
+    for (ev_io& watcher : self->accept_watchers_) ev_io_start(self->loop_, &watcher);
+}
+
 void Worker::accept_from(int listen_fd, const conf::Server* server) {
     for (int i = 0; i < kAcceptBatch; i++) {
+        if (too_busy_to_accept()) {
+            pause_accepting();
+            return;
+        }
         sockaddr_storage peer;
         socklen_t len = sizeof peer;
         int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len,
@@ -177,30 +208,43 @@ bool is_after(const shm::MessageId& a, const shm::MessageId& b) {
     return a.time > b.time || (a.time == b.time && a.tag > b.tag);
 }
 
-// Answers every connection of `list` (a copy: answering unholds) with `answer`.
+}  // namespace
+
+// Offers every connection waiting on `uid` to `answer`, which answers and
+// unholds it (returning true) or leaves it waiting. The list is walked in
+// place rather than copied (a copy costs a node per subscriber per message):
+// answering a connection erases only its own node, and unhold() keeps the
+// channel's entry while the walk lasts.
 template <typename Answer>
-uint32_t answer_all(std::list<Connection*> list, Answer answer) {
+uint32_t Worker::answer_waiters(uint64_t uid, Answer answer) {
+    auto found = waiters_.find(uid);
+    if (found == waiters_.end()) return 0;
+    // A reference stays valid across rehashes (only iterators do not).
+    std::list<Connection*>& waiting = found->second.connections;
+    walking_ = uid;
     uint32_t n = 0;
-    for (Connection* c : list) n += answer(*c) ? 1 : 0;
+    for (auto it = waiting.begin(); it != waiting.end();) {
+        Connection* c = *it++;
+        n += answer(*c) ? 1 : 0;
+    }
+    walking_ = 0;
+    if (waiting.empty()) waiters_.erase(uid);
     return n;
 }
 
-}  // namespace
-
 void Worker::deliver(const shm::Store::Event& event) {
-    auto it = waiters_.find(event.uid);
+    auto found = waiters_.find(event.uid);
     shm::MessagePin pin = event.message;
-    if (it == waiters_.end()) {
-        if (pin) store().unpin(pin);
+    if (found == waiters_.end()) {
+        store().unpin(pin);
         return;
     }
-    std::string key = it->second.key;
-    std::list<Connection*> waiting = it->second.connections;
+    std::string key = found->second.key;
     switch (event.kind) {
         case shm::Store::Event::Published: {
             Payload payload = make_payload(store().view(pin));
             DeliveryHeads heads(payload);
-            uint32_t n = answer_all(waiting, [&](Connection& c) {
+            uint32_t n = answer_waiters(event.uid, [&](Connection& c) {
                 if (!is_after(payload.id, c.held()->since)) return false;
                 c.unhold();
                 respond_with_payload(c, payload, heads);
@@ -211,14 +255,14 @@ void Worker::deliver(const shm::Store::Event& event) {
             break;
         }
         case shm::Store::Event::Deleted:
-            answer_all(waiting, [](Connection& c) {
+            answer_waiters(event.uid, [](Connection& c) {
                 c.unhold();
                 respond_text(c, 410, kGoneText);
                 return true;
             });
             break;
         case shm::Store::Event::Kick: {
-            uint32_t n = answer_all(waiting, [&](Connection& c) {
+            uint32_t n = answer_waiters(event.uid, [&](Connection& c) {
                 if (c.held()->seq >= event.before_seq) return false;
                 c.unhold();
                 respond_text(c, 409, kKickedText);
@@ -233,19 +277,16 @@ void Worker::deliver(const shm::Store::Event& event) {
 // After lost events: every held subscriber asks the store what it missed
 // (a deletion, a newer `last` subscriber, or its next message).
 void Worker::resync_all() {
-    std::vector<uint64_t> uids;
-    for (auto& [uid, waiters] : waiters_) uids.push_back(uid);
-    for (uint64_t uid : uids) {
-        auto it = waiters_.find(uid);
-        if (it == waiters_.end()) continue;
-        std::string key = it->second.key;
-        std::list<Connection*> waiting = it->second.connections;
-        for (Connection* c : waiting) resync(*c, key, uid);
+    std::vector<std::pair<uint64_t, std::string>> channels;
+    for (auto& [uid, waiters] : waiters_) channels.emplace_back(uid, waiters.key);
+    for (auto& [uid, key] : channels) {
+        answer_waiters(uid, [&](Connection& c) { return resync(c, key, uid); });
     }
 }
 
-void Worker::resync(Connection& c, const std::string& key, uint64_t uid) {
+bool Worker::resync(Connection& c, const std::string& key, uint64_t uid) {
     auto next = store().find_next(key, uid, c.held()->since, now_ms(), slot());
+    bool answered = true;
     if (next.status == shm::Status::Gone) {
         c.unhold();
         respond_text(c, 410, kGoneText);
@@ -258,8 +299,11 @@ void Worker::resync(Connection& c, const std::string& key, uint64_t uid) {
         c.unhold();
         respond_with_payload(c, payload, heads);
         store().record_delivery(key, uid, slot(), 1, next.message, now_ms());
+    } else {
+        answered = false;
     }
     store().unpin(next.message);
+    return answered;
 }
 
 void Worker::on_expire_timer(struct ev_loop*, ev_timer* w, int) {
@@ -288,12 +332,19 @@ void Worker::stop_accepting() {
     for (ev_io& w : accept_watchers_) ev_io_stop(loop_, &w);
 }
 
+// For good (a graceful stop): the other workers stop counting on this one.
+void Worker::stop_accepting_for_good() {
+    stop_accepting();
+    ev_timer_stop(loop_, &accept_resume_timer_);
+    store().set_accepting(slot(), false);
+}
+
 // QUIT: accept nothing more, answer held subscribers with 304 (they re-poll
 // elsewhere), let requests in flight finish, close idle connections.
 void Worker::begin_graceful_shutdown() {
     if (shutting_down_) return;
     shutting_down_ = true;
-    stop_accepting();
+    stop_accepting_for_good();
     ev_timer_set(&shutdown_timer_, config().worker_shutdown_timeout.count() / 1000.0, 0.);
     ev_timer_start(loop_, &shutdown_timer_);
     std::vector<Connection*> open;

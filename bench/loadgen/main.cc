@@ -1,0 +1,96 @@
+// loadgen: the benchmark's load generator. Usage:
+//   loadgen SCENARIO --pub HOST:PORT --sub HOST:PORT [--name value]...
+// with the names of Options (scenarios.h): --subs, --channels, --rounds,
+// --window, --publishers, --connections, --size, --duration, --rate,
+// --timeout, --settle, --connect-limit, --prefix. Prints one JSON object; exits 0
+// when the run passed, 1 when it saw a loss, a duplicate or an error.
+#include <arpa/inet.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "bench/loadgen/scenarios.h"
+
+namespace {
+
+using pushrelay::bench::Options;
+
+bool parse_address(const std::string& text, sockaddr_in& out) {
+    size_t colon = text.rfind(':');
+    if (colon == std::string::npos)
+        return false;
+    out.sin_family = AF_INET;
+    out.sin_port = htons(static_cast<uint16_t>(std::atoi(text.c_str() + colon + 1)));
+    return inet_pton(AF_INET, text.substr(0, colon).c_str(), &out.sin_addr) == 1;
+}
+
+bool apply(Options& opts, const std::string& name, const std::string& value) {
+    if (name == "--pub")
+        return parse_address(value, opts.pub);
+    if (name == "--sub")
+        return parse_address(value, opts.sub);
+    if (name == "--prefix")
+        opts.prefix = value;
+    else if (name == "--subs")
+        opts.subs = std::atoi(value.c_str());
+    else if (name == "--channels")
+        opts.channels = std::atoi(value.c_str());
+    else if (name == "--rounds")
+        opts.rounds = std::atoi(value.c_str());
+    else if (name == "--window")
+        opts.window = std::atoi(value.c_str());
+    else if (name == "--publishers")
+        opts.publishers = std::atoi(value.c_str());
+    else if (name == "--connections")
+        opts.connections = std::atoi(value.c_str());
+    else if (name == "--size")
+        opts.size = static_cast<size_t>(std::atol(value.c_str()));
+    else if (name == "--duration")
+        opts.duration = std::atof(value.c_str());
+    else if (name == "--rate")
+        opts.rate = std::atof(value.c_str());
+    else if (name == "--settle")
+        opts.settle = std::atof(value.c_str());
+    else if (name == "--timeout")
+        opts.timeout = std::atof(value.c_str());
+    else if (name == "--connect-limit")
+        opts.connect_limit = std::atoi(value.c_str());
+    else
+        return false;
+    return true;
+}
+
+// 10,000 subscribers need as many descriptors: take the hard limit.
+void raise_fd_limit() {
+    rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: loadgen fanout|publish|idle|churn --pub H:P --sub H:P ...\n");
+        return 2;
+    }
+    Options opts;
+    opts.scenario = argv[1];
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!apply(opts, argv[i], argv[i + 1])) {
+            std::fprintf(stderr, "loadgen: bad option %s %s\n", argv[i], argv[i + 1]);
+            return 2;
+        }
+    }
+    if (opts.pub.sin_family != AF_INET || opts.sub.sin_family != AF_INET || opts.channels < 1 ||
+        opts.size < 40) {
+        std::fprintf(stderr, "loadgen: --pub and --sub are required; channels >= 1, size >= 40\n");
+        return 2;
+    }
+    raise_fd_limit();
+    return pushrelay::bench::run_scenario(opts);
+}

@@ -1,0 +1,496 @@
+#include "bench/loadgen/scenarios.h"
+
+#include <ev.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/loadgen/http_client.h"
+#include "bench/loadgen/stats.h"
+
+namespace pushrelay::bench {
+namespace {
+
+constexpr double kChurnTick = 0.01;  // seconds between two churn publish batches
+
+std::string channel_id(const Options& opts, int channel) {
+    return opts.prefix + "-" + std::to_string(channel);
+}
+
+// Posts messages one at a time (so a channel's messages arrive in sequence
+// order) from a queue of (channel, seq); the send timestamp is taken when
+// the request is written.
+class Publisher final : public Client::Handler {
+  public:
+    using Done = std::function<void(int channel, uint64_t seq, const Response& response)>;
+
+    Publisher(struct ev_loop* loop, const Options& opts, ConnectGate& gate, Tally& tally,
+              Latencies& latencies, Done done)
+        : opts_(opts),
+          tally_(tally),
+          latencies_(latencies),
+          done_(std::move(done)),
+          client_(loop, opts.pub, gate, *this) {}
+
+    void enqueue(int channel, uint64_t seq) {
+        queue_.push_back({channel, seq});
+        if (!client_.in_flight())
+            send_next();
+    }
+    bool idle() const { return queue_.empty() && !client_.in_flight(); }
+
+    void on_response(Client&, Response& response) override {
+        latencies_.add_ns(monotonic_ns() - sent_ns_);
+        Item item = queue_.front();
+        queue_.pop_front();
+        if (response.status != 201 && response.status != 202) {
+            tally_.error("publish to " + channel_id(opts_, item.channel) + " answered " +
+                         std::to_string(response.status));
+        }
+        done_(item.channel, item.seq, response);
+        if (!queue_.empty() && !client_.in_flight())
+            send_next();
+    }
+    void on_failure(Client&, std::string_view what) override {
+        tally_.error("publisher: " + std::string(what));
+        queue_.clear();
+    }
+
+  private:
+    struct Item {
+        int channel;
+        uint64_t seq;
+    };
+
+    void send_next() {
+        const Item& item = queue_.front();
+        sent_ns_ = monotonic_ns();
+        std::string body = encode_message(item.seq, sent_ns_, opts_.size);
+        client_.send("POST /pub?id=" + channel_id(opts_, item.channel) +
+                     " HTTP/1.1\r\nHost: bench\r\nContent-Type: text/plain\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body);
+    }
+
+    const Options& opts_;
+    Tally& tally_;
+    Latencies& latencies_;  // the request's round trip
+    Done done_;
+    Client client_;
+    std::deque<Item> queue_;
+    uint64_t sent_ns_ = 0;
+};
+
+// A long-poll subscriber on one channel. Expects seq 1, 2, 3... in order;
+// iterates with the Last-Modified/Etag of the message it last got, echoed
+// back verbatim. With `churn`, it reconnects after every message.
+class Subscriber final : public Client::Handler {
+  public:
+    // Called for each message, after its sequence was checked.
+    using Delivered = std::function<void(uint64_t seq, uint64_t latency_ns)>;
+
+    Subscriber(struct ev_loop* loop, const Options& opts, ConnectGate& gate, int channel,
+               bool churn, Tally& tally, Delivered delivered)
+        : opts_(opts),
+          channel_(channel),
+          churn_(churn),
+          tally_(tally),
+          delivered_(std::move(delivered)),
+          client_(loop, opts.sub, gate, *this) {}
+
+    void poll() {
+        std::string request =
+            "GET /sub?id=" + channel_id(opts_, channel_) + " HTTP/1.1\r\nHost: bench\r\n";
+        if (!last_modified_.empty())
+            request += "If-Modified-Since: " + last_modified_ + "\r\n";
+        if (!etag_.empty())
+            request += "If-None-Match: " + etag_ + "\r\n";
+        client_.send(request + "\r\n");
+    }
+    int channel() const { return channel_; }
+    uint64_t next_seq() const { return expected_; }
+    uint64_t reconnects() const { return reconnects_; }
+
+    void on_response(Client&, Response& response) override {
+        if (response.status == 304 || response.status == 408) {  // a server-side poll timeout
+            poll();
+            return;
+        }
+        if (response.status != 200) {
+            tally_.error("subscriber on " + channel_id(opts_, channel_) + " got " +
+                         std::to_string(response.status));
+            return;
+        }
+        auto stamp = decode_message(response.body);
+        if (!stamp) {
+            tally_.error("subscriber got a body without a stamp: " + response.body.substr(0, 40));
+            return;
+        }
+        uint64_t latency_ns = monotonic_ns() - stamp->sent_ns;
+        check_sequence(stamp->seq);
+        last_modified_ = response.last_modified;
+        etag_ = response.etag;
+        if (churn_) {
+            client_.disconnect();
+            ++reconnects_;
+        }
+        poll();
+        delivered_(stamp->seq, latency_ns);
+    }
+    void on_failure(Client&, std::string_view what) override {
+        tally_.error("subscriber on " + channel_id(opts_, channel_) + ": " + std::string(what));
+    }
+
+  private:
+    void check_sequence(uint64_t seq) {
+        if (seq < expected_) {
+            ++tally_.duplicated;
+            return;
+        }
+        tally_.lost += seq - expected_;
+        ++tally_.delivered;
+        expected_ = seq + 1;
+    }
+
+    const Options& opts_;
+    int channel_;
+    bool churn_;
+    Tally& tally_;
+    Delivered delivered_;
+    Client client_;
+    uint64_t expected_ = 1;
+    uint64_t reconnects_ = 0;
+    std::string last_modified_, etag_;
+};
+
+// Owns the run's libev loop; declared first in Run so that it outlives every watcher.
+class Loop {
+  public:
+    Loop() : loop_(ev_loop_new(EVBACKEND_EPOLL)) {}
+    ~Loop() { ev_loop_destroy(loop_); }
+    Loop(const Loop&) = delete;
+    Loop& operator=(const Loop&) = delete;
+    struct ev_loop* get() const {
+        return loop_;
+    }
+
+  private:
+    struct ev_loop* loop_;
+};
+
+// One scenario's state: the loop, the clients, the counters. Every
+// scenario begins with a warm-up: seq 1 to every channel, delivered to every
+// subscriber, then `settle` seconds for their next polls to be held. Only
+// then does measuring start. (Neither server's channel info tells when all
+// subscribers are held: Nchan's subscriber counts lag behind across workers.)
+class Run {
+  public:
+    explicit Run(const Options& opts)
+        : opts_(opts), loop_(owner_.get()), gate_(opts.connect_limit) {
+        init_timer(deadline_, [](Run& run) { run.on_deadline(); });
+        ev_timer_set(&deadline_.watcher, opts.timeout, 0);
+        ev_timer_start(loop_, &deadline_.watcher);
+        init_timer(tick_, [](Run& run) { run.churn_tick(); });
+        init_timer(settle_, [](Run& run) { run.after_warm_up(); });
+        ev_init(&stdin_, on_stdin);
+        stdin_.data = this;
+    }
+    Run(const Run&) = delete;
+    Run& operator=(const Run&) = delete;
+
+    int fanout() {
+        rounds_total_ = opts_.rounds + 1;
+        start_with_subscribers(false, [this] {
+            held_ns_ = monotonic_ns();
+            measuring_ = true;
+            start_rounds();
+        });
+        double seconds = elapsed(held_ns_, end_ns_);
+        uint64_t publishes = static_cast<uint64_t>(opts_.channels) * opts_.rounds;
+        return report({{"deliveries_per_s", measured_ / seconds},
+                       {"publishes_per_s", publishes / seconds},
+                       {"seconds", seconds},
+                       {"setup_s", elapsed(start_ns_, held_ns_)}});
+    }
+
+    int publish() {
+        add_publishers(opts_.connections);
+        start_ns_ = monotonic_ns();
+        stop_ns_ = start_ns_ + static_cast<uint64_t>(opts_.duration * 1e9);
+        for (size_t p = 0; p < publishers_.size(); ++p) publish_next(static_cast<int>(p));
+        ev_run(loop_, 0);
+        double seconds = elapsed(start_ns_, end_ns_);
+        return report({{"publishes_per_s", published_ / seconds}, {"seconds", seconds}});
+    }
+
+    int idle() {
+        rounds_total_ = 2;
+        start_with_subscribers(false, [this] {
+            held_ns_ = monotonic_ns();
+            measuring_ = true;
+            std::printf("{\"held\": %d, \"setup_s\": %.3f}\n", opts_.subs,
+                        elapsed(start_ns_, held_ns_));
+            std::fflush(stdout);
+            ev_io_set(&stdin_, STDIN_FILENO, EV_READ);
+            ev_io_start(loop_, &stdin_);
+        });
+        return report({{"setup_s", elapsed(start_ns_, held_ns_)}});
+    }
+
+    int churn() {
+        rounds_total_ = 1;
+        last_seq_.assign(static_cast<size_t>(opts_.channels), 1);
+        start_with_subscribers(true, [this] {
+            held_ns_ = monotonic_ns();
+            measuring_ = true;
+            churning_ = true;
+            stop_ns_ = held_ns_ + static_cast<uint64_t>(opts_.duration * 1e9);
+            ev_timer_set(&tick_.watcher, kChurnTick, kChurnTick);
+            ev_timer_start(loop_, &tick_.watcher);
+        });
+        uint64_t reconnects = 0;
+        for (auto& s : subscribers_) reconnects += s->reconnects();
+        double seconds = elapsed(held_ns_, end_ns_);
+        return report({{"deliveries_per_s", measured_ / seconds},
+                       {"reconnects_per_s", reconnects / seconds},
+                       {"publishes_per_s", published_ / seconds},
+                       {"seconds", seconds}});
+    }
+
+  private:
+    // A timer whose callback is a Run member.
+    struct Timer {
+        ev_timer watcher{};
+        Run* run = nullptr;
+        void (*fire)(Run&) = nullptr;
+    };
+
+    void init_timer(Timer& timer, void (*fire)(Run&)) {
+        timer.run = this;
+        timer.fire = fire;
+        ev_init(&timer.watcher, [](struct ev_loop*, ev_timer* w, int) {
+            auto* t = static_cast<Timer*>(w->data);
+            t->fire(*t->run);
+        });
+        timer.watcher.data = &timer;
+    }
+
+    static double elapsed(uint64_t from_ns, uint64_t to_ns) {
+        return to_ns > from_ns ? static_cast<double>(to_ns - from_ns) / 1e9 : 0.0;
+    }
+
+    // Connects the subscribers, runs the warm-up, calls `measure` once it
+    // settled, and runs the loop until finish().
+    void start_with_subscribers(bool churn, std::function<void()> measure) {
+        add_publishers(std::min(opts_.publishers, opts_.channels));
+        add_subscribers(churn);
+        round_delivered_.assign(static_cast<size_t>(rounds_total_) + 2, 0);
+        measure_ = std::move(measure);
+        start_ns_ = monotonic_ns();
+        // The publishers connect after every subscriber (the gate is FIFO):
+        // most subscribers are held before the warm-up is published.
+        publish_round();
+        ev_run(loop_, 0);
+    }
+
+    void after_warm_up() { measure_(); }
+
+    void add_publishers(int count) {
+        for (int p = 0; p < count; ++p) {
+            publishers_.push_back(std::make_unique<Publisher>(
+                loop_, opts_, gate_, tally_, publish_latencies_,
+                [this, p](int, uint64_t, const Response&) { published(p); }));
+        }
+    }
+
+    // Subscriber i listens on channel i % channels.
+    void add_subscribers(bool churn) {
+        for (int i = 0; i < opts_.subs; ++i) {
+            subscribers_.push_back(std::make_unique<Subscriber>(
+                loop_, opts_, gate_, i % opts_.channels, churn, tally_,
+                [this](uint64_t seq, uint64_t latency_ns) { delivered(seq, latency_ns); }));
+            subscribers_.back()->poll();
+        }
+    }
+
+    // A channel always goes through the same publisher, keeping its order.
+    Publisher& publisher_of(int channel) {
+        return *publishers_[static_cast<size_t>(channel) % publishers_.size()];
+    }
+
+    void publish_round() {
+        ++rounds_started_;
+        for (int c = 0; c < opts_.channels; ++c) {
+            publisher_of(c).enqueue(c, static_cast<uint64_t>(rounds_started_));
+        }
+    }
+
+    void start_rounds() {
+        while (rounds_started_ < rounds_total_ && rounds_started_ - rounds_done_ < opts_.window) {
+            publish_round();
+        }
+    }
+
+    void published(int publisher) {
+        ++published_;
+        if (opts_.scenario == "publish")
+            publish_next(publisher);
+    }
+
+    // The publish scenario: publisher p cycles over its own four channels.
+    void publish_next(int p) {
+        if (monotonic_ns() >= stop_ns_) {
+            for (auto& pub : publishers_) {
+                if (!pub->idle())
+                    return;
+            }
+            finish();
+            return;
+        }
+        uint64_t n = publish_counter_++;
+        int channel = p * 4 + static_cast<int>(n % 4);
+        publishers_[static_cast<size_t>(p)]->enqueue(channel, n + 1);
+    }
+
+    void delivered(uint64_t seq, uint64_t latency_ns) {
+        if (measuring_) {
+            latencies_.add_ns(latency_ns);
+            ++measured_;
+        }
+        if (churning_) {
+            if (stopped_publishing_ && all_caught_up())
+                finish();
+            return;
+        }
+        if (seq >= round_delivered_.size())
+            return;
+        if (++round_delivered_[seq] != static_cast<uint64_t>(opts_.subs))
+            return;
+        while (rounds_done_ < rounds_started_ &&
+               round_delivered_[static_cast<size_t>(rounds_done_) + 1] ==
+                   static_cast<uint64_t>(opts_.subs)) {
+            ++rounds_done_;
+        }
+        if (rounds_done_ == 1 && !measuring_) {
+            ev_timer_set(&settle_.watcher, opts_.settle, 0);
+            ev_timer_start(loop_, &settle_.watcher);
+        } else if (rounds_done_ == rounds_total_) {
+            finish();
+        } else if (measuring_) {
+            start_rounds();
+        }
+    }
+
+    bool all_caught_up() const {
+        for (auto& s : subscribers_) {
+            if (s->next_seq() <= last_seq_[static_cast<size_t>(s->channel())])
+                return false;
+        }
+        return true;
+    }
+
+    void churn_tick() {
+        uint64_t now = monotonic_ns();
+        if (now >= stop_ns_) {
+            ev_timer_stop(loop_, &tick_.watcher);
+            stopped_publishing_ = true;
+            if (all_caught_up())
+                finish();
+            return;
+        }
+        double due = opts_.rate * elapsed(held_ns_, now);
+        while (static_cast<double>(churn_sent_) < due) {
+            int c = static_cast<int>(churn_sent_ % static_cast<uint64_t>(opts_.channels));
+            ++churn_sent_;
+            publisher_of(c).enqueue(c, ++last_seq_[static_cast<size_t>(c)]);
+        }
+    }
+
+    void finish() {
+        if (end_ns_ == 0)
+            end_ns_ = monotonic_ns();
+        ev_break(loop_, EVBREAK_ALL);
+    }
+
+    void on_deadline() {
+        tally_.error("timed out: the run did not complete in time");
+        count_missing();
+        finish();
+    }
+
+    static void on_stdin(struct ev_loop*, ev_io* w, int) {
+        auto* self = static_cast<Run*>(w->data);
+        char buffer[256];
+        if (read(STDIN_FILENO, buffer, sizeof buffer) < 0)
+            self->tally_.error("read(stdin) failed");
+        ev_io_stop(self->loop_, w);
+        self->publish_round();
+    }
+
+    // On a timeout, what never arrived counts as lost.
+    void count_missing() {
+        for (auto& s : subscribers_) {
+            uint64_t want = churning_ ? last_seq_[static_cast<size_t>(s->channel())] + 1
+                                      : static_cast<uint64_t>(rounds_started_) + 1;
+            if (s->next_seq() < want)
+                tally_.lost += want - s->next_seq();
+        }
+    }
+
+    int report(std::vector<std::pair<std::string, double>> figures) {
+        std::string out = "{\"scenario\": " + json_string(opts_.scenario);
+        char number[64];
+        for (auto& [name, value] : figures) {
+            std::snprintf(number, sizeof number, "%.6g", value);
+            out += ", " + json_string(name) + ": " + number;
+        }
+        out += ", \"latency_us\": " + latencies_.json();
+        out += ", \"publish_latency_us\": " + publish_latencies_.json();
+        out += ", " + tally_.json() + "}\n";
+        std::fputs(out.c_str(), stdout);
+        std::fflush(stdout);
+        return tally_.passed() ? 0 : 1;
+    }
+
+    const Options& opts_;
+    Loop owner_;
+    struct ev_loop* loop_;
+    ConnectGate gate_;
+    Tally tally_;
+    Latencies latencies_;          // publish to delivery, measured deliveries only
+    Latencies publish_latencies_;  // a publish request's round trip
+    std::vector<std::unique_ptr<Publisher>> publishers_;
+    std::vector<std::unique_ptr<Subscriber>> subscribers_;
+    Timer deadline_, tick_, settle_;
+    ev_io stdin_{};
+    std::function<void()> measure_;
+
+    uint64_t start_ns_ = 0, held_ns_ = 0, stop_ns_ = 0, end_ns_ = 0;
+    int rounds_total_ = 0, rounds_started_ = 0, rounds_done_ = 0;
+    std::vector<uint64_t> round_delivered_;  // by seq (= round number)
+    uint64_t measured_ = 0, published_ = 0, publish_counter_ = 0, churn_sent_ = 0;
+    std::vector<uint64_t> last_seq_;  // churn: the last seq published per channel
+    bool measuring_ = false, churning_ = false, stopped_publishing_ = false;
+};
+
+}  // namespace
+
+int run_scenario(const Options& opts) {
+    Run run(opts);
+    if (opts.scenario == "fanout")
+        return run.fanout();
+    if (opts.scenario == "publish")
+        return run.publish();
+    if (opts.scenario == "idle")
+        return run.idle();
+    if (opts.scenario == "churn")
+        return run.churn();
+    std::fprintf(stderr, "loadgen: unknown scenario %s\n", opts.scenario.c_str());
+    return 2;
+}
+
+}  // namespace pushrelay::bench

@@ -1,0 +1,49 @@
+// The benchmark's scenarios, run against any server that speaks the push
+// relay protocol (pushrelay, nginx + Nchan) on a publisher and a subscriber
+// address:
+//   fanout   `subs` long-poll subscribers on `channels` channels; `rounds`
+//            rounds of one message per channel, at most `window` rounds
+//            outstanding (broadcast is fanout with one channel);
+//   publish  `connections` publishers posting `size`-byte messages to their
+//            own channels (no subscribers) for `duration` seconds;
+//   idle     `subs` subscribers held (after the warm-up); prints a `held` line and waits for a
+//            line on stdin (the orchestrator measures memory meanwhile), then
+//            releases them with one message per channel;
+//   churn    subscribers that take one message, disconnect and reconnect
+//            with its Last-Modified/Etag, under `rate` publishes/s.
+// Every scenario with subscribers starts with a warm-up message (seq 1) to
+// every channel, not measured. Subscribers iterate with Last-Modified/Etag, echoing them back
+// verbatim, and check every message's sequence number (loss, duplicates, order) and its
+// publish-to-delivery latency. A run writes one JSON object to stdout.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <string>
+
+namespace pushrelay::bench {
+
+struct Options {
+    std::string scenario;
+    sockaddr_in pub{};
+    sockaddr_in sub{};
+    std::string prefix = "bench";  // channel ids are <prefix>-<n>: unique per run
+    int subs = 1000;
+    int channels = 10;
+    int rounds = 20;
+    int window = 2;
+    int publishers = 4;
+    int connections = 8;
+    size_t size = 64;
+    double duration = 3.0;
+    double rate = 500;        // churn: publishes per second over all channels
+    double timeout = 60.0;    // the whole run, setup included
+    double settle = 0.5;      // seconds after the warm-up before measuring
+    int connect_limit = 128;  // connects in progress at once
+};
+
+// Runs opts.scenario; returns the process exit status (0: passed).
+int run_scenario(const Options& opts);
+
+}  // namespace pushrelay::bench

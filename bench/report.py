@@ -1,0 +1,262 @@
+"""Turns a benchmark's runs (bench/run.py) into bench/RESULTS.md, the plots
+bench/throughput.svg and bench/latency.svg, and bench/results.json (every run's
+raw figures). The hand-written part of RESULTS.md (the profile's reading and
+what each optimisation bought) lives in bench/notes.md and is copied in.
+"""
+import json
+import math
+import statistics
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+# (label, scenario, how to get the figure from a run, unit, target) where target is
+# (">=", ratio) / ("<=", ratio) against Nchan, ("abs<=", value) for pushrelay alone, or None.
+ROWS = [
+    ("fan-out: deliveries/s (10k subs, 100 channels)", "fanout",
+     lambda r: r["result"]["deliveries_per_s"], "/s", (">=", 2.0)),
+    ("fan-out: p50 publish-to-delivery latency", "fanout",
+     lambda r: r["result"]["latency_us"]["p50"] / 1000, "ms", None),
+    ("fan-out: p99 publish-to-delivery latency", "fanout",
+     lambda r: r["result"]["latency_us"]["p99"] / 1000, "ms", ("<=", 0.5)),
+    ("fan-out: server CPU per 1000 deliveries", "fanout",
+     lambda r: 1e6 * r["server_cpu_s"] / max(1, r["result"]["delivered"]), "ms", None),
+    ("broadcast: deliveries/s (10k subs, 1 channel)", "broadcast",
+     lambda r: r["result"]["deliveries_per_s"], "/s", (">=", 3.0)),
+    ("broadcast: p99 publish-to-delivery latency", "broadcast",
+     lambda r: r["result"]["latency_us"]["p99"] / 1000, "ms", ("<=", 0.5)),
+    ("publish: 64-byte messages/s, 8 connections", "publish8",
+     lambda r: r["result"]["publishes_per_s"], "/s", (">=", 1.5)),
+    ("publish: 64-byte messages/s, 64 connections", "publish64",
+     lambda r: r["result"]["publishes_per_s"], "/s", (">=", 1.5)),
+    ("publish: server CPU per 1000 publishes, 64 connections", "publish64",
+     lambda r: 1e6 * r["server_cpu_s"] / max(1, r["result"]["publishes_per_s"] * r["result"]["seconds"]),
+     "ms", None),
+    ("publish: p99 request latency, 64 connections", "publish64",
+     lambda r: r["result"]["publish_latency_us"]["p99"] / 1000, "ms", None),
+    ("idle: memory per held subscriber (Pss, 10k held)", "idle",
+     lambda r: r["memory"]["kib_per_sub"], "KiB", ("abs<=", 2.0)),
+    ("churn: deliveries (= reconnects)/s at 500 publishes/s", "churn",
+     lambda r: r["result"]["deliveries_per_s"], "/s", None),
+    ("churn: p99 publish-to-delivery latency", "churn",
+     lambda r: r["result"]["latency_us"]["p99"] / 1000, "ms", ("<=", 0.5)),
+    ("churn: server CPU per 1000 deliveries", "churn",
+     lambda r: 1e6 * r["server_cpu_s"] / max(1, r["result"]["delivered"]), "ms", None),
+    ("fan-out: load generator busy (CPU s / wall s)", "fanout",
+     lambda r: r["loadgen_cpu_s"] / (r["result"]["seconds"] + r["result"]["setup_s"]), "", None),
+    ("broadcast: load generator busy (CPU s / wall s)", "broadcast",
+     lambda r: r["loadgen_cpu_s"] / (r["result"]["seconds"] + r["result"]["setup_s"]), "", None),
+    ("publish 64: load generator busy (CPU s / wall s)", "publish64",
+     lambda r: r["loadgen_cpu_s"] / r["result"]["seconds"], "", None),
+]
+
+
+def figures(bench, scenario, server, get):
+    out = []
+    for run in bench.runs:
+        if run["scenario"] == scenario and run["server"] == server and run["result"].get("passed"):
+            try:
+                out.append(get(run))
+            except (KeyError, TypeError):
+                pass
+    return out
+
+
+def fmt(value, unit):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if unit == "/s":
+        return f"{value:,.0f}"
+    if unit == "":
+        return f"{value:.2f}"
+    return f"{value:.2f} {unit}"
+
+
+def verdict(target, pr, nc):
+    if target is None or pr is None:
+        return ""
+    kind, bound = target
+    if kind == "abs<=":
+        return f"≤ {bound} KiB: {'met' if pr <= bound else 'NOT met'}"
+    if nc is None or nc == 0:
+        return ""
+    ratio = pr / nc
+    met = ratio >= bound if kind == ">=" else ratio <= bound
+    return f"{kind.replace('>=', '≥').replace('<=', '≤')} {bound}×: {'met' if met else 'NOT met'}"
+
+
+def table(bench):
+    lines = ["| metric | pushrelay | Nchan | pushrelay/Nchan | target |",
+             "|---|---:|---:|---:|---|"]
+    medians = {}
+    for label, scenario, get, unit, target in ROWS:
+        pr = figures(bench, scenario, "pushrelay", get)
+        nc = figures(bench, scenario, "nchan", get)
+        mp = statistics.median(pr) if pr else None
+        mn = statistics.median(nc) if nc else None
+        ratio = f"{mp / mn:.2f}×" if mp is not None and mn else "—"
+        medians[label] = (mp, mn)
+        lines.append(f"| {label} | {fmt(mp, unit)} | {fmt(mn, unit)} | {ratio} | "
+                     f"{verdict(target, mp, mn)} |")
+    lost = sum(r["result"].get("lost", 0) for r in bench.runs)
+    dups = sum(r["result"].get("duplicated", 0) for r in bench.runs)
+    errors = sum(r["result"].get("errors", 0) for r in bench.runs)
+    passed = sum(1 for r in bench.runs if r["result"].get("passed"))
+    lines.append(f"| runs passed (no loss, duplicate or error) | | | | {passed}/{len(bench.runs)} "
+                 f"runs; lost {lost}, duplicated {dups}, errors {errors} |")
+    return "\n".join(lines), medians
+
+
+def runs_table(bench):
+    lines = ["| scenario | server | rep | headline | server CPU s | loadgen CPU s |",
+             "|---|---|---:|---|---:|---:|"]
+    for run in bench.runs:
+        status = "" if run["result"].get("passed") else " **FAILED**"
+        lines.append(f"| {run['scenario']} | {run['server']} | {run['rep'] + 1} | "
+                     f"{bench.headline(run)}{status} | {run['server_cpu_s']:.2f} | "
+                     f"{run['loadgen_cpu_s']:.2f} |")
+    return "\n".join(lines)
+
+
+def plot(bench):
+    """Writes throughput.svg and latency.svg; returns their names (none without matplotlib)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    colors = {"pushrelay": "#1f77b4", "nchan": "#d62728"}
+    throughput = [("fan-out deliveries/s", "fanout", "deliveries_per_s"),
+                  ("broadcast deliveries/s", "broadcast", "deliveries_per_s"),
+                  ("publishes/s, 8 conns", "publish8", "publishes_per_s"),
+                  ("publishes/s, 64 conns", "publish64", "publishes_per_s")]
+    fig, axes = plt.subplots(1, len(throughput), figsize=(13, 3.6))
+    for ax, (title, scenario, key) in zip(axes, throughput):
+        for i, server in enumerate(("pushrelay", "nchan")):
+            values = figures(bench, scenario, server, lambda r: r["result"][key])
+            if not values:
+                continue
+            med = statistics.median(values)
+            ax.bar(i, med, color=colors[server], yerr=[[med - min(values)], [max(values) - med]],
+                   capsize=4)
+            ax.text(i, med, f"{med:,.0f}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks([0, 1], ["pushrelay", "Nchan"])
+        ax.set_title(title, fontsize=10)
+    fig.suptitle("Throughput: median of the runs (bars: min–max)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(BENCH / "throughput.svg")
+    plt.close(fig)
+
+    percentiles = ["p50", "p90", "p99", "p999", "max"]
+    scenarios = [("fan-out", "fanout"), ("broadcast", "broadcast"), ("churn", "churn")]
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(13, 3.6))
+    for ax, (title, scenario) in zip(axes, scenarios):
+        for server in ("pushrelay", "nchan"):
+            ys = []
+            for p in percentiles:
+                values = figures(bench, scenario, server,
+                                 lambda r, p=p: r["result"]["latency_us"][p] / 1000)
+                ys.append(statistics.median(values) if values else float("nan"))
+            ax.plot(percentiles, ys, marker="o", color=colors[server],
+                    label="pushrelay" if server == "pushrelay" else "Nchan")
+        ax.set_yscale("log")
+        ax.set_ylabel("ms")
+        ax.set_title(f"{title}: publish-to-delivery latency", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Latency percentiles (median of the runs)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(BENCH / "latency.svg")
+    plt.close(fig)
+    return ["throughput.svg", "latency.svg"]
+
+
+def profile_section(bench):
+    if not bench.profiles:
+        return "perf was unavailable or disabled in this run: no automatic profile.\n"
+    out = []
+    for server, profile in bench.profiles.items():
+        objects = ", ".join(f"{dso} {pct:.0f}%" for pct, dso, _ in profile["objects"])
+        out.append(f"**{server}** workers under a fan-out of 2,000 subscribers on 20 channels, "
+                   f"150 rounds (perf record -e cpu-clock, self time). By object: {objects}.\n")
+        out.append("| self % | object | symbol |\n|---:|---|---|")
+        out += [f"| {pct:.1f} | {dso} | `{sym}` |" for pct, dso, sym in profile["symbols"]]
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def write(bench, path, machine):
+    summary, _ = table(bench)
+    plots = plot(bench)
+    (BENCH / "results.json").write_text(json.dumps(
+        {"machine": machine, "reps": bench.args.reps, "quick": bench.args.quick,
+         "ceiling_rps": bench.ceiling, "runs": bench.runs,
+         "profiles": bench.profiles, "failures": bench.failures}, indent=1))
+    ceiling = (f"{statistics.median(bench.ceiling):,.0f} requests/s (median of "
+               f"{len(bench.ceiling)} wrk runs, 2 threads, 64 connections, nginx `return 200`, "
+               f"2 workers)" if bench.ceiling else "not measured (wrk missing)")
+    notes = BENCH / "notes.md"
+    status = ("**FAILED**: " + "; ".join(bench.failures)) if bench.failures else \
+        "every run passed: no loss, duplicate, reordering or error"
+    text = f"""# pushrelay against nginx + Nchan
+
+Generated by `make bench` (bench/run.py); do not edit: the analysis comes from bench/notes.md.
+
+Machine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}; {machine['nginx']},
+Nchan {machine['nchan']}; pushrelay at {machine['commit']}; {machine['date']}. Both servers: 2
+workers, loopback, fd limit {machine['fd_limit']}, fresh server for every run. Each scenario ran
+{bench.args.reps} times per server, alternating which went first; the figures are medians.
+The load generator (bench/loadgen, one libev thread) shares the 2 cores with the server under test,
+the same way for both servers. {"**Quick (small-scale) run.**" if bench.args.quick else ""}
+
+Run status: {status}.
+
+Trivial-HTTP ceiling of this machine: {ceiling}.
+
+## Results (medians)
+
+{summary}
+
+Ratios are pushrelay/Nchan: above 1 is better for throughput, below 1 is better for latency,
+CPU and memory.
+
+{"".join(f"![{p}]({p})" + chr(10) + chr(10) for p in plots)}
+## Method
+
+- **fan-out**: 10,000 long-poll subscribers spread over 100 channels; after a warm-up message
+  (seq 1) has reached every subscriber and 0.5 s has passed for the next polls to be held, 40
+  rounds of one 64-byte message per channel are published by 4 keep-alive publishers (a channel
+  always through the same one, so its order is the publish order), at most 2 rounds outstanding.
+  deliveries/s = 400,000 deliveries / (first publish to last delivery).
+- **broadcast**: the same with 10,000 subscribers on one channel (one publisher).
+- **publish**: 8 or 64 keep-alive connections post 64-byte messages back to back, one in flight
+  each, for 3 s to channels nobody subscribes to (4 per connection).
+- **idle**: a fresh server; its Pss (summed over master and workers: the shared segment counted
+  once) is read before the load generator connects, then with 10,000 subscribers held on 100
+  channels (after the warm-up), divided by 10,000.
+- **churn**: 1,000 subscribers on 100 channels take one message, close the connection, reconnect
+  and ask for the next with its Last-Modified/Etag, while 500 messages/s are published (5 per
+  channel per second) for 4 s; the run ends when every subscriber has the last message.
+- Every message body carries its channel sequence number and a CLOCK_MONOTONIC send timestamp
+  taken when the POST is written; every subscriber checks that it receives 1, 2, 3... exactly
+  (a gap is a loss, a repeat a duplicate) and records publish-to-delivery latency when the
+  response is complete. Subscribers echo the Last-Modified and Etag they got back verbatim
+  (Nchan 1.3.6 sends `Etag: 0`-style tags, like pushrelay). Any loss, duplicate, non-2xx answer
+  or protocol error fails the run and `make bench`.
+- Confs (written fresh to a temp dir): `push_message_buffer_length 100` /
+  `nchan_message_buffer_length 100`, message timeout 1h, subscriber timeout 1h, 128M shared
+  memory, `keepalive_requests 1000000`, access logs off, `worker_connections 12000`,
+  `worker_rlimit_nofile 20000`; Nchan: `nchan_subscriber longpoll`,
+  `nchan_subscriber_first_message oldest`, `nchan_channel_id $arg_id`.
+
+## Profile (automatic, this run)
+
+{profile_section(bench)}
+{notes.read_text() if notes.exists() else ""}
+
+## Every run
+
+{runs_table(bench)}
+"""
+    path.write_text(text)

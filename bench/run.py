@@ -1,0 +1,503 @@
+#!/usr/bin/python3
+"""The benchmark: pushrelay against nginx + Nchan, side by side in one run.
+
+`make bench` runs this after building. For every scenario it starts a fresh
+server (pushrelay, then nginx + Nchan, alternating which goes first), runs
+build-bench/bench/loadgen against it and stops it; each scenario runs
+REPS times per server. It also measures the machine's trivial-HTTP ceiling
+(nginx `return 200`, wrk), profiles both servers under a small fan-out with
+perf when perf works, and writes bench/RESULTS.md (medians, ratios
+pushrelay/Nchan, the targets, every run's figures, the profile) plus plots.
+
+Any loss, duplicate or error in any run fails the whole benchmark (exit 1),
+after RESULTS.md is written so that the failure is on record.
+
+Usage: bench/run.py [--quick] [--reps N] [--build DIR] [--no-profile]
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
+FD_LIMIT = 20000
+WAIT = 15.0  # seconds for a server to start or stop
+
+# Scenario name -> loadgen arguments, at full scale and at --quick scale.
+SCENARIOS = {
+    "fanout": (["fanout", "--subs", "10000", "--channels", "100", "--rounds", "40",
+                "--window", "2", "--publishers", "4"],
+               ["fanout", "--subs", "1000", "--channels", "10", "--rounds", "20"]),
+    "broadcast": (["fanout", "--subs", "10000", "--channels", "1", "--rounds", "40",
+                   "--window", "2", "--publishers", "1"],
+                  ["fanout", "--subs", "1000", "--channels", "1", "--rounds", "20",
+                   "--publishers", "1"]),
+    "publish8": (["publish", "--connections", "8", "--duration", "3"],
+                 ["publish", "--connections", "8", "--duration", "1"]),
+    "publish64": (["publish", "--connections", "64", "--duration", "3"],
+                  ["publish", "--connections", "64", "--duration", "1"]),
+    "idle": (["idle", "--subs", "10000", "--channels", "100", "--settle", "1"],
+             ["idle", "--subs", "1000", "--channels", "10", "--settle", "1"]),
+    "churn": (["churn", "--subs", "1000", "--channels", "100", "--rate", "500",
+               "--duration", "4"],
+              ["churn", "--subs", "200", "--channels", "20", "--rate", "200",
+               "--duration", "1"]),
+}
+PROFILE_ARGS = ["fanout", "--subs", "2000", "--channels", "20", "--rounds", "150",
+                "--window", "2", "--publishers", "4"]
+
+SUBJECTS = ("pushrelay", "nchan")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def accepts(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def children_of(pid):
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def cpu_seconds(pids):
+    """utime + stime of the processes, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            pass
+    return total / ticks
+
+
+def children_cpu():
+    """CPU seconds of the reaped children so far: the servers are reaped only
+    when stopped, so around one loadgen run the difference is the loadgen's."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def memory_kib(pids):
+    """(sum of Pss, sum of Rss) over the processes, in KiB. Pss splits shared
+    pages (the shared segment, the code) between the processes that map them,
+    so the sum counts each page once."""
+    pss = rss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+                elif line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+        except OSError:
+            pass
+    return pss, rss
+
+
+class Server:
+    """A server started on a fresh temp conf on free loopback ports."""
+
+    name = ""
+    workers = 2
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix=f"bench-{self.name}-"))
+        (self.dir / "logs").mkdir()
+        self.pub = free_port()
+        self.sub = free_port()
+        self.proc = None
+
+    def command(self):
+        raise NotImplementedError
+
+    def ports(self):
+        return (self.pub, self.sub)
+
+    def start(self):
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
+                                     stderr=open(self.dir / "logs" / "stderr", "wb"))
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.proc.returncode}: "
+                                   f"{(self.dir / 'logs' / 'stderr').read_text()}")
+            if all(accepts(p) for p in self.ports()) and len(self.worker_pids()) == self.workers:
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not start in {WAIT}s (see {self.dir})")
+
+    def worker_pids(self):
+        return children_of(self.proc.pid)
+
+    def pids(self):
+        return [self.proc.pid, *self.worker_pids()]
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        workers = self.worker_pids()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=WAIT)
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PushRelay(Server):
+    name = "pushrelay"
+
+    def __init__(self, binary):
+        super().__init__()
+        self.binary = binary
+        (self.dir / "pushrelay.conf").write_text(f"""
+worker_processes {self.workers};
+worker_rlimit_nofile {FD_LIMIT};
+pid logs/pushrelay.pid;
+error_log logs/error.log warn;
+events {{ worker_connections 12000; }}
+http {{
+    access_log off;
+    push_max_reserved_memory 128M;
+    push_message_buffer_length 100;
+    push_message_timeout 1h;
+    push_subscriber_timeout 1h;
+    keepalive_timeout 75s;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{self.pub};
+        location /pub {{ set $push_channel_id $arg_id; push_publisher; }}
+    }}
+    server {{
+        listen 127.0.0.1:{self.sub};
+        location /sub {{ set $push_channel_id $arg_id; push_subscriber long-poll; }}
+    }}
+}}
+""")
+
+    def command(self):
+        return [str(self.binary), "-p", str(self.dir), "-c", str(self.dir / "pushrelay.conf"),
+                "-g", "daemon off;"]
+
+
+class Nchan(Server):
+    """nginx + Nchan with the same semantics: long-poll, Last-Modified/Etag
+    iteration from the oldest message, 100 messages kept for an hour, a
+    128M shared segment. A third server answers `return 200` (the ceiling)."""
+    name = "nchan"
+
+    def __init__(self):
+        super().__init__()
+        self.plain = free_port()
+        d = self.dir
+        (d / "nginx.conf").write_text(f"""
+load_module {NCHAN_MODULE};
+worker_processes {self.workers};
+worker_rlimit_nofile {FD_LIMIT};
+pid {d}/logs/nginx.pid;
+error_log {d}/logs/error.log warn;
+events {{ worker_connections 12000; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    nchan_shared_memory_size 128M;
+    nchan_message_buffer_length 100;
+    nchan_message_timeout 1h;
+    keepalive_timeout 75s;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{self.pub};
+        location /pub {{ nchan_publisher; nchan_channel_id $arg_id; }}
+    }}
+    server {{
+        listen 127.0.0.1:{self.sub};
+        location /sub {{
+            nchan_subscriber longpoll;
+            nchan_channel_id $arg_id;
+            nchan_subscriber_first_message oldest;
+            nchan_subscriber_timeout 1h;
+        }}
+    }}
+    server {{
+        listen 127.0.0.1:{self.plain};
+        location / {{ return 200; }}
+    }}
+}}
+""")
+
+    def ports(self):
+        return (self.pub, self.sub, self.plain)
+
+    def command(self):
+        return ["nginx", "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"),
+                "-g", "daemon off;"]
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.build = Path(args.build)
+        self.loadgen = self.build / "bench" / "loadgen"
+        self.binary = self.build / "pushrelay"
+        self.runs = []      # every run: dict(scenario, server, rep, result, cpu_s, ...)
+        self.failures = []  # text of every failed run
+        self.ceiling = []   # wrk requests/s
+        self.profiles = {}  # server -> [(percent, symbol)]
+        self.started = time.monotonic()
+
+    def new_server(self, name):
+        return PushRelay(self.binary) if name == "pushrelay" else Nchan()
+
+    def loadgen_command(self, server, scenario_args, prefix):
+        return [str(self.loadgen), *scenario_args, "--pub", f"127.0.0.1:{server.pub}",
+                "--sub", f"127.0.0.1:{server.sub}", "--prefix", prefix]
+
+    def run_once(self, scenario, subject, rep):
+        args = SCENARIOS[scenario][1 if self.args.quick else 0]
+        server = self.new_server(subject).start()
+        try:
+            cpu_before = cpu_seconds(server.pids())
+            loadgen_before = children_cpu()
+            prefix = f"{scenario}-{rep}-{os.getpid()}"
+            command = self.loadgen_command(server, args, prefix)
+            if scenario == "idle":
+                result, memory = self.run_idle(server, command)
+            else:
+                memory = None
+                done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+                result = self.parse_result(done.stdout, done.stderr)
+            cpu = cpu_seconds(server.pids()) - cpu_before
+            loadgen_cpu = children_cpu() - loadgen_before
+        finally:
+            server.stop()
+            server.cleanup()
+        run = {"scenario": scenario, "server": subject, "rep": rep, "result": result,
+               "server_cpu_s": cpu, "loadgen_cpu_s": loadgen_cpu, "memory": memory}
+        self.runs.append(run)
+        status = "ok" if result.get("passed") else "FAILED"
+        if not result.get("passed"):
+            self.failures.append(f"{scenario} on {subject} (rep {rep + 1}): "
+                                 f"{result.get('first_errors')} lost={result.get('lost')} "
+                                 f"duplicated={result.get('duplicated')}")
+        print(f"[{time.monotonic() - self.started:6.1f}s] {scenario:10s} {subject:9s} "
+              f"rep {rep + 1}: {status} {self.headline(run)}", flush=True)
+
+    @staticmethod
+    def parse_result(stdout, stderr):
+        lines = [l for l in stdout.splitlines() if l.startswith("{\"scenario\"")]
+        if not lines:
+            return {"passed": False, "first_errors": [f"loadgen printed no result: {stderr[-300:]}"]}
+        return json.loads(lines[-1])
+
+    def run_idle(self, server, command):
+        """Holds the subscribers, measures the server's memory, releases them."""
+        time.sleep(0.3)
+        before = memory_kib(server.pids())
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        held = proc.stdout.readline()
+        memory = None
+        if held.startswith("{\"held\""):
+            time.sleep(0.5)
+            after = memory_kib(server.pids())
+            subs = json.loads(held)["held"]
+            memory = {"pss_before_kib": before[0], "pss_after_kib": after[0],
+                      "rss_before_kib": before[1], "rss_after_kib": after[1],
+                      "kib_per_sub": (after[0] - before[0]) / subs}
+        out, err = proc.communicate(input="go\n", timeout=120)
+        return self.parse_result(held + out, err), memory
+
+    @staticmethod
+    def headline(run):
+        r, s = run["result"], run["scenario"]
+        lat = r.get("latency_us") or {}
+        if s == "idle":
+            m = run["memory"] or {}
+            return f"{m.get('kib_per_sub', float('nan')):.2f} KiB/subscriber"
+        if s.startswith("publish"):
+            return f"{r.get('publishes_per_s', 0):,.0f} publishes/s"
+        return (f"{r.get('deliveries_per_s', 0):,.0f} deliveries/s, "
+                f"p50 {lat.get('p50', 0) / 1000:.1f} ms p99 {lat.get('p99', 0) / 1000:.1f} ms")
+
+    def run_ceiling(self):
+        """nginx `return 200` with wrk: what this machine does for trivial HTTP."""
+        if not shutil.which("wrk"):
+            print("wrk is missing: no ceiling", flush=True)
+            return
+        server = Nchan().start()
+        try:
+            for _ in range(self.args.reps):
+                out = subprocess.run(["wrk", "-t2", "-c64", "-d2s" if self.args.quick else "-d3s",
+                                      f"http://127.0.0.1:{server.plain}/"],
+                                     capture_output=True, text=True, timeout=60).stdout
+                for line in out.splitlines():
+                    if line.startswith("Requests/sec:"):
+                        self.ceiling.append(float(line.split()[1]))
+        finally:
+            server.stop()
+            server.cleanup()
+        print(f"[{time.monotonic() - self.started:6.1f}s] ceiling: "
+              f"{[f'{c:,.0f}' for c in self.ceiling]} requests/s", flush=True)
+
+    def perf_works(self):
+        if not shutil.which("perf"):
+            return False
+        probe = subprocess.run(["perf", "record", "-e", "cpu-clock", "-o", "/dev/null", "true"],
+                               capture_output=True)
+        return probe.returncode == 0
+
+    def run_profiles(self):
+        """Samples each server's workers (cpu-clock, call graphs) under a smaller fan-out."""
+        if self.args.no_profile or not self.perf_works():
+            print("perf unavailable or disabled: no profile", flush=True)
+            return
+        for subject in SUBJECTS:
+            server = self.new_server(subject).start()
+            data = server.dir / "perf.data"
+            try:
+                pids = ",".join(str(p) for p in server.worker_pids())
+                perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g",
+                                         "-o", str(data), "-p", pids],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(0.5)
+                subprocess.run(self.loadgen_command(server, PROFILE_ARGS, f"profile-{subject}"),
+                               capture_output=True, timeout=300)
+                perf.send_signal(signal.SIGINT)
+                perf.wait(timeout=60)
+                self.profiles[subject] = {
+                    "symbols": self.perf_report(data, "dso,symbol")[:25],
+                    "objects": self.perf_report(data, "dso")[:8]}
+            finally:
+                server.stop()
+                server.cleanup()
+            print(f"[{time.monotonic() - self.started:6.1f}s] profiled {subject}", flush=True)
+
+    @staticmethod
+    def perf_report(data, sort):
+        """[(self %, object, symbol)] from perf report, heaviest first."""
+        report = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children",
+                                 "--sort", sort, "--percent-limit", "0.5", "-g", "none",
+                                 "--field-separator", "\t"],
+                                capture_output=True, text=True, timeout=120).stdout
+        rows = []
+        for line in report.splitlines():
+            parts = [p.strip() for p in line.split("\t")]
+            if line.startswith("#") or not parts[0].endswith("%"):
+                continue
+            symbol = parts[2].removeprefix("[k] ").removeprefix("[.] ") if len(parts) > 2 else ""
+            rows.append((float(parts[0][:-1]), parts[1], symbol))
+        return rows
+
+    def run(self):
+        order = list(SUBJECTS)
+        for scenario in SCENARIOS:
+            for rep in range(self.args.reps):
+                # Alternate which server goes first, so neither always runs on a warmer machine.
+                subjects = order if rep % 2 == 0 else order[::-1]
+                for subject in subjects:
+                    try:
+                        self.run_once(scenario, subject, rep)
+                    except (RuntimeError, subprocess.TimeoutExpired) as e:
+                        self.failures.append(f"{scenario} on {subject} (rep {rep + 1}): {e}")
+                        print(f"{scenario} {subject}: FAILED {e}", flush=True)
+        for extra in (self.run_ceiling, self.run_profiles):
+            try:
+                extra()
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                self.failures.append(f"{extra.__name__}: {e}")
+
+
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = FD_LIMIT if hard == resource.RLIM_INFINITY else min(FD_LIMIT, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small scale, for development")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--build", default=str(ROOT / "build-bench"))
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--out", default=str(BENCH / "RESULTS.md"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite RESULTS.md from bench/results.json (after editing notes.md)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(BENCH))
+    import report  # bench/report.py: tables, plots, RESULTS.md
+    if args.report_only:
+        saved = json.loads((BENCH / "results.json").read_text())
+        bench = Bench(args)
+        bench.runs, bench.ceiling = saved["runs"], saved["ceiling_rps"]
+        bench.profiles, bench.failures = saved["profiles"], saved["failures"]
+        args.reps, args.quick = saved["reps"], saved["quick"]
+        report.write(bench, Path(args.out), saved["machine"])
+        return
+    limit = raise_fd_limit()
+    if limit < 12000 and not args.quick:
+        sys.exit(f"bench: the fd limit is {limit}; 10,000 subscribers need about 12,000")
+    bench = Bench(args)
+    for needed in (bench.loadgen, bench.binary, Path(NCHAN_MODULE)):
+        if not needed.exists():
+            sys.exit(f"bench: {needed} is missing (make bench builds and installs it)")
+    bench.run()
+    report.write(bench, Path(args.out), machine_info(limit))
+    print(f"bench: wrote {args.out} in {time.monotonic() - bench.started:.0f}s", flush=True)
+    if bench.failures:
+        print("bench: FAILED runs:\n  " + "\n  ".join(bench.failures), file=sys.stderr)
+        sys.exit(1)
+
+
+def machine_info(fd_limit):
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+    nchan = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libnginx-mod-nchan"],
+                           capture_output=True, text=True).stdout.strip()
+    git = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(), "nginx": nginx,
+            "nchan": nchan, "commit": git, "fd_limit": fd_limit,
+            "date": time.strftime("%Y-%m-%d %H:%M %Z")}
+
+
+if __name__ == "__main__":
+    main()
