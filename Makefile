@@ -23,12 +23,15 @@ run: build
 	@mkdir -p logs
 	$(BUILD)/pushrelay -p $(CURDIR) -c $(CONF) -g 'daemon off;'
 
-# playwright-core drives Debian's Chromium in the browser test (no browser download).
+# What the tests need beyond the build: man, Chromium, and playwright-core
+# (npm) to drive it in the browser test (no browser download).
 BROWSER_MODULES = integration/browser/node_modules/playwright-core
-$(BROWSER_MODULES): integration/browser/package-lock.json
-	cd integration/browser && npm ci --no-audit --no-fund --loglevel=error
+.PHONY: test-deps
+test-deps:
+	@dist/install-deps --test
+	@test -d $(BROWSER_MODULES) || (cd integration/browser && npm ci --no-audit --no-fund --loglevel=error)
 
-test: build $(BROWSER_MODULES)
+test: build test-deps
 	cd $(BUILD) && PUSHRELAY_REQUIRE_BROWSER=1 ctest --output-on-failure
 
 unit: build
@@ -56,6 +59,23 @@ asan: deps
 
 asan-test: asan
 	cd $(ASAN_BUILD) && ctest --output-on-failure
+
+# The benchmark against nginx + Nchan (10-15 minutes, 3 runs per scenario and server);
+# writes bench/RESULTS.md and the plots. See bench/run.py.
+BENCH_BUILD ?= build-bench
+.PHONY: bench
+bench:
+	@dist/install-deps --bench
+	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target pushrelay loadgen
+	/usr/bin/python3 bench/run.py --build $(BENCH_BUILD)
+
+# libFuzzer targets (clang, ASan, UBSan; build-fuzz/), each run FUZZ_SECONDS in turn. See doc/fuzzing.md.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	@dist/install-deps --fuzz
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

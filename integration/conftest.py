@@ -90,7 +90,8 @@ class PushRelay:
     """One pushrelay master started on a temp conf."""
 
     def __init__(self, directory, workers=2, http="", servers=None, main="",
-                 mode="long-poll", pub_extra="", sub_extra="", events="", env=None):
+                 mode="long-poll", pub_extra="", sub_extra="", events="", env=None,
+                 worker_connections=2048):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "logs").mkdir(exist_ok=True)
@@ -104,7 +105,7 @@ daemon off;
 pid logs/pushrelay.pid;
 error_log logs/error.log info;
 {main}
-events {{ worker_connections 2048; {events} }}
+events {{ worker_connections {worker_connections}; {events} }}
 http {{
     access_log off;
     {http}

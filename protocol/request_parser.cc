@@ -134,6 +134,9 @@ class RequestParser::Impl {
     void map_llhttp_error(llhttp_errno_t err);
     // Fills request.path and request.query from request.target.
     int store_target();
+    // Checks the CRLF that must follow a chunk's data against the bytes from p to the end of the
+    // buffer being fed, remembering how much of it is still to come; false on any other byte.
+    bool check_chunk_crlf(const char* p);
 
     Limits limits_;
     llhttp_t parser_;
@@ -142,6 +145,11 @@ class RequestParser::Impl {
     uint64_t body_limit_ = 0;
     bool paused_ = false;  // llhttp returned HPE_PAUSED and needs llhttp_resume()
     std::string field_;    // name of the header field being received
+    // Debian's llhttp is built without LLHTTP_STRICT_MODE, and then skips the two bytes after a
+    // chunk's data whatever they are: "5\r\nhelloXX0\r\n\r\n" would be a valid body, which a
+    // proxy in front of us may read differently (request smuggling). So we check them ourselves.
+    const char* feed_end_ = nullptr;  // end of the bytes given to the current llhttp_execute
+    size_t chunk_crlf_seen_ = 2;      // bytes of the CRLF after chunk data checked; 2: none due
 };
 
 namespace {
@@ -218,6 +226,10 @@ RequestParser::Step RequestParser::Impl::feed(const char* data, size_t len) {
     }
     static constexpr char kEmpty[1] = {};
     const char* bytes = data != nullptr ? data : kEmpty;
+    feed_end_ = bytes + given;
+    if (!check_chunk_crlf(bytes)) {
+        return fail_now(400, "Expected CRLF after chunk");
+    }
     return after_execute(llhttp_execute(&parser_, bytes, given), bytes, given, len);
 }
 
@@ -295,6 +307,7 @@ void RequestParser::Impl::reset() {
     body_limit_ = 0;
     paused_ = false;
     field_.clear();
+    chunk_crlf_seen_ = 2;
 }
 
 int RequestParser::Impl::on_url(const char* at, size_t len) {
@@ -370,7 +383,24 @@ int RequestParser::Impl::on_body(const char* at, size_t len) {
         return fail(413, "request body larger than the limit");
     }
     request.body.append(at, len);
+    // In a chunked body, content_length counts what is left of the current chunk.
+    if ((parser_.flags & F_CHUNKED) != 0 && parser_.content_length == 0) {
+        chunk_crlf_seen_ = 0;
+        if (!check_chunk_crlf(at + len)) {
+            return fail(400, "Expected CRLF after chunk");
+        }
+    }
     return HPE_OK;
+}
+
+bool RequestParser::Impl::check_chunk_crlf(const char* p) {
+    static constexpr std::string_view kCrlf = "\r\n";
+    for (; chunk_crlf_seen_ < kCrlf.size() && p < feed_end_; ++p, ++chunk_crlf_seen_) {
+        if (*p != kCrlf[chunk_crlf_seen_]) {
+            return false;
+        }
+    }
+    return true;
 }
 
 int RequestParser::Impl::on_message_complete() {

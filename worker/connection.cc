@@ -102,6 +102,12 @@ void Connection::read_input() {
         return;
     }
     process_input();
+    // A client that pipelines requests without reading the answers: parsing has
+    // stopped on the pending output, so stop reading too until it drains.
+    if (!closed_ && output_.bytes() >= kMaxPendingOutput &&
+        input_.size() - input_pos_ > kMaxBufferedInput) {
+        ev_io_stop(worker_.loop(), &read_watcher_);
+    }
 }
 
 // Forgets the first `parsed` bytes of input. Memory goes back once all is
@@ -263,7 +269,10 @@ void Connection::flush() {
         return;
     }
     // A pipelined request may have waited for the output to drain.
-    if (state_ != State::Processing) process_input();
+    if (state_ != State::Processing) {
+        if (!ev_is_active(&read_watcher_)) ev_io_start(worker_.loop(), &read_watcher_);
+        process_input();
+    }
 }
 
 // Shut our side and read what the client still sends for a moment, so that
