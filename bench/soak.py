@@ -31,18 +31,6 @@ SAMPLE_EVERY = 10
 SEGMENT_SLACK = 64 * 1024
 RSS_MARGIN_KB = 2048
 
-SERVERS = """
-    server {{
-        listen 127.0.0.1:{pub};
-        location /pub {{ set $push_channel_id $arg_id; push_publisher; }}
-        location = /status {{ push_stub_status; }}
-    }}
-    server {{
-        listen 127.0.0.1:{sub};
-        location /sub {{ set $push_channel_id $arg_id; push_subscriber long-poll;
-                         push_subscriber_timeout 2s; }}
-    }}
-"""
 HTTP = "push_message_timeout 3s; push_channel_timeout 1s; push_min_message_buffer_length 0;"
 
 
@@ -85,7 +73,7 @@ def publish_forever(server, stop, errors):
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        server = PushRelay(tmp, workers=2, servers=SERVERS, http=HTTP).start()
+        server = PushRelay(tmp, workers=2, http=HTTP, sub_extra="push_subscriber_timeout 2s;").start()
         stop = threading.Event()
         errors = []
         threads = [threading.Thread(target=churn, args=(server, stop, errors), daemon=True)

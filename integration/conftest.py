@@ -74,6 +74,9 @@ DEFAULT_SERVERS = """
             push_publisher;
             {pub_extra}
         }}
+        location = /status {{
+            push_stub_status;
+        }}
     }}
     server {{
         listen 127.0.0.1:{sub};

@@ -9,17 +9,6 @@ import requests
 from client import publish
 from conftest import WAIT, wait_until
 
-SERVERS = """
-    server {{
-        listen 127.0.0.1:{pub};
-        location /pub {{ set $push_channel_id $arg_id; push_publisher; {pub_extra} }}
-        location = /status {{ push_stub_status; }}
-    }}
-    server {{
-        listen 127.0.0.1:{sub};
-        location /sub {{ set $push_channel_id $arg_id; push_subscriber {mode}; }}
-    }}
-"""
 HTTP = "push_max_reserved_memory 1M; push_min_message_buffer_length 0;"
 BODY = 48 * 1024
 
@@ -44,7 +33,7 @@ def fill(server, prefix):
 
 
 def test_full_segment_recovers_after_delete(pushrelay):
-    server = pushrelay(servers=SERVERS, http=HTTP, mode="interval-poll")
+    server = pushrelay(http=HTTP, mode="interval-poll")
     start = used(server)
     workers = server.worker_pids()
     stored = fill(server, "d")
@@ -64,7 +53,7 @@ def test_full_segment_recovers_after_delete(pushrelay):
 
 
 def test_full_segment_recovers_after_expiry(pushrelay):
-    server = pushrelay(servers=SERVERS, pub_extra="push_message_timeout 1s; push_channel_timeout 1s;",
+    server = pushrelay(pub_extra="push_message_timeout 1s; push_channel_timeout 1s;",
                        http=HTTP)
     start = used(server)
     fill(server, "e")

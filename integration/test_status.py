@@ -10,26 +10,6 @@ from client import Held, publish, wait_for_subscribers
 SEGMENT_BYTES = 16 * 1024 * 1024
 FUTURE = "Fri, 01 Jan 2100 00:00:00 GMT"  # nothing is newer: a subscriber asking is held
 
-# The default publisher and subscriber servers, with a status location beside the publisher.
-STATUS_SERVERS = """
-    server {{
-        listen 127.0.0.1:{pub};
-        location /pub {{
-            set $push_channel_id $arg_id;
-            push_publisher;
-        }}
-        location /status {{
-            push_stub_status;
-        }}
-    }}
-    server {{
-        listen 127.0.0.1:{sub};
-        location /sub {{
-            set $push_channel_id $arg_id;
-            push_subscriber long-poll;
-        }}
-    }}
-"""
 
 TEXT_LABELS = {
     "Active connections": "connections", "Workers": "workers", "Channels": "channels",
@@ -113,7 +93,7 @@ def hold(server, channel, n, headers=None):
 def busy_server(pushrelay):
     """2 workers; 4 messages published on 2 channels, 3 delivered; 3 subscribers
     held now (2 on a, 1 on b), whichever workers took them."""
-    server = pushrelay(workers=2, servers=STATUS_SERVERS,
+    server = pushrelay(workers=2,
                        http=f"push_max_reserved_memory {SEGMENT_BYTES};")
     first = hold(server, "a", 2) + hold(server, "b", 1)
     wait_for_subscribers(server.pub_url("a"), 2)
@@ -166,7 +146,7 @@ def test_every_format_gives_the_same_figures(busy_server):
 
 def test_prometheus_is_chosen_by_the_scraper_accept_header(pushrelay):
     """What Prometheus 2.x sends: openmetrics first, text/plain 0.0.4 as a fallback."""
-    server = pushrelay(workers=1, servers=STATUS_SERVERS)
+    server = pushrelay(workers=1)
     accept = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
               "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
     r = requests.get(f"{server.base_pub}/status", headers={"Accept": accept}, timeout=WAIT)
@@ -176,7 +156,7 @@ def test_prometheus_is_chosen_by_the_scraper_accept_header(pushrelay):
 
 
 def test_query_format_wins_over_accept(pushrelay):
-    server = pushrelay(workers=1, servers=STATUS_SERVERS)
+    server = pushrelay(workers=1)
     r = requests.get(f"{server.base_pub}/status?format=json",
                      headers={"Accept": "text/plain; version=0.0.4"}, timeout=WAIT)
     assert r.headers["Content-Type"] == "application/json"
@@ -185,14 +165,14 @@ def test_query_format_wins_over_accept(pushrelay):
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS"])
 def test_only_get_is_allowed(pushrelay, method):
-    server = pushrelay(workers=1, servers=STATUS_SERVERS)
+    server = pushrelay(workers=1)
     r = requests.request(method, f"{server.base_pub}/status", timeout=WAIT)
     assert r.status_code == 405
     assert r.headers["Allow"] == "GET"
 
 
 def test_a_fresh_server_counts_nothing_but_itself(pushrelay):
-    server = pushrelay(workers=2, servers=STATUS_SERVERS)
+    server = pushrelay(workers=2)
     figures = get_status(server, "json", "query")
     assert figures["channels"] == 0
     assert figures["subscribers"] == 0

@@ -10,7 +10,9 @@ import time
 import pytest
 import requests
 
-from client import assert_cors, channel_info, Held, http_date, message_count, message_id, parse_http_date, publish, subscriber_count, wait_for_messages, wait_for_subscribers
+from client import (Held, assert_cors, channel_info, http_date, message_count, message_id,
+                    parse_http_date, publish, subscriber_count, wait_for_messages,
+                    wait_for_subscribers)
 from conftest import WAIT, wait_until
 
 MODES = ["long-poll", "interval-poll"]

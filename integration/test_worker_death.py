@@ -26,31 +26,12 @@ RUN_DEADLINE = 60.0  # seconds for the whole exchange
 HELD_TIMEOUT = 1.5  # a caught-up subscriber re-polls this often, to notice it is done
 MAILBOX_BYTES = 1024 * 32 + 1088 * 8  # per slot, kept once created (doc/shm-layout.md)
 
-SERVERS = """
-    server {{
-        listen 127.0.0.1:{pub};
-        location /pub {{
-            set $push_channel_id $arg_id;
-            push_publisher;
-        }}
-        location /status {{
-            push_stub_status;
-        }}
-    }}
-    server {{
-        listen 127.0.0.1:{sub};
-        location /sub {{
-            set $push_channel_id $arg_id;
-            push_subscriber long-poll;
-        }}
-    }}
-"""
 
 CONNECTION_ERRORS = (requests.ConnectionError, requests.Timeout)
 
 
 def start(pushrelay):
-    return pushrelay(workers=2, http="push_max_message_buffer_length 1000;", servers=SERVERS)
+    return pushrelay(workers=2, http="push_max_message_buffer_length 1000;")
 
 
 def segment_used(server):
