@@ -70,11 +70,9 @@ private:
     static void on_quit_signal(struct ev_loop* loop, ev_signal* w, int revents);
     static void on_reopen_signal(struct ev_loop* loop, ev_signal* w, int revents);
     static void on_shutdown_timer(struct ev_loop* loop, ev_timer* w, int revents);
-    static void on_accept_resume(struct ev_loop* loop, ev_timer* w, int revents);
 
     void accept_from(int listen_fd, const conf::Server* server);
     bool too_busy_to_accept() const;
-    void pause_accepting();
     template <typename Answer>
     uint32_t answer_waiters(uint64_t uid, Answer answer);
     void drain_mailbox();
@@ -83,7 +81,6 @@ private:
     bool resync(Connection& connection, const std::string& key, uint64_t uid);
     void begin_graceful_shutdown();
     void stop_accepting();
-    void stop_accepting_for_good();
     void finish_if_idle();
 
     Context context_;
@@ -94,7 +91,6 @@ private:
     ev_check reaper_;
     ev_signal term_watcher_, int_watcher_, quit_watcher_, usr1_watcher_;
     ev_timer shutdown_timer_;
-    ev_timer accept_resume_timer_;
     bool shutting_down_ = false;
 
     std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;

@@ -27,7 +27,6 @@ constexpr double kExpireInterval = 1.0;
 // starve the others.
 constexpr int kAcceptBatch = 64;
 constexpr size_t kAcceptSlack = 16;
-constexpr double kAcceptPause = 0.005;
 
 constexpr std::string_view kGoneText = "410 Gone: the channel was deleted.\n";
 constexpr std::string_view kKickedText = "409 Conflict: a newer subscriber took this channel.\n";
@@ -76,8 +75,6 @@ void Worker::start() {
     }
     ev_init(&shutdown_timer_, on_shutdown_timer);
     shutdown_timer_.data = this;
-    ev_init(&accept_resume_timer_, on_accept_resume);
-    accept_resume_timer_.data = this;
     store().set_accepting(slot(), true);
 
     // Events posted before this worker existed (a replaced worker's slot was reset) or
@@ -139,30 +136,18 @@ void Worker::on_accept(struct ev_loop*, ev_io* w, int) {
 // Every worker watches the same listening sockets, and whichever wakes first
 // would take a whole burst of connections (three tries at 10,000 gave 76% to
 // one worker). A worker holding kAcceptSlack more connections than the least
-// loaded accepting worker leaves new ones to the others for a moment.
+// loaded accepting worker takes one connection per wake-up instead of a
+// batch, so the others drain the queue. It never stops accepting: a pause
+// lets the listen queue overflow in a burst, and the kernel then drops SYNs
+// that clients retry only after a second or more.
 bool Worker::too_busy_to_accept() const {
     auto fewest = store().fewest_connections_elsewhere(slot());
     return fewest && connections_.size() > *fewest + kAcceptSlack;
 }
 
-void Worker::pause_accepting() {
-    stop_accepting();
-    ev_timer_set(&accept_resume_timer_, kAcceptPause, 0.);
-    ev_timer_start(loop_, &accept_resume_timer_);
-}
-
-void Worker::on_accept_resume(struct ev_loop*, ev_timer* w, int) {
-    auto* self = static_cast<Worker*>(w->data);
-    if (self->shutting_down_) return;
-    for (ev_io& watcher : self->accept_watchers_) ev_io_start(self->loop_, &watcher);
-}
-
 void Worker::accept_from(int listen_fd, const conf::Server* server) {
-    for (int i = 0; i < kAcceptBatch; i++) {
-        if (too_busy_to_accept()) {
-            pause_accepting();
-            return;
-        }
+    int batch = too_busy_to_accept() ? 1 : kAcceptBatch;
+    for (int i = 0; i < batch; i++) {
         sockaddr_storage peer;
         socklen_t len = sizeof peer;
         int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len,
@@ -328,14 +313,10 @@ void Worker::on_shutdown_timer(struct ev_loop* loop, ev_timer*, int) {
     ev_break(loop, EVBREAK_ALL);
 }
 
+// For good (a graceful stop): the other workers stop counting on this one
+// when they balance their accepts.
 void Worker::stop_accepting() {
     for (ev_io& w : accept_watchers_) ev_io_stop(loop_, &w);
-}
-
-// For good (a graceful stop): the other workers stop counting on this one.
-void Worker::stop_accepting_for_good() {
-    stop_accepting();
-    ev_timer_stop(loop_, &accept_resume_timer_);
     store().set_accepting(slot(), false);
 }
 
@@ -344,7 +325,7 @@ void Worker::stop_accepting_for_good() {
 void Worker::begin_graceful_shutdown() {
     if (shutting_down_) return;
     shutting_down_ = true;
-    stop_accepting_for_good();
+    stop_accepting();
     ev_timer_set(&shutdown_timer_, config().worker_shutdown_timeout.count() / 1000.0, 0.);
     ev_timer_start(loop_, &shutdown_timer_);
     std::vector<Connection*> open;
