@@ -17,9 +17,12 @@ std::string errno_text(const std::string& call) {
 }
 
 int signal_number(const std::string& name) {
-    if (name == "stop") return SIGTERM;
-    if (name == "quit") return SIGQUIT;
-    if (name == "reload") return SIGHUP;
+    if (name == "stop")
+        return SIGTERM;
+    if (name == "quit")
+        return SIGQUIT;
+    if (name == "reload")
+        return SIGHUP;
     return SIGUSR1;  // reopen
 }
 
@@ -27,7 +30,8 @@ int signal_number(const std::string& name) {
 pid_t read_pid(const std::string& pid_path) {
     std::ifstream in(pid_path);
     long pid = -1;
-    if (!(in >> pid) || pid <= 0) return -1;
+    if (!(in >> pid) || pid <= 0)
+        return -1;
     return static_cast<pid_t>(pid);
 }
 
@@ -35,38 +39,49 @@ pid_t read_pid(const std::string& pid_path) {
 
 std::string send_signal(const std::string& pid_path, const std::string& name) {
     pid_t pid = read_pid(pid_path);
-    if (pid < 0) return "invalid or missing PID in \"" + pid_path + "\"";
-    if (kill(pid, signal_number(name)) < 0) return errno_text("kill(" + std::to_string(pid) + ")");
+    if (pid < 0)
+        return "invalid or missing PID in \"" + pid_path + "\"";
+    if (kill(pid, signal_number(name)) < 0)
+        return errno_text("kill(" + std::to_string(pid) + ")");
     return "";
 }
 
 std::string write_pid_file(const std::string& pid_path) {
     std::string tmp = pid_path + ".tmp";
     int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return errno_text("open(\"" + tmp + "\")");
+    if (fd < 0)
+        return errno_text("open(\"" + tmp + "\")");
     std::string text = std::to_string(getpid()) + "\n";
     bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
     close(fd);
-    if (!ok) return errno_text("write(\"" + tmp + "\")");
-    if (rename(tmp.c_str(), pid_path.c_str()) < 0) return errno_text("rename(\"" + pid_path + "\")");
+    if (!ok)
+        return errno_text("write(\"" + tmp + "\")");
+    if (rename(tmp.c_str(), pid_path.c_str()) < 0)
+        return errno_text("rename(\"" + pid_path + "\")");
     return "";
 }
 
 void remove_pid_file(const std::string& pid_path) {
-    if (read_pid(pid_path) == getpid()) unlink(pid_path.c_str());
+    if (read_pid(pid_path) == getpid())
+        unlink(pid_path.c_str());
 }
 
 std::string daemonize() {
     pid_t pid = fork();
-    if (pid < 0) return errno_text("fork()");
-    if (pid > 0) _exit(0);
-    if (setsid() < 0) return errno_text("setsid()");
+    if (pid < 0)
+        return errno_text("fork()");
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        return errno_text("setsid()");
     int null = open("/dev/null", O_RDWR);
-    if (null < 0) return errno_text("open(\"/dev/null\")");
+    if (null < 0)
+        return errno_text("open(\"/dev/null\")");
     dup2(null, STDIN_FILENO);
     dup2(null, STDOUT_FILENO);
     dup2(null, STDERR_FILENO);
-    if (null > STDERR_FILENO) close(null);
+    if (null > STDERR_FILENO)
+        close(null);
     umask(022);
     return "";
 }

@@ -40,11 +40,13 @@ std::variant<int, std::string> open_one(const conf::Listen& listen) {
     sockaddr_storage ss;
     socklen_t len = make_address(listen, ss);
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return failure("socket()", listen);
+    if (fd < 0)
+        return failure("socket()", listen);
     int on = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     // An IPv6 wildcard must not also take the IPv4 port another listen may want.
-    if (listen.ipv6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (listen.ipv6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
     if (listen.reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
         std::string err = failure("setsockopt(SO_REUSEPORT)", listen);
         close(fd);
@@ -65,7 +67,8 @@ std::variant<int, std::string> open_one(const conf::Listen& listen) {
 
 }  // namespace
 
-std::variant<std::vector<worker::Listener>, std::string> open_listeners(const conf::Config& config) {
+std::variant<std::vector<worker::Listener>, std::string> open_listeners(
+    const conf::Config& config) {
     return reopen_listeners(config, {});
 }
 
@@ -101,7 +104,8 @@ void close_unused_listeners(const std::vector<worker::Listener>& old,
     for (const worker::Listener& l : old) {
         bool used = std::any_of(kept.begin(), kept.end(),
                                 [&](const worker::Listener& k) { return k.fd == l.fd; });
-        if (!used) close(l.fd);
+        if (!used)
+            close(l.fd);
     }
 }
 

@@ -35,13 +35,25 @@ volatile sig_atomic_t got_child, got_terminate, got_quit, got_reload, got_reopen
 
 void on_signal(int signo) {
     switch (signo) {
-        case SIGCHLD: got_child = 1; break;
+        case SIGCHLD:
+            got_child = 1;
+            break;
         case SIGTERM:
-        case SIGINT: got_terminate = 1; break;
-        case SIGQUIT: got_quit = 1; break;
-        case SIGHUP: got_reload = 1; break;
-        case SIGUSR1: got_reopen = 1; break;
-        case SIGALRM: got_alarm = 1; break;
+        case SIGINT:
+            got_terminate = 1;
+            break;
+        case SIGQUIT:
+            got_quit = 1;
+            break;
+        case SIGHUP:
+            got_reload = 1;
+            break;
+        case SIGUSR1:
+            got_reopen = 1;
+            break;
+        case SIGALRM:
+            got_alarm = 1;
+            break;
     }
 }
 
@@ -80,12 +92,15 @@ void arm_alarm(conf::Millis after) {
     itimerval it{};
     it.it_value.tv_sec = after.count() / 1000;
     it.it_value.tv_usec = (after.count() % 1000) * 1000;
-    if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0) it.it_value.tv_usec = 1000;
-    if (setitimer(ITIMER_REAL, &it, nullptr) < 0) LOG_ALERT_ERRNO("setitimer()");
+    if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
+        it.it_value.tv_usec = 1000;
+    if (setitimer(ITIMER_REAL, &it, nullptr) < 0)
+        LOG_ALERT_ERRNO("setitimer()");
 }
 
 void raise_fd_limit(const conf::Config& config) {
-    if (!config.worker_rlimit_nofile) return;
+    if (!config.worker_rlimit_nofile)
+        return;
     rlimit rl{*config.worker_rlimit_nofile, *config.worker_rlimit_nofile};
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
         LOG_ALERT_ERRNO("setrlimit(RLIMIT_NOFILE)");
@@ -94,11 +109,12 @@ void raise_fd_limit(const conf::Config& config) {
 
 void notify(const std::string& state) {
     std::string err = notify_systemd(state);
-    if (!err.empty()) LOG_ERROR("%s", err.c_str());
+    if (!err.empty())
+        LOG_ERROR("%s", err.c_str());
 }
 
 class Master {
-public:
+  public:
     Master(const Options& options, std::unique_ptr<conf::Config> config, shm::Segment segment,
            std::vector<worker::Listener> listeners)
         : options_(options),
@@ -113,7 +129,7 @@ public:
     // Forks the workers and supervises them until told to stop. Exit status.
     int run();
 
-private:
+  private:
     struct WorkerProcess {
         pid_t pid = 0;  // 0: the slot is free
         bool stopping = false;
@@ -163,7 +179,8 @@ void Master::spawn(int slot) {
         restore_default_signals();
         // A worker must not outlive its master: nothing would reap or replace it.
         prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() == 1) _exit(worker::kExitOk);
+        if (getppid() == 1)
+            _exit(worker::kExitOk);
         log::set_process_tag(slot);
         worker::Context context{config_.get(), listeners_, &store_, slot, wake_fds_};
         _exit(worker::run(context));
@@ -178,7 +195,8 @@ void Master::reap_children() {
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         for (int slot = 0; slot < shm::kMaxWorkerSlots; slot++) {
             WorkerProcess& w = workers_[slot];
-            if (w.pid != pid) continue;
+            if (w.pid != pid)
+                continue;
             bool expected = w.stopping || shutting_down_;
             if (WIFSIGNALED(status)) {
                 LOG_PRINT(expected ? conf::LogLevel::Notice : conf::LogLevel::Alert,
@@ -192,14 +210,16 @@ void Master::reap_children() {
             // Its waiters are gone with it: their counts and undrained events must go too.
             store_.reset_slot(slot, static_cast<int64_t>(time(nullptr)) * 1000);
             bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == worker::kExitFatal;
-            if (!expected && !fatal) spawn(slot);
+            if (!expected && !fatal)
+                spawn(slot);
         }
     }
 }
 
 void Master::signal_workers(int signo) {
     for (WorkerProcess& w : workers_) {
-        if (w.pid == 0) continue;
+        if (w.pid == 0)
+            continue;
         w.stopping = signo != SIGUSR1;
         if (kill(w.pid, signo) < 0 && errno != ESRCH) {
             LOG_ALERT_ERRNO("kill(worker)");
@@ -209,7 +229,8 @@ void Master::signal_workers(int signo) {
 
 bool Master::any_worker_alive() const {
     for (const WorkerProcess& w : workers_)
-        if (w.pid != 0) return true;
+        if (w.pid != 0)
+            return true;
     return false;
 }
 
@@ -248,7 +269,8 @@ void Master::stop(int signo, conf::Millis grace) {
 void Master::spawn_generation() {
     int started = 0;
     for (int slot = 0; slot < shm::kMaxWorkerSlots && started < config_->worker_processes; slot++) {
-        if (workers_[slot].pid != 0) continue;
+        if (workers_[slot].pid != 0)
+            continue;
         spawn(slot);
         started++;
     }
@@ -264,8 +286,8 @@ void Master::spawn_generation() {
 void Master::reload() {
     LOG_NOTICE("reconfiguring");
     notify(reloading_state());
-    conf::LoadResult loaded = conf::load_file(options_.conf_path, options_.prefix,
-                                              options_.directives);
+    conf::LoadResult loaded =
+        conf::load_file(options_.conf_path, options_.prefix, options_.directives);
     if (!loaded) {
         LOG_ERROR("reload failed, keeping the running configuration: %s",
                   loaded.error.describe().c_str());
@@ -289,7 +311,8 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
         return false;
     }
     std::string err = log::open(fresh->error_log_path, fresh->error_log_level);
-    if (!err.empty()) LOG_ERROR("reload: error log: %s", err.c_str());
+    if (!err.empty())
+        LOG_ERROR("reload: error log: %s", err.c_str());
     raise_fd_limit(*fresh);
     auto& fresh_listeners = std::get<std::vector<worker::Listener>>(listeners);
     close_unused_listeners(listeners_, fresh_listeners);
@@ -297,19 +320,22 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
     config_ = std::move(fresh);
     std::vector<pid_t> old;
     for (WorkerProcess& w : workers_) {
-        if (w.pid == 0) continue;
+        if (w.pid == 0)
+            continue;
         w.stopping = true;
         old.push_back(w.pid);
     }
     spawn_generation();
     for (pid_t pid : old) {
-        if (kill(pid, SIGQUIT) < 0 && errno != ESRCH) LOG_ALERT_ERRNO("kill(SIGQUIT)");
+        if (kill(pid, SIGQUIT) < 0 && errno != ESRCH)
+            LOG_ALERT_ERRNO("kill(SIGQUIT)");
     }
     return true;
 }
 
 int Master::run() {
-    if (!create_wake_fds()) return 1;
+    if (!create_wake_fds())
+        return 1;
     store_.set_started_ms(static_cast<int64_t>(time(nullptr)) * 1000);
     spawn_generation();
     notify(std::string("READY=1\nSTATUS=serving, ") + std::to_string(config_->worker_processes) +
@@ -337,7 +363,8 @@ int Master::run() {
         if (got_reopen) {
             got_reopen = 0;
             std::string err = log::reopen();
-            if (!err.empty()) LOG_ERROR("reopening the error log: %s", err.c_str());
+            if (!err.empty())
+                LOG_ERROR("reopening the error log: %s", err.c_str());
             signal_workers(SIGUSR1);
             LOG_NOTICE("reopened the log files");
         }
@@ -357,7 +384,8 @@ void print_error(const std::string& message) {
 
 // Loads the conf for -t, -s and a real start. Prints errors itself.
 std::unique_ptr<conf::Config> load_conf(const Options& options) {
-    conf::LoadResult loaded = conf::load_file(options.conf_path, options.prefix, options.directives);
+    conf::LoadResult loaded =
+        conf::load_file(options.conf_path, options.prefix, options.directives);
     if (!loaded) {
         print_error(loaded.error.describe());
         return nullptr;
@@ -419,7 +447,8 @@ int main(int argc, char** argv) {
     }
     if (options.show_version) {
         std::fprintf(stderr, "pushrelay version: pushrelay/%s\n", kVersion);
-        if (options.show_build) std::fprintf(stderr, "built with g++ %s\n", __VERSION__);
+        if (options.show_build)
+            std::fprintf(stderr, "built with g++ %s\n", __VERSION__);
         return 0;
     }
     resolve_paths(options);
@@ -436,10 +465,12 @@ int main(int argc, char** argv) {
                      path, path);
         return 0;
     }
-    if (!config) return 1;
+    if (!config)
+        return 1;
     if (!options.signal.empty()) {
         std::string err = send_signal(config->pid_path, options.signal);
-        if (!err.empty()) print_error(err);
+        if (!err.empty())
+            print_error(err);
         return err.empty() ? 0 : 1;
     }
     return start(options, std::move(config));

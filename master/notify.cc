@@ -14,21 +14,25 @@ namespace pushrelay::master {
 
 std::string notify_systemd(const std::string& state) {
     const char* path = std::getenv("NOTIFY_SOCKET");
-    if (!path || !*path) return "";
+    if (!path || !*path)
+        return "";
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     size_t len = std::strlen(path);
-    if (len >= sizeof addr.sun_path) return "NOTIFY_SOCKET is too long";
+    if (len >= sizeof addr.sun_path)
+        return "NOTIFY_SOCKET is too long";
     std::memcpy(addr.sun_path, path, len);
     // A leading '@' names a socket in the abstract namespace.
-    if (path[0] == '@') addr.sun_path[0] = '\0';
+    if (path[0] == '@')
+        addr.sun_path[0] = '\0';
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return std::string("socket(AF_UNIX) failed: ") + std::strerror(errno);
+    if (fd < 0)
+        return std::string("socket(AF_UNIX) failed: ") + std::strerror(errno);
     socklen_t addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
     ssize_t n = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
                        reinterpret_cast<sockaddr*>(&addr), addr_len);
-    std::string err = n < 0 ? std::string("sendto(NOTIFY_SOCKET) failed: ") + std::strerror(errno)
-                            : "";
+    std::string err =
+        n < 0 ? std::string("sendto(NOTIFY_SOCKET) failed: ") + std::strerror(errno) : "";
     close(fd);
     return err;
 }

@@ -23,10 +23,12 @@ std::variant<Options, std::string> parse_options(int argc, const char* const* ar
     Options options;
     for (int i = 1; i < argc; i++) {
         std::string_view arg = argv[i];
-        if (arg.size() < 2 || arg[0] != '-') return "invalid option: \"" + std::string(arg) + "\"";
+        if (arg.size() < 2 || arg[0] != '-')
+            return "invalid option: \"" + std::string(arg) + "\"";
         char flag = arg[1];
         bool takes_value = flag == 'c' || flag == 'p' || flag == 'g' || flag == 's';
-        if (!takes_value && arg.size() != 2) return "invalid option: \"" + std::string(arg) + "\"";
+        if (!takes_value && arg.size() != 2)
+            return "invalid option: \"" + std::string(arg) + "\"";
         std::string value;
         if (takes_value) {
             // nginx accepts both "-cfile" and "-c file".
@@ -36,34 +38,53 @@ std::variant<Options, std::string> parse_options(int argc, const char* const* ar
                 value = argv[++i];
             } else {
                 return "option \"-" + std::string(1, flag) + "\" requires " +
-                       (flag == 's' ? "signal name" : flag == 'g' ? "directives" : "file name");
+                       (flag == 's'   ? "signal name"
+                        : flag == 'g' ? "directives"
+                                      : "file name");
             }
         }
         switch (flag) {
-            case 'c': options.conf_path = value; break;
+            case 'c':
+                options.conf_path = value;
+                break;
             case 'p':
                 options.prefix = value;
-                if (options.prefix.empty() || options.prefix.back() != '/') options.prefix += '/';
+                if (options.prefix.empty() || options.prefix.back() != '/')
+                    options.prefix += '/';
                 break;
-            case 'g': options.directives = value; break;
+            case 'g':
+                options.directives = value;
+                break;
             case 's':
-                if (!is_signal_name(value)) return "invalid option: \"-s " + value + "\"";
+                if (!is_signal_name(value))
+                    return "invalid option: \"-s " + value + "\"";
                 options.signal = value;
                 break;
-            case 't': options.test_only = true; break;
-            case 'v': options.show_version = true; break;
-            case 'V': options.show_version = options.show_build = true; break;
+            case 't':
+                options.test_only = true;
+                break;
+            case 'v':
+                options.show_version = true;
+                break;
+            case 'V':
+                options.show_version = options.show_build = true;
+                break;
             case 'h':
-            case '?': options.show_help = true; break;
-            default: return "invalid option: \"" + std::string(arg) + "\"";
+            case '?':
+                options.show_help = true;
+                break;
+            default:
+                return "invalid option: \"" + std::string(arg) + "\"";
         }
     }
     return options;
 }
 
 void resolve_paths(Options& options) {
-    if (options.prefix.front() != '/') options.prefix = current_directory() + "/" + options.prefix;
-    if (options.conf_path.front() != '/') options.conf_path = options.prefix + options.conf_path;
+    if (options.prefix.front() != '/')
+        options.prefix = current_directory() + "/" + options.prefix;
+    if (options.conf_path.front() != '/')
+        options.conf_path = options.prefix + options.conf_path;
 }
 
 std::string usage() {

@@ -185,14 +185,17 @@ bool is_after(const Message& message, const MessageId& since) noexcept {
 }  // namespace
 
 Message* find_after(const Channel& channel, const std::optional<MessageId>& since) noexcept {
-    if (!since) return channel.oldest.get();
+    if (!since)
+        return channel.oldest.get();
     // The common poll is from a subscriber that has everything: answer it
     // without walking the queue (which is done under the lock).
     const Message* newest = channel.newest.get();
-    if (newest == nullptr || !is_after(*newest, *since)) return nullptr;
+    if (newest == nullptr || !is_after(*newest, *since))
+        return nullptr;
     for (Message* message = channel.oldest.get(); message != nullptr;
          message = message->next.get()) {
-        if (is_after(*message, *since)) return message;
+        if (is_after(*message, *since))
+            return message;
     }
     return nullptr;
 }

@@ -316,9 +316,11 @@ std::optional<std::uint32_t> Store::fewest_connections_elsewhere(int slot) const
     const ServerFigures& server = root_->server;
     std::optional<std::uint32_t> fewest;
     for (int other = 0; other < kMaxWorkerSlots; ++other) {
-        if (other == slot || !server.accepting[other].load(std::memory_order_relaxed)) continue;
+        if (other == slot || !server.accepting[other].load(std::memory_order_relaxed))
+            continue;
         std::uint32_t n = server.connections[other].load(std::memory_order_relaxed);
-        if (!fewest || n < *fewest) fewest = n;
+        if (!fewest || n < *fewest)
+            fewest = n;
     }
     return fewest;
 }

@@ -22,9 +22,11 @@ std::unordered_map<std::string, int> files;
 
 int file_for(const std::string& path) {
     auto it = files.find(path);
-    if (it != files.end()) return it->second;
+    if (it != files.end())
+        return it->second;
     int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) LOG_ALERT("open() \"%s\" failed (%d: %s)", path.c_str(), errno, strerror(errno));
+    if (fd < 0)
+        LOG_ALERT("open() \"%s\" failed (%d: %s)", path.c_str(), errno, strerror(errno));
     files.emplace(path, fd);
     return fd;
 }
@@ -32,7 +34,8 @@ int file_for(const std::string& path) {
 std::string peer_address(const sockaddr* peer) {
     char text[INET6_ADDRSTRLEN] = "-";
     if (peer->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(peer)->sin_addr, text, sizeof text);
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(peer)->sin_addr, text,
+                  sizeof text);
     } else if (peer->sa_family == AF_INET6) {
         inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(peer)->sin6_addr, text,
                   sizeof text);
@@ -69,25 +72,40 @@ uint64_t request_length(const protocol::Request& r) {
 
 std::string variable(std::string_view name, const Entry& e) {
     const protocol::Request& r = e.request;
-    if (name == "remote_addr") return peer_address(e.peer);
-    if (name == "remote_user") return "-";
-    if (name == "time_local") return time_text(e.now, "%d/%b/%Y:%H:%M:%S %z");
-    if (name == "time_iso8601") return time_text(e.now, "%Y-%m-%dT%H:%M:%S%z");
-    if (name == "msec") return seconds_text(e.now);
+    if (name == "remote_addr")
+        return peer_address(e.peer);
+    if (name == "remote_user")
+        return "-";
+    if (name == "time_local")
+        return time_text(e.now, "%d/%b/%Y:%H:%M:%S %z");
+    if (name == "time_iso8601")
+        return time_text(e.now, "%Y-%m-%dT%H:%M:%S%z");
+    if (name == "msec")
+        return seconds_text(e.now);
     if (name == "request") {
         return client_text(r.method + " " + r.target + " HTTP/" + std::to_string(r.http_major) +
                            "." + std::to_string(r.http_minor));
     }
-    if (name == "request_method") return client_text(r.method);
-    if (name == "request_uri") return client_text(r.target);
-    if (name == "uri") return client_text(r.path);
-    if (name == "args") return client_text(r.query);
-    if (name == "status") return std::to_string(e.status);
-    if (name == "body_bytes_sent") return std::to_string(e.body_bytes);
-    if (name == "bytes_sent") return std::to_string(e.bytes);
-    if (name == "request_time") return seconds_text(e.request_time);
-    if (name == "request_length") return std::to_string(request_length(r));
-    if (name == "pid") return std::to_string(getpid());
+    if (name == "request_method")
+        return client_text(r.method);
+    if (name == "request_uri")
+        return client_text(r.target);
+    if (name == "uri")
+        return client_text(r.path);
+    if (name == "args")
+        return client_text(r.query);
+    if (name == "status")
+        return std::to_string(e.status);
+    if (name == "body_bytes_sent")
+        return std::to_string(e.body_bytes);
+    if (name == "bytes_sent")
+        return std::to_string(e.bytes);
+    if (name == "request_time")
+        return seconds_text(e.request_time);
+    if (name == "request_length")
+        return std::to_string(request_length(r));
+    if (name == "pid")
+        return std::to_string(getpid());
     if (name.substr(0, 5) == "http_") {
         std::string header(name.substr(5));
         for (char& c : header) c = c == '_' ? '-' : c;
@@ -97,7 +115,9 @@ std::string variable(std::string_view name, const Entry& e) {
     return "-";
 }
 
-bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool is_name_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
 
 }  // namespace
 
@@ -110,19 +130,23 @@ std::string format_line(std::string_view format, const Entry& entry) {
         }
         size_t start = ++i;
         bool braced = i < format.size() && format[i] == '{';
-        if (braced) start = ++i;
+        if (braced)
+            start = ++i;
         while (i < format.size() && is_name_char(format[i])) i++;
         line += variable(format.substr(start, i - start), entry);
-        if (braced && i < format.size() && format[i] == '}') i++;
+        if (braced && i < format.size() && format[i] == '}')
+            i++;
     }
     line.push_back('\n');
     return line;
 }
 
 void write(const conf::HttpSettings& settings, const Entry& entry) {
-    if (settings.access_log_off || settings.access_log_path.empty()) return;
+    if (settings.access_log_off || settings.access_log_path.empty())
+        return;
     int fd = file_for(settings.access_log_path);
-    if (fd < 0) return;
+    if (fd < 0)
+        return;
     std::string line = format_line(settings.access_log_format, entry);
     // A lost access log line has nowhere better to be reported.
     [[maybe_unused]] ssize_t n = ::write(fd, line.data(), line.size());
@@ -130,7 +154,8 @@ void write(const conf::HttpSettings& settings, const Entry& entry) {
 
 void reopen() {
     for (auto& [path, fd] : files)
-        if (fd >= 0) ::close(fd);
+        if (fd >= 0)
+            ::close(fd);
     files.clear();
 }
 

@@ -20,10 +20,10 @@ struct Entry {
     const protocol::Request& request;
     const sockaddr* peer;
     int status;
-    uint64_t body_bytes;   // $body_bytes_sent
-    uint64_t bytes;        // $bytes_sent: head + body
-    double request_time;   // seconds since the request's first byte
-    double now;            // wall clock, seconds
+    uint64_t body_bytes;  // $body_bytes_sent
+    uint64_t bytes;       // $bytes_sent: head + body
+    double request_time;  // seconds since the request's first byte
+    double now;           // wall clock, seconds
 };
 
 // Writes the entry in the location's format, unless its access_log is off.

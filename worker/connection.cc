@@ -39,7 +39,8 @@ Connection::Connection(Worker& worker, int fd, const sockaddr_storage& peer,
 }
 
 Connection::~Connection() {
-    if (!closed_) close();
+    if (!closed_)
+        close();
 }
 
 void Connection::start() {
@@ -58,7 +59,8 @@ bool Connection::keeps_alive() const {
 
 void Connection::arm_timer(conf::Millis timeout) {
     ev_timer_stop(worker_.loop(), &timer_);
-    if (timeout.count() <= 0) return;
+    if (timeout.count() <= 0)
+        return;
     ev_timer_set(&timer_, timeout.count() / 1000.0, 0.);
     ev_timer_start(worker_.loop(), &timer_);
 }
@@ -84,11 +86,14 @@ void Connection::read_input() {
         ssize_t n = ::read(fd_, chunk, sizeof chunk);
         if (n > 0) {
             input_.append(chunk, n);
-            if (static_cast<size_t>(n) < sizeof chunk) break;
+            if (static_cast<size_t>(n) < sizeof chunk)
+                break;
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
         client_gone();
         return;
     }
@@ -98,7 +103,8 @@ void Connection::read_input() {
     }
     if (state_ == State::Processing) {
         // Held: keep the bytes for later, within a bound.
-        if (input_.size() - input_pos_ > kMaxBufferedInput) ev_io_stop(worker_.loop(), &read_watcher_);
+        if (input_.size() - input_pos_ > kMaxBufferedInput)
+            ev_io_stop(worker_.loop(), &read_watcher_);
         return;
     }
     process_input();
@@ -131,18 +137,22 @@ void Connection::discard_parsed_input(size_t parsed) {
 
 // The client closed (or reset) its side: a request in progress is abandoned,
 // a held subscriber forgotten at once (close() releases its count).
-void Connection::client_gone() { close(); }
+void Connection::client_gone() {
+    close();
+}
 
 // Leaves the waiting list and gives the subscriber's count back to the store.
 void Connection::release_hold() {
-    if (!hold_) return;
+    if (!hold_)
+        return;
     Hold h = *hold_;
     unhold();
     worker_.store().release_waiters(h.key, h.uid, worker_.slot(), 1, worker_.now_ms());
 }
 
 void Connection::process_input() {
-    if (in_process_input_ || closed_) return;
+    if (in_process_input_ || closed_)
+        return;
     in_process_input_ = true;
     // After the header block the parser must be fed again even with no bytes
     // left: a request without a body completes on that empty feed.
@@ -158,14 +168,20 @@ void Connection::process_input() {
         input_pos_ += step.consumed;
         body_pending = step.event == protocol::RequestParser::Event::HeadersComplete;
         switch (step.event) {
-            case protocol::RequestParser::Event::NeedMore: break;
-            case protocol::RequestParser::Event::HeadersComplete: on_headers_complete(); break;
-            case protocol::RequestParser::Event::MessageComplete: on_message_complete(); break;
+            case protocol::RequestParser::Event::NeedMore:
+                break;
+            case protocol::RequestParser::Event::HeadersComplete:
+                on_headers_complete();
+                break;
+            case protocol::RequestParser::Event::MessageComplete:
+                on_message_complete();
+                break;
             case protocol::RequestParser::Event::Error:
                 fail(parser_.error_status(), parser_.error_reason());
                 break;
         }
-        if (step.event == protocol::RequestParser::Event::NeedMore) break;
+        if (step.event == protocol::RequestParser::Event::NeedMore)
+            break;
     }
     discard_parsed_input(input_pos_);
     in_process_input_ = false;
@@ -213,19 +229,22 @@ void Connection::respond(int status, const std::vector<protocol::Header>& header
     for (const protocol::Header& h : headers) head.add(h.name, h.value);
     bool keep = keeps_alive();
     auto head_bytes = std::make_shared<const std::string>(head.finish(body.size(), keep));
-    if (!keep) close_after_write_ = true;
+    if (!keep)
+        close_after_write_ = true;
     respond(status, std::move(head_bytes), std::make_shared<const std::string>(std::move(body)));
 }
 
 void Connection::respond(int status, SharedBytes head, SharedBytes body) {
-    if (!keeps_alive()) close_after_write_ = true;
+    if (!keeps_alive())
+        close_after_write_ = true;
     double now = ev_now(worker_.loop());
     access_log::write(http_settings(), {parser_.request(), peer(), status, body->size(),
                                         head->size() + body->size(), now - request_started_, now});
     // A response to HEAD has the headers of the GET response and no body.
     bool send_body = !body->empty() && parser_.request().method != "HEAD";
     output_.push(std::move(head));
-    if (send_body) output_.push(std::move(body));
+    if (send_body)
+        output_.push(std::move(body));
     requests_++;
     finish_response();
     flush();
@@ -233,7 +252,8 @@ void Connection::respond(int status, SharedBytes head, SharedBytes body) {
 
 // The response is queued: get ready for the next request (or the close).
 void Connection::finish_response() {
-    if (hold_) unhold();
+    if (hold_)
+        unhold();
     if (close_after_write_) {
         ev_timer_stop(worker_.loop(), &timer_);
         return;
@@ -241,7 +261,8 @@ void Connection::finish_response() {
     parser_.reset();
     location_ = nullptr;
     state_ = State::Idle;
-    if (!ev_is_active(&read_watcher_)) ev_io_start(worker_.loop(), &read_watcher_);
+    if (!ev_is_active(&read_watcher_))
+        ev_io_start(worker_.loop(), &read_watcher_);
     arm_timer(server_.fallback.http.keepalive_timeout);
     process_input();
 }
@@ -252,10 +273,13 @@ void Connection::flush() {
         int n = output_.gather(iov, kMaxIovecs);
         ssize_t written = ::writev(fd_, iov, n);
         if (written < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!ev_is_active(&write_watcher_)) ev_io_start(worker_.loop(), &write_watcher_);
-                if (!ev_is_active(&timer_) && state_ != State::Processing) arm_timer(kSendTimeout);
+                if (!ev_is_active(&write_watcher_))
+                    ev_io_start(worker_.loop(), &write_watcher_);
+                if (!ev_is_active(&timer_) && state_ != State::Processing)
+                    arm_timer(kSendTimeout);
                 return;
             }
             client_gone();
@@ -270,7 +294,8 @@ void Connection::flush() {
     }
     // A pipelined request may have waited for the output to drain.
     if (state_ != State::Processing) {
-        if (!ev_is_active(&read_watcher_)) ev_io_start(worker_.loop(), &read_watcher_);
+        if (!ev_is_active(&read_watcher_))
+            ev_io_start(worker_.loop(), &read_watcher_);
         process_input();
     }
 }
@@ -279,10 +304,12 @@ void Connection::flush() {
 // the kernel does not answer unread input with a reset that destroys the
 // response in flight.
 void Connection::start_lingering_close() {
-    if (state_ == State::Lingering) return;
+    if (state_ == State::Lingering)
+        return;
     state_ = State::Lingering;
     ::shutdown(fd_, SHUT_WR);
-    if (!ev_is_active(&read_watcher_)) ev_io_start(worker_.loop(), &read_watcher_);
+    if (!ev_is_active(&read_watcher_))
+        ev_io_start(worker_.loop(), &read_watcher_);
     arm_timer(kLingeringTimeout);
 }
 
@@ -303,7 +330,8 @@ void Connection::hold(Hold hold) {
 }
 
 void Connection::unhold() {
-    if (!hold_) return;
+    if (!hold_)
+        return;
     worker_.unhold(hold_->uid, hold_->position);
     hold_.reset();
     ev_timer_stop(worker_.loop(), &timer_);
@@ -361,11 +389,13 @@ void Connection::close_if_idle() {
     // A connection accepted just before the stop has a request on its way:
     // closing it would fail a client that did nothing wrong. It is answered
     // (with Connection: close) or times out instead.
-    if (state_ == State::Idle && output_.empty() && requests_ > 0) close();
+    if (state_ == State::Idle && output_.empty() && requests_ > 0)
+        close();
 }
 
 void Connection::close() {
-    if (closed_) return;
+    if (closed_)
+        return;
     closed_ = true;
     release_hold();
     ev_io_stop(worker_.loop(), &read_watcher_);

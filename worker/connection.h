@@ -32,13 +32,13 @@ using SharedBytes = std::shared_ptr<const std::string>;
 struct Hold {
     uint64_t uid;
     std::string key;
-    uint64_t seq;           // registration order, for concurrency `last`
-    shm::MessageId since;   // deliver only messages after this
+    uint64_t seq;                               // registration order, for concurrency `last`
+    shm::MessageId since;                       // deliver only messages after this
     std::list<Connection*>::iterator position;  // in the worker's waiting list
 };
 
 class Connection {
-public:
+  public:
     Connection(Worker& worker, int fd, const sockaddr_storage& peer, const conf::Server& server);
     ~Connection();
     Connection(const Connection&) = delete;
@@ -79,12 +79,12 @@ public:
     // For a graceful stop: closes at once when idle between two requests.
     void close_if_idle();
 
-private:
+  private:
     enum class State : uint8_t {
-        Idle,         // between requests: no byte of the next one yet
-        Reading,      // inside a request's headers or body
-        Processing,   // a handler runs or the request is held
-        Lingering,    // response sent, write side shut, draining input before close
+        Idle,        // between requests: no byte of the next one yet
+        Reading,     // inside a request's headers or body
+        Processing,  // a handler runs or the request is held
+        Lingering,   // response sent, write side shut, draining input before close
     };
 
     static void on_readable(struct ev_loop* loop, ev_io* w, int revents);
@@ -121,14 +121,14 @@ private:
     bool closed_ = false;
     uint32_t requests_ = 0;
     double request_started_ = 0;  // ev_now() at the request's first byte, for $request_time
-    std::string input_;        // bytes read and not yet parsed
+    std::string input_;           // bytes read and not yet parsed
     size_t input_pos_ = 0;
 
     // Buffers waiting to be written, oldest first. A vector with a head index
     // rather than a deque: an empty deque still allocates its first block, and
     // ten thousand held subscribers would each carry one.
     class OutputQueue {
-    public:
+      public:
         void push(SharedBytes bytes);
         bool empty() const { return head_ == chunks_.size(); }
         size_t bytes() const { return bytes_; }
@@ -137,7 +137,7 @@ private:
         // Forgets `n` written bytes from the front.
         void consume(size_t n);
 
-    private:
+      private:
         struct Chunk {
             SharedBytes bytes;
             size_t offset;

@@ -30,7 +30,7 @@ struct ChannelWaiters {
 };
 
 class Worker {
-public:
+  public:
     Worker(const Context& context, struct ev_loop* loop);
     ~Worker();
     Worker(const Worker&) = delete;
@@ -39,7 +39,9 @@ public:
     // Starts the watchers; the caller then runs the loop.
     void start();
 
-    struct ev_loop* loop() const { return loop_; }
+    struct ev_loop* loop() const {
+        return loop_;
+    }
     const conf::Config& config() const { return *context_.config; }
     shm::Store& store() const { return *context_.store; }
     int slot() const { return context_.slot; }
@@ -61,7 +63,7 @@ public:
     void adopt(std::unique_ptr<Connection> connection);
     void retire(Connection* connection);
 
-private:
+  private:
     static void on_accept(struct ev_loop* loop, ev_io* w, int revents);
     static void on_wake(struct ev_loop* loop, ev_io* w, int revents);
     static void on_expire_timer(struct ev_loop* loop, ev_timer* w, int revents);
@@ -96,7 +98,7 @@ private:
     std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
     std::vector<std::unique_ptr<Connection>> graveyard_;
     std::unordered_map<uint64_t, ChannelWaiters> waiters_;
-    uint64_t walking_ = 0;  // the channel answer_waiters() is walking; 0: none
+    uint64_t walking_ = 0;                   // the channel answer_waiters() is walking; 0: none
     std::vector<shm::Store::Event> events_;  // reused by drain_mailbox
 };
 

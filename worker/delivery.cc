@@ -16,9 +16,11 @@ bool is_message_http(std::string_view content_type) {
     // Parameters after ';' do not change the type.
     std::string_view type = content_type.substr(0, content_type.find(';'));
     while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
-    if (type.size() != kMessageHttp.size()) return false;
+    if (type.size() != kMessageHttp.size())
+        return false;
     for (size_t i = 0; i < type.size(); i++)
-        if (std::tolower(static_cast<unsigned char>(type[i])) != kMessageHttp[i]) return false;
+        if (std::tolower(static_cast<unsigned char>(type[i])) != kMessageHttp[i])
+            return false;
     return true;
 }
 
@@ -64,7 +66,8 @@ SharedBytes DeliveryHeads::get(const conf::Location& location, int http_minor, b
     add_cors_headers(location, cors);
     for (const protocol::Header& h : cors) head.add(h.name, h.value);
     for (const protocol::Header& h : payload_.headers) head.add(h.name, h.value);
-    auto bytes = std::make_shared<const std::string>(head.finish(payload_.body->size(), keep_alive));
+    auto bytes =
+        std::make_shared<const std::string>(head.finish(payload_.body->size(), keep_alive));
     entries_.push_back({&location, http_minor, keep_alive, bytes});
     return bytes;
 }

@@ -19,7 +19,7 @@ namespace pushrelay::worker {
 struct Payload {
     int status = 200;
     shm::MessageId id{};
-    std::string content_type;              // empty: the location's default_type
+    std::string content_type;               // empty: the location's default_type
     std::vector<protocol::Header> headers;  // from a message/http body
     SharedBytes body;
 };
@@ -30,11 +30,11 @@ Payload make_payload(const shm::MessageView& message);
 
 // Heads for one payload, built on first use for each kind of receiver.
 class DeliveryHeads {
-public:
+  public:
     explicit DeliveryHeads(const Payload& payload) : payload_(payload) {}
     SharedBytes get(const conf::Location& location, int http_minor, bool keep_alive);
 
-private:
+  private:
     struct Entry {
         const conf::Location* location;
         int http_minor;

@@ -16,7 +16,8 @@ std::string evaluate_channel_id(const Connection& connection) {
     vars.captures = connection.captures();
     vars.header = [&req](std::string_view name) -> std::optional<std::string_view> {
         const std::string* value = req.header(name);
-        if (!value) return std::nullopt;
+        if (!value)
+            return std::nullopt;
         return std::string_view(*value);
     };
     conf::SetVariables variables(connection.location().sets, vars);
@@ -60,7 +61,8 @@ void respond_not_modified(Connection& connection) {
     std::vector<protocol::Header> headers;
     if (const std::string* since = req.header("If-Modified-Since"))
         headers.push_back({"Last-Modified", *since});
-    if (const std::string* tag = req.header("If-None-Match")) headers.push_back({"Etag", *tag});
+    if (const std::string* tag = req.header("If-None-Match"))
+        headers.push_back({"Etag", *tag});
     headers.push_back({"Vary", "If-None-Match, If-Modified-Since"});
     add_cors_headers(connection.location(), headers);
     connection.respond(304, headers, "");

@@ -21,21 +21,24 @@ struct Sink {
 Sink sink;
 
 const char* level_name(LogLevel level) {
-    static const char* const names[] = {"debug", "info",  "notice", "warn",
-                                        "error", "crit",  "alert",  "emerg"};
+    static const char* const names[] = {"debug", "info", "notice", "warn",
+                                        "error", "crit", "alert",  "emerg"};
     return names[static_cast<int>(level)];
 }
 
 // Returns the new descriptor, or -1 with errno set.
 int open_path(const std::string& path) {
-    if (path == "stderr") return STDERR_FILENO;
+    if (path == "stderr")
+        return STDERR_FILENO;
     return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }
 
 std::string replace_sink_fd(const std::string& path) {
     int fd = open_path(path);
-    if (fd < 0) return "open(\"" + path + "\") failed: " + std::strerror(errno);
-    if (sink.fd != STDERR_FILENO && sink.fd != fd) ::close(sink.fd);
+    if (fd < 0)
+        return "open(\"" + path + "\") failed: " + std::strerror(errno);
+    if (sink.fd != STDERR_FILENO && sink.fd != fd)
+        ::close(sink.fd);
     sink.fd = fd;
     sink.path = path;
     return "";
@@ -45,17 +48,26 @@ std::string replace_sink_fd(const std::string& path) {
 
 std::string open(const std::string& path, LogLevel level) {
     std::string err = replace_sink_fd(path);
-    if (err.empty()) sink.level = level;
+    if (err.empty())
+        sink.level = level;
     return err;
 }
 
-std::string reopen() { return replace_sink_fd(sink.path); }
+std::string reopen() {
+    return replace_sink_fd(sink.path);
+}
 
-void set_process_tag(int worker_slot) { sink.slot = worker_slot; }
+void set_process_tag(int worker_slot) {
+    sink.slot = worker_slot;
+}
 
-int fd() { return sink.fd; }
+int fd() {
+    return sink.fd;
+}
 
-bool enabled(LogLevel level) { return level >= sink.level; }
+bool enabled(LogLevel level) {
+    return level >= sink.level;
+}
 
 void write(LogLevel level, const char* fmt, ...) {
     char line[4096];

@@ -42,10 +42,10 @@ std::string escape(std::string_view bytes);
 
 }  // namespace pushrelay::worker::log
 
-#define LOG_PRINT(level, ...)                                                    \
-    do {                                                                      \
-        if (::pushrelay::worker::log::enabled(level))                         \
-            ::pushrelay::worker::log::write(level, __VA_ARGS__);              \
+#define LOG_PRINT(level, ...)                                    \
+    do {                                                         \
+        if (::pushrelay::worker::log::enabled(level))            \
+            ::pushrelay::worker::log::write(level, __VA_ARGS__); \
     } while (0)
 #define LOG_ERROR(...) LOG_PRINT(::pushrelay::conf::LogLevel::Error, __VA_ARGS__)
 #define LOG_WARN(...) LOG_PRINT(::pushrelay::conf::LogLevel::Warn, __VA_ARGS__)
@@ -53,6 +53,5 @@ std::string escape(std::string_view bytes);
 #define LOG_INFO(...) LOG_PRINT(::pushrelay::conf::LogLevel::Info, __VA_ARGS__)
 #define LOG_ALERT(...) LOG_PRINT(::pushrelay::conf::LogLevel::Alert, __VA_ARGS__)
 // "CALL failed (ERRNO: TEXT)", the way nginx names a failing system call.
-#define LOG_ALERT_ERRNO(call) \
-    LOG_ALERT("%s failed (%d: %s)", call, errno, ::strerror(errno))
+#define LOG_ALERT_ERRNO(call) LOG_ALERT("%s failed (%d: %s)", call, errno, ::strerror(errno))
 #define LOG_DEBUG(...) LOG_PRINT(::pushrelay::conf::LogLevel::Debug, __VA_ARGS__)

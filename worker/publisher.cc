@@ -26,20 +26,21 @@ shm::ChannelLimits limits_of(const conf::PushSettings& push) {
     return limits;
 }
 
-void respond_info(Worker& worker, Connection& connection, int status, const shm::ChannelInfo& info) {
+void respond_info(Worker& worker, Connection& connection, int status,
+                  const shm::ChannelInfo& info) {
     protocol::InfoType type = protocol::choose_info_type(connection.request().header("Accept"));
-    protocol::ChannelInfo body{info.messages,
-                               info.last_requested_ms < 0
-                                   ? -1
-                                   : (worker.now_ms() - info.last_requested_ms) / 1000,
-                               info.subscribers};
+    protocol::ChannelInfo body{
+        info.messages,
+        info.last_requested_ms < 0 ? -1 : (worker.now_ms() - info.last_requested_ms) / 1000,
+        info.subscribers};
     std::vector<protocol::Header> headers{{"Content-Type", type.content_type}};
     add_cors_headers(connection.location(), headers);
     connection.respond(status, headers, protocol::format_channel_info(body, type.format));
 }
 
 bool is_message_http(const std::string* content_type) {
-    if (!content_type) return false;
+    if (!content_type)
+        return false;
     std::string_view type = std::string_view(*content_type).substr(0, content_type->find(';'));
     return type == "message/http";
 }
@@ -57,8 +58,9 @@ void publish(Worker& worker, Connection& connection, const std::string& key) {
     auto result = worker.store().publish(key, content_type ? *content_type : "", req.body,
                                          limits_of(connection.location().push), worker.now_ms());
     if (result.status == shm::Status::NoSpace) {
-        LOG_ERROR("publish to \"%s\" refused: the shared segment is full (push_max_reserved_memory)",
-                  log::escape(key).c_str());
+        LOG_ERROR(
+            "publish to \"%s\" refused: the shared segment is full (push_max_reserved_memory)",
+            log::escape(key).c_str());
         respond_text(connection, 507,
                      "507 Insufficient Storage: the shared segment is full; the message was not "
                      "stored. Retry once messages expire or channels are deleted.\n");

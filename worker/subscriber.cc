@@ -19,9 +19,12 @@ bool header_has_no_cache(const protocol::Request& req, std::string_view name) {
 
 shm::Store::Concurrency concurrency_of(conf::Concurrency c) {
     switch (c) {
-        case conf::Concurrency::First: return shm::Store::Concurrency::First;
-        case conf::Concurrency::Last: return shm::Store::Concurrency::Last;
-        case conf::Concurrency::Broadcast: break;
+        case conf::Concurrency::First:
+            return shm::Store::Concurrency::First;
+        case conf::Concurrency::Last:
+            return shm::Store::Concurrency::Last;
+        case conf::Concurrency::Broadcast:
+            break;
     }
     return shm::Store::Concurrency::Broadcast;
 }
@@ -36,10 +39,10 @@ void respond_with_message(Worker& worker, Connection& connection, shm::MessagePi
 void subscribe(Worker& worker, Connection& connection, const std::string& key) {
     const protocol::Request& req = connection.request();
     const conf::PushSettings& push = connection.location().push;
-    auto since = protocol::parse_message_id(req.header("If-Modified-Since"),
-                                            req.header("If-None-Match"));
-    bool no_cache = push.ignore_queue_on_no_cache &&
-                    (header_has_no_cache(req, "Cache-Control") || header_has_no_cache(req, "Pragma"));
+    auto since =
+        protocol::parse_message_id(req.header("If-Modified-Since"), req.header("If-None-Match"));
+    bool no_cache = push.ignore_queue_on_no_cache && (header_has_no_cache(req, "Cache-Control") ||
+                                                      header_has_no_cache(req, "Pragma"));
     shm::ChannelLimits limits;
     limits.channel_timeout_ms = push.channel_timeout.count();
     shm::Store::SubscribeRequest request{
@@ -56,7 +59,8 @@ void subscribe(Worker& worker, Connection& connection, const std::string& key) {
         .now_ms = worker.now_ms()};
     shm::Store::SubscribeResult result = worker.store().subscribe(request);
     switch (result.status) {
-        case shm::Status::Ok: break;
+        case shm::Status::Ok:
+            break;
         case shm::Status::Forbidden:
             respond_text(connection, 403, "403 Forbidden: no such channel.\n");
             return;
@@ -65,10 +69,12 @@ void subscribe(Worker& worker, Connection& connection, const std::string& key) {
                          "403 Forbidden: the channel has push_max_channel_subscribers already.\n");
             return;
         case shm::Status::Conflict:
-            respond_text(connection, 409, "409 Conflict: another subscriber waits on this channel.\n");
+            respond_text(connection, 409,
+                         "409 Conflict: another subscriber waits on this channel.\n");
             return;
         case shm::Status::NoSpace:
-            respond_text(connection, 507, "507 Insufficient Storage: the shared segment is full.\n");
+            respond_text(connection, 507,
+                         "507 Insufficient Storage: the shared segment is full.\n");
             return;
         default:
             respond_text(connection, 500, protocol::error_body(500, shm::describe(result.status)));

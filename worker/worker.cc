@@ -85,7 +85,8 @@ void Worker::start() {
 void Worker::wake(uint64_t slot_mask) const {
     const uint64_t one = 1;
     for (int slot = 0; slot_mask; slot++, slot_mask >>= 1) {
-        if (!(slot_mask & 1)) continue;
+        if (!(slot_mask & 1))
+            continue;
         if (::write(context_.wake_fds[slot], &one, sizeof one) < 0 && errno != EAGAIN) {
             LOG_ALERT_ERRNO("write(eventfd)");
         }
@@ -94,16 +95,19 @@ void Worker::wake(uint64_t slot_mask) const {
 
 std::list<Connection*>::iterator Worker::hold(uint64_t uid, const std::string& key, Connection* c) {
     ChannelWaiters& waiters = waiters_[uid];
-    if (waiters.connections.empty()) waiters.key = key;
+    if (waiters.connections.empty())
+        waiters.key = key;
     return waiters.connections.insert(waiters.connections.end(), c);
 }
 
 void Worker::unhold(uint64_t uid, std::list<Connection*>::iterator position) {
     auto it = waiters_.find(uid);
-    if (it == waiters_.end()) return;
+    if (it == waiters_.end())
+        return;
     it->second.connections.erase(position);
     // The list being walked by answer_waiters() must outlive the walk.
-    if (it->second.connections.empty() && uid != walking_) waiters_.erase(it);
+    if (it->second.connections.empty() && uid != walking_)
+        waiters_.erase(it);
 }
 
 void Worker::adopt(std::unique_ptr<Connection> connection) {
@@ -115,7 +119,8 @@ void Worker::adopt(std::unique_ptr<Connection> connection) {
 
 void Worker::retire(Connection* connection) {
     auto it = connections_.find(connection);
-    if (it == connections_.end()) return;
+    if (it == connections_.end())
+        return;
     graveyard_.push_back(std::move(it->second));
     connections_.erase(it);
     store().set_connections(slot(), static_cast<uint32_t>(connections_.size()));
@@ -124,7 +129,8 @@ void Worker::retire(Connection* connection) {
 void Worker::on_check(struct ev_loop*, ev_check* w, int) {
     auto* self = static_cast<Worker*>(w->data);
     self->graveyard_.clear();
-    if (self->shutting_down_) self->finish_if_idle();
+    if (self->shutting_down_)
+        self->finish_if_idle();
 }
 
 void Worker::on_accept(struct ev_loop*, ev_io* w, int) {
@@ -153,8 +159,10 @@ void Worker::accept_from(int listen_fd, const conf::Server* server) {
         int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) LOG_ALERT_ERRNO("accept4()");
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                LOG_ALERT_ERRNO("accept4()");
             return;
         }
         if (connections_.size() >= static_cast<size_t>(config().worker_connections)) {
@@ -172,7 +180,8 @@ void Worker::accept_from(int listen_fd, const conf::Server* server) {
 void Worker::on_wake(struct ev_loop*, ev_io* w, int) {
     uint64_t count;
     // Reading resets the eventfd; the mailbox, not the count, says what happened.
-    if (::read(w->fd, &count, sizeof count) < 0 && errno != EAGAIN) LOG_ALERT_ERRNO("read(eventfd)");
+    if (::read(w->fd, &count, sizeof count) < 0 && errno != EAGAIN)
+        LOG_ALERT_ERRNO("read(eventfd)");
     static_cast<Worker*>(w->data)->drain_mailbox();
 }
 
@@ -203,7 +212,8 @@ bool is_after(const shm::MessageId& a, const shm::MessageId& b) {
 template <typename Answer>
 uint32_t Worker::answer_waiters(uint64_t uid, Answer answer) {
     auto found = waiters_.find(uid);
-    if (found == waiters_.end()) return 0;
+    if (found == waiters_.end())
+        return 0;
     // A reference stays valid across rehashes (only iterators do not).
     std::list<Connection*>& waiting = found->second.connections;
     walking_ = uid;
@@ -213,7 +223,8 @@ uint32_t Worker::answer_waiters(uint64_t uid, Answer answer) {
         n += answer(*c) ? 1 : 0;
     }
     walking_ = 0;
-    if (waiting.empty()) waiters_.erase(uid);
+    if (waiting.empty())
+        waiters_.erase(uid);
     return n;
 }
 
@@ -230,7 +241,8 @@ void Worker::deliver(const shm::Store::Event& event) {
             Payload payload = make_payload(store().view(pin));
             DeliveryHeads heads(payload);
             uint32_t n = answer_waiters(event.uid, [&](Connection& c) {
-                if (!is_after(payload.id, c.held()->since)) return false;
+                if (!is_after(payload.id, c.held()->since))
+                    return false;
                 c.unhold();
                 respond_with_payload(c, payload, heads);
                 return true;
@@ -248,7 +260,8 @@ void Worker::deliver(const shm::Store::Event& event) {
             break;
         case shm::Store::Event::Kick: {
             uint32_t n = answer_waiters(event.uid, [&](Connection& c) {
-                if (c.held()->seq >= event.before_seq) return false;
+                if (c.held()->seq >= event.before_seq)
+                    return false;
                 c.unhold();
                 respond_text(c, 409, kKickedText);
                 return true;
@@ -296,7 +309,9 @@ void Worker::on_expire_timer(struct ev_loop*, ev_timer* w, int) {
     self->store().expire(self->now_ms());
 }
 
-void Worker::on_stop_signal(struct ev_loop* loop, ev_signal*, int) { ev_break(loop, EVBREAK_ALL); }
+void Worker::on_stop_signal(struct ev_loop* loop, ev_signal*, int) {
+    ev_break(loop, EVBREAK_ALL);
+}
 
 void Worker::on_quit_signal(struct ev_loop*, ev_signal* w, int) {
     static_cast<Worker*>(w->data)->begin_graceful_shutdown();
@@ -305,7 +320,8 @@ void Worker::on_quit_signal(struct ev_loop*, ev_signal* w, int) {
 void Worker::on_reopen_signal(struct ev_loop*, ev_signal*, int) {
     access_log::reopen();
     std::string err = log::reopen();
-    if (!err.empty()) LOG_ERROR("reopening the error log: %s", err.c_str());
+    if (!err.empty())
+        LOG_ERROR("reopening the error log: %s", err.c_str());
 }
 
 void Worker::on_shutdown_timer(struct ev_loop* loop, ev_timer*, int) {
@@ -323,7 +339,8 @@ void Worker::stop_accepting() {
 // QUIT: accept nothing more, answer held subscribers with 304 (they re-poll
 // elsewhere), let requests in flight finish, close idle connections.
 void Worker::begin_graceful_shutdown() {
-    if (shutting_down_) return;
+    if (shutting_down_)
+        return;
     shutting_down_ = true;
     stop_accepting();
     ev_timer_set(&shutdown_timer_, config().worker_shutdown_timeout.count() / 1000.0, 0.);
@@ -341,11 +358,13 @@ void Worker::begin_graceful_shutdown() {
 }
 
 void Worker::finish_if_idle() {
-    if (connections_.empty()) ev_break(loop_, EVBREAK_ALL);
+    if (connections_.empty())
+        ev_break(loop_, EVBREAK_ALL);
 }
 
 int run(const Context& context) {
-    if (const char* error = crash::install(); *error != '\0') LOG_ALERT("%s", error);
+    if (const char* error = crash::install(); *error != '\0')
+        LOG_ALERT("%s", error);
     struct ev_loop* loop = ev_default_loop(EVFLAG_AUTO);
     if (!loop) {
         LOG_ALERT("ev_default_loop() failed");

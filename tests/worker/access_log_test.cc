@@ -25,9 +25,9 @@ struct AccessLogTest : ::testing::Test {
 };
 
 TEST_F(AccessLogTest, ExpandsTheRequestVariables) {
-    EXPECT_EQ(format_line("$remote_addr \"$request\" $status $body_bytes_sent $bytes_sent",
-                          entry(200)),
-              "127.0.0.1 \"GET /sub?id=a HTTP/1.1\" 200 5 120\n");
+    EXPECT_EQ(
+        format_line("$remote_addr \"$request\" $status $body_bytes_sent $bytes_sent", entry(200)),
+        "127.0.0.1 \"GET /sub?id=a HTTP/1.1\" 200 5 120\n");
     EXPECT_EQ(format_line("${uri}?$args $request_time", entry(304)), "/sub?id=a 1.500\n");
 }
 
@@ -38,8 +38,7 @@ TEST_F(AccessLogTest, EscapesWhatTheClientSent) {
 }
 
 TEST_F(AccessLogTest, MissingAndUnknownVariablesPrintADash) {
-    EXPECT_EQ(format_line("$http_x_missing $no_such_variable $remote_user", entry(200)),
-              "- - -\n");
+    EXPECT_EQ(format_line("$http_x_missing $no_such_variable $remote_user", entry(200)), "- - -\n");
 }
 
 }  // namespace
