@@ -1,8 +1,10 @@
 """HTTP handling common to every location: routing, malformed input, pipelining."""
 import socket
+import subprocess
 
 import requests
 
+from client import Held, publish, wait_for_subscribers
 from conftest import WAIT
 
 
@@ -74,3 +76,16 @@ def test_a_response_to_head_has_no_body(pushrelay):
     assert first.startswith(b"405 ")
     assert first.endswith(b"\r\n\r\n")
     assert second.startswith(b"404 ")
+
+
+def test_held_connections_have_tcp_keepalive(pushrelay):
+    """Server-wide: a held subscriber whose host vanishes without a FIN is found
+    by TCP keepalive probes (ss shows the server side's keepalive timer)."""
+    server = pushrelay()
+    held = Held(server.sub_url("ka"))
+    wait_for_subscribers(server.pub_url("ka"), 1)
+    out = subprocess.run(["ss", "-tnoH", "state", "established", f"( sport = :{server.sub} )"],
+                         capture_output=True, text=True, timeout=WAIT).stdout
+    assert "timer:(keepalive" in out, out
+    assert publish(server.pub_url("ka"), b"x").status_code == 201
+    assert held.result().content == b"x"
