@@ -21,12 +21,15 @@ import platform
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+# The process helpers the integration tests use (free ports, readiness, stop).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
+from conftest import accepts, children_of, free_port, stop_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -58,27 +61,6 @@ PROFILE_ARGS = ["fanout", "--subs", "2000", "--channels", "20", "--rounds", "150
                 "--window", "2", "--publishers", "4"]
 
 SUBJECTS = ("pushrelay", "nchan")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def accepts(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def children_of(pid):
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 def cpu_seconds(pids):
@@ -160,18 +142,7 @@ class Server:
     def stop(self):
         if self.proc is None or self.proc.poll() is not None:
             return
-        workers = self.worker_pids()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=WAIT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=WAIT)
-        for pid in workers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_server(self.proc, self.worker_pids(), timeout=WAIT)
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -66,6 +66,21 @@ def alive(pid):
         return False
 
 
+def stop_server(proc, workers, timeout=WAIT):
+    """Stops a master (TERM, then KILL if it does not exit in time) and kills
+    any of its `workers` still alive, so nothing outlives a test or a run."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+    for pid in workers:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 DEFAULT_SERVERS = """
     server {{
         listen 127.0.0.1:{pub};
@@ -173,16 +188,7 @@ http {{
     def stop(self):
         if self.proc is None or self.proc.poll() is not None:
             return
-        workers = self.worker_pids()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=WAIT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=WAIT)
-        for pid in workers:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        stop_server(self.proc, self.worker_pids())
         self.proc.stdout.close()
         self.proc.stderr.close()
 
