@@ -23,6 +23,7 @@
 #include "conf/regex.h"
 #include "conf/template.h"
 #include "conf/values.h"
+#include "core/log.h"
 
 namespace pushrelay::conf {
 
@@ -30,7 +31,7 @@ namespace pushrelay::conf {
 enum class Role : uint8_t { None, Publisher, Subscriber, Status };
 enum class SubscriberMode : uint8_t { LongPoll, IntervalPoll };
 enum class Concurrency : uint8_t { Broadcast, First, Last };
-enum class LogLevel : uint8_t { Debug, Info, Notice, Warn, Error, Crit, Alert, Emerg };
+using LogLevel = ::pushrelay::log::Level;
 
 // The push directives in force in one location, defaults and inheritance applied. The member
 // initializers are the directive table's defaults (a test keeps them equal).

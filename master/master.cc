@@ -16,19 +16,18 @@
 #include <optional>
 
 #include "conf/conf.h"
+#include "core/clock.h"
+#include "core/log.h"
 #include "master/control.h"
 #include "master/listeners.h"
 #include "master/notify.h"
 #include "master/options.h"
 #include "shm/segment.h"
 #include "shm/store.h"
-#include "worker/log.h"
 #include "worker/worker.h"
 
 namespace pushrelay::master {
 namespace {
-
-namespace log = worker::log;
 
 // Set by the signal handlers, acted on by Master::run after sigsuspend().
 volatile sig_atomic_t got_child, got_terminate, got_quit, got_reload, got_reopen, got_alarm;
@@ -172,7 +171,7 @@ void Master::spawn(int slot) {
     pid_t pid = fork();
     if (pid < 0) {
         LOG_ALERT_ERRNO("fork()");
-        store_.reset_slot(slot, static_cast<int64_t>(time(nullptr)) * 1000);
+        store_.reset_slot(slot, core::wall_clock_ms());
         return;
     }
     if (pid == 0) {
@@ -199,7 +198,7 @@ void Master::reap_children() {
                 continue;
             bool expected = w.stopping || shutting_down_;
             if (WIFSIGNALED(status)) {
-                LOG_PRINT(expected ? conf::LogLevel::Notice : conf::LogLevel::Alert,
+                LOG_PRINT(expected ? log::Level::Notice : log::Level::Alert,
                           "worker process %d exited on signal %d", static_cast<int>(pid),
                           WTERMSIG(status));
             } else {
@@ -208,7 +207,7 @@ void Master::reap_children() {
             }
             w = {};
             // Its waiters are gone with it: their counts and undrained events must go too.
-            store_.reset_slot(slot, static_cast<int64_t>(time(nullptr)) * 1000);
+            store_.reset_slot(slot, core::wall_clock_ms());
             bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == worker::kExitFatal;
             if (!expected && !fatal)
                 spawn(slot);
@@ -336,7 +335,7 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
 int Master::run() {
     if (!create_wake_fds())
         return 1;
-    store_.set_started_ms(static_cast<int64_t>(time(nullptr)) * 1000);
+    store_.set_started_ms(core::wall_clock_ms());
     spawn_generation();
     notify(std::string("READY=1\nSTATUS=serving, ") + std::to_string(config_->worker_processes) +
            " workers\nMAINPID=" + std::to_string(getpid()));

@@ -1,5 +1,7 @@
 #include "master/notify.h"
 
+#include "core/clock.h"
+
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -38,10 +40,7 @@ std::string notify_systemd(const std::string& state) {
 }
 
 std::string reloading_state() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    long long usec = static_cast<long long>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-    return "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec);
+    return "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(core::monotonic_us());
 }
 
 }  // namespace pushrelay::master

@@ -6,6 +6,10 @@
 
 namespace pushrelay::protocol {
 
+bool is_message_http(std::string_view content_type) {
+    return iequals(trim_ows(content_type.substr(0, content_type.find(';'))), "message/http");
+}
+
 namespace {
 
 // Headers that describe the relay's own connection to the subscriber or that ResponseHead

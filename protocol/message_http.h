@@ -16,6 +16,11 @@
 
 namespace pushrelay::protocol {
 
+// Whether a Content-Type value names message/http: the media type before any parameter, compared
+// case-insensitively (RFC 9110 §8.3.1), so "Message/HTTP; x=1" is one too. The one test used both
+// when a publish is validated and when a stored message is delivered.
+bool is_message_http(std::string_view content_type);
+
 struct HttpMessage {
     int status;                   // 200..599
     std::string reason;           // may be empty

@@ -1,6 +1,5 @@
 #include "worker/access_log.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -12,7 +11,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "worker/log.h"
+#include "core/log.h"
+#include "core/peer_address.h"
 
 namespace pushrelay::worker::access_log {
 namespace {
@@ -29,18 +29,6 @@ int file_for(const std::string& path) {
         LOG_ALERT("open() \"%s\" failed (%d: %s)", path.c_str(), errno, strerror(errno));
     files.emplace(path, fd);
     return fd;
-}
-
-std::string peer_address(const sockaddr* peer) {
-    char text[INET6_ADDRSTRLEN] = "-";
-    if (peer->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(peer)->sin_addr, text,
-                  sizeof text);
-    } else if (peer->sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(peer)->sin6_addr, text,
-                  sizeof text);
-    }
-    return text;
 }
 
 std::string time_text(double now, const char* format) {
@@ -73,7 +61,7 @@ uint64_t request_length(const protocol::Request& r) {
 std::string variable(std::string_view name, const Entry& e) {
     const protocol::Request& r = e.request;
     if (name == "remote_addr")
-        return peer_address(e.peer);
+        return core::peer_address(e.peer);
     if (name == "remote_user")
         return "-";
     if (name == "time_local")

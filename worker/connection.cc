@@ -1,17 +1,17 @@
 #include "worker/connection.h"
 
-#include <arpa/inet.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "core/log.h"
+#include "core/peer_address.h"
 #include "protocol/response.h"
 #include "worker/access_log.h"
 #include "worker/core.h"
 #include "worker/handlers.h"
-#include "worker/log.h"
 
 namespace pushrelay::worker {
 namespace {
@@ -219,7 +219,8 @@ void Connection::on_message_complete() {
 void Connection::fail(int status, std::string_view reason) {
     close_after_write_ = true;
     state_ = State::Processing;
-    LOG_INFO("client %s: %d %s", peer_text().c_str(), status, log::escape(reason).c_str());
+    LOG_INFO("client %s: %d %s", core::peer_address(peer()).c_str(), status,
+             log::escape(reason).c_str());
     respond(status, {{"Content-Type", "text/plain"}}, protocol::error_body(status, reason));
 }
 
@@ -335,18 +336,6 @@ void Connection::unhold() {
     worker_.unhold(hold_->uid, hold_->position);
     hold_.reset();
     ev_timer_stop(worker_.loop(), &timer_);
-}
-
-std::string Connection::peer_text() const {
-    char text[INET6_ADDRSTRLEN] = "?";
-    if (peer_.ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer_)->sin6_addr, text,
-                  sizeof text);
-    } else if (peer_.ss_family == AF_INET) {
-        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer_)->sin_addr, text,
-                  sizeof text);
-    }
-    return text;
 }
 
 void Connection::OutputQueue::push(SharedBytes bytes) {

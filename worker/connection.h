@@ -71,8 +71,6 @@ class Connection {
     void unhold();
     // Leaves the waiting list and releases the subscriber's count in the store.
     void release_hold();
-    // The client's address as text, for logs.
-    std::string peer_text() const;
 
     // Stops everything and hands the connection back to the worker for deletion.
     void close();

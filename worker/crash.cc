@@ -7,7 +7,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "worker/log.h"
+#include "core/log.h"
 
 namespace pushrelay::worker::crash {
 namespace {

@@ -8,28 +8,10 @@
 #include "worker/handlers.h"
 
 namespace pushrelay::worker {
-namespace {
-
-constexpr std::string_view kMessageHttp = "message/http";
-
-bool is_message_http(std::string_view content_type) {
-    // Parameters after ';' do not change the type.
-    std::string_view type = content_type.substr(0, content_type.find(';'));
-    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
-    if (type.size() != kMessageHttp.size())
-        return false;
-    for (size_t i = 0; i < type.size(); i++)
-        if (std::tolower(static_cast<unsigned char>(type[i])) != kMessageHttp[i])
-            return false;
-    return true;
-}
-
-}  // namespace
-
 Payload make_payload(const shm::MessageView& message) {
     Payload payload;
     payload.id = message.id;
-    if (is_message_http(message.content_type)) {
+    if (protocol::is_message_http(message.content_type)) {
         // Validated at publish time; a parse failure here would mean a corrupt segment.
         auto parsed = protocol::parse_message_http(message.body);
         if (auto* http = std::get_if<protocol::HttpMessage>(&parsed)) {

@@ -2,12 +2,12 @@
 // the channel, DELETE removes it (its held subscribers get 410).
 #include <variant>
 
+#include "core/log.h"
 #include "protocol/channel_info.h"
 #include "protocol/message_http.h"
 #include "protocol/response.h"
 #include "worker/core.h"
 #include "worker/handlers.h"
-#include "worker/log.h"
 
 namespace pushrelay::worker {
 namespace {
@@ -38,17 +38,10 @@ void respond_info(Worker& worker, Connection& connection, int status,
     connection.respond(status, headers, protocol::format_channel_info(body, type.format));
 }
 
-bool is_message_http(const std::string* content_type) {
-    if (!content_type)
-        return false;
-    std::string_view type = std::string_view(*content_type).substr(0, content_type->find(';'));
-    return type == "message/http";
-}
-
 void publish(Worker& worker, Connection& connection, const std::string& key) {
     const protocol::Request& req = connection.request();
     const std::string* content_type = req.header("Content-Type");
-    if (is_message_http(content_type)) {
+    if (content_type && protocol::is_message_http(*content_type)) {
         auto parsed = protocol::parse_message_http(req.body);
         if (auto* err = std::get_if<std::string>(&parsed)) {
             respond_text(connection, 400, "Malformed message/http body: " + *err + "\n");

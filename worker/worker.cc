@@ -9,13 +9,13 @@
 #include <csignal>
 #include <cstring>
 
+#include "core/log.h"
 #include "worker/access_log.h"
 #include "worker/connection.h"
 #include "worker/core.h"
 #include "worker/crash.h"
 #include "worker/delivery.h"
 #include "worker/handlers.h"
-#include "worker/log.h"
 
 namespace pushrelay::worker {
 namespace {

@@ -107,5 +107,15 @@ TEST(MessageHttp, NoBodyOn204Or304) {
     EXPECT_EQ(parse_ok("HTTP/1.1 204 No Content\r\n\r\n").status, 204);
 }
 
+TEST(IsMessageHttp, MediaTypeIsCaseInsensitiveAndIgnoresParameters) {
+    EXPECT_TRUE(is_message_http("message/http"));
+    EXPECT_TRUE(is_message_http("Message/HTTP"));
+    EXPECT_TRUE(is_message_http("message/http; msgtype=response"));
+    EXPECT_TRUE(is_message_http("MESSAGE/Http ;x=1"));
+    EXPECT_FALSE(is_message_http("message/https"));
+    EXPECT_FALSE(is_message_http("text/plain"));
+    EXPECT_FALSE(is_message_http(""));
+}
+
 }  // namespace
 }  // namespace pushrelay::protocol

@@ -1,4 +1,4 @@
-#include "worker/log.h"
+#include "core/log.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,19 +8,19 @@
 #include <cstring>
 #include <ctime>
 
-namespace pushrelay::worker::log {
+namespace pushrelay::log {
 namespace {
 
 struct Sink {
     int fd = STDERR_FILENO;
     std::string path = "stderr";
-    LogLevel level = LogLevel::Notice;
+    Level level = Level::Notice;
     int slot = 0;
 };
 
 Sink sink;
 
-const char* level_name(LogLevel level) {
+const char* level_name(Level level) {
     static const char* const names[] = {"debug", "info", "notice", "warn",
                                         "error", "crit", "alert",  "emerg"};
     return names[static_cast<int>(level)];
@@ -46,7 +46,7 @@ std::string replace_sink_fd(const std::string& path) {
 
 }  // namespace
 
-std::string open(const std::string& path, LogLevel level) {
+std::string open(const std::string& path, Level level) {
     std::string err = replace_sink_fd(path);
     if (err.empty())
         sink.level = level;
@@ -65,11 +65,11 @@ int fd() {
     return sink.fd;
 }
 
-bool enabled(LogLevel level) {
+bool enabled(Level level) {
     return level >= sink.level;
 }
 
-void write(LogLevel level, const char* fmt, ...) {
+void write(Level level, const char* fmt, ...) {
     char line[4096];
     time_t now = time(nullptr);
     struct tm tm;
@@ -103,4 +103,4 @@ std::string escape(std::string_view bytes) {
     return out;
 }
 
-}  // namespace pushrelay::worker::log
+}  // namespace pushrelay::log

@@ -9,19 +9,19 @@
 
 #include <cerrno>
 #include <cstdarg>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
 
-#include "conf/conf.h"
+namespace pushrelay::log {
 
-namespace pushrelay::worker::log {
-
-using conf::LogLevel;
+// nginx's severities, least severe first (error_log's level drops what is below it).
+enum class Level : std::uint8_t { Debug, Info, Notice, Warn, Error, Crit, Alert, Emerg };
 
 // Opens `path` ("stderr" means standard error) for appending; lines below
 // `level` are dropped. Returns an error text on failure and keeps the old sink.
-std::string open(const std::string& path, LogLevel level);
+std::string open(const std::string& path, Level level);
 
 // Opens the same path again (after logrotate renamed it). Error text or "".
 std::string reopen();
@@ -32,26 +32,26 @@ void set_process_tag(int worker_slot);
 // The current descriptor, for the crash handler (worker/crash.h): a plain read, signal-safe.
 int fd();
 
-bool enabled(LogLevel level);
+bool enabled(Level level);
 
-void write(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void write(Level level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 // Client-supplied bytes (channel ids, header values) made safe for a log
 // line: non-printable bytes, quotes and backslashes become \xNN.
 std::string escape(std::string_view bytes);
 
-}  // namespace pushrelay::worker::log
+}  // namespace pushrelay::log
 
-#define LOG_PRINT(level, ...)                                    \
-    do {                                                         \
-        if (::pushrelay::worker::log::enabled(level))            \
-            ::pushrelay::worker::log::write(level, __VA_ARGS__); \
+#define LOG_PRINT(level, ...)                            \
+    do {                                                 \
+        if (::pushrelay::log::enabled(level))            \
+            ::pushrelay::log::write(level, __VA_ARGS__); \
     } while (0)
-#define LOG_ERROR(...) LOG_PRINT(::pushrelay::conf::LogLevel::Error, __VA_ARGS__)
-#define LOG_WARN(...) LOG_PRINT(::pushrelay::conf::LogLevel::Warn, __VA_ARGS__)
-#define LOG_NOTICE(...) LOG_PRINT(::pushrelay::conf::LogLevel::Notice, __VA_ARGS__)
-#define LOG_INFO(...) LOG_PRINT(::pushrelay::conf::LogLevel::Info, __VA_ARGS__)
-#define LOG_ALERT(...) LOG_PRINT(::pushrelay::conf::LogLevel::Alert, __VA_ARGS__)
+#define LOG_ERROR(...) LOG_PRINT(::pushrelay::log::Level::Error, __VA_ARGS__)
+#define LOG_WARN(...) LOG_PRINT(::pushrelay::log::Level::Warn, __VA_ARGS__)
+#define LOG_NOTICE(...) LOG_PRINT(::pushrelay::log::Level::Notice, __VA_ARGS__)
+#define LOG_INFO(...) LOG_PRINT(::pushrelay::log::Level::Info, __VA_ARGS__)
+#define LOG_ALERT(...) LOG_PRINT(::pushrelay::log::Level::Alert, __VA_ARGS__)
 // "CALL failed (ERRNO: TEXT)", the way nginx names a failing system call.
 #define LOG_ALERT_ERRNO(call) LOG_ALERT("%s failed (%d: %s)", call, errno, ::strerror(errno))
-#define LOG_DEBUG(...) LOG_PRINT(::pushrelay::conf::LogLevel::Debug, __VA_ARGS__)
+#define LOG_DEBUG(...) LOG_PRINT(::pushrelay::log::Level::Debug, __VA_ARGS__)

@@ -1,0 +1,20 @@
+#include "core/peer_address.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+namespace pushrelay::core {
+
+std::string peer_address(const sockaddr* peer) {
+    char text[INET6_ADDRSTRLEN] = "-";
+    if (peer->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(peer)->sin_addr, text,
+                  sizeof text);
+    } else if (peer->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(peer)->sin6_addr, text,
+                  sizeof text);
+    }
+    return text;
+}
+
+}  // namespace pushrelay::core

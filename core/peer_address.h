@@ -1,0 +1,13 @@
+// core/peer_address.h — a socket address as text, the one formatter for logs and $remote_addr.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <string>
+
+namespace pushrelay::core {
+
+// "127.0.0.1" or "::1" (no port); "-" for a family other than IPv4 and IPv6 (a Unix socket).
+std::string peer_address(const sockaddr* peer);
+
+}  // namespace pushrelay::core
