@@ -67,20 +67,19 @@ std::variant<int, std::string> open_one(const conf::Listen& listen) {
 
 }  // namespace
 
-std::variant<std::vector<worker::Listener>, std::string> open_listeners(
-    const conf::Config& config) {
+std::variant<std::vector<core::Listener>, std::string> open_listeners(const conf::Config& config) {
     return reopen_listeners(config, {});
 }
 
-std::variant<std::vector<worker::Listener>, std::string> reopen_listeners(
-    const conf::Config& config, const std::vector<worker::Listener>& current) {
-    std::vector<worker::Listener> listeners;
-    std::vector<worker::Listener> opened;  // closed again if a later bind fails
+std::variant<std::vector<core::Listener>, std::string> reopen_listeners(
+    const conf::Config& config, const std::vector<core::Listener>& current) {
+    std::vector<core::Listener> listeners;
+    std::vector<core::Listener> opened;  // closed again if a later bind fails
     for (const conf::Server& server : config.servers) {
         for (const conf::Listen& listen : server.listens) {
             std::string name = listen.describe();
             auto same = std::find_if(current.begin(), current.end(),
-                                     [&](const worker::Listener& l) { return l.name == name; });
+                                     [&](const core::Listener& l) { return l.name == name; });
             if (same != current.end()) {
                 // The backlog may have changed; listen() on a listening socket updates it.
                 ::listen(same->fd, listen.backlog);
@@ -99,18 +98,18 @@ std::variant<std::vector<worker::Listener>, std::string> reopen_listeners(
     return listeners;
 }
 
-void close_unused_listeners(const std::vector<worker::Listener>& old,
-                            const std::vector<worker::Listener>& kept) {
-    for (const worker::Listener& l : old) {
+void close_unused_listeners(const std::vector<core::Listener>& old,
+                            const std::vector<core::Listener>& kept) {
+    for (const core::Listener& l : old) {
         bool used = std::any_of(kept.begin(), kept.end(),
-                                [&](const worker::Listener& k) { return k.fd == l.fd; });
+                                [&](const core::Listener& k) { return k.fd == l.fd; });
         if (!used)
             close(l.fd);
     }
 }
 
-void close_listeners(std::vector<worker::Listener>& listeners) {
-    for (const worker::Listener& l : listeners) close(l.fd);
+void close_listeners(std::vector<core::Listener>& listeners) {
+    for (const core::Listener& l : listeners) close(l.fd);
     listeners.clear();
 }
 

@@ -8,27 +8,27 @@
 #include <vector>
 
 #include "conf/conf.h"
-#include "worker/worker.h"
+#include "core/worker_context.h"
 
 namespace pushrelay::master {
 
 // Binds and listens on every listen address of every server of `config`.
-// Returns one worker::Listener per address, pointing into `config`, or an
+// Returns one core::Listener per address, pointing into `config`, or an
 // error naming the address and the failing call ("bind() to 127.0.0.1:80
 // failed (13: Permission denied)"); on error nothing stays open.
-std::variant<std::vector<worker::Listener>, std::string> open_listeners(const conf::Config& config);
+std::variant<std::vector<core::Listener>, std::string> open_listeners(const conf::Config& config);
 
 // For a reload: listeners for `config` that take over the descriptor of every
 // address already open in `current` (its pending connections stay queued,
 // so no connection attempt is refused) and bind only the new addresses. On
 // error the newly bound sockets are closed and `current` is untouched.
-std::variant<std::vector<worker::Listener>, std::string> reopen_listeners(
-    const conf::Config& config, const std::vector<worker::Listener>& current);
+std::variant<std::vector<core::Listener>, std::string> reopen_listeners(
+    const conf::Config& config, const std::vector<core::Listener>& current);
 
 // Closes the sockets of `old` that `kept` does not use any more.
-void close_unused_listeners(const std::vector<worker::Listener>& old,
-                            const std::vector<worker::Listener>& kept);
+void close_unused_listeners(const std::vector<core::Listener>& old,
+                            const std::vector<core::Listener>& kept);
 
-void close_listeners(std::vector<worker::Listener>& listeners);
+void close_listeners(std::vector<core::Listener>& listeners);
 
 }  // namespace pushrelay::master

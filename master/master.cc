@@ -18,13 +18,13 @@
 #include "conf/conf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/worker_context.h"
 #include "master/control.h"
 #include "master/listeners.h"
 #include "master/notify.h"
 #include "master/options.h"
 #include "shm/segment.h"
 #include "shm/store.h"
-#include "worker/worker.h"
 
 namespace pushrelay::master {
 namespace {
@@ -115,12 +115,13 @@ void notify(const std::string& state) {
 class Master {
   public:
     Master(const Options& options, std::unique_ptr<conf::Config> config, shm::Segment segment,
-           std::vector<worker::Listener> listeners)
+           std::vector<core::Listener> listeners, core::WorkerMain worker_main)
         : options_(options),
           config_(std::move(config)),
           segment_(std::move(segment)),
           store_(segment_),
-          listeners_(std::move(listeners)) {}
+          listeners_(std::move(listeners)),
+          worker_main_(worker_main) {}
 
     Master(const Master&) = delete;
     Master& operator=(const Master&) = delete;
@@ -148,7 +149,8 @@ class Master {
     std::unique_ptr<conf::Config> config_;
     shm::Segment segment_;
     shm::Store store_;
-    std::vector<worker::Listener> listeners_;
+    std::vector<core::Listener> listeners_;
+    core::WorkerMain worker_main_;
     std::array<int, shm::kMaxWorkerSlots> wake_fds_{};
     std::array<WorkerProcess, shm::kMaxWorkerSlots> workers_{};
     bool shutting_down_ = false;
@@ -179,10 +181,10 @@ void Master::spawn(int slot) {
         // A worker must not outlive its master: nothing would reap or replace it.
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() == 1)
-            _exit(worker::kExitOk);
+            _exit(core::kWorkerExitOk);
         log::set_process_tag(slot);
-        worker::Context context{config_.get(), listeners_, &store_, slot, wake_fds_};
-        _exit(worker::run(context));
+        core::WorkerContext context{config_.get(), listeners_, &store_, slot, wake_fds_};
+        _exit(worker_main_(context));
     }
     workers_[slot] = {pid, false};
     LOG_NOTICE("start worker process %d in slot %d", static_cast<int>(pid), slot);
@@ -208,7 +210,7 @@ void Master::reap_children() {
             w = {};
             // Its waiters are gone with it: their counts and undrained events must go too.
             store_.reset_slot(slot, core::wall_clock_ms());
-            bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == worker::kExitFatal;
+            bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == core::kWorkerExitFatal;
             if (!expected && !fatal)
                 spawn(slot);
         }
@@ -313,7 +315,7 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
     if (!err.empty())
         LOG_ERROR("reload: error log: %s", err.c_str());
     raise_fd_limit(*fresh);
-    auto& fresh_listeners = std::get<std::vector<worker::Listener>>(listeners);
+    auto& fresh_listeners = std::get<std::vector<core::Listener>>(listeners);
     close_unused_listeners(listeners_, fresh_listeners);
     listeners_ = std::move(fresh_listeners);
     config_ = std::move(fresh);
@@ -392,7 +394,8 @@ std::unique_ptr<conf::Config> load_conf(const Options& options) {
     return std::move(loaded.config);
 }
 
-int start(const Options& options, std::unique_ptr<conf::Config> config) {
+int start(const Options& options, std::unique_ptr<conf::Config> config,
+          core::WorkerMain worker_main) {
     std::string err = log::open(config->error_log_path, config->error_log_level);
     if (!err.empty()) {
         print_error(err);
@@ -425,7 +428,7 @@ int start(const Options& options, std::unique_ptr<conf::Config> config) {
     }
     LOG_NOTICE("pushrelay/%s started, %d worker processes", kVersion, config->worker_processes);
     Master master(options, std::move(config), std::move(std::get<shm::Segment>(segment)),
-                  std::move(std::get<std::vector<worker::Listener>>(listeners)));
+                  std::move(std::get<std::vector<core::Listener>>(listeners)), worker_main);
     int status = master.run();
     remove_pid_file(pid_path);
     return status;
@@ -433,7 +436,7 @@ int start(const Options& options, std::unique_ptr<conf::Config> config) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv, core::WorkerMain worker_main) {
     auto parsed = parse_options(argc, argv);
     if (auto* err = std::get_if<std::string>(&parsed)) {
         std::fprintf(stderr, "pushrelay: %s\n\n%s", err->c_str(), usage().c_str());
@@ -472,7 +475,7 @@ int main(int argc, char** argv) {
             print_error(err);
         return err.empty() ? 0 : 1;
     }
-    return start(options, std::move(config));
+    return start(options, std::move(config), worker_main);
 }
 
 }  // namespace pushrelay::master

@@ -6,10 +6,12 @@
 // serves a request and never holds a connection.
 #pragma once
 
+#include "core/worker_context.h"
+
 namespace pushrelay::master {
 
-// The whole program: options, -t, -s, then the master loop. Returns the exit
-// status of the process.
-int main(int argc, char** argv);
+// The whole program: options, -t, -s, then the master loop, which forks workers that run
+// `worker_main`. Returns the exit status of the process.
+int main(int argc, char** argv, core::WorkerMain worker_main);
 
 }  // namespace pushrelay::master

@@ -239,15 +239,20 @@ void ResponseHead::add(std::string_view name, std::string_view value) {
 }
 
 std::string ResponseHead::finish(uint64_t content_length, bool keep_alive) const {
+    return finish(has_no_body(status_) ? std::nullopt : std::optional(content_length),
+                  keep_alive);
+}
+
+std::string ResponseHead::finish(std::optional<uint64_t> content_length, bool keep_alive) const {
     std::string out;
     out.reserve(head_.size() + 128);
     out.append(head_);
     out.append("Server: pushrelay\r\nDate: ");
     out.append(current_http_date());
     out.append("\r\n");
-    if (!has_no_body(status_)) {
+    if (content_length) {
         out.append("Content-Length: ");
-        append_number(out, content_length);
+        append_number(out, *content_length);
         out.append("\r\n");
     }
     out.append(keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");

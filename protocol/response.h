@@ -37,6 +37,9 @@ class ResponseHead {
     // (left out for 1xx, 204 and 304, which have no body), Connection: keep-alive|close, and the
     // blank line. Does not change the head, so one head serves many subscribers.
     std::string finish(uint64_t content_length, bool keep_alive) const;
+    // As above with Content-Length left out when `content_length` is nullopt: a stream, whose
+    // length is not known when its head is sent, or a 101 Switching Protocols.
+    std::string finish(std::optional<uint64_t> content_length, bool keep_alive) const;
 
     int status() const { return status_; }
 

@@ -59,26 +59,6 @@ Store::SubscribeResult subscribe_to(Root& root, Channel& channel,
 
 }  // namespace
 
-std::string_view describe(Status status) noexcept {
-    switch (status) {
-        case Status::Ok:
-            return "ok";
-        case Status::NotFound:
-            return "no such channel";
-        case Status::NoSpace:
-            return "shared memory segment is full";
-        case Status::Forbidden:
-            return "channel does not exist and may not be created here";
-        case Status::TooManySubscribers:
-            return "channel has too many subscribers";
-        case Status::Conflict:
-            return "another subscriber is already waiting on this channel";
-        case Status::Gone:
-            return "channel was deleted";
-    }
-    return "unknown status";
-}
-
 Store::Store(Segment& segment) noexcept : root_(segment.root()) {
     assert(root_ != nullptr && root_->layout_version == kLayoutVersion);
 }

@@ -30,29 +30,25 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/channel.h"
+#include "core/worker_context.h"
+
 namespace pushrelay::shm {
+
+// The channel vocabulary every store shares (core/channel.h).
+using core::ChannelInfo;
+using core::ChannelLimits;
+using core::describe;
+using core::Status;
 
 class Segment;
 struct Root;
 
 // Slot masks are uint64_t, one bit per slot.
-inline constexpr int kMaxWorkerSlots = 64;
+using core::kMaxWorkerSlots;
 
 // For a pin taken outside any slot: it is not in a ledger, so it leaks if its holder dies.
 inline constexpr int kNoSlot = -1;
-
-enum class Status : std::uint8_t {
-    Ok,
-    NotFound,
-    NoSpace,             // the segment is full; nothing was changed
-    Forbidden,           // no such channel and the subscriber may not create it
-    TooManySubscribers,  // the channel already holds max_subscribers waiters
-    Conflict,            // concurrency `first`: a waiter is already held
-    Gone,                // the channel was deleted (uid mismatch)
-};
-
-// A short English phrase for logs and error bodies. The view is static.
-std::string_view describe(Status status) noexcept;
 
 // A message's identity: its time in seconds and its tag within that second.
 struct MessageId {
@@ -77,25 +73,6 @@ struct MessageView {
     std::string_view content_type;  // empty: the publisher sent none
     std::string_view body;
 };
-
-struct ChannelInfo {
-    std::uint64_t messages = 0;           // stored in the queue
-    std::int64_t last_requested_ms = -1;  // last subscriber request; -1 never
-    std::uint64_t subscribers = 0;        // held waiters, all workers
-};
-
-// Per-channel policy, set by the most recent publish (or by the subscriber creating the channel).
-struct ChannelLimits {
-    std::uint32_t min_buffer = 1;               // trimming rules never go below this
-    std::uint32_t max_buffer = 10;              // the oldest is dropped beyond this
-    std::int64_t message_timeout_ms = 3600000;  // 0: messages never expire
-    std::uint32_t min_recipients = 0;           // 0: rule off; else drop the oldest once received
-    bool delete_oldest_received = false;        // drop the oldest once received at all
-    std::int64_t channel_timeout_ms = 5000;     // an idle channel is removed after this
-    bool store_messages = true;                 // false: deliver to held waiters only
-};
-// Copied by value into the segment.
-static_assert(std::is_trivially_copyable_v<ChannelLimits>);
 
 class Store {
   public:

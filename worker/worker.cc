@@ -7,33 +7,26 @@
 
 #include <cerrno>
 #include <csignal>
-#include <cstring>
 
+#include "conf/conf.h"
 #include "core/log.h"
-#include "worker/access_log.h"
-#include "worker/connection.h"
-#include "worker/core.h"
+#include "http/access_log.h"
+#include "shm/store.h"
 #include "worker/crash.h"
-#include "worker/delivery.h"
-#include "worker/handlers.h"
 
 namespace pushrelay::worker {
 namespace {
 
-// How often expired messages and idle channels are looked for. The store's
-// expiry index makes a tick with nothing due cost one lock and one lookup.
+// How often expired messages and idle channels are looked for. The store's expiry index makes a
+// tick with nothing due cost one lock and one lookup.
 constexpr double kExpireInterval = 1.0;
-// Connections accepted per readiness event, so one busy listener cannot
-// starve the others.
+// Connections accepted per readiness event, so one busy listener cannot starve the others.
 constexpr int kAcceptBatch = 64;
 constexpr size_t kAcceptSlack = 16;
 
-constexpr std::string_view kGoneText = "410 Gone: the channel was deleted.\n";
-constexpr std::string_view kKickedText = "409 Conflict: a newer subscriber took this channel.\n";
-
-// No Nagle delay on responses; TCP keepalive probes so that a held
-// subscriber whose host vanished without a FIN (no push_subscriber_timeout
-// set) is noticed after about two minutes instead of never.
+// No Nagle delay on responses; TCP keepalive probes so that a held subscriber whose host
+// vanished without a FIN (no push_subscriber_timeout set) is noticed after about two minutes
+// instead of never.
 void configure_client_socket(int fd) {
     const int on = 1, idle = 60, interval = 10, probes = 6;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
@@ -45,18 +38,20 @@ void configure_client_socket(int fd) {
 
 }  // namespace
 
-Worker::Worker(const Context& context, struct ev_loop* loop) : context_(context), loop_(loop) {
+Worker::Worker(const core::WorkerContext& context, struct ev_loop* loop)
+    : context_(context),
+      loop_(loop),
+      broker_(*context_.store, context_.slot, context_.wake_fds, loop),
+      relay_(broker_, loop),
+      connections_(loop, relay_, [this](size_t open) {
+          context_.store->set_connections(context_.slot, static_cast<uint32_t>(open));
+      }) {
     accept_watchers_.resize(context_.listeners.size());
 }
 
-Worker::~Worker() {
-    // Connections close their fds and release their waiters' counts.
-    graveyard_.clear();
-    std::vector<Connection*> open;
-    for (auto& [c, owned] : connections_) open.push_back(c);
-    for (Connection* c : open) c->close();
-    graveyard_.clear();
-}
+// Members go in reverse order: the connections first (their open exchanges give their waiters
+// back through the relay), then the relay, then the broker.
+Worker::~Worker() = default;
 
 void Worker::start() {
     for (size_t i = 0; i < context_.listeners.size(); i++) {
@@ -73,9 +68,9 @@ void Worker::start() {
     expire_timer_.data = this;
     ev_timer_start(loop_, &expire_timer_);
 
-    ev_check_init(&reaper_, on_check);
-    reaper_.data = this;
-    ev_check_start(loop_, &reaper_);
+    ev_check_init(&idle_check_, on_check);
+    idle_check_.data = this;
+    ev_check_start(loop_, &idle_check_);
 
     ev_signal_init(&term_watcher_, on_stop_signal, SIGTERM);
     ev_signal_init(&int_watcher_, on_stop_signal, SIGINT);
@@ -87,104 +82,51 @@ void Worker::start() {
     }
     ev_init(&shutdown_timer_, on_shutdown_timer);
     shutdown_timer_.data = this;
-    store().set_accepting(slot(), true);
+    context_.store->set_accepting(context_.slot, true);
 
-    // Events posted before this worker existed (a replaced worker's slot was reset) or
-    // while it started must not wait for the next wakeup.
-    drain_mailbox();
-}
-
-void Worker::wake(uint64_t slot_mask) const {
-    const uint64_t one = 1;
-    for (int slot = 0; slot_mask; slot++, slot_mask >>= 1) {
-        if (!(slot_mask & 1))
-            continue;
-        if (::write(context_.wake_fds[slot], &one, sizeof one) < 0 && errno != EAGAIN) {
-            LOG_ALERT_ERRNO("write(eventfd)");
-        }
-    }
-}
-
-std::list<Connection*>::iterator Worker::hold(uint64_t uid, const std::string& key, Connection* c) {
-    ChannelWaiters& waiters = waiters_[uid];
-    if (waiters.connections.empty())
-        waiters.key = key;
-    return waiters.connections.insert(waiters.connections.end(), c);
-}
-
-void Worker::unhold(uint64_t uid, std::list<Connection*>::iterator position) {
-    auto it = waiters_.find(uid);
-    if (it == waiters_.end())
-        return;
-    it->second.connections.erase(position);
-    // The list being walked by answer_waiters() must outlive the walk.
-    if (it->second.connections.empty() && uid != walking_)
-        waiters_.erase(it);
-}
-
-void Worker::adopt(std::unique_ptr<Connection> connection) {
-    Connection* c = connection.get();
-    connections_.emplace(c, std::move(connection));
-    store().set_connections(slot(), static_cast<uint32_t>(connections_.size()));
-    c->start();
-}
-
-void Worker::retire(Connection* connection) {
-    auto it = connections_.find(connection);
-    if (it == connections_.end())
-        return;
-    graveyard_.push_back(std::move(it->second));
-    connections_.erase(it);
-    store().set_connections(slot(), static_cast<uint32_t>(connections_.size()));
-}
-
-void Worker::on_check(struct ev_loop*, ev_check* w, int) {
-    auto* self = static_cast<Worker*>(w->data);
-    self->graveyard_.clear();
-    if (self->shutting_down_)
-        self->finish_if_idle();
+    // Events posted before this worker existed (a replaced worker's slot was reset) or while it
+    // started must not wait for the next wakeup.
+    broker_.dispatch_events();
 }
 
 void Worker::on_accept(struct ev_loop*, ev_io* w, int) {
     auto* self = static_cast<Worker*>(w->data);
     size_t index = w - self->accept_watchers_.data();
-    self->accept_from(w->fd, self->context_.listeners[index].server);
+    self->accept_from(w->fd, *self->context_.listeners[index].server);
 }
 
-// Every worker watches the same listening sockets, and whichever wakes first
-// would take a whole burst of connections (three tries at 10,000 gave 76% to
-// one worker). A worker holding kAcceptSlack more connections than the least
-// loaded accepting worker takes one connection per wake-up instead of a
-// batch, so the others drain the queue. It never stops accepting: a pause
-// lets the listen queue overflow in a burst, and the kernel then drops SYNs
-// that clients retry only after a second or more.
+// Every worker watches the same listening sockets, and whichever wakes first would take a whole
+// burst of connections (three tries at 10,000 gave 76% to one worker). A worker holding
+// kAcceptSlack more connections than the least loaded accepting worker takes one connection per
+// wake-up instead of a batch, so the others drain the queue. It never stops accepting: a pause
+// lets the listen queue overflow in a burst, and the kernel then drops SYNs that clients retry
+// only after a second or more.
 bool Worker::too_busy_to_accept() const {
-    auto fewest = store().fewest_connections_elsewhere(slot());
+    auto fewest = context_.store->fewest_connections_elsewhere(context_.slot);
     return fewest && connections_.size() > *fewest + kAcceptSlack;
 }
 
-void Worker::accept_from(int listen_fd, const conf::Server* server) {
+void Worker::accept_from(int listen_fd, const conf::Server& server) {
     int batch = too_busy_to_accept() ? 1 : kAcceptBatch;
     for (int i = 0; i < batch; i++) {
         sockaddr_storage peer;
         socklen_t len = sizeof peer;
-        int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
+        core::UniqueFd socket(accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len,
+                                      SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (!socket) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 LOG_ALERT_ERRNO("accept4()");
             return;
         }
-        if (connections_.size() >= static_cast<size_t>(config().worker_connections)) {
+        if (connections_.size() >= static_cast<size_t>(context_.config->worker_connections)) {
             LOG_WARN("%d worker_connections are not enough, closing a new connection",
-                     config().worker_connections);
-            ::close(fd);
+                     context_.config->worker_connections);
             continue;
         }
-        configure_client_socket(fd);
-        adopt(std::make_unique<Connection>(*this, fd, peer, *server));
+        configure_client_socket(socket.get());
+        connections_.adopt(std::move(socket), peer, server);
     }
 }
 
@@ -193,131 +135,18 @@ void Worker::on_wake(struct ev_loop*, ev_io* w, int) {
     // Reading resets the eventfd; the mailbox, not the count, says what happened.
     if (::read(w->fd, &count, sizeof count) < 0 && errno != EAGAIN)
         LOG_ALERT_ERRNO("read(eventfd)");
-    static_cast<Worker*>(w->data)->drain_mailbox();
-}
-
-void Worker::drain_mailbox() {
-    bool overflowed = false;
-    events_.clear();
-    store().drain_mailbox(slot(), events_, overflowed);
-    for (shm::Store::Event& event : events_) deliver(event);
-    if (overflowed) {
-        LOG_WARN("mailbox of slot %d overflowed, resynchronising held subscribers", slot());
-        resync_all();
-    }
-}
-
-namespace {
-
-bool is_after(const shm::MessageId& a, const shm::MessageId& b) {
-    return a.time > b.time || (a.time == b.time && a.tag > b.tag);
-}
-
-}  // namespace
-
-// Offers every connection waiting on `uid` to `answer`, which answers and
-// unholds it (returning true) or leaves it waiting. The list is walked in
-// place rather than copied (a copy costs a node per subscriber per message):
-// answering a connection erases only its own node, and unhold() keeps the
-// channel's entry while the walk lasts.
-template <typename Answer>
-uint32_t Worker::answer_waiters(uint64_t uid, Answer answer) {
-    auto found = waiters_.find(uid);
-    if (found == waiters_.end())
-        return 0;
-    // A reference stays valid across rehashes (only iterators do not).
-    std::list<Connection*>& waiting = found->second.connections;
-    walking_ = uid;
-    uint32_t n = 0;
-    for (auto it = waiting.begin(); it != waiting.end();) {
-        Connection* c = *it++;
-        n += answer(*c) ? 1 : 0;
-    }
-    walking_ = 0;
-    if (waiting.empty())
-        waiters_.erase(uid);
-    return n;
-}
-
-void Worker::deliver(const shm::Store::Event& event) {
-    auto found = waiters_.find(event.uid);
-    shm::MessagePin pin = event.message;
-    if (found == waiters_.end()) {
-        store().unpin(pin);
-        return;
-    }
-    std::string key = found->second.key;
-    switch (event.kind) {
-        case shm::Store::Event::Published: {
-            Payload payload = make_payload(store().view(pin));
-            DeliveryHeads heads(payload);
-            uint32_t n = answer_waiters(event.uid, [&](Connection& c) {
-                if (!is_after(payload.id, c.held()->since))
-                    return false;
-                c.unhold();
-                respond_with_payload(c, payload, heads);
-                return true;
-            });
-            store().record_delivery(key, event.uid, slot(), n, pin, now_ms());
-            store().unpin(pin);
-            break;
-        }
-        case shm::Store::Event::Deleted:
-            answer_waiters(event.uid, [](Connection& c) {
-                c.unhold();
-                respond_text(c, 410, kGoneText);
-                return true;
-            });
-            break;
-        case shm::Store::Event::Kick: {
-            uint32_t n = answer_waiters(event.uid, [&](Connection& c) {
-                if (c.held()->seq >= event.before_seq)
-                    return false;
-                c.unhold();
-                respond_text(c, 409, kKickedText);
-                return true;
-            });
-            store().release_waiters(key, event.uid, slot(), n, now_ms());
-            break;
-        }
-    }
-}
-
-// After lost events: every held subscriber asks the store what it missed
-// (a deletion, a newer `last` subscriber, or its next message).
-void Worker::resync_all() {
-    std::vector<std::pair<uint64_t, std::string>> channels;
-    for (auto& [uid, waiters] : waiters_) channels.emplace_back(uid, waiters.key);
-    for (auto& [uid, key] : channels) {
-        answer_waiters(uid, [&](Connection& c) { return resync(c, key, uid); });
-    }
-}
-
-bool Worker::resync(Connection& c, const std::string& key, uint64_t uid) {
-    auto next = store().find_next(key, uid, c.held()->since, now_ms(), slot());
-    bool answered = true;
-    if (next.status == shm::Status::Gone) {
-        c.unhold();
-        respond_text(c, 410, kGoneText);
-    } else if (c.held()->seq < next.kick_before_seq) {
-        c.release_hold();
-        respond_text(c, 409, kKickedText);
-    } else if (next.message) {
-        Payload payload = make_payload(store().view(next.message));
-        DeliveryHeads heads(payload);
-        c.unhold();
-        respond_with_payload(c, payload, heads);
-        store().record_delivery(key, uid, slot(), 1, next.message, now_ms());
-    } else {
-        answered = false;
-    }
-    store().unpin(next.message);
-    return answered;
+    static_cast<Worker*>(w->data)->broker_.dispatch_events();
 }
 
 void Worker::on_expire_timer(struct ev_loop*, ev_timer* w, int) {
+    static_cast<Worker*>(w->data)->broker_.expire();
+}
+
+// After a graceful stop began: the loop ends once the last connection is gone.
+void Worker::on_check(struct ev_loop* loop, ev_check* w, int) {
     auto* self = static_cast<Worker*>(w->data);
-    self->store().expire(self->now_ms());
+    if (self->shutting_down_ && self->connections_.size() == 0)
+        ev_break(loop, EVBREAK_ALL);
 }
 
 void Worker::on_stop_signal(struct ev_loop* loop, ev_signal*, int) {
@@ -329,7 +158,7 @@ void Worker::on_quit_signal(struct ev_loop*, ev_signal* w, int) {
 }
 
 void Worker::on_reopen_signal(struct ev_loop*, ev_signal*, int) {
-    access_log::reopen();
+    http::access_log::reopen();
     std::string err = log::reopen();
     if (!err.empty())
         LOG_ERROR("reopening the error log: %s", err.c_str());
@@ -340,46 +169,34 @@ void Worker::on_shutdown_timer(struct ev_loop* loop, ev_timer*, int) {
     ev_break(loop, EVBREAK_ALL);
 }
 
-// For good (a graceful stop): the other workers stop counting on this one
-// when they balance their accepts.
+// For good (a graceful stop): the other workers stop counting on this one when they balance
+// their accepts.
 void Worker::stop_accepting() {
     for (ev_io& w : accept_watchers_) ev_io_stop(loop_, &w);
-    store().set_accepting(slot(), false);
+    context_.store->set_accepting(context_.slot, false);
 }
 
-// QUIT: accept nothing more, answer held subscribers with 304 (they re-poll
-// elsewhere), let requests in flight finish, close idle connections.
+// QUIT: accept nothing more, answer held subscribers with 304 (they re-poll elsewhere), let
+// requests in flight finish, close idle connections.
 void Worker::begin_graceful_shutdown() {
     if (shutting_down_)
         return;
     shutting_down_ = true;
     stop_accepting();
-    ev_timer_set(&shutdown_timer_, config().worker_shutdown_timeout.count() / 1000.0, 0.);
+    ev_timer_set(&shutdown_timer_, context_.config->worker_shutdown_timeout.count() / 1000.0, 0.);
     ev_timer_start(loop_, &shutdown_timer_);
-    std::vector<Connection*> open;
-    for (auto& [c, owned] : connections_) open.push_back(c);
-    for (Connection* c : open) {
-        if (c->held()) {
-            c->release_hold();
-            respond_not_modified(*c);
-        } else {
-            c->close_if_idle();
-        }
-    }
+    // Stopping first, so that the 304s below carry Connection: close.
+    connections_.stop_gracefully();
+    relay_.stop();
 }
 
-void Worker::finish_if_idle() {
-    if (connections_.empty())
-        ev_break(loop_, EVBREAK_ALL);
-}
-
-int run(const Context& context) {
+int run(const core::WorkerContext& context) {
     if (const char* error = crash::install(); *error != '\0')
         LOG_ALERT("%s", error);
     struct ev_loop* loop = ev_default_loop(EVFLAG_AUTO);
     if (!loop) {
         LOG_ALERT("ev_default_loop() failed");
-        return kExitFatal;
+        return core::kWorkerExitFatal;
     }
     signal(SIGPIPE, SIG_IGN);
     {
@@ -387,7 +204,7 @@ int run(const Context& context) {
         worker.start();
         ev_run(loop, 0);
     }
-    return kExitOk;
+    return core::kWorkerExitOk;
 }
 
 }  // namespace pushrelay::worker

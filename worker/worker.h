@@ -1,48 +1,66 @@
-// A worker process: one libev loop that accepts on the listening sockets it
-// inherited from the master, parses requests, routes them to the publisher
-// and subscriber handlers, holds waiting subscribers in local lists, and
-// wakes on its eventfd when another worker posted to its mailbox.
+// worker/worker.h — a worker process: one libev loop that accepts on the listening sockets it
+// inherited from the master, balances accepts with the other workers, wakes when another worker
+// posted to its mailbox, runs the expiry timer, and handles the signals (TERM/INT: stop now;
+// QUIT: stop gracefully; USR1: reopen the logs).
 //
-// Runs in a forked child of the master and never returns to the master's
-// code: `run` returns the exit status for _exit(). It must not include
-// anything from master/.
+// What a connection does is http/'s; what a request means is push/'s; where channels live is
+// the broker's. The Worker only wires them to one loop. Runs in a forked child of the master and
+// never returns to the master's code: `run` returns the exit status for _exit().
 #pragma once
 
-#include <array>
-#include <string>
+#include <ev.h>
+
+#include <optional>
 #include <vector>
 
-#include "conf/conf.h"
-#include "shm/store.h"
+#include "broker/shm_broker.h"
+#include "core/worker_context.h"
+#include "http/connection.h"
+#include "push/relay.h"
 
 namespace pushrelay::worker {
 
-// A socket the master bound; `server` points into the Config the worker runs.
-struct Listener {
-    int fd;
-    const conf::Server* server;
-    std::string name;  // "127.0.0.1:8080", for logs
+class Worker {
+  public:
+    Worker(const core::WorkerContext& context, struct ev_loop* loop);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // Starts the watchers; the caller then runs the loop.
+    void start();
+
+  private:
+    static void on_accept(struct ev_loop* loop, ev_io* w, int revents);
+    static void on_wake(struct ev_loop* loop, ev_io* w, int revents);
+    static void on_expire_timer(struct ev_loop* loop, ev_timer* w, int revents);
+    static void on_check(struct ev_loop* loop, ev_check* w, int revents);
+    static void on_stop_signal(struct ev_loop* loop, ev_signal* w, int revents);
+    static void on_quit_signal(struct ev_loop* loop, ev_signal* w, int revents);
+    static void on_reopen_signal(struct ev_loop* loop, ev_signal* w, int revents);
+    static void on_shutdown_timer(struct ev_loop* loop, ev_timer* w, int revents);
+
+    void accept_from(int listen_fd, const conf::Server& server);
+    bool too_busy_to_accept() const;
+    void begin_graceful_shutdown();
+    void stop_accepting();
+
+    core::WorkerContext context_;
+    struct ev_loop* loop_;
+    broker::ShmBroker broker_;
+    push::Relay relay_;
+    http::Connections connections_;
+    std::vector<ev_io> accept_watchers_;
+    ev_io wake_watcher_;
+    ev_timer expire_timer_;
+    ev_check idle_check_;
+    ev_signal term_watcher_, int_watcher_, quit_watcher_, usr1_watcher_;
+    ev_timer shutdown_timer_;
+    bool shutting_down_ = false;
 };
 
-// Everything a worker is started with. All pointers outlive the worker (they
-// were created by the master before fork and are inherited).
-struct Context {
-    const conf::Config* config;
-    std::vector<Listener> listeners;
-    shm::Store* store;
-    int slot;  // this worker's mailbox and subscriber-count slot
-    // One eventfd per slot, created by the master: a worker that posts an
-    // event into slot N's mailbox writes wake_fds[N].
-    std::array<int, shm::kMaxWorkerSlots> wake_fds;
-};
-
-// Exit statuses. A worker exiting with kExitFatal is not respawned: it could
-// not start at all, and respawning would only loop.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFatal = 2;
-
-// Runs the worker until it is told to stop (TERM/INT: now; QUIT: after the
-// connections it holds are answered). Returns the exit status.
-int run(const Context& context);
+// Runs the worker until it is told to stop (TERM/INT: now; QUIT: after the connections it holds
+// are answered). Returns the exit status.
+int run(const core::WorkerContext& context);
 
 }  // namespace pushrelay::worker

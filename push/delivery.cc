@@ -1,23 +1,24 @@
-#include "worker/delivery.h"
+#include "push/delivery.h"
 
 #include <variant>
 
 #include "protocol/message_http.h"
 #include "protocol/message_id.h"
 #include "protocol/response.h"
-#include "worker/handlers.h"
+#include "push/responses.h"
 
-namespace pushrelay::worker {
-Payload make_payload(const shm::MessageView& message) {
+namespace pushrelay::push {
+
+Payload make_payload(const broker::Message& message) {
     Payload payload;
     payload.id = message.id;
     if (protocol::is_message_http(message.content_type)) {
         // Validated at publish time; a parse failure here would mean a corrupt segment.
-        auto parsed = protocol::parse_message_http(message.body);
+        auto parsed = protocol::parse_message_http(*message.body);
         if (auto* http = std::get_if<protocol::HttpMessage>(&parsed)) {
             payload.status = http->status;
             for (protocol::Header& h : http->headers) {
-                if (strcasecmp(h.name.c_str(), "Content-Type") == 0) {
+                if (protocol::iequals(h.name, "Content-Type")) {
                     payload.content_type = h.value;
                 } else {
                     payload.headers.push_back(std::move(h));
@@ -27,12 +28,13 @@ Payload make_payload(const shm::MessageView& message) {
             return payload;
         }
     }
-    payload.content_type = std::string(message.content_type);
-    payload.body = std::make_shared<const std::string>(message.body);
+    payload.content_type = message.content_type;
+    payload.body = message.body;
     return payload;
 }
 
-SharedBytes DeliveryHeads::get(const conf::Location& location, int http_minor, bool keep_alive) {
+http::SharedBytes DeliveryHeads::get(const conf::Location& location, int http_minor,
+                                     bool keep_alive) {
     for (const Entry& e : entries_) {
         if (e.location == &location && e.http_minor == http_minor && e.keep_alive == keep_alive)
             return e.head;
@@ -54,10 +56,10 @@ SharedBytes DeliveryHeads::get(const conf::Location& location, int http_minor, b
     return bytes;
 }
 
-void respond_with_payload(Connection& connection, const Payload& payload, DeliveryHeads& heads) {
-    bool keep_alive = connection.keeps_alive();
-    SharedBytes head = heads.get(connection.location(), connection.http_minor(), keep_alive);
-    connection.respond(payload.status, std::move(head), payload.body);
+void respond_with_payload(http::Exchange& exchange, const Payload& payload, DeliveryHeads& heads) {
+    http::SharedBytes head =
+        heads.get(exchange.location(), exchange.http_minor(), exchange.keeps_alive());
+    exchange.respond(payload.status, std::move(head), payload.body);
 }
 
-}  // namespace pushrelay::worker
+}  // namespace pushrelay::push

@@ -2,10 +2,10 @@
 // segment (so exact whichever worker answers) and formatted by protocol/server_status.h.
 #include "protocol/response.h"
 #include "protocol/server_status.h"
-#include "worker/core.h"
-#include "worker/handlers.h"
+#include "push/locations.h"
+#include "push/responses.h"
 
-namespace pushrelay::worker {
+namespace pushrelay::push {
 namespace {
 
 constexpr std::string_view kAllowedMethods = "GET";
@@ -17,37 +17,37 @@ uint64_t uptime_seconds(int64_t started_ms, int64_t now_ms) {
     return static_cast<uint64_t>(now_ms - started_ms) / 1000;
 }
 
-protocol::ServerStatus server_status(const Worker& worker) {
-    const shm::Store::Stats stats = worker.store().stats();
+protocol::ServerStatus server_status(broker::Broker& broker) {
+    const broker::Stats stats = broker.stats();
     protocol::ServerStatus status;
     status.channels = stats.channels;
     status.subscribers = stats.subscribers;
     status.messages = stats.messages;
     status.published = stats.published;
     status.delivered = stats.delivered;
-    status.segment_used = stats.size - stats.free;
-    status.segment_total = stats.size;
+    status.segment_used = stats.segment_size - stats.segment_free;
+    status.segment_total = stats.segment_size;
     status.workers = stats.workers;
     status.connections = stats.connections;
-    status.uptime_seconds = uptime_seconds(stats.started_ms, worker.now_ms());
+    status.uptime_seconds = uptime_seconds(stats.started_ms, broker.now_ms());
     status.reloads = stats.reloads;
     return status;
 }
 
 }  // namespace
 
-void handle_status(Worker& worker, Connection& connection) {
-    const protocol::Request& req = connection.request();
+void handle_status(broker::Broker& broker, http::Exchange& exchange) {
+    const protocol::Request& req = exchange.request();
     if (req.method != "GET") {
-        respond_text(connection, 405, protocol::error_body(405, "use GET"),
+        respond_text(exchange, 405, protocol::error_body(405, "use GET"),
                      {{"Allow", std::string(kAllowedMethods)}});
         return;
     }
     protocol::StatusFormat format = protocol::choose_status_format(req.header("Accept"), req.query);
     std::vector<protocol::Header> headers{
         {"Content-Type", std::string(protocol::status_content_type(format))}};
-    add_cors_headers(connection.location(), headers);
-    connection.respond(200, headers, protocol::format_server_status(server_status(worker), format));
+    add_cors_headers(exchange.location(), headers);
+    exchange.respond(200, headers, protocol::format_server_status(server_status(broker), format));
 }
 
-}  // namespace pushrelay::worker
+}  // namespace pushrelay::push

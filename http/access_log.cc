@@ -1,4 +1,4 @@
-#include "worker/access_log.h"
+#include "http/access_log.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -14,7 +14,7 @@
 #include "core/log.h"
 #include "core/peer_address.h"
 
-namespace pushrelay::worker::access_log {
+namespace pushrelay::http::access_log {
 namespace {
 
 // path → descriptor, or -1 after a failed open (reported once, retried after reopen()).
@@ -147,4 +147,4 @@ void reopen() {
     files.clear();
 }
 
-}  // namespace pushrelay::worker::access_log
+}  // namespace pushrelay::http::access_log

@@ -1,7 +1,8 @@
-// The access log: one line per response, written when the response is
-// queued (for a held subscriber, when it is finally answered, so $request_time
-// is the time it was held). Formats are nginx's log_format text; `combined`
-// is the default.
+// The access log: one line per exchange, written when the exchange ends: a whole response when
+// it is queued (for a held subscriber, when it is finally answered, so $request_time is the time
+// it was held), a stream when it ends (its line carries every byte sent and its duration), a held
+// request whose client left with 499, as nginx logs it. Formats are nginx's log_format text;
+// `combined` is the default.
 //
 // Per worker process: each worker opens the files itself (O_APPEND, so lines
 // from several workers never interleave) on first use, and USR1 reopens them.
@@ -14,7 +15,7 @@
 #include "conf/conf.h"
 #include "protocol/request_parser.h"
 
-namespace pushrelay::worker::access_log {
+namespace pushrelay::http::access_log {
 
 struct Entry {
     const protocol::Request& request;
@@ -40,4 +41,4 @@ void reopen();
 // variable prints "-".
 std::string format_line(std::string_view format, const Entry& entry);
 
-}  // namespace pushrelay::worker::access_log
+}  // namespace pushrelay::http::access_log

@@ -1,10 +1,10 @@
-#include "worker/access_log.h"
+#include "http/access_log.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
-namespace pushrelay::worker::access_log {
+namespace pushrelay::http::access_log {
 namespace {
 
 struct AccessLogTest : ::testing::Test {
@@ -42,4 +42,4 @@ TEST_F(AccessLogTest, MissingAndUnknownVariablesPrintADash) {
 }
 
 }  // namespace
-}  // namespace pushrelay::worker::access_log
+}  // namespace pushrelay::http::access_log

@@ -1,0 +1,153 @@
+// broker/broker.h — the seam between the push semantics (push/) and where channels live.
+//
+// A Broker is what one worker process needs of the channel store: publish, delete, channel info;
+// subscribe (fetch what a subscriber asked for, or register it as waiting on this worker),
+// unsubscribe, fetch the next message after an id; and the events that reach the channels this
+// worker waits on (a message, a deletion, a kick from a `last` subscriber), handed to a
+// Listener. The shared segment (ShmBroker, broker/shm_broker.h) is the first implementation;
+// Redis is the next.
+//
+// A waiter is counted by the broker on the worker that holds it, so that channel info and
+// push_max_channel_subscribers see every worker. Who ends a waiter says how its count goes:
+// record_delivery() for the one-shot waiters a message answered, unsubscribe() for every other
+// ending; a deletion ends them all by itself. push::Subscriptions is the one caller of these.
+//
+// Single-threaded: one Broker per worker process, used from its loop only. Nothing throws.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/channel.h"
+#include "core/message_id.h"
+
+namespace pushrelay::broker {
+
+using core::ChannelInfo;
+using core::ChannelLimits;
+using core::MessageId;
+using core::Status;
+
+// A channel this worker holds waiters on: its key (group + "/" + id) and the uid that tells it
+// from a channel of the same key deleted and created again.
+struct ChannelRef {
+    std::string key;
+    std::uint64_t uid = 0;
+};
+
+// A message as the broker hands it out: its own copy, shareable by every subscriber it goes to.
+// `receipt` is the broker's handle for record_delivery() while the message is being dispatched;
+// 0 outside a dispatch (a subscribe or find_next result, already counted).
+struct Message {
+    MessageId id;
+    std::string content_type;  // empty: the publisher sent none
+    std::shared_ptr<const std::string> body;
+    std::uint64_t receipt = 0;
+};
+
+// Receives the events of the channels this worker holds waiters on.
+class Listener {
+  public:
+    virtual ~Listener() = default;
+    virtual void on_message(std::uint64_t uid, const Message& message) = 0;
+    virtual void on_deleted(std::uint64_t uid) = 0;
+    // A `last` subscriber arrived: waiters registered before `before_seq` must go (409).
+    virtual void on_kick(std::uint64_t uid, std::uint64_t before_seq) = 0;
+    // Events were lost (a full mailbox): every waiter must ask find_next() what it missed.
+    virtual void on_events_lost() = 0;
+};
+
+enum class Concurrency : std::uint8_t { Broadcast, First, Last };
+
+struct SubscribeRequest {
+    std::string_view key;
+    std::optional<MessageId> since;     // nullopt: the oldest stored message
+    bool wait_for_new = false;          // skip the queue: wait for the next new message
+    bool create_channel = true;         // false: Forbidden when the channel does not exist
+    bool wait = true;                   // register a waiter when nothing matches (long-poll)
+    bool persistent = false;            // a stream: registered even when a message matched
+    std::uint32_t max_subscribers = 0;  // 0: no limit
+    Concurrency concurrency = Concurrency::Broadcast;
+    ChannelLimits limits_if_created{};
+};
+
+struct SubscribeResult {
+    Status status = Status::Ok;
+    ChannelRef channel;              // uid 0 if there is none
+    std::optional<Message> message;  // the message asked for, already counted as received
+    bool waiting = false;            // registered as a waiter on this worker
+    std::uint64_t waiter_seq = 0;    // its registration order (concurrency `last`)
+    // When waiting: the channel's newest id at registration (time -1: none yet). Everything
+    // after it comes as events; a resync after lost events resumes from here.
+    MessageId resume_after{};
+};
+
+struct NextResult {
+    Status status = Status::Ok;         // Ok, or Gone when the channel was deleted
+    std::optional<Message> message;     // the first stored message after `since`, counted
+    std::uint64_t kick_before_seq = 0;  // waiters registered before this were kicked (0: none)
+};
+
+struct PublishResult {
+    Status status = Status::Ok;  // Ok or NoSpace
+    bool had_waiters = false;    // some worker held a waiter on the channel (201, else 202)
+    ChannelInfo info{};          // after the publish
+};
+
+struct DeleteResult {
+    Status status = Status::Ok;  // Ok or NotFound
+    ChannelInfo info{};          // before the deletion
+};
+
+// Server-wide figures for push_stub_status.
+struct Stats {
+    std::uint64_t segment_size = 0;
+    std::uint64_t segment_free = 0;
+    std::uint64_t channels = 0;
+    std::uint64_t messages = 0;
+    std::uint64_t subscribers = 0;
+    std::uint64_t published = 0;
+    std::uint64_t delivered = 0;
+    std::uint64_t workers = 0;
+    std::uint64_t connections = 0;
+    std::int64_t started_ms = 0;
+    std::uint64_t reloads = 0;
+};
+
+class Broker {
+  public:
+    virtual ~Broker() = default;
+
+    // ---- publisher side ----
+    virtual PublishResult publish(std::string_view key, std::string_view content_type,
+                                  std::string_view body, const ChannelLimits& limits) = 0;
+    virtual DeleteResult delete_channel(std::string_view key) = 0;
+    virtual std::optional<ChannelInfo> info(std::string_view key) = 0;
+
+    // ---- subscriber side ----
+    virtual SubscribeResult subscribe(const SubscribeRequest& request) = 0;
+    // Forgets n waiters of this worker on `channel` that ended without a message.
+    virtual void unsubscribe(const ChannelRef& channel, std::uint32_t n) = 0;
+    // During on_message: `delivered` subscribers got `message`, `ended` of them (the one-shot
+    // ones) stop waiting. Precondition: ended <= delivered.
+    virtual void record_delivery(const ChannelRef& channel, const Message& message,
+                                 std::uint32_t delivered, std::uint32_t ended) = 0;
+    virtual NextResult find_next(const ChannelRef& channel, MessageId since) = 0;
+
+    // ---- events ----
+    virtual void set_listener(Listener* listener) = 0;
+    // Hands every pending event to the listener (the worker calls it when woken).
+    virtual void dispatch_events() = 0;
+
+    // ---- housekeeping ----
+    // Drops expired messages and idle channels (the worker's expiry timer).
+    virtual void expire() = 0;
+    virtual Stats stats() = 0;
+    // Wall-clock milliseconds as the broker dates messages (the loop's time for this iteration).
+    virtual std::int64_t now_ms() const = 0;
+};
+
+}  // namespace pushrelay::broker

@@ -1,0 +1,51 @@
+// core/worker_context.h — what the master hands each worker process it forks.
+//
+// The master binds the listening sockets, creates the shared segment and the wake-up eventfds,
+// then forks; the child runs the worker entry point it was given (main.cc wires worker::run), so
+// the master never includes worker/. Everything pointed to was created before fork() and is
+// inherited: it outlives the worker.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+namespace pushrelay::conf {
+struct Config;
+struct Server;
+}  // namespace pushrelay::conf
+namespace pushrelay::shm {
+class Store;
+}  // namespace pushrelay::shm
+
+namespace pushrelay::core {
+
+// Worker slots (and so worker processes at once, reload overlap included): slot masks are one
+// 64-bit word.
+inline constexpr int kMaxWorkerSlots = 64;
+
+// A socket the master bound; `server` points into the Config the worker runs.
+struct Listener {
+    int fd;
+    const conf::Server* server;
+    std::string name;  // "127.0.0.1:8080", for logs
+};
+
+struct WorkerContext {
+    const conf::Config* config;
+    std::vector<Listener> listeners;
+    shm::Store* store;
+    int slot;  // this worker's mailbox and subscriber-count slot
+    // One eventfd per slot: a worker that posts an event into slot N's mailbox writes wake_fds[N].
+    std::array<int, kMaxWorkerSlots> wake_fds;
+};
+
+// The worker entry point: runs until told to stop and returns the exit status for _exit().
+using WorkerMain = int (*)(const WorkerContext& context);
+
+// Exit statuses. A worker exiting with kExitFatal is not respawned: it could not start at all,
+// and respawning would only loop.
+inline constexpr int kWorkerExitOk = 0;
+inline constexpr int kWorkerExitFatal = 2;
+
+}  // namespace pushrelay::core

@@ -1,0 +1,251 @@
+// http/connection.h — the server side of one HTTP/1.1 connection, and its exchanges.
+//
+// A Connection reads and parses requests (llhttp, through protocol::RequestParser), routes each
+// to its location, and hands it to the Handler as an Exchange. It owns everything about the wire:
+// pipelining (requests answered in order, parsing paused while output piles up), keep-alive
+// decisions, the output queue, the timeouts of nginx's http core, lingering close, and the access
+// log line written when each exchange ends.
+//
+// An Exchange is one request and its answer. The handler answers in one of three ways:
+//   - a whole response: respond();
+//   - a stream: begin_stream() → any number of send() → end_stream(), chunked or raw;
+//   - an upgrade: upgrade() writes the 101 head and hands the socket to another protocol.
+// It may answer at once or later (a held long-poll, a stream): in between, the connection reads
+// no further request, and if the exchange ends without the handler's doing (the client closed,
+// the worker stopped) the exchange's Observer is told, once.
+//
+// Single-threaded: every call comes from the loop's callbacks. Owned by Connections.
+#pragma once
+
+#include <ev.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "conf/conf.h"
+#include "core/unique_fd.h"
+#include "protocol/header.h"
+#include "protocol/request_parser.h"
+
+namespace pushrelay::http {
+
+using SharedBytes = std::shared_ptr<const std::string>;
+
+class Connection;
+class Connections;
+class Exchange;
+
+// What a server does with complete requests (the push semantics; the GRIP proxy next).
+class Handler {
+  public:
+    virtual ~Handler() = default;
+    // Answers `exchange` now or later; the reference is valid until the exchange ends.
+    virtual void handle(Exchange& exchange) = 0;
+};
+
+// Told when an exchange the handler left open ends without the handler's doing.
+class ExchangeObserver {
+  public:
+    virtual ~ExchangeObserver() = default;
+    // The client closed or reset, a send timed out, or the worker stopped: the exchange is over
+    // and must not be used again. Called at most once, and never after the handler ended it.
+    virtual void exchange_aborted() = 0;
+};
+
+// How a stream's body is framed on the wire.
+enum class Framing : std::uint8_t {
+    Chunked,  // Transfer-Encoding: chunked (HTTP/1.1); HTTP/1.0 gets raw bytes and a close
+    Raw,      // the bytes as given, no length: the connection closes at the end
+};
+
+// Buffers waiting to be written, oldest first. A vector with a head index rather than a deque:
+// an empty deque still allocates its first block, and ten thousand held subscribers would each
+// carry one.
+class OutputQueue {
+  public:
+    void push(SharedBytes bytes);
+    bool empty() const { return head_ == chunks_.size(); }
+    size_t bytes() const { return bytes_; }
+    // Fills at most `max` iovecs from the oldest chunk on; returns how many.
+    int gather(struct iovec* iov, int max) const;
+    // Forgets `n` written bytes from the front.
+    void consume(size_t n);
+
+  private:
+    struct Chunk {
+        SharedBytes bytes;
+        size_t offset;
+    };
+    std::vector<Chunk> chunks_;
+    size_t head_ = 0;
+    size_t bytes_ = 0;
+};
+
+class Exchange {
+  public:
+    const protocol::Request& request() const;
+    // The location the request was routed to, and the regex captures of that match.
+    const conf::Location& location() const;
+    const std::vector<std::string>& captures() const;
+    const sockaddr* peer() const;
+    int http_minor() const;
+    struct ev_loop* loop() const;
+    // Whether the response being built may keep the connection open (request, keepalive_requests,
+    // the worker stopping).
+    bool keeps_alive() const;
+
+    // The whole response: `head` (status line and headers, built for keeps_alive()) then `body`,
+    // either possibly shared with other exchanges. Ends the exchange.
+    void respond(int status, SharedBytes head, SharedBytes body);
+    // Builds the head and ends the exchange with a simple response (errors, info, OPTIONS).
+    void respond(int status, const std::vector<protocol::Header>& headers, std::string body);
+
+    // Starts a response whose body follows in pieces: the head now, with no Content-Length.
+    void begin_stream(int status, const std::vector<protocol::Header>& headers, Framing framing);
+    // One piece of a stream's body (framed as begin_stream said). A client too slow to read,
+    // with more than the pending-output bound queued, is cut off (the observer is told).
+    void send(SharedBytes bytes);
+    // Ends the stream (the last chunk, or the close for raw framing) and the exchange.
+    void end_stream();
+
+    // Hands the socket over to another protocol (WebSocket): queues `head` (a 101 response), and
+    // once it is written gives `takeover` the socket and any bytes the client sent after this
+    // request. The connection is then gone. Ends the exchange.
+    using Takeover = std::function<void(core::UniqueFd socket, std::string unread_input)>;
+    void upgrade(SharedBytes head, Takeover takeover);
+
+    // Who to tell if the exchange ends without the handler's doing; nullptr: nobody.
+    void set_observer(ExchangeObserver* observer);
+
+  private:
+    friend class Connection;
+    explicit Exchange(Connection& connection) : connection_(connection) {}
+    Connection& connection_;
+};
+
+// Every connection of one worker process: ownership, the count, and what a stop needs.
+class Connections {
+  public:
+    // `count_changed` is told the number open after every accept and close (the balancing of
+    // accepts across workers reads it).
+    Connections(struct ev_loop* loop, Handler& handler, std::function<void(size_t)> count_changed);
+    ~Connections();
+    Connections(const Connections&) = delete;
+    Connections& operator=(const Connections&) = delete;
+
+    // Takes an accepted socket (non-blocking) and starts reading it.
+    void adopt(core::UniqueFd socket, const sockaddr_storage& peer, const conf::Server& server);
+    size_t size() const { return open_.size(); }
+
+    // For a graceful stop: from now on every response closes its connection, idle connections
+    // close at once, and exchanges already begun may finish.
+    void stop_gracefully();
+    bool stopping() const { return stopping_; }
+    // Closes everything now (the observers of open exchanges are told).
+    void close_all();
+
+    // For Connection: deleted after the current callback returns (a callback may close its own
+    // connection).
+    void retire(Connection* connection);
+
+    struct ev_loop* loop() const {
+        return loop_;
+    }
+    Handler& handler() const { return handler_; }
+
+  private:
+    static void on_check(struct ev_loop* loop, ev_check* w, int revents);
+
+    struct ev_loop* loop_;
+    Handler& handler_;
+    std::function<void(size_t)> count_changed_;
+    std::vector<std::unique_ptr<Connection>> open_;  // a connection knows its index
+    std::vector<std::unique_ptr<Connection>> graveyard_;
+    ev_check reaper_;
+    bool stopping_ = false;
+};
+
+class Connection {
+  public:
+    Connection(Connections& owner, core::UniqueFd socket, const sockaddr_storage& peer,
+               const conf::Server& server);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    void start();
+    // Stops everything, tells an open exchange's observer, and hands the connection back to its
+    // owner for deletion.
+    void close();
+    // For a graceful stop: closes at once when idle between two requests.
+    void close_if_idle();
+
+  private:
+    friend class Exchange;
+    friend class Connections;
+
+    enum class State : uint8_t {
+        Idle,        // between requests: no byte of the next one yet
+        Reading,     // inside a request's headers or body
+        Processing,  // the handler has the exchange (answering, held, or streaming)
+        Lingering,   // response sent, write side shut, draining input before close
+    };
+    enum class Body : uint8_t { None, Whole, Stream };
+
+    static void on_readable(struct ev_loop* loop, ev_io* w, int revents);
+    static void on_writable(struct ev_loop* loop, ev_io* w, int revents);
+    static void on_timer(struct ev_loop* loop, ev_timer* w, int revents);
+
+    void read_input();
+    void process_input();
+    void discard_parsed_input(size_t parsed);
+    void on_headers_complete();
+    void on_message_complete();
+    void fail(int status, std::string_view reason);
+    void queue(SharedBytes bytes);
+    void log_exchange(int status);
+    void end_exchange();
+    void flush();
+    void start_lingering_close();
+    void hand_over();
+    void arm_timer(conf::Millis timeout);
+    void on_timeout();
+    const conf::HttpSettings& http_settings() const;
+    bool keeps_alive() const;
+
+    Connections& owner_;
+    core::UniqueFd socket_;
+    sockaddr_storage peer_;
+    const conf::Server& server_;
+    size_t index_ = 0;  // in owner_.open_
+    const conf::Location* location_ = nullptr;
+    std::vector<std::string> captures_;
+    protocol::RequestParser parser_;
+    ev_io read_watcher_, write_watcher_;
+    ev_timer timer_;
+    Exchange exchange_{*this};
+    ExchangeObserver* observer_ = nullptr;
+    Exchange::Takeover takeover_;
+
+    State state_ = State::Idle;
+    Body body_ = Body::None;  // what the current exchange began to send
+    Framing framing_ = Framing::Chunked;
+    bool close_after_write_ = false;
+    bool in_process_input_ = false;
+    bool closed_ = false;
+    uint32_t requests_ = 0;
+    int status_ = 0;              // of the current exchange's response, once begun
+    uint64_t body_bytes_ = 0;     // of the current exchange, for the access log
+    uint64_t bytes_ = 0;          // head + body of the current exchange
+    double request_started_ = 0;  // ev_now() at the request's first byte, for $request_time
+    std::string input_;           // bytes read and not yet parsed
+    size_t input_pos_ = 0;
+    OutputQueue output_;
+};
+
+}  // namespace pushrelay::http

@@ -1,0 +1,38 @@
+// push/relay.h — the push semantics of one worker: what the push module's locations do with a
+// request, on top of http/ and a broker.
+//
+// The Relay is the http::Handler of a worker's connections. It routes each exchange by its
+// location's role: publisher (POST/PUT store and fan out, GET reports, DELETE removes),
+// subscriber (answer from the queue, hold, or 304), push_stub_status, or 404. Held subscribers
+// live in its Subscriptions, which receive the broker's events.
+#pragma once
+
+#include <ev.h>
+
+#include "broker/broker.h"
+#include "http/connection.h"
+#include "push/subscriptions.h"
+
+namespace pushrelay::push {
+
+class Relay final : public http::Handler {
+  public:
+    // Becomes `broker`'s listener; both outlive nothing of each other's: destroy the Relay first.
+    Relay(broker::Broker& broker, struct ev_loop* loop);
+    ~Relay() override;
+
+    void handle(http::Exchange& exchange) override;
+
+    // A graceful stop: held subscribers get 304 (they poll another worker), and subscribers that
+    // arrive from now on are answered at once instead of held.
+    void stop();
+
+    const Subscriptions& subscriptions() const { return subscriptions_; }
+
+  private:
+    broker::Broker& broker_;
+    Subscriptions subscriptions_;
+    bool stopping_ = false;
+};
+
+}  // namespace pushrelay::push

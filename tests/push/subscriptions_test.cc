@@ -1,0 +1,227 @@
+// The waiter accounting of push::Subscriptions: after every way a subscription ends, the broker's
+// count of this worker's waiters is exact, and the client was told what that ending says.
+#include "push/subscriptions.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <vector>
+
+namespace pushrelay::push {
+namespace {
+
+// A broker that only counts: waiters per channel uid, deliveries, and what find_next returns.
+class CountingBroker final : public broker::Broker {
+  public:
+    std::map<std::uint64_t, std::int64_t> waiters;
+    std::uint64_t delivered = 0;
+    std::vector<broker::Message> stored;  // for find_next, oldest first
+    bool gone = false;
+    std::uint64_t kick_before_seq = 0;
+
+    broker::PublishResult publish(std::string_view, std::string_view, std::string_view,
+                                  const core::ChannelLimits&) override {
+        return {};
+    }
+    broker::DeleteResult delete_channel(std::string_view) override { return {}; }
+    std::optional<core::ChannelInfo> info(std::string_view) override { return std::nullopt; }
+    broker::SubscribeResult subscribe(const broker::SubscribeRequest&) override { return {}; }
+    void unsubscribe(const broker::ChannelRef& channel, std::uint32_t n) override {
+        waiters[channel.uid] -= n;
+    }
+    void record_delivery(const broker::ChannelRef& channel, const broker::Message&, std::uint32_t n,
+                         std::uint32_t ended) override {
+        EXPECT_LE(ended, n);
+        delivered += n;
+        waiters[channel.uid] -= ended;
+    }
+    broker::NextResult find_next(const broker::ChannelRef&, core::MessageId since) override {
+        broker::NextResult next{gone ? core::Status::Gone : core::Status::Ok, std::nullopt,
+                                kick_before_seq};
+        for (const broker::Message& m : stored) {
+            if (m.id > since) {
+                next.message = m;
+                delivered++;
+                break;
+            }
+        }
+        return next;
+    }
+    void set_listener(broker::Listener*) override {}
+    void dispatch_events() override {}
+    void expire() override {}
+    broker::Stats stats() override { return {}; }
+    std::int64_t now_ms() const override { return 0; }
+};
+
+// What a client was told.
+struct Log {
+    std::vector<core::MessageId> messages;
+    std::vector<Ending> finishes;
+    int destroyed = 0;
+};
+
+class FakeTransport final : public Subscription {
+  public:
+    FakeTransport(Log& log, bool one_shot) : log_(log), one_shot_(one_shot) {}
+    ~FakeTransport() override { log_.destroyed++; }
+    bool one_shot() const override { return one_shot_; }
+    void deliver(const Payload& payload, DeliveryHeads&) override {
+        log_.messages.push_back(payload.id);
+    }
+    void finish(Ending why) override { log_.finishes.push_back(why); }
+    using Subscription::client_gone;
+
+  private:
+    Log& log_;
+    bool one_shot_;
+};
+
+broker::Message message(std::int64_t time, std::uint32_t tag) {
+    return {{time, tag}, "text/plain", std::make_shared<const std::string>("m"), 7};
+}
+
+struct SubscriptionsTest : ::testing::Test {
+    SubscriptionsTest() : loop(ev_loop_new(EVFLAG_AUTO)) {}
+    ~SubscriptionsTest() override { ev_loop_destroy(loop); }
+
+    // Registers a waiter the way the broker's subscribe() would have counted it.
+    FakeTransport* add(Subscriptions& subs, std::uint64_t uid, bool one_shot, std::uint64_t seq = 1,
+                       core::MessageId since = {0, 0}, conf::Millis timeout = conf::Millis(0)) {
+        broker.waiters[uid]++;
+        auto t = std::make_unique<FakeTransport>(log, one_shot);
+        FakeTransport* raw = t.get();
+        subs.add(std::move(t), {"/ch" + std::to_string(uid), uid}, seq, since, timeout);
+        return raw;
+    }
+
+    struct ev_loop* loop;
+    CountingBroker broker;
+    Log log;
+};
+
+TEST_F(SubscriptionsTest, DeliveryEndsOneShotsAndKeepsPersistentOnes) {
+    Subscriptions subs(broker, loop);
+    add(subs, 1, true);
+    add(subs, 1, true);
+    add(subs, 1, false);
+    subs.on_message(1, message(10, 0));
+    EXPECT_EQ(broker.delivered, 3u);
+    EXPECT_EQ(broker.waiters[1], 1);  // the persistent one still waits
+    EXPECT_EQ(subs.size(), 1u);
+    subs.on_message(1, message(10, 1));
+    EXPECT_EQ(broker.delivered, 4u);
+    EXPECT_EQ(log.messages.size(), 4u);
+    EXPECT_EQ(broker.waiters[1], 1);
+}
+
+TEST_F(SubscriptionsTest, OnlyMessagesAfterTheStartingPointAreDelivered) {
+    Subscriptions subs(broker, loop);
+    add(subs, 1, true, 1, {10, 5});
+    subs.on_message(1, message(10, 5));
+    EXPECT_TRUE(log.messages.empty());
+    EXPECT_EQ(broker.waiters[1], 1);
+    subs.on_message(1, message(10, 6));
+    EXPECT_EQ(log.messages.size(), 1u);
+    EXPECT_EQ(broker.waiters[1], 0);
+}
+
+TEST_F(SubscriptionsTest, DeletionAnswers410AndLeavesTheCountToTheBroker) {
+    Subscriptions subs(broker, loop);
+    add(subs, 1, true);
+    add(subs, 1, false);
+    broker.waiters[1] = 0;  // the deletion itself forgot them
+    subs.on_deleted(1);
+    EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Deleted, Ending::Deleted}));
+    EXPECT_EQ(broker.waiters[1], 0);
+    EXPECT_EQ(subs.size(), 0u);
+    EXPECT_EQ(log.destroyed, 2);
+}
+
+TEST_F(SubscriptionsTest, KickEndsOnlyOlderWaitersAndReleasesThem) {
+    Subscriptions subs(broker, loop);
+    add(subs, 1, true, 1);
+    add(subs, 1, true, 2);
+    add(subs, 1, true, 3);
+    subs.on_kick(1, 3);
+    EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Kicked, Ending::Kicked}));
+    EXPECT_EQ(broker.waiters[1], 1);
+    EXPECT_EQ(subs.size(), 1u);
+}
+
+TEST_F(SubscriptionsTest, ClientGoneReleasesWithoutAnAnswer) {
+    Subscriptions subs(broker, loop);
+    FakeTransport* t = add(subs, 1, true);
+    add(subs, 1, true);
+    t->client_gone();
+    EXPECT_TRUE(log.finishes.empty());
+    EXPECT_EQ(broker.waiters[1], 1);
+    EXPECT_EQ(subs.size(), 1u);
+}
+
+TEST_F(SubscriptionsTest, TimeoutAnswersAndReleases) {
+    Subscriptions subs(broker, loop);
+    add(subs, 1, true, 1, {0, 0}, conf::Millis(1));
+    // The timer is the only watcher: the loop returns once it has fired.
+    ev_run(loop, 0);
+    EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::TimedOut}));
+    EXPECT_EQ(broker.waiters[1], 0);
+    EXPECT_EQ(subs.size(), 0u);
+}
+
+TEST_F(SubscriptionsTest, StopAllAnswersEveryChannelAndReleases) {
+    Subscriptions subs(broker, loop);
+    add(subs, 1, true);
+    add(subs, 2, false);
+    add(subs, 3, true);
+    subs.stop_all();
+    EXPECT_EQ(log.finishes.size(), 3u);
+    for (Ending e : log.finishes) EXPECT_EQ(e, Ending::Stopping);
+    for (auto& [uid, n] : broker.waiters) EXPECT_EQ(n, 0) << "channel " << uid;
+}
+
+TEST_F(SubscriptionsTest, DestructionReleasesWhatIsLeft) {
+    {
+        Subscriptions subs(broker, loop);
+        add(subs, 1, true);
+        add(subs, 2, false);
+    }
+    EXPECT_EQ(log.destroyed, 2);
+    for (auto& [uid, n] : broker.waiters) EXPECT_EQ(n, 0) << "channel " << uid;
+}
+
+TEST_F(SubscriptionsTest, ResyncGivesAOneShotItsNextAndAPersistentOneEverything) {
+    Subscriptions subs(broker, loop);
+    add(subs, 1, true);
+    add(subs, 1, false);
+    broker.stored = {message(10, 0), message(10, 1), message(11, 0)};
+    subs.on_events_lost();
+    // The one-shot got one message and ended; the persistent one got all three and stays.
+    EXPECT_EQ(log.messages.size(), 4u);
+    EXPECT_EQ(log.messages.back(), (core::MessageId{11, 0}));
+    EXPECT_EQ(broker.waiters[1], 1);
+    EXPECT_EQ(subs.size(), 1u);
+}
+
+TEST_F(SubscriptionsTest, ResyncOfADeletedChannelAnswers410WithoutReleasing) {
+    Subscriptions subs(broker, loop);
+    add(subs, 1, true);
+    broker.waiters[1] = 0;  // the deletion forgot it
+    broker.gone = true;
+    subs.on_events_lost();
+    EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Deleted}));
+    EXPECT_EQ(broker.waiters[1], 0);
+}
+
+TEST_F(SubscriptionsTest, ResyncKicksWaitersALastSubscriberReplaced) {
+    Subscriptions subs(broker, loop);
+    add(subs, 1, true, 1);
+    add(subs, 1, true, 5);
+    broker.kick_before_seq = 5;
+    subs.on_events_lost();
+    EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Kicked}));
+    EXPECT_EQ(broker.waiters[1], 1);
+}
+
+}  // namespace
+}  // namespace pushrelay::push
