@@ -58,6 +58,8 @@ using Hook = bin::set_member_hook<bin::void_pointer<bip::offset_ptr<void>>,
 // of body. Header fields above `refcount` and the payload never change after publish, which is
 // what lets a pin holder read them without the lock.
 struct Message {
+    // The id (id_of() in shm/message.h), in two fields rather than one core::MessageId so that
+    // content_type_len fills what would be the id's padding.
     std::int64_t time;
     std::uint32_t tag;
     std::uint32_t content_type_len;
@@ -86,7 +88,9 @@ struct Channel {
     std::int64_t deadline_ms;    // the key in Root::deadlines
     std::int64_t idle_since_ms;  // since when it has had no message and no waiter
     std::int64_t last_requested_ms;
-    std::int64_t last_time;  // id of the last message ever published here; -1: none yet
+    // Id of the last message ever published here (last_id_of()); last_time -1: none yet. Two
+    // fields for the same reason as Message's.
+    std::int64_t last_time;
     std::uint32_t last_tag;
     std::uint32_t key_len;
     bip::offset_ptr<Message> oldest;  // truth: the queue is the chain from here

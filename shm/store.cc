@@ -53,7 +53,7 @@ Store::SubscribeResult subscribe_to(Root& root, Channel& channel,
     }
     result.waiter_seq = add_waiter(root, channel, request.slot);
     result.held = true;
-    result.resume_after = MessageId{channel.last_time, channel.last_tag};
+    result.resume_after = last_id_of(channel);
     return result;
 }
 
@@ -141,7 +141,7 @@ void Store::record_delivery(std::string_view key, std::uint64_t uid, int slot, s
     }
 }
 
-Store::NextResult Store::find_next(std::string_view key, std::uint64_t uid, MessageId since,
+Store::NextResult Store::find_next(std::string_view key, std::uint64_t uid, core::MessageId since,
                                    std::int64_t now_ms, int slot) noexcept {
     assert(slot == kNoSlot || valid_slot(slot));
     Root& root = *root_;
@@ -173,7 +173,7 @@ Store::PublishResult Store::publish(std::string_view key, std::string_view conte
         }
     }
     drop_expired(root, *channel, now_ms);
-    const MessageId id = next_message_id(*channel, now_ms);
+    const core::MessageId id = next_message_id(*channel, now_ms);
     // Unstored and unwanted, the message needs no memory at all; only its id is consumed.
     Message* message = nullptr;
     if (limits.store_messages || channel->waiters_total > 0) {
@@ -251,7 +251,7 @@ void Store::expire(std::int64_t now_ms) noexcept {
 MessageView Store::view(const MessagePin& pin) const noexcept {
     const Message& message = pinned_message(*root_, pin);
     return MessageView{
-        .id = {message.time, message.tag},
+        .id = id_of(message),
         .content_type = {message.content_type(), message.content_type_len},
         .body = {message.body(), message.body_len},
     };

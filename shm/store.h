@@ -30,6 +30,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/message_id.h"
+
 namespace pushrelay::shm {
 
 class Segment;
@@ -54,12 +56,6 @@ enum class Status : std::uint8_t {
 // A short English phrase for logs and error bodies. The view is static.
 std::string_view describe(Status status) noexcept;
 
-// A message's identity: its time in seconds and its tag within that second.
-struct MessageId {
-    std::int64_t time = 0;
-    std::uint32_t tag = 0;
-};
-
 // One reference on a message in the segment. A pin keeps the message valid and immutable until
 // it is handed to Store::unpin(), even if its channel drops it or is deleted. Plain value: copying
 // a pin does not add a reference; exactly one copy must be unpinned. A pin taken on a slot is
@@ -73,7 +69,7 @@ static_assert(std::is_trivially_copyable_v<MessagePin>);
 
 // A pinned message's contents. The views stay valid until the pin is unpinned.
 struct MessageView {
-    MessageId id{};
+    core::MessageId id{};
     std::string_view content_type;  // empty: the publisher sent none
     std::string_view body;
 };
@@ -110,12 +106,12 @@ class Store {
     enum class Concurrency : std::uint8_t { Broadcast, First, Last };
 
     struct SubscribeRequest {
-        std::string_view key;               // group + "/" + id, opaque bytes
-        std::optional<MessageId> since;     // nullopt: the oldest stored message
-        bool wait_for_new = false;          // skip the queue: wait for the next new message
-        bool create_channel = true;         // false: Forbidden when the channel does not exist
-        bool hold = true;                   // long-poll: register a waiter when nothing matches
-        std::uint32_t max_subscribers = 0;  // 0: no limit
+        std::string_view key;                  // group + "/" + id, opaque bytes
+        std::optional<core::MessageId> since;  // nullopt: the oldest stored message
+        bool wait_for_new = false;             // skip the queue: wait for the next new message
+        bool create_channel = true;            // false: Forbidden when the channel does not exist
+        bool hold = true;                      // long-poll: register a waiter when nothing matches
+        std::uint32_t max_subscribers = 0;     // 0: no limit
         Concurrency concurrency = Concurrency::Broadcast;
         int slot = 0;  // the calling worker's slot; precondition: 0 <= slot < kMaxWorkerSlots
         ChannelLimits limits_if_created{};
@@ -131,7 +127,7 @@ class Store {
         std::uint64_t kick_slots_mask = 0;  // Last: slots sent a Kick (including the caller's)
         // When held: the channel's newest id at registration (time -1: none yet), which is what a
         // resync after a mailbox overflow passes to find_next(), whatever `since` was.
-        MessageId resume_after{};
+        core::MessageId resume_after{};
     };
 
     // Looks the channel up (creating it unless !create_channel), records the request time and
@@ -166,7 +162,7 @@ class Store {
     // pinned, and which waiters a `last` subscriber has kicked (those with a smaller seq).
     // `slot` is the caller's, so that the pin is given back if it dies holding it; kNoSlot
     // leaves the pin untracked.
-    NextResult find_next(std::string_view key, std::uint64_t uid, MessageId since,
+    NextResult find_next(std::string_view key, std::uint64_t uid, core::MessageId since,
                          std::int64_t now_ms, int slot = kNoSlot) noexcept;
 
     // ---- publisher side ----
@@ -174,7 +170,7 @@ class Store {
     struct PublishResult {
         Status status = Status::Ok;
         std::uint64_t uid = 0;
-        MessageId id{};                     // the new message's id
+        core::MessageId id{};               // the new message's id
         std::uint64_t wake_slots_mask = 0;  // slots sent a Published event
         ChannelInfo info{};                 // after the publish
     };

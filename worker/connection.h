@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "conf/conf.h"
+#include "core/message_id.h"
 #include "protocol/request_parser.h"
 #include "shm/store.h"
 
@@ -33,7 +34,7 @@ struct Hold {
     uint64_t uid;
     std::string key;
     uint64_t seq;                               // registration order, for concurrency `last`
-    shm::MessageId since;                       // deliver only messages after this
+    core::MessageId since;                      // deliver only messages after this
     std::list<Connection*>::iterator position;  // in the worker's waiting list
 };
 

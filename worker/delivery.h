@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "conf/conf.h"
+#include "core/message_id.h"
 #include "protocol/request_parser.h"
 #include "shm/store.h"
 #include "worker/connection.h"
@@ -18,7 +19,7 @@ namespace pushrelay::worker {
 
 struct Payload {
     int status = 200;
-    shm::MessageId id{};
+    core::MessageId id{};
     std::string content_type;               // empty: the location's default_type
     std::vector<protocol::Header> headers;  // from a message/http body
     SharedBytes body;

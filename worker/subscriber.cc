@@ -39,16 +39,14 @@ void respond_with_message(Worker& worker, Connection& connection, shm::MessagePi
 void subscribe(Worker& worker, Connection& connection, const std::string& key) {
     const protocol::Request& req = connection.request();
     const conf::PushSettings& push = connection.location().push;
-    auto since =
-        protocol::parse_message_id(req.header("If-Modified-Since"), req.header("If-None-Match"));
     bool no_cache = push.ignore_queue_on_no_cache && (header_has_no_cache(req, "Cache-Control") ||
                                                       header_has_no_cache(req, "Pragma"));
     shm::ChannelLimits limits;
     limits.channel_timeout_ms = push.channel_timeout.count();
     shm::Store::SubscribeRequest request{
         .key = key,
-        .since = since ? std::optional<shm::MessageId>(shm::MessageId{since->time, since->tag})
-                       : std::nullopt,
+        .since = protocol::parse_message_id(req.header("If-Modified-Since"),
+                                            req.header("If-None-Match")),
         .wait_for_new = no_cache,
         .create_channel = !push.authorized_channels_only,
         .hold = push.mode == conf::SubscriberMode::LongPoll && !worker.shutting_down(),

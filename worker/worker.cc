@@ -207,14 +207,6 @@ void Worker::drain_mailbox() {
     }
 }
 
-namespace {
-
-bool is_after(const shm::MessageId& a, const shm::MessageId& b) {
-    return a.time > b.time || (a.time == b.time && a.tag > b.tag);
-}
-
-}  // namespace
-
 // Offers every connection waiting on `uid` to `answer`, which answers and
 // unholds it (returning true) or leaves it waiting. The list is walked in
 // place rather than copied (a copy costs a node per subscriber per message):
@@ -252,7 +244,7 @@ void Worker::deliver(const shm::Store::Event& event) {
             Payload payload = make_payload(store().view(pin));
             DeliveryHeads heads(payload);
             uint32_t n = answer_waiters(event.uid, [&](Connection& c) {
-                if (!is_after(payload.id, c.held()->since))
+                if (payload.id <= c.held()->since)
                     return false;
                 c.unhold();
                 respond_with_payload(c, payload, heads);

@@ -269,9 +269,9 @@ const Scenario kScenarios[] = {
          publish(w.store, "g/a", "1");
      },
      [](World& w) {
-         auto next = w.store.find_next("g/a", w.uid, MessageId{0, 0}, kT0, kChild);
+         auto next = w.store.find_next("g/a", w.uid, core::MessageId{0, 0}, kT0, kChild);
          w.store.unpin(next.message);
-         w.store.find_next("g/a", w.uid, MessageId{0, 0}, kT0, kChild);
+         w.store.find_next("g/a", w.uid, core::MessageId{0, 0}, kT0, kChild);
      }},
     {"reset_slot of a slot with waiters, events and pins",
      [](World& w) {

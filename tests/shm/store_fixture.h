@@ -50,7 +50,7 @@ class StoreTest : public ::testing::Test {
 
     // A long-poll request with defaults; tests change fields before passing it on.
     static Store::SubscribeRequest request(std::string_view key, std::int64_t now_ms,
-                                           std::optional<MessageId> since = std::nullopt,
+                                           std::optional<core::MessageId> since = std::nullopt,
                                            int slot = 0) {
         Store::SubscribeRequest request;
         request.key = key;
@@ -72,7 +72,8 @@ class StoreTest : public ::testing::Test {
     }
 
     // Subscribes without holding and returns the body of the message found ("" if none).
-    std::string poll(std::string_view key, std::optional<MessageId> since, std::int64_t now_ms) {
+    std::string poll(std::string_view key, std::optional<core::MessageId> since,
+                     std::int64_t now_ms) {
         Store::SubscribeRequest r = request(key, now_ms, since);
         r.hold = false;
         Store::SubscribeResult result = store_.subscribe(r);
@@ -128,10 +129,6 @@ class Watchdog {
     Watchdog(const Watchdog&) = delete;
     Watchdog& operator=(const Watchdog&) = delete;
 };
-
-inline bool operator==(const MessageId& a, const MessageId& b) {
-    return a.time == b.time && a.tag == b.tag;
-}
 
 inline std::uint64_t bit(int slot) {
     return std::uint64_t{1} << slot;
