@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cassert>
+#include <utility>
 
 #include "shm/channel.h"
 #include "shm/layout.h"
@@ -79,9 +80,21 @@ std::string_view describe(Status status) noexcept {
     return "unknown status";
 }
 
-Store::Store(Segment& segment) noexcept : root_(segment.root()) {
-    assert(root_ != nullptr && root_->layout_version == kLayoutVersion);
+std::variant<Store, std::string> Store::open(Segment& segment) {
+    Root* root = segment.root();
+    if (root == nullptr) {
+        return std::string("the segment holds no store (it was moved from)");
+    }
+    // Read without the lock: the lock's own layout is what may differ.
+    if (const std::uint32_t found = root->layout_version; found != kLayoutVersion) {
+        return "the segment's store has layout version " + std::to_string(found) +
+               ", this build reads version " + std::to_string(kLayoutVersion) +
+               " only (was the segment made by another build of pushrelay?)";
+    }
+    return Store(*root);
 }
+
+Store::Store(Store&& other) noexcept : root_(std::exchange(other.root_, nullptr)) {}
 
 Store::SubscribeResult Store::subscribe(const SubscribeRequest& request) noexcept {
     assert(valid_slot(request.slot));

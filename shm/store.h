@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "core/message_id.h"
@@ -95,9 +96,17 @@ static_assert(std::is_trivially_copyable_v<ChannelLimits>);
 
 class Store {
   public:
-    // Binds to the store inside `segment`, whose root Segment::create() built. The segment must
-    // outlive this Store (and every fork()ed copy of it).
-    explicit Store(Segment& segment) noexcept;
+    // Binds to the store inside `segment`, or says why it cannot: the segment holds no store (it
+    // was moved from), or its root was laid out by a build with another kLayoutVersion
+    // (shm/layout.h), whose structures this build must not read; the error names both versions.
+    // Checked in every build, not only by assert. The segment's mapping must outlive the Store
+    // (and every fork()ed copy of it); moving the Segment object itself is fine.
+    static std::variant<Store, std::string> open(Segment& segment);
+
+    // A Store is a handle on the segment's root: moving it moves the binding, and a moved-from
+    // Store may only be destroyed. Copies are refused: one handle per owner.
+    Store(Store&& other) noexcept;
+    Store& operator=(Store&&) = delete;
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
 
@@ -292,6 +301,8 @@ class Store {
 
   private:
     friend struct StoreTestAccess;  // tests/shm: holds the lock to kill its owner
+
+    explicit Store(Root& root) noexcept : root_(&root) {}
 
     Root* root_;
 };

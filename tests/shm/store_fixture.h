@@ -35,13 +35,22 @@ inline Segment make_segment(std::size_t bytes) {
     return std::move(std::get<Segment>(created));
 }
 
+inline Store open_store(Segment& segment) {
+    auto opened = Store::open(segment);
+    if (auto* error = std::get_if<std::string>(&opened)) {
+        std::fprintf(stderr, "Store::open: %s\n", error->c_str());
+        std::abort();
+    }
+    return std::move(std::get<Store>(opened));
+}
+
 class StoreTest : public ::testing::Test {
   protected:
     static constexpr std::size_t kSegmentBytes = 4 << 20;
     static constexpr std::int64_t kT0 = 1'700'000'000'000;  // a wall-clock time in ms
 
     explicit StoreTest(std::size_t bytes = kSegmentBytes)
-        : segment_(make_segment(bytes)), store_(segment_) {}
+        : segment_(make_segment(bytes)), store_(open_store(segment_)) {}
 
     Store::PublishResult publish(std::string_view key, std::string_view body, std::int64_t now_ms,
                                  const ChannelLimits& limits = {}) {
