@@ -114,12 +114,13 @@ void notify(const std::string& state) {
 
 class Master {
   public:
+    // `store` is bound to `segment`'s mapping, which moving the Segment object leaves in place.
     Master(const Options& options, std::unique_ptr<conf::Config> config, shm::Segment segment,
-           std::vector<core::Listener> listeners, core::WorkerMain worker_main)
+           shm::Store store, std::vector<core::Listener> listeners, core::WorkerMain worker_main)
         : options_(options),
           config_(std::move(config)),
           segment_(std::move(segment)),
-          store_(segment_),
+          store_(std::move(store)),
           listeners_(std::move(listeners)),
           worker_main_(worker_main) {}
 
@@ -411,6 +412,11 @@ int start(const Options& options, std::unique_ptr<conf::Config> config,
         print_error("creating the shared segment: " + *e);
         return 1;
     }
+    auto store = shm::Store::open(std::get<shm::Segment>(segment));
+    if (auto* e = std::get_if<std::string>(&store)) {
+        print_error("opening the store in the shared segment: " + *e);
+        return 1;
+    }
     if (config->daemon) {
         err = daemonize();
         if (!err.empty()) {
@@ -428,6 +434,7 @@ int start(const Options& options, std::unique_ptr<conf::Config> config,
     }
     LOG_NOTICE("pushrelay/%s started, %d worker processes", kVersion, config->worker_processes);
     Master master(options, std::move(config), std::move(std::get<shm::Segment>(segment)),
+                  std::move(std::get<shm::Store>(store)),
                   std::move(std::get<std::vector<core::Listener>>(listeners)), worker_main);
     int status = master.run();
     remove_pid_file(pid_path);

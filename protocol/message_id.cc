@@ -30,14 +30,14 @@ uint32_t parse_tag(std::string_view value) {
 
 }  // namespace
 
-std::optional<MessageId> parse_message_id(const std::string* if_modified_since,
-                                          const std::string* if_none_match) {
+std::optional<core::MessageId> parse_message_id(const std::string* if_modified_since,
+                                                const std::string* if_none_match) {
     if (if_modified_since == nullptr) {
         return std::nullopt;
     }
     std::optional<time_t> time = parse_http_date(trim_ows(*if_modified_since));
     uint32_t tag = if_none_match != nullptr ? parse_tag(*if_none_match) : 0;
-    return MessageId{time.value_or(0), tag};
+    return core::MessageId{time.value_or(0), tag};
 }
 
 std::string format_etag(uint32_t tag) {

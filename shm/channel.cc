@@ -157,9 +157,13 @@ Channel* find_channel(Root& root, std::string_view key, std::uint64_t uid) noexc
     return channel != nullptr && channel->uid == uid ? channel : nullptr;
 }
 
-MessageId next_message_id(const Channel& channel, std::int64_t now_ms) noexcept {
+core::MessageId last_id_of(const Channel& channel) noexcept {
+    return core::MessageId{channel.last_time, channel.last_tag};
+}
+
+core::MessageId next_message_id(const Channel& channel, std::int64_t now_ms) noexcept {
     const std::int64_t time = std::max(now_ms / 1000, channel.last_time);
-    return MessageId{time, time == channel.last_time ? channel.last_tag + 1 : 0};
+    return core::MessageId{time, time == channel.last_time ? channel.last_tag + 1 : 0};
 }
 
 void enqueue(Root& root, Channel& channel, Message& message) noexcept {
@@ -176,25 +180,17 @@ void enqueue(Root& root, Channel& channel, Message& message) noexcept {
     ++root.counters.messages;
 }
 
-namespace {
-
-bool is_after(const Message& message, const MessageId& since) noexcept {
-    return message.time > since.time || (message.time == since.time && message.tag > since.tag);
-}
-
-}  // namespace
-
-Message* find_after(const Channel& channel, const std::optional<MessageId>& since) noexcept {
+Message* find_after(const Channel& channel, const std::optional<core::MessageId>& since) noexcept {
     if (!since)
         return channel.oldest.get();
     // The common poll is from a subscriber that has everything: answer it
     // without walking the queue (which is done under the lock).
     const Message* newest = channel.newest.get();
-    if (newest == nullptr || !is_after(*newest, *since))
+    if (newest == nullptr || id_of(*newest) <= *since)
         return nullptr;
     for (Message* message = channel.oldest.get(); message != nullptr;
          message = message->next.get()) {
-        if (is_after(*message, *since))
+        if (id_of(*message) > *since)
             return message;
     }
     return nullptr;

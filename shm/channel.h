@@ -45,16 +45,19 @@ Channel* find_channel(Root& root, std::string_view key, std::uint64_t uid) noexc
 
 // ---- messages ----
 
+// The id of the last message ever published on the channel (time -1: none yet), stored or not.
+core::MessageId last_id_of(const Channel& channel) noexcept;
+
 // The id the next message published at now_ms gets. Never goes backwards: a clock stepped back
 // keeps the last second (and counts tags up) so that subscribers' searches stay correct.
-MessageId next_message_id(const Channel& channel, std::int64_t now_ms) noexcept;
+core::MessageId next_message_id(const Channel& channel, std::int64_t now_ms) noexcept;
 
 // Appends to the queue, which takes its own reference.
 void enqueue(Root& root, Channel& channel, Message& message) noexcept;
 
 // The first queued message after `since` (compat search), or the oldest when since is nullopt;
 // nullptr if none.
-Message* find_after(const Channel& channel, const std::optional<MessageId>& since) noexcept;
+Message* find_after(const Channel& channel, const std::optional<core::MessageId>& since) noexcept;
 
 // After a publish: max_buffer, then min_recipients (see ChannelLimits).
 void trim_after_publish(Root& root, Channel& channel) noexcept;

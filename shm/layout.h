@@ -19,6 +19,7 @@
 #include <boost/interprocess/offset_ptr.hpp>
 #include <boost/interprocess/sync/mutex_family.hpp>
 #include <boost/intrusive/set.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <type_traits>
@@ -28,7 +29,9 @@
 
 namespace pushrelay::shm {
 
-// Bumped whenever a structure below changes shape; recorded in the root, checked by Store.
+// Bumped whenever a structure below changes shape; recorded in the root, checked by Store::open().
+// The size pins at the end of this file stop a change of shape from compiling until they are
+// updated, and whoever updates them bumps this too.
 inline constexpr std::uint32_t kLayoutVersion = 4;
 
 // Events a slot can have pending before further ones are dropped (and the slot told to resync).
@@ -58,6 +61,8 @@ using Hook = bin::set_member_hook<bin::void_pointer<bip::offset_ptr<void>>,
 // of body. Header fields above `refcount` and the payload never change after publish, which is
 // what lets a pin holder read them without the lock.
 struct Message {
+    // The id (id_of() in shm/message.h), in two fields rather than one core::MessageId so that
+    // content_type_len fills what would be the id's padding.
     std::int64_t time;
     std::uint32_t tag;
     std::uint32_t content_type_len;
@@ -86,7 +91,9 @@ struct Channel {
     std::int64_t deadline_ms;    // the key in Root::deadlines
     std::int64_t idle_since_ms;  // since when it has had no message and no waiter
     std::int64_t last_requested_ms;
-    std::int64_t last_time;  // id of the last message ever published here; -1: none yet
+    // Id of the last message ever published here (last_id_of()); last_time -1: none yet. Two
+    // fields for the same reason as Message's.
+    std::int64_t last_time;
     std::uint32_t last_tag;
     std::uint32_t key_len;
     bip::offset_ptr<Message> oldest;  // truth: the queue is the chain from here
@@ -200,5 +207,31 @@ struct Root {
 };
 // A slot mask has one bit per slot.
 static_assert(kMaxWorkerSlots <= 64);
+// Store::open() reads the version of a root laid out by any build before it trusts anything else
+// in it, so the field stays first, whatever the version.
+static_assert(offsetof(Root, layout_version) == 0);
+
+// ---- size pins ----
+// Every structure that lives in the segment, at its size in the x86-64 glibc ABI the server is
+// built and tested for (pthread_mutex_t's size differs elsewhere, so other targets build without
+// these). A segment holds these bytes: a change of any size changes what a Store must find there,
+// so updating a number below goes with bumping kLayoutVersion in the same commit. A change that
+// keeps every size (two fields swapped, a field's meaning) needs the bump too; these cannot see it.
+#if defined(__x86_64__) && defined(__GLIBC__)
+static_assert(sizeof(Message) == 56, "Message changed shape: bump kLayoutVersion");
+static_assert(sizeof(Channel) == 472, "Channel changed shape: bump kLayoutVersion");
+static_assert(sizeof(ChannelLimits) == 40, "ChannelLimits changed shape: bump kLayoutVersion");
+static_assert(sizeof(Hook) == 32, "the channel index hooks changed shape: bump kLayoutVersion");
+static_assert(sizeof(MessagePin) == 8, "MessagePin changed shape: bump kLayoutVersion");
+static_assert(sizeof(Mailbox) == 41488,
+              "Mailbox (events and pin ledger) changed shape: bump kLayoutVersion");
+static_assert(sizeof(Counters) == 40, "Counters changed shape: bump kLayoutVersion");
+static_assert(sizeof(ServerFigures) == 400, "ServerFigures changed shape: bump kLayoutVersion");
+static_assert(sizeof(Intent) == 32, "Intent changed shape: bump kLayoutVersion");
+static_assert(sizeof(RobustMutex) == 48, "RobustMutex changed shape: bump kLayoutVersion");
+static_assert(sizeof(ChannelsByKey) == 32 && sizeof(ChannelsByDeadline) == 32,
+              "the channel indexes changed shape: bump kLayoutVersion");
+static_assert(sizeof(Root) == 1136, "Root changed shape: bump kLayoutVersion");
+#endif
 
 }  // namespace pushrelay::shm

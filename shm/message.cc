@@ -12,8 +12,8 @@ char* heap_base(const Root& root) {
 
 }  // namespace
 
-Message* new_message(Root& root, MessageId id, std::string_view content_type, std::string_view body,
-                     std::int64_t expires_at_ms) noexcept {
+Message* new_message(Root& root, core::MessageId id, std::string_view content_type,
+                     std::string_view body, std::int64_t expires_at_ms) noexcept {
     const std::size_t bytes = sizeof(Message) + content_type.size() + body.size();
     void* memory = root.manager->allocate(bytes, std::nothrow);
     if (memory == nullptr) {
@@ -42,6 +42,10 @@ Message* new_message(Root& root, MessageId id, std::string_view content_type, st
         std::memcpy(payload + content_type.size(), body.data(), body.size());
     }
     return message;
+}
+
+core::MessageId id_of(const Message& message) noexcept {
+    return core::MessageId{message.time, message.tag};
 }
 
 void release_new_message(Root& root, Message& message) noexcept {

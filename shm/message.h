@@ -19,8 +19,11 @@ namespace pushrelay::shm {
 // A new message without any claim, named in Root::intent, or nullptr when the segment is full.
 // Header, content type and body are one allocation. The caller queues it or posts it, then calls
 // release_new_message().
-Message* new_message(Root& root, MessageId id, std::string_view content_type, std::string_view body,
-                     std::int64_t expires_at_ms) noexcept;
+Message* new_message(Root& root, core::MessageId id, std::string_view content_type,
+                     std::string_view body, std::int64_t expires_at_ms) noexcept;
+
+// The message's id. No lock needed: time and tag never change after publish.
+core::MessageId id_of(const Message& message) noexcept;
 
 // Ends new_message()'s naming: frees the message if nothing claimed it.
 void release_new_message(Root& root, Message& message) noexcept;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cassert>
+#include <utility>
 
 #include "shm/channel.h"
 #include "shm/layout.h"
@@ -53,15 +54,27 @@ Store::SubscribeResult subscribe_to(Root& root, Channel& channel,
     }
     result.waiter_seq = add_waiter(root, channel, request.slot);
     result.held = true;
-    result.resume_after = MessageId{channel.last_time, channel.last_tag};
+    result.resume_after = last_id_of(channel);
     return result;
 }
 
 }  // namespace
 
-Store::Store(Segment& segment) noexcept : root_(segment.root()) {
-    assert(root_ != nullptr && root_->layout_version == kLayoutVersion);
+std::variant<Store, std::string> Store::open(Segment& segment) {
+    Root* root = segment.root();
+    if (root == nullptr) {
+        return std::string("the segment holds no store (it was moved from)");
+    }
+    // Read without the lock: the lock's own layout is what may differ.
+    if (const std::uint32_t found = root->layout_version; found != kLayoutVersion) {
+        return "the segment's store has layout version " + std::to_string(found) +
+               ", this build reads version " + std::to_string(kLayoutVersion) +
+               " only (was the segment made by another build of pushrelay?)";
+    }
+    return Store(*root);
 }
+
+Store::Store(Store&& other) noexcept : root_(std::exchange(other.root_, nullptr)) {}
 
 Store::SubscribeResult Store::subscribe(const SubscribeRequest& request) noexcept {
     assert(valid_slot(request.slot));
@@ -121,7 +134,7 @@ void Store::record_delivery(std::string_view key, std::uint64_t uid, int slot, s
     }
 }
 
-Store::NextResult Store::find_next(std::string_view key, std::uint64_t uid, MessageId since,
+Store::NextResult Store::find_next(std::string_view key, std::uint64_t uid, core::MessageId since,
                                    std::int64_t now_ms, int slot) noexcept {
     assert(slot == kNoSlot || valid_slot(slot));
     Root& root = *root_;
@@ -153,7 +166,7 @@ Store::PublishResult Store::publish(std::string_view key, std::string_view conte
         }
     }
     drop_expired(root, *channel, now_ms);
-    const MessageId id = next_message_id(*channel, now_ms);
+    const core::MessageId id = next_message_id(*channel, now_ms);
     // Unstored and unwanted, the message needs no memory at all; only its id is consumed.
     Message* message = nullptr;
     if (limits.store_messages || channel->waiters_total > 0) {
@@ -231,7 +244,7 @@ void Store::expire(std::int64_t now_ms) noexcept {
 MessageView Store::view(const MessagePin& pin) const noexcept {
     const Message& message = pinned_message(*root_, pin);
     return MessageView{
-        .id = {message.time, message.tag},
+        .id = id_of(message),
         .content_type = {message.content_type(), message.content_type_len},
         .body = {message.body(), message.body_len},
     };

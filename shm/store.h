@@ -28,9 +28,11 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "core/channel.h"
+#include "core/message_id.h"
 #include "core/worker_context.h"
 
 namespace pushrelay::shm {
@@ -50,12 +52,6 @@ using core::kMaxWorkerSlots;
 // For a pin taken outside any slot: it is not in a ledger, so it leaks if its holder dies.
 inline constexpr int kNoSlot = -1;
 
-// A message's identity: its time in seconds and its tag within that second.
-struct MessageId {
-    std::int64_t time = 0;
-    std::uint32_t tag = 0;
-};
-
 // One reference on a message in the segment. A pin keeps the message valid and immutable until
 // it is handed to Store::unpin(), even if its channel drops it or is deleted. Plain value: copying
 // a pin does not add a reference; exactly one copy must be unpinned. A pin taken on a slot is
@@ -69,16 +65,24 @@ static_assert(std::is_trivially_copyable_v<MessagePin>);
 
 // A pinned message's contents. The views stay valid until the pin is unpinned.
 struct MessageView {
-    MessageId id{};
+    core::MessageId id{};
     std::string_view content_type;  // empty: the publisher sent none
     std::string_view body;
 };
 
 class Store {
   public:
-    // Binds to the store inside `segment`, whose root Segment::create() built. The segment must
-    // outlive this Store (and every fork()ed copy of it).
-    explicit Store(Segment& segment) noexcept;
+    // Binds to the store inside `segment`, or says why it cannot: the segment holds no store (it
+    // was moved from), or its root was laid out by a build with another kLayoutVersion
+    // (shm/layout.h), whose structures this build must not read; the error names both versions.
+    // Checked in every build, not only by assert. The segment's mapping must outlive the Store
+    // (and every fork()ed copy of it); moving the Segment object itself is fine.
+    static std::variant<Store, std::string> open(Segment& segment);
+
+    // A Store is a handle on the segment's root: moving it moves the binding, and a moved-from
+    // Store may only be destroyed. Copies are refused: one handle per owner.
+    Store(Store&& other) noexcept;
+    Store& operator=(Store&&) = delete;
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
 
@@ -87,12 +91,12 @@ class Store {
     enum class Concurrency : std::uint8_t { Broadcast, First, Last };
 
     struct SubscribeRequest {
-        std::string_view key;               // group + "/" + id, opaque bytes
-        std::optional<MessageId> since;     // nullopt: the oldest stored message
-        bool wait_for_new = false;          // skip the queue: wait for the next new message
-        bool create_channel = true;         // false: Forbidden when the channel does not exist
-        bool hold = true;                   // long-poll: register a waiter when nothing matches
-        std::uint32_t max_subscribers = 0;  // 0: no limit
+        std::string_view key;                  // group + "/" + id, opaque bytes
+        std::optional<core::MessageId> since;  // nullopt: the oldest stored message
+        bool wait_for_new = false;             // skip the queue: wait for the next new message
+        bool create_channel = true;            // false: Forbidden when the channel does not exist
+        bool hold = true;                      // long-poll: register a waiter when nothing matches
+        std::uint32_t max_subscribers = 0;     // 0: no limit
         Concurrency concurrency = Concurrency::Broadcast;
         int slot = 0;  // the calling worker's slot; precondition: 0 <= slot < kMaxWorkerSlots
         ChannelLimits limits_if_created{};
@@ -108,7 +112,7 @@ class Store {
         std::uint64_t kick_slots_mask = 0;  // Last: slots sent a Kick (including the caller's)
         // When held: the channel's newest id at registration (time -1: none yet), which is what a
         // resync after a mailbox overflow passes to find_next(), whatever `since` was.
-        MessageId resume_after{};
+        core::MessageId resume_after{};
     };
 
     // Looks the channel up (creating it unless !create_channel), records the request time and
@@ -143,7 +147,7 @@ class Store {
     // pinned, and which waiters a `last` subscriber has kicked (those with a smaller seq).
     // `slot` is the caller's, so that the pin is given back if it dies holding it; kNoSlot
     // leaves the pin untracked.
-    NextResult find_next(std::string_view key, std::uint64_t uid, MessageId since,
+    NextResult find_next(std::string_view key, std::uint64_t uid, core::MessageId since,
                          std::int64_t now_ms, int slot = kNoSlot) noexcept;
 
     // ---- publisher side ----
@@ -151,7 +155,7 @@ class Store {
     struct PublishResult {
         Status status = Status::Ok;
         std::uint64_t uid = 0;
-        MessageId id{};                     // the new message's id
+        core::MessageId id{};               // the new message's id
         std::uint64_t wake_slots_mask = 0;  // slots sent a Published event
         ChannelInfo info{};                 // after the publish
     };
@@ -273,6 +277,8 @@ class Store {
 
   private:
     friend struct StoreTestAccess;  // tests/shm: holds the lock to kill its owner
+
+    explicit Store(Root& root) noexcept : root_(&root) {}
 
     Root* root_;
 };

@@ -102,7 +102,7 @@ inline std::string run_message_id(std::string_view input) {
     const size_t nul = input.find('\0');
     const std::string ims(input.substr(0, nul));
     const std::string inm = nul == std::string_view::npos ? "" : std::string(input.substr(nul + 1));
-    std::optional<protocol::MessageId> id =
+    std::optional<core::MessageId> id =
         protocol::parse_message_id(&ims, nul == std::string_view::npos ? nullptr : &inm);
     if (!id)
         return "an If-Modified-Since value gave no id";

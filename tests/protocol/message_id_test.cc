@@ -11,7 +11,7 @@ namespace {
 const std::string kDate = "Sun, 06 Nov 1994 08:49:37 GMT";
 constexpr int64_t kTime = 784111777;
 
-std::optional<MessageId> parse(const std::string* ims, const std::string& inm) {
+std::optional<core::MessageId> parse(const std::string* ims, const std::string& inm) {
     return parse_message_id(ims, &inm);
 }
 
@@ -22,37 +22,32 @@ TEST(MessageId, NoIfModifiedSinceMeansOldest) {
 }
 
 TEST(MessageId, NoIfNoneMatchMeansTagZero) {
-    EXPECT_EQ(parse_message_id(&kDate, nullptr), (MessageId{kTime, 0}));
+    EXPECT_EQ(parse_message_id(&kDate, nullptr), (core::MessageId{kTime, 0}));
 }
 
 TEST(MessageId, BareQuotedAndWeakTags) {
-    EXPECT_EQ(parse(&kDate, "3"), (MessageId{kTime, 3}));
-    EXPECT_EQ(parse(&kDate, "\"3\""), (MessageId{kTime, 3}));
-    EXPECT_EQ(parse(&kDate, "W/\"3\""), (MessageId{kTime, 3}));
-    EXPECT_EQ(parse(&kDate, " 4294967295 "), (MessageId{kTime, 4294967295u}));
+    EXPECT_EQ(parse(&kDate, "3"), (core::MessageId{kTime, 3}));
+    EXPECT_EQ(parse(&kDate, "\"3\""), (core::MessageId{kTime, 3}));
+    EXPECT_EQ(parse(&kDate, "W/\"3\""), (core::MessageId{kTime, 3}));
+    EXPECT_EQ(parse(&kDate, " 4294967295 "), (core::MessageId{kTime, 4294967295u}));
 }
 
 TEST(MessageId, GarbageTagIsZero) {
     for (const char* bad : {"", "abc", "3x", "-1", "\"3", "4294967296", "*", "\"\"", "W/3x"}) {
-        EXPECT_EQ(parse(&kDate, bad), (MessageId{kTime, 0})) << bad;
+        EXPECT_EQ(parse(&kDate, bad), (core::MessageId{kTime, 0})) << bad;
     }
 }
 
 TEST(MessageId, TheThreeDateForms) {
     for (const std::string date : {"Sun, 06 Nov 1994 08:49:37 GMT",
                                    "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"}) {
-        EXPECT_EQ(parse(&date, "1"), (MessageId{kTime, 1})) << date;
+        EXPECT_EQ(parse(&date, "1"), (core::MessageId{kTime, 1})) << date;
     }
 }
 
 TEST(MessageId, MalformedDateIsTimeZero) {
     const std::string bad = "yesterday";
-    EXPECT_EQ(parse(&bad, "7"), (MessageId{0, 7}));
-}
-
-TEST(MessageId, OrderIsTimeThenTag) {
-    EXPECT_LT((MessageId{1, 9}), (MessageId{2, 0}));
-    EXPECT_LT((MessageId{2, 0}), (MessageId{2, 1}));
+    EXPECT_EQ(parse(&bad, "7"), (core::MessageId{0, 7}));
 }
 
 TEST(MessageId, EtagIsAnUnquotedInteger) {

@@ -161,7 +161,7 @@ TEST_F(MailboxTest, AFullMailboxDropsEventsAndSetsTheOverflowFlag) {
     // The flag is reported once; the resync then finds the newest stored messages.
     drain(1, &overflowed);
     EXPECT_FALSE(overflowed);
-    auto next = store_.find_next("g/a", held.uid, MessageId{0, 0}, kT0);
+    auto next = store_.find_next("g/a", held.uid, core::MessageId{0, 0}, kT0);
     EXPECT_EQ(take_body(next.message), std::to_string(kPublishes - 5));
 
     store_.release_waiters("g/a", held.uid, 1, 1, kT0);

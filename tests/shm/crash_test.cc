@@ -131,7 +131,7 @@ std::string describe_problems(const std::vector<std::string>& problems) {
 // Returns false once the operation ran to its end without reaching crash point `point`.
 bool crash_at(const Scenario& scenario, int point) {
     Segment segment = make_segment(4 << 20);
-    Store store(segment);
+    Store store = open_store(segment);
     std::uint64_t mailbox_bytes = 0;
     const std::uint64_t baseline = warm_up(store, mailbox_bytes);
     World world{store, {}, 0};
@@ -269,9 +269,9 @@ const Scenario kScenarios[] = {
          publish(w.store, "g/a", "1");
      },
      [](World& w) {
-         auto next = w.store.find_next("g/a", w.uid, MessageId{0, 0}, kT0, kChild);
+         auto next = w.store.find_next("g/a", w.uid, core::MessageId{0, 0}, kT0, kChild);
          w.store.unpin(next.message);
-         w.store.find_next("g/a", w.uid, MessageId{0, 0}, kT0, kChild);
+         w.store.find_next("g/a", w.uid, core::MessageId{0, 0}, kT0, kChild);
      }},
     {"reset_slot of a slot with waiters, events and pins",
      [](World& w) {

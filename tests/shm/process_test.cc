@@ -62,9 +62,40 @@ TEST(SegmentTest, AMovedSegmentKeepsItsStore) {
     Segment first = make_segment(1 << 20);
     Segment second = std::move(first);
     EXPECT_EQ(first.root(), nullptr);
-    Store store(second);
+    Store store = open_store(second);
     EXPECT_EQ(store.publish("g/a", "", "x", {}, 0).status, Status::Ok);
     EXPECT_EQ(store.stats().size, 1u << 20);
+}
+
+// shm/layout.h, kLayoutVersion: checked in every build, not only where asserts are compiled in.
+TEST(SegmentTest, AStoreOfAnotherLayoutVersionIsRefusedNamingBoth) {
+    Segment segment = make_segment(1 << 20);
+    segment.root()->layout_version = kLayoutVersion + 1;
+    auto opened = Store::open(segment);
+    ASSERT_TRUE(std::holds_alternative<std::string>(opened));
+    const std::string& error = std::get<std::string>(opened);
+    EXPECT_NE(error.find("layout version " + std::to_string(kLayoutVersion + 1)), std::string::npos)
+        << error;
+    EXPECT_NE(error.find("version " + std::to_string(kLayoutVersion) + " only"), std::string::npos)
+        << error;
+    segment.root()->layout_version = kLayoutVersion;
+    EXPECT_TRUE(std::holds_alternative<Store>(Store::open(segment)));
+}
+
+TEST(SegmentTest, AMovedFromSegmentHoldsNoStore) {
+    Segment first = make_segment(1 << 20);
+    Segment second = std::move(first);
+    auto opened = Store::open(first);
+    ASSERT_TRUE(std::holds_alternative<std::string>(opened));
+    EXPECT_NE(std::get<std::string>(opened).find("no store"), std::string::npos);
+}
+
+TEST(SegmentTest, AMovedStoreKeepsItsBinding) {
+    Segment segment = make_segment(1 << 20);
+    Store first = open_store(segment);
+    Store second = std::move(first);
+    EXPECT_EQ(second.publish("g/a", "", "x", {}, 0).status, Status::Ok);
+    EXPECT_EQ(second.stats().channels, 1u);
 }
 
 }  // namespace

@@ -35,13 +35,22 @@ inline Segment make_segment(std::size_t bytes) {
     return std::move(std::get<Segment>(created));
 }
 
+inline Store open_store(Segment& segment) {
+    auto opened = Store::open(segment);
+    if (auto* error = std::get_if<std::string>(&opened)) {
+        std::fprintf(stderr, "Store::open: %s\n", error->c_str());
+        std::abort();
+    }
+    return std::move(std::get<Store>(opened));
+}
+
 class StoreTest : public ::testing::Test {
   protected:
     static constexpr std::size_t kSegmentBytes = 4 << 20;
     static constexpr std::int64_t kT0 = 1'700'000'000'000;  // a wall-clock time in ms
 
     explicit StoreTest(std::size_t bytes = kSegmentBytes)
-        : segment_(make_segment(bytes)), store_(segment_) {}
+        : segment_(make_segment(bytes)), store_(open_store(segment_)) {}
 
     Store::PublishResult publish(std::string_view key, std::string_view body, std::int64_t now_ms,
                                  const ChannelLimits& limits = {}) {
@@ -50,7 +59,7 @@ class StoreTest : public ::testing::Test {
 
     // A long-poll request with defaults; tests change fields before passing it on.
     static Store::SubscribeRequest request(std::string_view key, std::int64_t now_ms,
-                                           std::optional<MessageId> since = std::nullopt,
+                                           std::optional<core::MessageId> since = std::nullopt,
                                            int slot = 0) {
         Store::SubscribeRequest request;
         request.key = key;
@@ -72,7 +81,8 @@ class StoreTest : public ::testing::Test {
     }
 
     // Subscribes without holding and returns the body of the message found ("" if none).
-    std::string poll(std::string_view key, std::optional<MessageId> since, std::int64_t now_ms) {
+    std::string poll(std::string_view key, std::optional<core::MessageId> since,
+                     std::int64_t now_ms) {
         Store::SubscribeRequest r = request(key, now_ms, since);
         r.hold = false;
         Store::SubscribeResult result = store_.subscribe(r);
@@ -128,10 +138,6 @@ class Watchdog {
     Watchdog(const Watchdog&) = delete;
     Watchdog& operator=(const Watchdog&) = delete;
 };
-
-inline bool operator==(const MessageId& a, const MessageId& b) {
-    return a.time == b.time && a.tag == b.tag;
-}
 
 inline std::uint64_t bit(int slot) {
     return std::uint64_t{1} << slot;

@@ -12,11 +12,11 @@ namespace {
 using StoreIdTest = StoreTest;
 
 TEST_F(StoreIdTest, TagsCountUpWithinASecondAndRestartAcrossSeconds) {
-    EXPECT_EQ(publish("g/a", "1", kT0).id, (MessageId{kT0 / 1000, 0}));
-    EXPECT_EQ(publish("g/a", "2", kT0 + 10).id, (MessageId{kT0 / 1000, 1}));
-    EXPECT_EQ(publish("g/a", "3", kT0 + 999).id, (MessageId{kT0 / 1000, 2}));
-    EXPECT_EQ(publish("g/a", "4", kT0 + 1000).id, (MessageId{kT0 / 1000 + 1, 0}));
-    EXPECT_EQ(publish("g/a", "5", kT0 + 5000).id, (MessageId{kT0 / 1000 + 5, 0}));
+    EXPECT_EQ(publish("g/a", "1", kT0).id, (core::MessageId{kT0 / 1000, 0}));
+    EXPECT_EQ(publish("g/a", "2", kT0 + 10).id, (core::MessageId{kT0 / 1000, 1}));
+    EXPECT_EQ(publish("g/a", "3", kT0 + 999).id, (core::MessageId{kT0 / 1000, 2}));
+    EXPECT_EQ(publish("g/a", "4", kT0 + 1000).id, (core::MessageId{kT0 / 1000 + 1, 0}));
+    EXPECT_EQ(publish("g/a", "5", kT0 + 5000).id, (core::MessageId{kT0 / 1000 + 5, 0}));
 }
 
 TEST_F(StoreIdTest, ChannelsNumberTheirMessagesIndependently) {
@@ -27,7 +27,7 @@ TEST_F(StoreIdTest, ChannelsNumberTheirMessagesIndependently) {
 
 TEST_F(StoreIdTest, IdsStayMonotonicWhenTheClockStepsBack) {
     publish("g/a", "1", kT0 + 5000);
-    EXPECT_EQ(publish("g/a", "2", kT0).id, (MessageId{kT0 / 1000 + 5, 1}));
+    EXPECT_EQ(publish("g/a", "2", kT0).id, (core::MessageId{kT0 / 1000 + 5, 1}));
 }
 
 TEST_F(StoreIdTest, DroppedMessagesStillAdvanceTheId) {
@@ -45,7 +45,7 @@ TEST_F(StoreIdTest, PublishCopiesContentTypeAndBinaryBody) {
     MessageView view = store_.view(result.message);
     EXPECT_EQ(view.content_type, "application/octet-stream");
     EXPECT_EQ(view.body, body);
-    EXPECT_EQ(view.id, (MessageId{kT0 / 1000, 0}));
+    EXPECT_EQ(view.id, (core::MessageId{kT0 / 1000, 0}));
     store_.unpin(result.message);
     EXPECT_FALSE(result.message);
 }
@@ -75,20 +75,20 @@ TEST_F(StoreSearchTest, NoSinceGivesTheOldest) {
 }
 
 TEST_F(StoreSearchTest, SinceOlderThanTheOldestGivesTheOldest) {
-    EXPECT_EQ(poll("g/a", MessageId{kS - 100, 7}, kT0), "a");
+    EXPECT_EQ(poll("g/a", core::MessageId{kS - 100, 7}, kT0), "a");
 }
 
 TEST_F(StoreSearchTest, SameSecondGreaterTagIsNext) {
-    EXPECT_EQ(poll("g/a", MessageId{kS, 0}, kT0), "b");
+    EXPECT_EQ(poll("g/a", core::MessageId{kS, 0}, kT0), "b");
 }
 
 TEST_F(StoreSearchTest, LaterSecondIsNextWhateverTheTag) {
-    EXPECT_EQ(poll("g/a", MessageId{kS, 1}, kT0), "c");
-    EXPECT_EQ(poll("g/a", MessageId{kS + 1, 99}, kT0), "c");
+    EXPECT_EQ(poll("g/a", core::MessageId{kS, 1}, kT0), "c");
+    EXPECT_EQ(poll("g/a", core::MessageId{kS + 1, 99}, kT0), "c");
 }
 
 TEST_F(StoreSearchTest, NothingNewerIsNotHeldForIntervalPoll) {
-    Store::SubscribeRequest r = request("g/a", kT0, MessageId{kS + 2, 0});
+    Store::SubscribeRequest r = request("g/a", kT0, core::MessageId{kS + 2, 0});
     r.hold = false;
     auto result = store_.subscribe(r);
     EXPECT_EQ(result.status, Status::Ok);
@@ -98,7 +98,7 @@ TEST_F(StoreSearchTest, NothingNewerIsNotHeldForIntervalPoll) {
 }
 
 TEST_F(StoreSearchTest, NothingNewerIsHeldForLongPoll) {
-    auto result = store_.subscribe(request("g/a", kT0, MessageId{kS + 2, 0}, 3));
+    auto result = store_.subscribe(request("g/a", kT0, core::MessageId{kS + 2, 0}, 3));
     EXPECT_EQ(result.status, Status::Ok);
     EXPECT_FALSE(result.message);
     EXPECT_TRUE(result.held);
@@ -150,7 +150,7 @@ TEST_F(StoreTrimTest, MinRecipientsNeverGoesBelowMinBuffer) {
     publish("g/a", "a", kT0, limits);
     publish("g/a", "b", kT0, limits);
     poll("g/a", std::nullopt, kT0);
-    poll("g/a", MessageId{kT0 / 1000, 0}, kT0);
+    poll("g/a", core::MessageId{kT0 / 1000, 0}, kT0);
     publish("g/a", "c", kT0, limits);
     EXPECT_EQ(messages_in("g/a", kT0), 2u);
     EXPECT_EQ(poll("g/a", std::nullopt, kT0), "b");
@@ -161,7 +161,7 @@ TEST_F(StoreTrimTest, DeleteOldestReceivedDropsOnDelivery) {
     publish("g/a", "a", kT0, limits);
     EXPECT_EQ(poll("g/a", std::nullopt, kT0), "a");
     EXPECT_EQ(messages_in("g/a", kT0), 1u) << "at min_buffer: kept";
-    auto held = store_.subscribe(request("g/a", kT0, MessageId{kT0 / 1000, 0}, 1));
+    auto held = store_.subscribe(request("g/a", kT0, core::MessageId{kT0 / 1000, 0}, 1));
     ASSERT_TRUE(held.held);
     publish("g/a", "b", kT0, limits);
     auto events = drain(1);
@@ -175,7 +175,7 @@ TEST_F(StoreTrimTest, DeleteOldestReceivedDropsOnDelivery) {
 TEST_F(StoreTrimTest, DeleteOldestReceivedKeepsAnUnreceivedOldest) {
     ChannelLimits limits{.min_buffer = 1, .max_buffer = 10, .delete_oldest_received = true};
     publish("g/a", "a", kT0, limits);
-    auto held = store_.subscribe(request("g/a", kT0, MessageId{kT0 / 1000, 0}, 1));
+    auto held = store_.subscribe(request("g/a", kT0, core::MessageId{kT0 / 1000, 0}, 1));
     publish("g/a", "b", kT0, limits);
     auto events = drain(1);
     ASSERT_EQ(events.size(), 1u);
@@ -331,7 +331,7 @@ TEST_F(StoreSubscribeTest, SubscriberCreatesTheChannelWithItsLimits) {
 
 TEST_F(StoreSubscribeTest, TooManySubscribersIsCheckedBeforeAnything) {
     publish("g/a", "a", kT0);
-    Store::SubscribeRequest r = request("g/a", kT0, MessageId{kT0 / 1000, 0});
+    Store::SubscribeRequest r = request("g/a", kT0, core::MessageId{kT0 / 1000, 0});
     r.max_subscribers = 1;
     ASSERT_TRUE(store_.subscribe(r).held);
     EXPECT_EQ(store_.subscribe(r).status, Status::TooManySubscribers);
@@ -363,7 +363,7 @@ TEST_F(StoreConcurrencyTest, FirstRefusesASecondWaiterAnywhere) {
 
 TEST_F(StoreConcurrencyTest, FirstNeverConflictsWhenAnsweredAtOnce) {
     publish("g/a", "a", kT0);
-    Store::SubscribeRequest r = request("g/a", kT0, MessageId{kT0 / 1000, 0});
+    Store::SubscribeRequest r = request("g/a", kT0, core::MessageId{kT0 / 1000, 0});
     r.concurrency = Store::Concurrency::First;
     ASSERT_TRUE(store_.subscribe(r).held);
     r.since = std::nullopt;
@@ -490,11 +490,11 @@ TEST_F(StoreWaiterTest, ImmediateAnswersCountAsDeliveries) {
 TEST_F(StoreWaiterTest, FindNextResyncsFromAnId) {
     const std::uint64_t uid = publish("g/a", "a", kT0).uid;
     publish("g/a", "b", kT0);
-    auto next = store_.find_next("g/a", uid, MessageId{kT0 / 1000, 0}, kT0);
+    auto next = store_.find_next("g/a", uid, core::MessageId{kT0 / 1000, 0}, kT0);
     EXPECT_EQ(next.status, Status::Ok);
     EXPECT_EQ(next.kick_before_seq, 0u);
     EXPECT_EQ(take_body(next.message), "b");
-    next = store_.find_next("g/a", uid, MessageId{kT0 / 1000, 1}, kT0);
+    next = store_.find_next("g/a", uid, core::MessageId{kT0 / 1000, 1}, kT0);
     EXPECT_EQ(next.status, Status::Ok);
     EXPECT_FALSE(next.message);
 }
@@ -505,7 +505,7 @@ TEST_F(StoreWaiterTest, AWaiterForNewMessagesResyncsFromItsRegistration) {
     r.wait_for_new = true;
     auto held = store_.subscribe(r);
     ASSERT_TRUE(held.held);
-    EXPECT_EQ(held.resume_after, (MessageId{kT0 / 1000, 0}));
+    EXPECT_EQ(held.resume_after, (core::MessageId{kT0 / 1000, 0}));
     publish("g/a", "new", kT0);
     auto next = store_.find_next("g/a", held.uid, held.resume_after, kT0);
     EXPECT_EQ(take_body(next.message), "new");
@@ -525,9 +525,9 @@ TEST_F(StoreWaiterTest, AWaiterOnANeverUsedChannelResyncsFromTheStart) {
 TEST_F(StoreWaiterTest, FindNextTellsOfADeletedChannel) {
     const std::uint64_t uid = publish("g/a", "a", kT0).uid;
     store_.delete_channel("g/a", kT0);
-    EXPECT_EQ(store_.find_next("g/a", uid, MessageId{0, 0}, kT0).status, Status::Gone);
+    EXPECT_EQ(store_.find_next("g/a", uid, core::MessageId{0, 0}, kT0).status, Status::Gone);
     publish("g/a", "a", kT0);  // a new channel under the same key is not the one held
-    auto next = store_.find_next("g/a", uid, MessageId{0, 0}, kT0);
+    auto next = store_.find_next("g/a", uid, core::MessageId{0, 0}, kT0);
     EXPECT_EQ(next.status, Status::Gone);
     EXPECT_FALSE(next.message);
 }
@@ -537,7 +537,7 @@ TEST_F(StoreWaiterTest, FindNextTellsOfTheLatestKick) {
     r.concurrency = Store::Concurrency::Last;
     store_.subscribe(r);
     auto last = store_.subscribe(r);
-    auto next = store_.find_next("g/a", last.uid, MessageId{0, 0}, kT0);
+    auto next = store_.find_next("g/a", last.uid, core::MessageId{0, 0}, kT0);
     EXPECT_EQ(next.kick_before_seq, last.waiter_seq);
     auto events = drain(1);
     EXPECT_EQ(events.size(), 1u);
