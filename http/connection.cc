@@ -109,8 +109,8 @@ void Exchange::set_observer(ExchangeObserver* observer) {
 void Exchange::respond(int status, const std::vector<protocol::Header>& headers, std::string body) {
     protocol::ResponseHead head(status, http_minor() == 0 ? 0 : 1);
     for (const protocol::Header& h : headers) head.add(h.name, h.value);
-    respond(status, std::make_shared<const std::string>(head.finish(body.size(), keeps_alive())),
-            std::make_shared<const std::string>(std::move(body)));
+    auto head_bytes = std::make_shared<const std::string>(head.finish(body.size(), keeps_alive()));
+    respond(status, std::move(head_bytes), std::make_shared<const std::string>(std::move(body)));
 }
 
 void Exchange::respond(int status, SharedBytes head, SharedBytes body) {

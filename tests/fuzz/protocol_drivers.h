@@ -23,7 +23,7 @@ namespace pushrelay::fuzz {
 // The request path of a connection. Input layout: byte 0 chooses how the stream is cut into
 // packets (1..64 bytes each, so one-byte-per-packet arrivals are covered) and whether the
 // location has a 64-byte body limit; the rest is the byte stream from the client. Unconsumed
-// bytes stay buffered and are fed again, as worker/connection.cc does. When `tally` is given it
+// bytes stay buffered and are fed again, as http/connection.cc does. When `tally` is given it
 // counts the requests completed and records the error status that ended the stream (0: none).
 struct RequestTally {
     size_t completed = 0;
