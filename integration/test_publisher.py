@@ -224,6 +224,22 @@ def test_malformed_message_http_is_400(pushrelay, body):
                                                           "subscribers": 0})
 
 
+@pytest.mark.parametrize("content_type", ["Message/HTTP", "MESSAGE/http; msgtype=response"])
+def test_message_http_is_recognised_in_any_case(pushrelay, content_type):
+    """Publisher: media types are case-insensitive (RFC 9110): a malformed body sent as
+    Message/HTTP is refused at publish time, and a valid one is unpacked on delivery."""
+    server = pushrelay()
+    assert publish(server.pub_url("case"), b"not an http response",
+                   {"Content-Type": content_type}).status_code == 400
+    inner = b"HTTP/1.1 203 Relayed\r\nX-From: relay\r\n\r\npayload"
+    assert publish(server.pub_url("case"), inner, {"Content-Type": content_type}).status_code \
+        == 202
+    r = requests.get(server.sub_url("case"), timeout=WAIT)
+    assert r.status_code == 203
+    assert r.headers["X-From"] == "relay"
+    assert r.content == b"payload"
+
+
 # ---- 507 ---------------------------------------------------------------------
 
 def test_full_segment_is_507_and_recovers_after_delete(pushrelay):
