@@ -245,18 +245,79 @@ TEST_F(StoreExpiryTest, ARequestRestartsTheIdleClock) {
     EXPECT_FALSE(exists("g/a"));
 }
 
-TEST_F(StoreExpiryTest, ExpiryKeepsTheNewestMinBufferMessages) {
+// push_message_timeout beats push_min_message_buffer_length: the minimum only holds against
+// count-based removal.
+TEST_F(StoreExpiryTest, AnExpiredMessageIsNeitherServedNorCountedWhateverMinBuffer) {
+    ChannelLimits limits{.min_buffer = 1, .message_timeout_ms = 1000, .channel_timeout_ms = 3000};
+    const std::uint64_t uid = publish("g/a", "a", kT0, limits).uid;
+    EXPECT_EQ(poll("g/a", std::nullopt, kT0 + 999), "a");
+    // The timer has not run: the requests themselves must not see it.
+    EXPECT_EQ(poll("g/a", std::nullopt, kT0 + 1000), "");
+    EXPECT_FALSE(store_.find_next("g/a", uid, core::MessageId{0, 0}, kT0 + 1000).message);
+    EXPECT_EQ(store_.info("g/a", kT0 + 1000)->messages, 0u);
+    EXPECT_EQ(store_.stats().messages, 0u);
+    EXPECT_EQ(store_.stats().delivered, 1u) << "only the receipt before expiry";
+}
+
+TEST_F(StoreExpiryTest, AChannelEmptiedByExpiryGoesAfterChannelTimeout) {
     ChannelLimits limits{.min_buffer = 1, .message_timeout_ms = 1000, .channel_timeout_ms = 3000};
     publish("g/a", "a", kT0, limits);
     publish("g/a", "b", kT0 + 500, limits);
     store_.expire(kT0 + 999);
-    EXPECT_EQ(messages_in("g/a", kT0 + 999), 2u);
+    EXPECT_EQ(store_.stats().messages, 2u);
     store_.expire(kT0 + 1000);
     EXPECT_EQ(store_.stats().messages, 1u);
-    // "b" is expired too, but it is the one message min_buffer always keeps.
-    store_.expire(kT0 + 100'000);
-    EXPECT_EQ(store_.stats().messages, 1u);
+    store_.expire(kT0 + 1500);
+    EXPECT_EQ(store_.stats().messages, 0u) << "the last message goes too: min_buffer does not hold";
+    store_.expire(kT0 + 4499);
     EXPECT_EQ(store_.stats().channels, 1u);
+    store_.expire(kT0 + 4500);
+    EXPECT_EQ(store_.stats().channels, 0u);
+}
+
+TEST_F(StoreExpiryTest, ARequestOnAnExpiredChannelStartsItsIdleTime) {
+    ChannelLimits limits{.min_buffer = 1, .message_timeout_ms = 1000, .channel_timeout_ms = 3000};
+    publish("g/a", "a", kT0, limits);
+    EXPECT_EQ(store_.info("g/a", kT0 + 2000)->messages, 0u);
+    store_.expire(kT0 + 4999);
+    EXPECT_TRUE(exists("g/a"));
+    store_.expire(kT0 + 5000);
+    EXPECT_FALSE(exists("g/a"));
+}
+
+// A message published with a shorter timeout than an older one (two publisher locations) expires
+// behind it: it is found and dropped there, by requests and by the timer alike.
+TEST_F(StoreExpiryTest, AMessageExpiringBeforeAnOlderOneIsNeitherServedNorCounted) {
+    const ChannelLimits never{.message_timeout_ms = 0};
+    const ChannelLimits brief{.message_timeout_ms = 1000};
+    publish("g/a", "kept", kT0, never);             // id (s, 0)
+    publish("g/a", "brief", kT0, brief);            // (s, 1), expires at kT0 + 1000
+    publish("g/a", "brief too", kT0 + 100, brief);  // (s, 2), at kT0 + 1100
+    publish("g/a", "kept too", kT0 + 200, never);   // (s, 3)
+    EXPECT_EQ(messages_in("g/a", kT0 + 999), 4u);
+    EXPECT_EQ(messages_in("g/a", kT0 + 1000), 3u);
+    EXPECT_EQ(poll("g/a", core::MessageId{kT0 / 1000, 0}, kT0 + 1100), "kept too");
+    EXPECT_EQ(messages_in("g/a", kT0 + 1100), 2u);
+    EXPECT_TRUE(store_.check().empty());
+}
+
+TEST_F(StoreExpiryTest, TheTimerDropsAMessageExpiringBeforeAnOlderOne) {
+    const ChannelLimits hour{.message_timeout_ms = 3'600'000};
+    const ChannelLimits brief{.message_timeout_ms = 1000};
+    publish("g/a", "hour", kT0, hour);
+    publish("g/a", "brief", kT0, brief);
+    publish("g/b", "brief", kT0 + 500, brief);
+    store_.expire(kT0 + 999);
+    EXPECT_EQ(store_.stats().messages, 3u);
+    store_.expire(kT0 + 1000);
+    EXPECT_EQ(store_.stats().messages, 2u) << "found behind \"hour\" without a request";
+    EXPECT_TRUE(store_.check().empty());
+    store_.expire(kT0 + 1500);
+    EXPECT_EQ(store_.stats().messages, 1u);
+    EXPECT_EQ(poll("g/a", std::nullopt, kT0 + 1500), "hour");
+    store_.expire(kT0 + 3'600'000);
+    EXPECT_EQ(store_.stats().messages, 0u);
+    EXPECT_TRUE(store_.check().empty());
 }
 
 TEST_F(StoreExpiryTest, WithMinBufferZeroTheChannelGoesAfterItsMessages) {
