@@ -250,7 +250,7 @@ void Worker::deliver(const shm::Store::Event& event) {
                 respond_with_payload(c, payload, heads);
                 return true;
             });
-            store().record_delivery(key, event.uid, slot(), n, pin, now_ms());
+            store().record_delivery(key, event.uid, slot(), n, n, pin, now_ms());
             store().unpin(pin);
             break;
         }
@@ -299,7 +299,7 @@ bool Worker::resync(Connection& c, const std::string& key, uint64_t uid) {
         DeliveryHeads heads(payload);
         c.unhold();
         respond_with_payload(c, payload, heads);
-        store().record_delivery(key, uid, slot(), 1, next.message, now_ms());
+        store().record_delivery(key, uid, slot(), 1, 1, next.message, now_ms());
     } else {
         answered = false;
     }

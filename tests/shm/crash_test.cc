@@ -95,7 +95,7 @@ void exercise(Store& store) {
     for (Store::Event& event : events) {
         if (event.kind == Store::Event::Published && event.uid == held.uid) {
             woken = store.view(event.message).body == "woken";
-            store.record_delivery("g/x", held.uid, kParent, 1, event.message, kT0);
+            store.record_delivery("g/x", held.uid, kParent, 1, 1, event.message, kT0);
         }
         store.unpin(event.message);
     }
@@ -273,7 +273,7 @@ const Scenario kScenarios[] = {
          std::vector<Store::Event> events;
          bool overflowed = false;
          w.store.drain_mailbox(kChild, events, overflowed);
-         w.store.record_delivery("g/a", w.uid, kChild, 1, events[0].message, kT0);
+         w.store.record_delivery("g/a", w.uid, kChild, 1, 1, events[0].message, kT0);
          for (Store::Event& event : events) {
              w.store.unpin(event.message);
          }
