@@ -77,7 +77,8 @@ SubscribeResult ShmBroker::subscribe(const SubscribeRequest& request) {
                           .wait_for_new = request.wait_for_new,
                           .create_channel = request.create_channel,
                           .hold = request.wait,
-                                                    .max_subscribers = request.max_subscribers,
+                          .persistent = request.persistent,
+                          .max_subscribers = request.max_subscribers,
                           .concurrency = to_store(request.concurrency),
                           .slot = slot_,
                           .limits_if_created = request.limits_if_created,
@@ -100,8 +101,8 @@ void ShmBroker::unsubscribe(const ChannelRef& channel, std::uint32_t n) {
 }
 
 void ShmBroker::record_delivery(const ChannelRef& channel, const Message& message,
-                                std::uint32_t delivered, std::uint32_t) {
-    store_.record_delivery(channel.key, channel.uid, slot_, delivered,
+                                std::uint32_t delivered, std::uint32_t ended) {
+    store_.record_delivery(channel.key, channel.uid, slot_, delivered, ended,
                            shm::MessagePin{message.receipt}, now_ms());
 }
 

@@ -25,20 +25,26 @@ enum class Status : std::uint8_t {
 std::string_view describe(Status status) noexcept;
 
 struct ChannelInfo {
-    std::uint64_t messages = 0;           // stored in the queue
+    std::uint64_t messages = 0;           // stored in the queue, none of them expired
     std::int64_t last_requested_ms = -1;  // last subscriber request; -1 never
     std::uint64_t subscribers = 0;        // held waiters, all workers
 };
 
 // Per-channel policy, set by the most recent publish (or by the subscriber creating the channel).
 struct ChannelLimits {
-    std::uint32_t min_buffer = 1;               // trimming rules never go below this
-    std::uint32_t max_buffer = 10;              // the oldest is dropped beyond this
-    std::int64_t message_timeout_ms = 3600000;  // 0: messages never expire
-    std::uint32_t min_recipients = 0;           // 0: rule off; else drop the oldest once received
-    bool delete_oldest_received = false;        // drop the oldest once received at all
-    std::int64_t channel_timeout_ms = 5000;     // an idle channel is removed after this
-    bool store_messages = true;                 // false: deliver to held waiters only
+    // Count-based removal (min_recipients, delete_oldest_received, and max_buffer, which conf
+    // keeps at least this) never goes below this many messages. Expiry does: an expired message
+    // goes however few are left.
+    std::uint32_t min_buffer = 1;
+    std::uint32_t max_buffer = 10;  // the oldest is dropped beyond this
+    // A message expires this long after its publish, whatever min_buffer says; from then on it
+    // is never served, found or counted, even before expire() drops it. 0: never.
+    std::int64_t message_timeout_ms = 3600000;
+    std::uint32_t min_recipients = 0;     // 0: rule off; else drop the oldest once received
+    bool delete_oldest_received = false;  // drop the oldest once received at all
+    // A channel with no message and no waiter is removed this long after it became so.
+    std::int64_t channel_timeout_ms = 5000;
+    bool store_messages = true;  // false: deliver to held waiters only
 };
 // Copied by value into the shared segment.
 static_assert(std::is_trivially_copyable_v<ChannelLimits>);

@@ -305,14 +305,22 @@ def test_default_max_message_buffer_length_is_10(pushrelay):
 
 
 def test_message_buffer_length_sets_min_and_max(pushrelay):
-    """Directive push_message_buffer_length: sets min = max (exactly n kept,
-    even past push_message_timeout)."""
-    server = pushrelay(http="push_message_buffer_length 2; push_message_timeout 1s;")
+    """Directive push_message_buffer_length: sets min = max (at most n stored, and
+    count-based removal never goes below n)."""
+    server = pushrelay(mode="interval-poll",
+                       http="push_message_buffer_length 2; push_min_message_recipients 1;")
     for i in range(4):
         publish(server.pub_url("exact"), f"m{i}".encode())
     assert message_count(server.pub_url("exact")) == 2
-    assert_min_kept(server.pub_url("exact"), 2, seconds=2.5)
-    assert requests.get(server.sub_url("exact"), timeout=WAIT).content == b"m2"
+    m2 = requests.get(server.sub_url("exact"), timeout=WAIT)
+    assert m2.content == b"m2"
+    m3 = requests.get(server.sub_url("exact"), headers=message_id(m2), timeout=WAIT)
+    assert m3.content == b"m3"
+    publish(server.pub_url("exact"), b"m4")
+    # m3 was received as often as push_min_message_recipients asks, but the
+    # minimum of 2 keeps it (with a minimum of 1 it would go).
+    assert message_count(server.pub_url("exact")) == 2
+    assert requests.get(server.sub_url("exact"), timeout=WAIT).content == b"m3"
 
 
 def assert_stays(predicate, seconds, what):
@@ -325,20 +333,26 @@ def assert_stays(predicate, seconds, what):
         time.sleep(0.1)
 
 
-def assert_min_kept(pub_url, n, seconds):
+def assert_messages_stay(pub_url, n, seconds):
     assert_stays(lambda: message_count(pub_url) == n, seconds, f"{n} messages stay")
 
 
-def test_min_message_buffer_length_keeps_expired_messages(pushrelay):
-    """Directive push_min_message_buffer_length: messages always kept per channel
-    (expiry stops at min)."""
-    server = pushrelay(http="push_min_message_buffer_length 2; push_message_timeout 1s;")
-    for i in range(4):
-        publish(server.pub_url("min"), f"m{i}".encode())
-    assert message_count(server.pub_url("min")) == 4
-    wait_for_messages(server.pub_url("min"), 2)
-    assert_min_kept(server.pub_url("min"), 2, seconds=1.5)
-    assert requests.get(server.sub_url("min"), timeout=WAIT).content == b"m2"
+def test_message_timeout_beats_min_message_buffer_length(pushrelay):
+    """Directive push_min_message_buffer_length: kept against count-based removal,
+    never against expiry (decision); push_message_timeout: once expired a message
+    is neither served nor counted; push_channel_timeout: the channel expiry
+    emptied goes after this."""
+    server = pushrelay(mode="interval-poll",
+                       http="push_min_message_buffer_length 2; push_message_timeout 1s; "
+                            "push_channel_timeout 1s;")
+    publish(server.pub_url("min"), b"m0")
+    publish(server.pub_url("min"), b"m1")
+    assert message_count(server.pub_url("min")) == 2
+    wait_until(lambda: message_count(server.pub_url("min")) in (0, None),
+               what="both messages to expire, below the minimum")
+    assert requests.get(server.sub_url("min"), timeout=WAIT).status_code == 304
+    wait_until(lambda: channel_info(server.pub_url("min")) is None,
+               what="the channel expiry emptied to go")
 
 
 def test_message_timeout_expires_messages(pushrelay):
@@ -356,7 +370,7 @@ def test_message_timeout_0_never_expires(pushrelay):
     """Directive push_message_timeout: 0 = never."""
     server = pushrelay(http="push_message_timeout 0; push_min_message_buffer_length 0;")
     publish(server.pub_url("never"), b"forever")
-    assert_min_kept(server.pub_url("never"), 1, seconds=2.0)
+    assert_messages_stay(server.pub_url("never"), 1, seconds=2.0)
 
 
 def test_channel_timeout_removes_an_empty_channel(pushrelay):
@@ -373,7 +387,7 @@ def test_channel_timeout_keeps_a_channel_with_a_message(pushrelay):
     """Directive push_channel_timeout: only an empty channel is removed."""
     server = pushrelay(http="push_channel_timeout 1s;")
     publish(server.pub_url("keep"), b"x")
-    assert_min_kept(server.pub_url("keep"), 1, seconds=2.5)
+    assert_messages_stay(server.pub_url("keep"), 1, seconds=2.5)
 
 
 def test_channel_timeout_keeps_a_channel_with_a_held_subscriber(pushrelay):

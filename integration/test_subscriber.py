@@ -194,6 +194,23 @@ def test_an_expired_message_gives_the_oldest_stored(pushrelay, mode):
     assert r.content == b"new"
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_message_expiring_behind_a_live_one_is_skipped(pushrelay, mode):
+    """Subscriber: a message that expired is never served, even while an older
+    message that expires later is still stored (push_message_timeout: once
+    expired it is neither served nor counted)."""
+    server = pushrelay(mode=mode, servers=SHORT_AND_LONG_TIMEOUT_SERVERS)
+    publish(server.pub_url("behind"), b"long")
+    publish(f"{server.base_pub}/pub-short?id=behind", b"short")
+    publish(server.pub_url("behind"), b"long too")
+    first = requests.get(server.sub_url("behind"), timeout=WAIT)
+    assert first.content == b"long"
+    wait_for_messages(server.pub_url("behind"), 2)
+    r = requests.get(server.sub_url("behind"), headers=message_id(first), timeout=WAIT)
+    assert r.status_code == 200
+    assert r.content == b"long too"
+
+
 # ---- Subscriber: deleted while held, 403s, 409s, timeout ---------------------
 
 def test_channel_deleted_while_held_is_410(pushrelay):

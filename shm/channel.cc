@@ -11,17 +11,32 @@
 namespace pushrelay::shm {
 namespace {
 
-void drop_oldest(Root& root, Channel& channel) {
-    Message& oldest = *channel.oldest;
-    drop_claim(root, oldest, [&] {
-        channel.oldest = oldest.next;
+// A message's expiry as a sortable time: 0 (never) comes after every time.
+std::int64_t expiry_key(std::int64_t expires_at_ms) {
+    return expires_at_ms == 0 ? std::numeric_limits<std::int64_t>::max() : expires_at_ms;
+}
+
+bool has_expired(const Message& message, std::int64_t now_ms) {
+    return message.expires_at_ms != 0 && message.expires_at_ms <= now_ms;
+}
+
+// Unlinks `message`, whose predecessor in the queue is `prev` (nullptr: it is the oldest), and
+// gives up the queue's claim on it. The chain is committed by one store (`oldest`, or prev's
+// `next`); the rest follows and is rebuilt by repair().
+void drop_message(Root& root, Channel& channel, Message* prev, Message& message) {
+    drop_claim(root, message, [&] {
+        (prev != nullptr ? prev->next : channel.oldest) = message.next;
         crash_point();
-        if (!channel.oldest) {
-            channel.newest = nullptr;
+        if (channel.newest.get() == &message) {
+            channel.newest = prev;
         }
         --channel.message_count;
         --root.counters.messages;
     });
+}
+
+void drop_oldest(Root& root, Channel& channel) {
+    drop_message(root, channel, nullptr, *channel.oldest);
 }
 
 void drop_oldest_while_received(Root& root, Channel& channel, std::uint32_t times) {
@@ -30,16 +45,52 @@ void drop_oldest_while_received(Root& root, Channel& channel, std::uint32_t time
     }
 }
 
-std::int64_t next_deadline(const Channel& channel) {
-    // The newest min_buffer messages are kept even when expired, so only a
-    // queue above that length has an expiry deadline; one at or below it
-    // holds the channel forever (push_min_message_buffer_length: "always kept").
-    if (channel.message_count > channel.limits.min_buffer) {
-        const std::int64_t expiry = channel.oldest->expires_at_ms;
-        return expiry == 0 ? kNoDeadline : expiry;
+// Keeps straggler_expiry_ms a lower bound as `message` joins the queue. While the queue expires in
+// order (bound 0) the newest message expires last, so comparing with it is exact; once it does
+// not, a new message only lowers the bound to its own expiry: cheaper than finding out whether it
+// is a straggler, and a bound too low costs no more than one early walk (which makes it exact).
+void note_straggler(Channel& channel, const Message& message) {
+    std::int64_t& bound = channel.straggler_expiry_ms;
+    if (channel.message_count == 0) {
+        bound = 0;
     }
+    const std::int64_t expiry = message.expires_at_ms;
+    if (expiry == 0) {
+        return;  // never expires, so never expires before an older message
+    }
+    if (bound != 0) {
+        bound = std::min(bound, expiry);
+    } else if (channel.message_count > 0 && expiry < expiry_key(channel.newest->expires_at_ms)) {
+        bound = expiry;
+    }
+}
+
+// Drops every expired message wherever it is in the queue. O(queue length) is fine here: only a
+// channel published to with different push_message_timeouts has stragglers, the walk runs only
+// once one may have expired, and it leaves the bound exact, so the next walk waits for the next
+// straggler's expiry.
+void drop_expired_stragglers(Root& root, Channel& channel, std::int64_t now_ms) {
+    Message* prev = nullptr;
+    for (Message* message = channel.oldest.get(); message != nullptr;) {
+        Message* next = message->next.get();  // read first: the drop may free the message
+        if (has_expired(*message, now_ms)) {
+            drop_message(root, channel, prev, *message);
+        } else {
+            prev = message;
+        }
+        message = next;
+    }
+    channel.straggler_expiry_ms = earliest_straggler_expiry(channel);
+}
+
+std::int64_t next_deadline(const Channel& channel) {
+    // push_message_timeout beats push_min_message_buffer_length: any stored message that expires
+    // gives the channel a deadline. The earliest expiry in the queue is the oldest message's or a
+    // straggler's (any other expires no sooner than the oldest).
     if (channel.message_count > 0) {
-        return kNoDeadline;
+        const std::int64_t soonest = std::min(expiry_key(channel.oldest->expires_at_ms),
+                                              expiry_key(channel.straggler_expiry_ms));
+        return soonest == expiry_key(0) ? kNoDeadline : soonest;
     }
     if (channel.waiters_total > 0) {
         return kNoDeadline;
@@ -167,6 +218,7 @@ core::MessageId next_message_id(const Channel& channel, std::int64_t now_ms) noe
 }
 
 void enqueue(Root& root, Channel& channel, Message& message) noexcept {
+    note_straggler(channel, message);
     ++message.refcount;
     crash_point();
     if (channel.newest) {
@@ -210,10 +262,27 @@ std::int64_t next_deadline_of(const Channel& channel) noexcept {
 }
 
 void drop_expired(Root& root, Channel& channel, std::int64_t now_ms) noexcept {
-    while (channel.message_count > channel.limits.min_buffer &&
-           channel.oldest->expires_at_ms != 0 && channel.oldest->expires_at_ms <= now_ms) {
+    while (channel.message_count > 0 && has_expired(*channel.oldest, now_ms)) {
         drop_oldest(root, channel);
     }
+    const std::int64_t bound = channel.straggler_expiry_ms;
+    if (channel.message_count > 0 && bound != 0 && bound <= now_ms) {
+        drop_expired_stragglers(root, channel, now_ms);
+    }
+}
+
+std::int64_t earliest_straggler_expiry(const Channel& channel) noexcept {
+    std::int64_t latest = std::numeric_limits<std::int64_t>::min();  // of the older messages
+    std::int64_t earliest = 0;
+    for (const Message* message = channel.oldest.get(); message != nullptr;
+         message = message->next.get()) {
+        const std::int64_t expiry = expiry_key(message->expires_at_ms);
+        if (expiry < latest && (earliest == 0 || expiry < earliest)) {
+            earliest = expiry;  // below an older one's, so not "never"
+        }
+        latest = std::max(latest, expiry);
+    }
+    return earliest;
 }
 
 void count_receipts(Root& root, Channel* channel, Message& message, std::uint32_t n) noexcept {

@@ -8,8 +8,11 @@
 // Invariants (restored by settle() at the end of every store operation that touches a channel):
 // - message_count is the length of the oldest..newest list; waiters_total is the sum of waiters[];
 // - idle_since_ms != kNotIdle exactly when the channel has no message and no waiter;
+// - straggler_expiry_ms is at most the expiry of every straggler (a message that expires before
+//   an older one), and 0 only when there is none;
 // - the channel is in Root::deadlines, keyed deadline_ms, exactly when it has a next deadline:
-//   the oldest message's expiry, or (idle) idle_since_ms + channel_timeout_ms.
+//   the earliest of the oldest message's expiry and straggler_expiry_ms, or (idle)
+//   idle_since_ms + channel_timeout_ms.
 #pragma once
 
 #include <cstdint>
@@ -52,7 +55,7 @@ core::MessageId last_id_of(const Channel& channel) noexcept;
 // keeps the last second (and counts tags up) so that subscribers' searches stay correct.
 core::MessageId next_message_id(const Channel& channel, std::int64_t now_ms) noexcept;
 
-// Appends to the queue, which takes its own reference.
+// Appends to the queue, which takes its own reference, and notes whether it may be a straggler.
 void enqueue(Root& root, Channel& channel, Message& message) noexcept;
 
 // The first queued message after `since` (compat search), or the oldest when since is nullopt;
@@ -62,8 +65,15 @@ Message* find_after(const Channel& channel, const std::optional<core::MessageId>
 // After a publish: max_buffer, then min_recipients (see ChannelLimits).
 void trim_after_publish(Root& root, Channel& channel) noexcept;
 
-// Drops every message whose expiry has come, whatever min_buffer says.
+// Drops every message whose expiry has come, wherever it is in the queue and whatever min_buffer
+// says (push_message_timeout beats the minimum length): called before anything reads the queue,
+// it is why an expired message is never served or counted. O(dropped) while the queue expires in
+// order; a walk of the queue once a straggler may have expired.
 void drop_expired(Root& root, Channel& channel, std::int64_t now_ms) noexcept;
+
+// The exact value straggler_expiry_ms bounds: the earliest expiry of a straggler, 0 if there is
+// none. O(queue length): for drop_expired()'s walk, repair() and check().
+std::int64_t earliest_straggler_expiry(const Channel& channel) noexcept;
 
 // Counts n receipts of `message` and n deliveries; then, if `channel` (may be null) asks for it,
 // drops its oldest message once received (delete_oldest_received).

@@ -32,7 +32,7 @@ namespace pushrelay::shm {
 // Bumped whenever a structure below changes shape; recorded in the root, checked by Store::open().
 // The size pins at the end of this file stop a change of shape from compiling until they are
 // updated, and whoever updates them bumps this too.
-inline constexpr std::uint32_t kLayoutVersion = 4;
+inline constexpr std::uint32_t kLayoutVersion = 5;
 
 // Events a slot can have pending before further ones are dropped (and the slot told to resync).
 inline constexpr std::uint32_t kMailboxCapacity = 1024;
@@ -99,9 +99,13 @@ struct Channel {
     bip::offset_ptr<Message> oldest;  // truth: the queue is the chain from here
     bip::offset_ptr<Message> newest;  // derived from the chain
     std::uint64_t message_count;      // derived from the chain
-    std::uint64_t waiter_seq;         // sequence of the last registered waiter
-    std::uint64_t kick_before_seq;    // of the latest Kick, for workers that lost it (0: none)
-    std::uint64_t waiters_total;      // derived: sum of waiters[]
+    // Derived: at most the expiry of every straggler, a queued message that expires before an
+    // older one (published with a shorter push_message_timeout); 0 while there is none, which is
+    // when dropping expired messages from the oldest end is enough. See shm/channel.h.
+    std::int64_t straggler_expiry_ms;
+    std::uint64_t waiter_seq;       // sequence of the last registered waiter
+    std::uint64_t kick_before_seq;  // of the latest Kick, for workers that lost it (0: none)
+    std::uint64_t waiters_total;    // derived: sum of waiters[]
     std::uint32_t waiters[kMaxWorkerSlots];  // truth
     ChannelLimits limits;
 
@@ -219,7 +223,7 @@ static_assert(offsetof(Root, layout_version) == 0);
 // keeps every size (two fields swapped, a field's meaning) needs the bump too; these cannot see it.
 #if defined(__x86_64__) && defined(__GLIBC__)
 static_assert(sizeof(Message) == 56, "Message changed shape: bump kLayoutVersion");
-static_assert(sizeof(Channel) == 472, "Channel changed shape: bump kLayoutVersion");
+static_assert(sizeof(Channel) == 480, "Channel changed shape: bump kLayoutVersion");
 static_assert(sizeof(ChannelLimits) == 40, "ChannelLimits changed shape: bump kLayoutVersion");
 static_assert(sizeof(Hook) == 32, "the channel index hooks changed shape: bump kLayoutVersion");
 static_assert(sizeof(MessagePin) == 8, "MessagePin changed shape: bump kLayoutVersion");

@@ -99,6 +99,7 @@ void rebuild_channel(Channel& channel) {
     }
     channel.newest = newest;
     channel.message_count = count;
+    channel.straggler_expiry_ms = earliest_straggler_expiry(channel);
     channel.waiters_total = 0;
     for (const std::uint32_t n : channel.waiters) {
         channel.waiters_total += n;
@@ -178,6 +179,12 @@ std::vector<std::string> check(const Root& root) {
         }
         if (length != c->message_count || last != c->newest.get()) {
             problems.push_back(name(*c) + ": message_count or newest disagrees with its queue");
+        } else if (const std::int64_t earliest = earliest_straggler_expiry(*c);
+                   earliest != 0 &&
+                   (c->straggler_expiry_ms == 0 || c->straggler_expiry_ms > earliest)) {
+            // Walked only once the queue is known to end (a cycle would never stop it).
+            problems.push_back(name(*c) +
+                               ": straggler_expiry_ms is later than a straggler's expiry");
         }
         std::uint64_t waiting = 0;
         for (const std::uint32_t n : c->waiters) {

@@ -23,29 +23,20 @@ std::int64_t expiry_of(const ChannelLimits& limits, std::int64_t now_ms) {
     return limits.message_timeout_ms > 0 ? now_ms + limits.message_timeout_ms : 0;
 }
 
-// The part of subscribe() that runs once the channel exists. The caller settles the channel (or
-// removes it again if this call created it and ran out of space).
-Store::SubscribeResult subscribe_to(Root& root, Channel& channel,
-                                    const Store::SubscribeRequest& request) {
-    Store::SubscribeResult result{.status = Status::Ok, .uid = channel.uid};
-    if (!request.wait_for_new) {
-        if (Message* message = find_after(channel, request.since)) {
-            result.message = take_pin(root, *message, request.slot);
-            count_receipts(root, &channel, *message, 1);
-            return result;
-        }
-    }
-    if (!request.hold) {
-        return result;
-    }
+// Whether a waiter may be registered on the channel: Conflict for concurrency `first` when one is
+// already held, NoSpace when the slot has no mailbox and none fits. Checked before anything is
+// taken, so that a refusal leaves nothing to undo.
+Status admit_waiter(Root& root, const Channel& channel, const Store::SubscribeRequest& request) {
     if (request.concurrency == Store::Concurrency::First && channel.waiters_total > 0) {
-        result.status = Status::Conflict;
-        return result;
+        return Status::Conflict;
     }
-    if (!ensure_mailbox(root, request.slot)) {
-        result.status = Status::NoSpace;
-        return result;
-    }
+    return ensure_mailbox(root, request.slot) ? Status::Ok : Status::NoSpace;
+}
+
+// Registers the caller as a waiter on its slot, kicking earlier ones for concurrency `last`.
+// Precondition: admit_waiter() said Ok.
+void register_waiter(Root& root, Channel& channel, const Store::SubscribeRequest& request,
+                     Store::SubscribeResult& result) {
     if (request.concurrency == Store::Concurrency::Last) {
         // The new waiter's seq is waiter_seq + 1: every waiter registered before it is kicked.
         channel.kick_before_seq = channel.waiter_seq + 1;
@@ -55,6 +46,28 @@ Store::SubscribeResult subscribe_to(Root& root, Channel& channel,
     result.waiter_seq = add_waiter(root, channel, request.slot);
     result.held = true;
     result.resume_after = last_id_of(channel);
+}
+
+// The part of subscribe() that runs once the channel exists. The caller settles the channel (or
+// removes it again if this call created it and ran out of space).
+Store::SubscribeResult subscribe_to(Root& root, Channel& channel,
+                                    const Store::SubscribeRequest& request) {
+    Store::SubscribeResult result{.status = Status::Ok, .uid = channel.uid};
+    Message* match = request.wait_for_new ? nullptr : find_after(channel, request.since);
+    const bool registers = request.persistent || (match == nullptr && request.hold);
+    if (registers) {
+        result.status = admit_waiter(root, channel, request);
+        if (result.status != Status::Ok) {
+            return result;
+        }
+    }
+    if (match != nullptr) {
+        result.message = take_pin(root, *match, request.slot);
+        count_receipts(root, &channel, *match, 1);
+    }
+    if (registers) {
+        register_waiter(root, channel, request, result);
+    }
     return result;
 }
 
@@ -119,16 +132,17 @@ void Store::release_waiters(std::string_view key, std::uint64_t uid, int slot, s
     }
 }
 
-void Store::record_delivery(std::string_view key, std::uint64_t uid, int slot, std::uint32_t n,
-                            const MessagePin& message, std::int64_t now_ms) noexcept {
-    assert(valid_slot(slot) && message);
+void Store::record_delivery(std::string_view key, std::uint64_t uid, int slot,
+                            std::uint32_t delivered, std::uint32_t ended, const MessagePin& message,
+                            std::int64_t now_ms) noexcept {
+    assert(valid_slot(slot) && message && ended <= delivered);
     Root& root = *root_;
     StoreLock guard(root, now_ms);
     Channel* channel = find_channel(root, key, uid);
     if (channel != nullptr) {
-        remove_waiters(root, *channel, slot, n);
+        remove_waiters(root, *channel, slot, ended);
     }
-    count_receipts(root, channel, pinned_message(root, message), n);
+    count_receipts(root, channel, pinned_message(root, message), delivered);
     if (channel != nullptr) {
         settle(root, *channel, now_ms);
     }

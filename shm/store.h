@@ -96,7 +96,15 @@ class Store {
         bool wait_for_new = false;             // skip the queue: wait for the next new message
         bool create_channel = true;            // false: Forbidden when the channel does not exist
         bool hold = true;                      // long-poll: register a waiter when nothing matches
-        std::uint32_t max_subscribers = 0;     // 0: no limit
+        // A stream subscriber (EventSource, WebSocket) rather than a one-shot waiter: registered
+        // as a waiter on `slot` whether or not a message matched (`hold` does not matter), and
+        // still registered after deliveries, until release_waiters(). It takes the match and the
+        // backlog after it: resume_after is the channel's newest id at registration, so the
+        // caller fetches the messages after the match up to resume_after with find_next(), and
+        // every newer one comes as a Published event. Each message it sends the subscriber, but
+        // the match (counted here), is recorded with record_delivery(delivered 1, ended 0).
+        bool persistent = false;
+        std::uint32_t max_subscribers = 0;  // 0: no limit
         Concurrency concurrency = Concurrency::Broadcast;
         int slot = 0;  // the calling worker's slot; precondition: 0 <= slot < kMaxWorkerSlots
         ChannelLimits limits_if_created{};
@@ -110,30 +118,39 @@ class Store {
         bool held = false;                  // registered as a waiter on `slot`
         std::uint64_t waiter_seq = 0;       // the new waiter's sequence number (when held)
         std::uint64_t kick_slots_mask = 0;  // Last: slots sent a Kick (including the caller's)
-        // When held: the channel's newest id at registration (time -1: none yet), which is what a
-        // resync after a mailbox overflow passes to find_next(), whatever `since` was.
+        // When held: the channel's newest id at registration (time -1: none yet). Every message
+        // after it reaches the slot as a Published event, so it is what a resync after a mailbox
+        // overflow passes to find_next(), whatever `since` was, and where a persistent
+        // subscriber's backlog ends.
         core::MessageId resume_after{};
     };
 
-    // Looks the channel up (creating it unless !create_channel), records the request time and
-    // searches the queue: the first stored message with a later time than `since`, or the same
-    // time and a greater tag; a `since` older than everything stored yields the oldest. A match is
-    // pinned, counted as received once and returned (never a conflict). Otherwise, with `hold`,
-    // the caller is registered as a waiter on `slot`: First → Conflict if any waiter is held;
-    // Last → a Kick{uid, before_seq = the new waiter's seq} is posted to every slot holding
-    // waiters first. Checked before anything: max_subscribers → TooManySubscribers.
+    // Looks the channel up (creating it unless !create_channel), records the request time, drops
+    // its expired messages and searches the queue: the first stored message with a later time than
+    // `since`, or the same time and a greater tag; a `since` older than everything stored yields
+    // the oldest. A match is pinned, counted as received once and returned.
+    // A one-shot request with a match ends there (never a conflict). Without one, with `hold`, or
+    // whatever matched when `persistent`, the caller is registered as a waiter on `slot`:
+    // First → Conflict if any waiter is held; Last → a Kick{uid, before_seq = the new waiter's
+    // seq} is posted to every slot holding waiters first. A persistent request refused (Conflict,
+    // NoSpace) takes no message. Checked before anything: max_subscribers → TooManySubscribers.
     SubscribeResult subscribe(const SubscribeRequest& request) noexcept;
 
-    // Forgets n waiters of `slot` that ended without a delivery (client closed, timed out,
-    // kicked, answered by a resync). A uid that no longer names the channel is a no-op.
+    // Forgets n waiters of `slot` that ended other than by a delivery recorded with
+    // record_delivery(): the client closed, timed out or was kicked, or a persistent subscriber
+    // left. A uid that no longer names the channel is a no-op.
     void release_waiters(std::string_view key, std::uint64_t uid, int slot, std::uint32_t n,
                          std::int64_t now_ms) noexcept;
 
-    // After the worker on `slot` delivered `message` to n of its waiters: forgets those waiters,
-    // counts n receipts and deliveries, and applies delete_oldest_received. The pin stays the
+    // After the worker on `slot` delivered `message` to `delivered` of its waiters on the channel,
+    // `ended` of which were one-shot (long-poll) waiters that this delivery answered: counts
+    // `delivered` receipts of the message and deliveries, forgets the `ended` waiters (persistent
+    // subscribers stay registered), and applies delete_oldest_received. The pin stays the
     // caller's. On a uid mismatch only the message's receipts and the delivered total change.
-    void record_delivery(std::string_view key, std::uint64_t uid, int slot, std::uint32_t n,
-                         const MessagePin& message, std::int64_t now_ms) noexcept;
+    // Precondition: ended <= delivered (checked by assert).
+    void record_delivery(std::string_view key, std::uint64_t uid, int slot, std::uint32_t delivered,
+                         std::uint32_t ended, const MessagePin& message,
+                         std::int64_t now_ms) noexcept;
 
     struct NextResult {
         Status status = Status::Ok;         // Ok, or Gone when uid no longer names the channel

@@ -95,7 +95,7 @@ void exercise(Store& store) {
     for (Store::Event& event : events) {
         if (event.kind == Store::Event::Published && event.uid == held.uid) {
             woken = store.view(event.message).body == "woken";
-            store.record_delivery("g/x", held.uid, kParent, 1, event.message, kT0);
+            store.record_delivery("g/x", held.uid, kParent, 1, 1, event.message, kT0);
         }
         store.unpin(event.message);
     }
@@ -225,6 +225,21 @@ const Scenario kScenarios[] = {
          w.store.subscribe(hold("g/b", kParent));
      },
      [](World& w) { w.store.expire(kT0 + 60'000); }},
+    {"expire messages behind one that never expires, one of them pinned",
+     [](World& w) {
+         const ChannelLimits never{.message_timeout_ms = 0};
+         const ChannelLimits brief{.message_timeout_ms = 1000};
+         publish(w.store, "g/a", "1", never);
+         publish(w.store, "g/a", "2", brief);
+         publish(w.store, "g/a", "3", never);
+         publish(w.store, "g/a", "4", brief);
+         auto request = hold("g/a", kParent);
+         request.wait_for_new = false;
+         request.hold = false;
+         request.since = core::MessageId{kT0 / 1000, 0};
+         w.parent_pins.push_back(w.store.subscribe(request).message);
+     },
+     [](World& w) { w.store.expire(kT0 + 60'000); }},
     {"subscribe finding a message (the pin is the child's)",
      [](World& w) {
          publish(w.store, "g/a", "1");
@@ -258,7 +273,7 @@ const Scenario kScenarios[] = {
          std::vector<Store::Event> events;
          bool overflowed = false;
          w.store.drain_mailbox(kChild, events, overflowed);
-         w.store.record_delivery("g/a", w.uid, kChild, 1, events[0].message, kT0);
+         w.store.record_delivery("g/a", w.uid, kChild, 1, 1, events[0].message, kT0);
          for (Store::Event& event : events) {
              w.store.unpin(event.message);
          }

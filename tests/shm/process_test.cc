@@ -46,7 +46,7 @@ TEST_F(ProcessTest, AChildsPublishReachesTheParentsMailbox) {
     EXPECT_EQ(events[0].kind, Store::Event::Published);
     EXPECT_EQ(events[0].uid, held.uid);
     EXPECT_EQ(store_.view(events[0].message).body, "from the child");
-    store_.record_delivery("g/a", held.uid, 1, 1, events[0].message, kT0);
+    store_.record_delivery("g/a", held.uid, 1, 1, 1, events[0].message, kT0);
     unpin_all(events);
     EXPECT_EQ(store_.stats().published, 1u);
     EXPECT_EQ(store_.stats().subscribers, 0u);

@@ -166,7 +166,7 @@ TEST_F(StoreTrimTest, DeleteOldestReceivedDropsOnDelivery) {
     publish("g/a", "b", kT0, limits);
     auto events = drain(1);
     ASSERT_EQ(events.size(), 1u);
-    store_.record_delivery("g/a", held.uid, 1, 1, events[0].message, kT0);
+    store_.record_delivery("g/a", held.uid, 1, 1, 1, events[0].message, kT0);
     EXPECT_EQ(messages_in("g/a", kT0), 1u) << "\"a\" was received and count exceeded min_buffer";
     EXPECT_EQ(poll("g/a", std::nullopt, kT0), "b");
     unpin_all(events);
@@ -179,7 +179,7 @@ TEST_F(StoreTrimTest, DeleteOldestReceivedKeepsAnUnreceivedOldest) {
     publish("g/a", "b", kT0, limits);
     auto events = drain(1);
     ASSERT_EQ(events.size(), 1u);
-    store_.record_delivery("g/a", held.uid, 1, 1, events[0].message, kT0);
+    store_.record_delivery("g/a", held.uid, 1, 1, 1, events[0].message, kT0);
     EXPECT_EQ(messages_in("g/a", kT0), 2u);
     unpin_all(events);
 }
@@ -210,7 +210,7 @@ TEST_F(StoreUnstoredTest, UnstoredMessageLivesOnlyInItsPins) {
     auto events = drain(2);
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(store_.view(events[0].message).body, std::string(10000, 'x'));
-    store_.record_delivery("g/a", held.uid, 2, 1, events[0].message, kT0);
+    store_.record_delivery("g/a", held.uid, 2, 1, 1, events[0].message, kT0);
     unpin_all(events);
     EXPECT_EQ(store_.stats().free, free_before);
     EXPECT_EQ(store_.stats().messages, 0u);
@@ -245,18 +245,79 @@ TEST_F(StoreExpiryTest, ARequestRestartsTheIdleClock) {
     EXPECT_FALSE(exists("g/a"));
 }
 
-TEST_F(StoreExpiryTest, ExpiryKeepsTheNewestMinBufferMessages) {
+// push_message_timeout beats push_min_message_buffer_length: the minimum only holds against
+// count-based removal.
+TEST_F(StoreExpiryTest, AnExpiredMessageIsNeitherServedNorCountedWhateverMinBuffer) {
+    ChannelLimits limits{.min_buffer = 1, .message_timeout_ms = 1000, .channel_timeout_ms = 3000};
+    const std::uint64_t uid = publish("g/a", "a", kT0, limits).uid;
+    EXPECT_EQ(poll("g/a", std::nullopt, kT0 + 999), "a");
+    // The timer has not run: the requests themselves must not see it.
+    EXPECT_EQ(poll("g/a", std::nullopt, kT0 + 1000), "");
+    EXPECT_FALSE(store_.find_next("g/a", uid, core::MessageId{0, 0}, kT0 + 1000).message);
+    EXPECT_EQ(store_.info("g/a", kT0 + 1000)->messages, 0u);
+    EXPECT_EQ(store_.stats().messages, 0u);
+    EXPECT_EQ(store_.stats().delivered, 1u) << "only the receipt before expiry";
+}
+
+TEST_F(StoreExpiryTest, AChannelEmptiedByExpiryGoesAfterChannelTimeout) {
     ChannelLimits limits{.min_buffer = 1, .message_timeout_ms = 1000, .channel_timeout_ms = 3000};
     publish("g/a", "a", kT0, limits);
     publish("g/a", "b", kT0 + 500, limits);
     store_.expire(kT0 + 999);
-    EXPECT_EQ(messages_in("g/a", kT0 + 999), 2u);
+    EXPECT_EQ(store_.stats().messages, 2u);
     store_.expire(kT0 + 1000);
     EXPECT_EQ(store_.stats().messages, 1u);
-    // "b" is expired too, but it is the one message min_buffer always keeps.
-    store_.expire(kT0 + 100'000);
-    EXPECT_EQ(store_.stats().messages, 1u);
+    store_.expire(kT0 + 1500);
+    EXPECT_EQ(store_.stats().messages, 0u) << "the last message goes too: min_buffer does not hold";
+    store_.expire(kT0 + 4499);
     EXPECT_EQ(store_.stats().channels, 1u);
+    store_.expire(kT0 + 4500);
+    EXPECT_EQ(store_.stats().channels, 0u);
+}
+
+TEST_F(StoreExpiryTest, ARequestOnAnExpiredChannelStartsItsIdleTime) {
+    ChannelLimits limits{.min_buffer = 1, .message_timeout_ms = 1000, .channel_timeout_ms = 3000};
+    publish("g/a", "a", kT0, limits);
+    EXPECT_EQ(store_.info("g/a", kT0 + 2000)->messages, 0u);
+    store_.expire(kT0 + 4999);
+    EXPECT_TRUE(exists("g/a"));
+    store_.expire(kT0 + 5000);
+    EXPECT_FALSE(exists("g/a"));
+}
+
+// A message published with a shorter timeout than an older one (two publisher locations) expires
+// behind it: it is found and dropped there, by requests and by the timer alike.
+TEST_F(StoreExpiryTest, AMessageExpiringBeforeAnOlderOneIsNeitherServedNorCounted) {
+    const ChannelLimits never{.message_timeout_ms = 0};
+    const ChannelLimits brief{.message_timeout_ms = 1000};
+    publish("g/a", "kept", kT0, never);             // id (s, 0)
+    publish("g/a", "brief", kT0, brief);            // (s, 1), expires at kT0 + 1000
+    publish("g/a", "brief too", kT0 + 100, brief);  // (s, 2), at kT0 + 1100
+    publish("g/a", "kept too", kT0 + 200, never);   // (s, 3)
+    EXPECT_EQ(messages_in("g/a", kT0 + 999), 4u);
+    EXPECT_EQ(messages_in("g/a", kT0 + 1000), 3u);
+    EXPECT_EQ(poll("g/a", core::MessageId{kT0 / 1000, 0}, kT0 + 1100), "kept too");
+    EXPECT_EQ(messages_in("g/a", kT0 + 1100), 2u);
+    EXPECT_TRUE(store_.check().empty());
+}
+
+TEST_F(StoreExpiryTest, TheTimerDropsAMessageExpiringBeforeAnOlderOne) {
+    const ChannelLimits hour{.message_timeout_ms = 3'600'000};
+    const ChannelLimits brief{.message_timeout_ms = 1000};
+    publish("g/a", "hour", kT0, hour);
+    publish("g/a", "brief", kT0, brief);
+    publish("g/b", "brief", kT0 + 500, brief);
+    store_.expire(kT0 + 999);
+    EXPECT_EQ(store_.stats().messages, 3u);
+    store_.expire(kT0 + 1000);
+    EXPECT_EQ(store_.stats().messages, 2u) << "found behind \"hour\" without a request";
+    EXPECT_TRUE(store_.check().empty());
+    store_.expire(kT0 + 1500);
+    EXPECT_EQ(store_.stats().messages, 1u);
+    EXPECT_EQ(poll("g/a", std::nullopt, kT0 + 1500), "hour");
+    store_.expire(kT0 + 3'600'000);
+    EXPECT_EQ(store_.stats().messages, 0u);
+    EXPECT_TRUE(store_.check().empty());
 }
 
 TEST_F(StoreExpiryTest, WithMinBufferZeroTheChannelGoesAfterItsMessages) {
@@ -462,7 +523,7 @@ TEST_F(StoreWaiterTest, ReleaseAndDeliveryCountsAreExact) {
     EXPECT_EQ(result.wake_slots_mask, bit(1) | bit(2));
     auto events = drain(2);
     ASSERT_EQ(events.size(), 1u);
-    store_.record_delivery("g/a", uid, 2, 2, events[0].message, kT0);
+    store_.record_delivery("g/a", uid, 2, 2, 2, events[0].message, kT0);
     unpin_all(events);
     EXPECT_EQ(store_.info("g/a", kT0)->subscribers, 2u);
     EXPECT_EQ(store_.stats().delivered, 2u);
@@ -477,6 +538,133 @@ TEST_F(StoreWaiterTest, ReleaseAndDeliveryCountsAreExact) {
     EXPECT_EQ(store_.stats().subscribers, 0u);
     events = drain(1);
     unpin_all(events);
+}
+
+TEST_F(StoreWaiterTest, RecordDeliveryForgetsOnlyTheWaitersItEnded) {
+    const ChannelLimits limits{.min_buffer = 1, .min_recipients = 3};
+    std::uint64_t uid = 0;
+    for (int slot : {2, 2, 2, 1}) {
+        uid = store_.subscribe(request("g/a", kT0, std::nullopt, slot)).uid;
+    }
+    publish("g/a", "m", kT0, limits);
+    auto events = drain(2);
+    ASSERT_EQ(events.size(), 1u);
+    // Three of slot 2's waiters got it; one was one-shot, two are persistent.
+    store_.record_delivery("g/a", uid, 2, 3, 1, events[0].message, kT0);
+    EXPECT_EQ(store_.info("g/a", kT0)->subscribers, 3u);
+    EXPECT_EQ(store_.stats().subscribers, 3u);
+    EXPECT_EQ(store_.stats().delivered, 3u);
+    // Persistent subscribers only: counted as deliveries, nobody forgotten.
+    store_.record_delivery("g/a", uid, 2, 2, 0, events[0].message, kT0);
+    EXPECT_EQ(store_.info("g/a", kT0)->subscribers, 3u);
+    EXPECT_EQ(store_.stats().delivered, 5u);
+    // A stale uid: the receipts and the total still count, the waiters are not touched.
+    store_.record_delivery("g/a", uid + 1, 2, 1, 1, events[0].message, kT0);
+    EXPECT_EQ(store_.info("g/a", kT0)->subscribers, 3u);
+    EXPECT_EQ(store_.stats().delivered, 6u);
+    unpin_all(events);
+    auto on_slot_1 = drain(1);
+    unpin_all(on_slot_1);
+    // "m" was received 6 times, at least min_recipients: the next publish drops it.
+    publish("g/a", "n", kT0, limits);
+    EXPECT_EQ(messages_in("g/a", kT0), 1u);
+    EXPECT_EQ(poll("g/a", std::nullopt, kT0), "n");
+}
+
+TEST_F(StoreWaiterTest, APersistentSubscriberTakesTheMatchThenTheBacklogAndStays) {
+    const std::int64_t s = kT0 / 1000;
+    for (const char* body : {"a", "b", "c"}) {
+        publish("g/a", body, kT0);  // ids (s, 0), (s, 1), (s, 2)
+    }
+    Store::SubscribeRequest r = request("g/a", kT0, std::nullopt, 1);
+    r.persistent = true;
+    auto sub = store_.subscribe(r);
+    ASSERT_EQ(sub.status, Status::Ok);
+    EXPECT_TRUE(sub.held) << "registered although a message matched";
+    EXPECT_EQ(sub.waiter_seq, 1u);
+    EXPECT_EQ(sub.resume_after, (core::MessageId{s, 2}));
+    EXPECT_EQ(take_body(sub.message), "a");
+    EXPECT_EQ(store_.info("g/a", kT0)->subscribers, 1u);
+    EXPECT_EQ(store_.stats().delivered, 1u) << "the match counts as received";
+
+    // The backlog: after the match, up to resume_after.
+    core::MessageId since{s, 0};
+    std::string backlog;
+    while (since < sub.resume_after) {
+        auto next = store_.find_next("g/a", sub.uid, since, kT0, 1);
+        ASSERT_TRUE(next.message);
+        since = store_.view(next.message).id;
+        store_.record_delivery("g/a", sub.uid, 1, 1, 0, next.message, kT0);
+        backlog += take_body(next.message);
+    }
+    EXPECT_EQ(backlog, "bc");
+    EXPECT_TRUE(drain(1).empty()) << "nothing published since registration";
+
+    // Everything newer comes as events, and delivering them does not end the subscriber.
+    for (const char* body : {"d", "e"}) {
+        EXPECT_EQ(publish("g/a", body, kT0).wake_slots_mask, bit(1));
+        auto events = drain(1);
+        ASSERT_EQ(events.size(), 1u);
+        EXPECT_EQ(store_.view(events[0].message).body, body);
+        store_.record_delivery("g/a", sub.uid, 1, 1, 0, events[0].message, kT0);
+        unpin_all(events);
+    }
+    EXPECT_EQ(store_.info("g/a", kT0)->subscribers, 1u);
+    EXPECT_EQ(store_.stats().subscribers, 1u);
+    EXPECT_EQ(store_.stats().delivered, 5u);
+
+    store_.release_waiters("g/a", sub.uid, 1, 1, kT0);
+    EXPECT_EQ(store_.info("g/a", kT0)->subscribers, 0u);
+    EXPECT_EQ(store_.stats().subscribers, 0u);
+}
+
+TEST_F(StoreWaiterTest, APersistentSubscriberWithoutAMatchIsHeldWhateverHoldSays) {
+    Store::SubscribeRequest r = request("g/a", kT0, std::nullopt, 1);
+    r.persistent = true;
+    r.hold = false;
+    auto sub = store_.subscribe(r);
+    EXPECT_TRUE(sub.held);
+    EXPECT_FALSE(sub.message);
+    EXPECT_EQ(sub.resume_after.time, -1) << "no message ever published";
+    EXPECT_EQ(store_.stats().subscribers, 1u);
+    EXPECT_EQ(store_.stats().delivered, 0u);
+}
+
+TEST_F(StoreWaiterTest, APersistentSubscriberRefusedTakesNothing) {
+    publish("g/a", "a", kT0);
+    Store::SubscribeRequest r = request("g/a", kT0, core::MessageId{kT0 / 1000, 0}, 1);
+    r.concurrency = Store::Concurrency::First;
+    ASSERT_TRUE(store_.subscribe(r).held);
+    r.since = std::nullopt;
+    r.persistent = true;
+    r.slot = 2;
+    auto refused = store_.subscribe(r);
+    EXPECT_EQ(refused.status, Status::Conflict);
+    EXPECT_FALSE(refused.message);
+    EXPECT_FALSE(refused.held);
+    EXPECT_EQ(store_.stats().delivered, 0u);
+    EXPECT_EQ(store_.stats().subscribers, 1u);
+    EXPECT_TRUE(store_.check().empty());
+}
+
+TEST_F(StoreWaiterTest, APersistentLastSubscriberKicksEarlierWaitersEvenWithAMatch) {
+    publish("g/a", "a", kT0);
+    Store::SubscribeRequest r = request("g/a", kT0, core::MessageId{kT0 / 1000, 0}, 1);
+    r.concurrency = Store::Concurrency::Last;
+    auto first = store_.subscribe(r);
+    ASSERT_TRUE(first.held);
+    r.since = std::nullopt;
+    r.persistent = true;
+    r.slot = 2;
+    auto second = store_.subscribe(r);
+    EXPECT_EQ(take_body(second.message), "a");
+    EXPECT_TRUE(second.held);
+    EXPECT_EQ(second.kick_slots_mask, bit(1));
+    auto events = drain(1);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].kind, Store::Event::Kick);
+    EXPECT_EQ(events[0].before_seq, second.waiter_seq);
+    EXPECT_EQ(store_.info("g/a", kT0)->subscribers, 2u) << "the kicked one until its release";
 }
 
 TEST_F(StoreWaiterTest, ImmediateAnswersCountAsDeliveries) {
