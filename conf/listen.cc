@@ -4,7 +4,7 @@
 
 #include <climits>
 
-#include "conf/handlers.h"
+#include "conf/directive_handlers.h"
 
 namespace pushrelay::conf {
 namespace {
@@ -52,7 +52,7 @@ std::optional<std::string> canonical_address(const std::string& host, bool ipv6)
     return std::string(text);
 }
 
-Status read_options(const Statement& st, Listen* listen) {
+MaybeError read_options(const Statement& st, Listen* listen) {
     for (size_t i = 1; i < st.args.size(); ++i) {
         std::string_view option = st.args[i];
         if (option == "reuseport") {
@@ -70,7 +70,7 @@ Status read_options(const Statement& st, Listen* listen) {
     return std::nullopt;
 }
 
-Status read_listen(const Statement& st, Listen* listen) {
+MaybeError read_listen(const Statement& st, Listen* listen) {
     const std::string& spec = st.args[0];
     std::optional<HostPort> parts = split_host_port(spec);
     if (!parts) {
@@ -103,9 +103,9 @@ std::string Listen::describe() const {
     return host + ":" + std::to_string(port);
 }
 
-Status handle_listen(Apply& block, const Statement& st) {
+MaybeError handle_listen(Apply& block, const Statement& st) {
     Listen listen;
-    if (Status err = read_listen(st, &listen)) {
+    if (MaybeError err = read_listen(st, &listen)) {
         return err;
     }
     // No virtual hosts: two listens on one address would have two servers claim one socket.
