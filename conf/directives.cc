@@ -378,7 +378,7 @@ const std::vector<DirectiveSpec>& table() {
         {"http", {}, kMain, 0, 0, "", kBlock, "", handle_http},
         {"server", {}, kHttp, 0, 0, "", kBlock | kRepeatable, "", handle_server},
         {"location", {}, kServer, 1, 2, "", kBlock | kRepeatable, "", handle_location},
-        {"listen", {}, kServer, 1, 3, "", kRepeatable, "", handle_listen},
+        {"listen", {}, kServer, 1, kUnlimitedArgs, "", kRepeatable, "", handle_listen},
         {"server_name", {}, kServer, 1, kUnlimitedArgs, "", kRepeatable, "", handle_server_name},
         {"default_type", {}, kHttpAndBelow, 1, 1, "text/plain", 0, "", store_http<&HttpSettings::default_type>},
         {"access_log", {}, kHttpAndBelow, 1, 2, "logs/access.log combined", 0, "", handle_access_log},
