@@ -6,15 +6,23 @@ JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 CONF ?= dist/pushrelay.conf
 
-.PHONY: all deps build run test unit integration asan asan-test clean format
+.PHONY: all deps build run test unit integration asan asan-test clean format FORCE
 
 all: build
 
 deps:
 	@dist/install-deps
 
-$(BUILD)/Makefile: CMakeLists.txt
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# The install prefix is compiled in (the default conf path, cmake/conf_dir.cmake), so the build
+# is configured with PREFIX and configured again when it changes: `make install PREFIX=/usr`
+# installs a binary that reads /etc/pushrelay/pushrelay.conf. $(BUILD)/prefix holds the PREFIX
+# of the last configure and changes only with it.
+$(BUILD)/prefix: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' > $@
+
+$(BUILD)/Makefile: CMakeLists.txt $(BUILD)/prefix
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX='$(PREFIX)' >/dev/null
 
 build: deps $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS)

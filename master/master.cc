@@ -447,7 +447,8 @@ int main(int argc, char** argv) {
     if (options.show_version) {
         std::fprintf(stderr, "pushrelay version: pushrelay/%s\n", kVersion);
         if (options.show_build)
-            std::fprintf(stderr, "built with g++ %s\n", __VERSION__);
+            std::fprintf(stderr, "built with g++ %s\ninstall prefix: %s\n", __VERSION__,
+                         kInstallPrefix);
         return 0;
     }
     resolve_paths(options);
