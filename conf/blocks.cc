@@ -87,11 +87,25 @@ MaybeError read_location_pattern(const Statement& st, Location* location) {
     return std::nullopt;
 }
 
+const Modifier* modifier_of(const Location& location) {
+    for (const Modifier& m : kModifiers) {
+        if (m.match == location.match && m.skip_regex == location.skip_regex) {
+            return &m;
+        }
+    }
+    return nullptr;  // a plain prefix location
+}
+
 bool same_location(const Location& a, const Location& b) {
     return a.match == b.match && a.pattern == b.pattern;
 }
 
 }  // namespace
+
+std::string Location::describe() const {
+    const Modifier* modifier = modifier_of(*this);
+    return modifier ? std::string(modifier->text) + " " + pattern : pattern;
+}
 
 MaybeError handle_events(Apply& block, const Statement& st) {
     return walk_block(block.shared, st.block, kEvents, block.scope, nullptr);

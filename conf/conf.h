@@ -89,6 +89,10 @@ struct Location {
     int line = 0;
 
     bool is_regex() const { return match == Match::Regex || match == Match::RegexCaseless; }
+
+    // The location as written after `location`: "/sub", "= /status", "~* \.json$". A server's
+    // fallback gives "".
+    std::string describe() const;
 };
 
 // TCP keepalive on the connections accepted on one listen address (its so_keepalive=). Linux
