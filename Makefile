@@ -5,6 +5,9 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 CONF ?= dist/pushrelay.conf
+# What a quiet build drops from the build's stdout: "[ 42%] Building ...", "[ 42%] Built target
+# ...", CMake's "-- Configuring done" when it reruns itself, and its dependency bookkeeping.
+PROGRESS_LINES = -e '/^\[ *[0-9]*%\] /d' -e '/^-- /d' -e '/^Consolidate compiler generated dependencies/d'
 
 .PHONY: all deps build run test unit integration asan asan-test clean format FORCE
 
@@ -24,8 +27,14 @@ $(BUILD)/prefix: FORCE
 $(BUILD)/Makefile: CMakeLists.txt $(BUILD)/prefix
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX='$(PREFIX)' >/dev/null
 
+# A build shows only what went wrong: errors and warnings (stderr) pass, progress does not.
+# CMake 3.25 (Debian 12's) announces every object and target on stdout with no switch for the
+# targets (CMAKE_TARGET_MESSAGES is 3.26), hence the filter; pipefail keeps the build's exit
+# status through it.
+build: SHELL := /bin/bash
+build: .SHELLFLAGS := -o pipefail -c
 build: deps $(BUILD)/Makefile
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory | sed -u $(PROGRESS_LINES)
 
 run: build
 	@mkdir -p logs
