@@ -5,19 +5,36 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 CONF ?= dist/pushrelay.conf
+# What a quiet build drops from the build's stdout: "[ 42%] Building ...", "[ 42%] Built target
+# ...", CMake's "-- Configuring done" when it reruns itself, and its dependency bookkeeping.
+PROGRESS_LINES = -e '/^\[ *[0-9]*%\] /d' -e '/^-- /d' -e '/^Consolidate compiler generated dependencies/d'
 
-.PHONY: all deps build run test unit integration asan asan-test clean format
+.PHONY: all deps build run test unit integration asan asan-test clean format FORCE
 
 all: build
 
 deps:
 	@dist/install-deps
 
-$(BUILD)/Makefile: CMakeLists.txt
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# The install prefix is compiled in (the default conf path, cmake/conf_dir.cmake), so the build
+# is configured with PREFIX and configured again when it changes: `make install PREFIX=/usr`
+# installs a binary that reads /etc/pushrelay/pushrelay.conf. $(BUILD)/prefix holds the PREFIX
+# of the last configure and changes only with it.
+$(BUILD)/prefix: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' > $@
 
+$(BUILD)/Makefile: CMakeLists.txt $(BUILD)/prefix
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX='$(PREFIX)' >/dev/null
+
+# A build shows only what went wrong: errors and warnings (stderr) pass, progress does not.
+# CMake 3.25 (Debian 12's) announces every object and target on stdout with no switch for the
+# targets (CMAKE_TARGET_MESSAGES is 3.26), hence the filter; pipefail keeps the build's exit
+# status through it.
+build: SHELL := /bin/bash
+build: .SHELLFLAGS := -o pipefail -c
 build: deps $(BUILD)/Makefile
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory | sed -u $(PROGRESS_LINES)
 
 run: build
 	@mkdir -p logs

@@ -2,14 +2,14 @@
 // its parent's settings, which is how http → server → location inheritance happens.
 #include <array>
 
-#include "conf/handlers.h"
+#include "conf/directive_handlers.h"
 
 namespace pushrelay::conf {
 namespace {
 
 // min_buffer <= max_buffer once inheritance is done; the error points at whichever of the two
 // was set last, the one the user most likely just wrote.
-Status check_buffer_lengths(const Scope& scope) {
+MaybeError check_buffer_lengths(const Scope& scope) {
     const PushSettings& push = scope.push;
     if (push.min_buffer <= push.max_buffer) {
         return std::nullopt;
@@ -24,8 +24,8 @@ Status check_buffer_lengths(const Scope& scope) {
 }
 
 // Gives *location the settings in force at the end of its level.
-Status settle(const Scope& scope, Location* location) {
-    if (Status err = check_buffer_lengths(scope)) {
+MaybeError settle(const Scope& scope, Location* location) {
+    if (MaybeError err = check_buffer_lengths(scope)) {
         return err;
     }
     location->push = scope.push;
@@ -49,7 +49,7 @@ constexpr std::array<Modifier, 4> kModifiers{{
 }};
 
 // `location [modifier] pattern`; nginx also accepts the modifier glued to the pattern.
-Status read_location_pattern(const Statement& st, Location* location) {
+MaybeError read_location_pattern(const Statement& st, Location* location) {
     std::string_view pattern = st.args.back();
     const Modifier* modifier = nullptr;
     for (const Modifier& m : kModifiers) {
@@ -87,27 +87,41 @@ Status read_location_pattern(const Statement& st, Location* location) {
     return std::nullopt;
 }
 
+const Modifier* modifier_of(const Location& location) {
+    for (const Modifier& m : kModifiers) {
+        if (m.match == location.match && m.skip_regex == location.skip_regex) {
+            return &m;
+        }
+    }
+    return nullptr;  // a plain prefix location
+}
+
 bool same_location(const Location& a, const Location& b) {
     return a.match == b.match && a.pattern == b.pattern;
 }
 
 }  // namespace
 
-Status handle_events(Apply& block, const Statement& st) {
+std::string Location::describe() const {
+    const Modifier* modifier = modifier_of(*this);
+    return modifier ? std::string(modifier->text) + " " + pattern : pattern;
+}
+
+MaybeError handle_events(Apply& block, const Statement& st) {
     return walk_block(block.shared, st.block, kEvents, block.scope, nullptr);
 }
 
-Status handle_http(Apply& block, const Statement& st) {
+MaybeError handle_http(Apply& block, const Statement& st) {
     Scope http = *block.scope;
     return walk_block(block.shared, st.block, kHttp, &http, nullptr);
 }
 
-Status handle_server(Apply& block, const Statement& st) {
+MaybeError handle_server(Apply& block, const Statement& st) {
     Scope scope = *block.scope;
     Server server;
     server.file = st.file;
     server.line = st.line;
-    if (Status err = walk_block(block.shared, st.block, kServer, &scope, &server)) {
+    if (MaybeError err = walk_block(block.shared, st.block, kServer, &scope, &server)) {
         return err;
     }
     if (server.listens.empty()) {
@@ -116,16 +130,16 @@ Status handle_server(Apply& block, const Statement& st) {
     }
     server.fallback.file = st.file;
     server.fallback.line = st.line;
-    if (Status err = settle(scope, &server.fallback)) {
+    if (MaybeError err = settle(scope, &server.fallback)) {
         return err;
     }
     block.shared.config->servers.push_back(std::move(server));
     return std::nullopt;
 }
 
-Status handle_location(Apply& block, const Statement& st) {
+MaybeError handle_location(Apply& block, const Statement& st) {
     Location location;
-    if (Status err = read_location_pattern(st, &location)) {
+    if (MaybeError err = read_location_pattern(st, &location)) {
         return err;
     }
     for (const Location& other : block.server->locations) {
@@ -135,10 +149,10 @@ Status handle_location(Apply& block, const Statement& st) {
         }
     }
     Scope scope = *block.scope;
-    if (Status err = walk_block(block.shared, st.block, kLocation, &scope, block.server)) {
+    if (MaybeError err = walk_block(block.shared, st.block, kLocation, &scope, block.server)) {
         return err;
     }
-    if (Status err = settle(scope, &location)) {
+    if (MaybeError err = settle(scope, &location)) {
         return err;
     }
     block.server->locations.push_back(std::move(location));

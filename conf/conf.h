@@ -89,7 +89,31 @@ struct Location {
     int line = 0;
 
     bool is_regex() const { return match == Match::Regex || match == Match::RegexCaseless; }
+
+    // The location as written after `location`: "/sub", "= /status", "~* \.json$". A server's
+    // fallback gives "".
+    std::string describe() const;
 };
+
+// TCP keepalive on the connections accepted on one listen address (its so_keepalive=). Linux
+// copies SO_KEEPALIVE and the three timers from a listening socket to every socket accept()
+// returns, so they are set once, on the listening socket, by the master.
+struct Keepalive {
+    bool on = true;
+    // Empty: the kernel's setting (net.ipv4.tcp_keepalive_time, _intvl, _probes). Set values are
+    // within Linux's limits: 1s to 32767s, 1 to 127 probes.
+    std::optional<std::chrono::seconds> idle;      // TCP_KEEPIDLE: quiet time before probing
+    std::optional<std::chrono::seconds> interval;  // TCP_KEEPINTVL: time between probes
+    std::optional<uint32_t> probes;                // TCP_KEEPCNT: unanswered probes before reset
+
+    bool operator==(const Keepalive&) const = default;
+};
+
+// Without so_keepalive=: on, probing after 60s idle, every 10s, 6 times. Unlike nginx (off by
+// default): a push server holds idle subscribers whose hosts may vanish without a FIN, and only
+// probes notice (doc/decisions.md).
+inline constexpr Keepalive kDefaultKeepalive{true, std::chrono::seconds(60),
+                                             std::chrono::seconds(10), 6};
 
 struct Listen {
     std::string address;  // numeric: "0.0.0.0", "127.0.0.1", "::1"
@@ -97,6 +121,7 @@ struct Listen {
     bool ipv6 = false;
     int backlog = 511;
     bool reuseport = false;
+    Keepalive keepalive = kDefaultKeepalive;
     std::string file;
     int line = 0;
 

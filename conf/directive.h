@@ -39,7 +39,7 @@ struct Apply;      // the block being applied (conf/walk.h)
 struct Statement;  // a directive as written (conf/syntax.h)
 
 // Applies one statement that passed the table's checks (context, arity, block, duplicates).
-using DirectiveHandler = Status (*)(Apply& block, const Statement& statement);
+using DirectiveHandler = MaybeError (*)(Apply& block, const Statement& statement);
 
 struct DirectiveSpec {
     std::string_view name;

@@ -6,7 +6,7 @@
 #include <climits>
 #include <utility>
 
-#include "conf/handlers.h"
+#include "conf/directive_handlers.h"
 
 namespace pushrelay::conf {
 namespace {
@@ -17,7 +17,7 @@ constexpr uint32_t kMinWorkerConnections = 16;
 
 // --- Value readers: st.args[index] into *out, or the error naming the directive. ---
 
-Status read(const Statement& st, size_t index, bool* out) {
+MaybeError read(const Statement& st, size_t index, bool* out) {
     std::optional<bool> flag = parse_flag(st.args[index]);
     if (!flag) {
         return invalid_argument(st, index, "value", ", it must be \"on\" or \"off\"");
@@ -26,7 +26,7 @@ Status read(const Statement& st, size_t index, bool* out) {
     return std::nullopt;
 }
 
-Status read(const Statement& st, size_t index, Millis* out) {
+MaybeError read(const Statement& st, size_t index, Millis* out) {
     std::optional<Millis> time = parse_time(st.args[index]);
     if (!time) {
         return invalid_argument(st, index, "time",
@@ -37,7 +37,7 @@ Status read(const Statement& st, size_t index, Millis* out) {
     return std::nullopt;
 }
 
-Status read(const Statement& st, size_t index, uint64_t* size) {
+MaybeError read(const Statement& st, size_t index, uint64_t* size) {
     std::optional<uint64_t> bytes = parse_size(st.args[index]);
     if (!bytes) {
         return invalid_argument(st, index, "size",
@@ -47,12 +47,12 @@ Status read(const Statement& st, size_t index, uint64_t* size) {
     return std::nullopt;
 }
 
-Status read(const Statement& st, size_t index, uint32_t* out) {
+MaybeError read(const Statement& st, size_t index, uint32_t* out) {
     return read_count(st, index, 0, out);
 }
 
 // Text that ends up in response headers: a control character would split the header.
-Status read(const Statement& st, size_t index, std::string* out) {
+MaybeError read(const Statement& st, size_t index, std::string* out) {
     const std::string& text = st.args[index];
     if (std::any_of(text.begin(), text.end(),
                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
@@ -66,7 +66,7 @@ template <class E, size_t N>
 using Choices = std::array<std::pair<std::string_view, E>, N>;
 
 template <class E, size_t N>
-Status read_choice(const Statement& st, size_t index, const Choices<E, N>& choices, E* out) {
+MaybeError read_choice(const Statement& st, size_t index, const Choices<E, N>& choices, E* out) {
     for (const auto& [name, value] : choices) {
         if (st.args[index] == name) {
             *out = value;
@@ -100,12 +100,12 @@ constexpr Choices<LogLevel, 8> kLogLevels{{
     {"emerg", LogLevel::Emerg},
 }};
 
-Status read(const Statement& st, size_t index, Concurrency* out) {
+MaybeError read(const Statement& st, size_t index, Concurrency* out) {
     return read_choice(st, index, kConcurrencies, out);
 }
 
 // A path: relative ones are taken against the prefix.
-Status read_path(const Apply& block, const Statement& st, size_t index, std::string* out) {
+MaybeError read_path(const Apply& block, const Statement& st, size_t index, std::string* out) {
     if (st.args[index].empty()) {
         return invalid_argument(st, index, "path", ": it is empty");
     }
@@ -116,34 +116,34 @@ Status read_path(const Apply& block, const Statement& st, size_t index, std::str
 // --- Handlers storing one value; Field is a member pointer into the target. ---
 
 template <auto Field>
-Status store_push(Apply& block, const Statement& st) {
+MaybeError store_push(Apply& block, const Statement& st) {
     return read(st, 0, &(block.scope->push.*Field));
 }
 
 template <auto Field>
-Status store_http(Apply& block, const Statement& st) {
+MaybeError store_http(Apply& block, const Statement& st) {
     return read(st, 0, &(block.scope->http.*Field));
 }
 
 template <auto Field>
-Status store_main(Apply& block, const Statement& st) {
+MaybeError store_main(Apply& block, const Statement& st) {
     return read(st, 0, &(block.shared.config->*Field));
 }
 
 // --- Push directives. ---
 
-Status handle_publisher(Apply& block, const Statement&) {
+MaybeError handle_publisher(Apply& block, const Statement&) {
     block.scope->push.role = Role::Publisher;
     return std::nullopt;
 }
 
-Status handle_subscriber(Apply& block, const Statement& st) {
+MaybeError handle_subscriber(Apply& block, const Statement& st) {
     block.scope->push.role = Role::Subscriber;
     block.scope->push.mode = SubscriberMode::LongPoll;
     return st.args.empty() ? std::nullopt : read_choice(st, 0, kModes, &block.scope->push.mode);
 }
 
-Status handle_stub_status(Apply& block, const Statement&) {
+MaybeError handle_stub_status(Apply& block, const Statement&) {
     block.scope->push.role = Role::Status;
     return std::nullopt;
 }
@@ -152,30 +152,30 @@ Origin origin_of(const Apply& block, const Statement& st) {
     return Origin{st.file, st.line, block.shared.applied};
 }
 
-Status handle_min_buffer(Apply& block, const Statement& st) {
+MaybeError handle_min_buffer(Apply& block, const Statement& st) {
     block.scope->min_buffer_origin = origin_of(block, st);
     return read(st, 0, &block.scope->push.min_buffer);
 }
 
-Status handle_max_buffer(Apply& block, const Statement& st) {
+MaybeError handle_max_buffer(Apply& block, const Statement& st) {
     block.scope->max_buffer_origin = origin_of(block, st);
     return read(st, 0, &block.scope->push.max_buffer);
 }
 
-Status handle_buffer_length(Apply& block, const Statement& st) {
-    if (Status err = handle_min_buffer(block, st)) {
+MaybeError handle_buffer_length(Apply& block, const Statement& st) {
+    if (MaybeError err = handle_min_buffer(block, st)) {
         return err;
     }
     return handle_max_buffer(block, st);
 }
 
-Status handle_max_channel_id_length(Apply& block, const Statement& st) {
+MaybeError handle_max_channel_id_length(Apply& block, const Statement& st) {
     return read_count(st, 0, 1, &block.scope->push.max_channel_id_length);
 }
 
-Status handle_reserved_memory(Apply& block, const Statement& st) {
+MaybeError handle_reserved_memory(Apply& block, const Statement& st) {
     uint64_t bytes = 0;
-    if (Status err = read(st, 0, &bytes)) {
+    if (MaybeError err = read(st, 0, &bytes)) {
         return err;
     }
     if (bytes < kMinReservedMemory) {
@@ -187,12 +187,12 @@ Status handle_reserved_memory(Apply& block, const Statement& st) {
 
 // --- Core directives. ---
 
-Status handle_worker_processes(Apply& block, const Statement& st) {
+MaybeError handle_worker_processes(Apply& block, const Statement& st) {
     uint32_t n = 0;
     if (st.args[0] == "auto") {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         n = static_cast<uint32_t>(std::clamp<long>(cpus, 1, kMaxWorkerProcesses));
-    } else if (Status err = read_count(st, 0, 1, &n)) {
+    } else if (MaybeError err = read_count(st, 0, 1, &n)) {
         return err;
     }
     if (n > kMaxWorkerProcesses) {
@@ -202,18 +202,18 @@ Status handle_worker_processes(Apply& block, const Statement& st) {
     return std::nullopt;
 }
 
-Status handle_rlimit_nofile(Apply& block, const Statement& st) {
+MaybeError handle_rlimit_nofile(Apply& block, const Statement& st) {
     uint32_t n = 0;
-    if (Status err = read_count(st, 0, 1, &n)) {
+    if (MaybeError err = read_count(st, 0, 1, &n)) {
         return err;
     }
     block.shared.config->worker_rlimit_nofile = n;
     return std::nullopt;
 }
 
-Status handle_worker_connections(Apply& block, const Statement& st) {
+MaybeError handle_worker_connections(Apply& block, const Statement& st) {
     uint32_t n = 0;
-    if (Status err = read_count(st, 0, kMinWorkerConnections, &n)) {
+    if (MaybeError err = read_count(st, 0, kMinWorkerConnections, &n)) {
         return err;
     }
     if (n > INT_MAX) {
@@ -223,15 +223,15 @@ Status handle_worker_connections(Apply& block, const Statement& st) {
     return std::nullopt;
 }
 
-Status handle_pid(Apply& block, const Statement& st) {
+MaybeError handle_pid(Apply& block, const Statement& st) {
     return read_path(block, st, 0, &block.shared.config->pid_path);
 }
 
-Status handle_error_log(Apply& block, const Statement& st) {
+MaybeError handle_error_log(Apply& block, const Statement& st) {
     Config& config = *block.shared.config;
     config.error_log_level = LogLevel::Error;
     if (st.args.size() == 2) {
-        if (Status err = read_choice(st, 1, kLogLevels, &config.error_log_level)) {
+        if (MaybeError err = read_choice(st, 1, kLogLevels, &config.error_log_level)) {
             return err;
         }
     }
@@ -244,16 +244,16 @@ Status handle_error_log(Apply& block, const Statement& st) {
 
 // Never runs: the parser replaces a well-formed include with the files it names, and the
 // table's checks reject a malformed one before any handler.
-Status handle_include(Apply&, const Statement&) {
+MaybeError handle_include(Apply&, const Statement&) {
     return std::nullopt;
 }
 
-Status handle_server_name(Apply& block, const Statement& st) {
+MaybeError handle_server_name(Apply& block, const Statement& st) {
     block.server->names.insert(block.server->names.end(), st.args.begin(), st.args.end());
     return std::nullopt;
 }
 
-Status handle_access_log(Apply& block, const Statement& st) {
+MaybeError handle_access_log(Apply& block, const Statement& st) {
     HttpSettings& http = block.scope->http;
     http.access_log_off = st.args[0] == "off";
     if (http.access_log_off) {
@@ -277,7 +277,7 @@ Status handle_access_log(Apply& block, const Statement& st) {
     return read_path(block, st, 0, &http.access_log_path);
 }
 
-Status handle_log_format(Apply& block, const Statement& st) {
+MaybeError handle_log_format(Apply& block, const Statement& st) {
     std::string text;
     for (size_t i = 1; i < st.args.size(); ++i) {
         text += st.args[i];
@@ -289,7 +289,7 @@ Status handle_log_format(Apply& block, const Statement& st) {
     return std::nullopt;
 }
 
-Status add_access_rule(Apply& block, const Statement& st, bool allow) {
+MaybeError add_access_rule(Apply& block, const Statement& st, bool allow) {
     std::optional<AccessRule> rule = parse_access_rule(allow, st.args[0]);
     if (!rule) {
         return invalid_argument(st, 0, "address",
@@ -305,15 +305,15 @@ Status add_access_rule(Apply& block, const Statement& st, bool allow) {
     return std::nullopt;
 }
 
-Status handle_allow(Apply& block, const Statement& st) {
+MaybeError handle_allow(Apply& block, const Statement& st) {
     return add_access_rule(block, st, true);
 }
 
-Status handle_deny(Apply& block, const Statement& st) {
+MaybeError handle_deny(Apply& block, const Statement& st) {
     return add_access_rule(block, st, false);
 }
 
-Status handle_set(Apply& block, const Statement& st) {
+MaybeError handle_set(Apply& block, const Statement& st) {
     std::string_view target = st.args[0];
     if (!target.starts_with('$') || !is_variable_name(target.substr(1))) {
         return invalid_argument(st, 0, "variable name",
@@ -378,7 +378,7 @@ const std::vector<DirectiveSpec>& table() {
         {"http", {}, kMain, 0, 0, "", kBlock, "", handle_http},
         {"server", {}, kHttp, 0, 0, "", kBlock | kRepeatable, "", handle_server},
         {"location", {}, kServer, 1, 2, "", kBlock | kRepeatable, "", handle_location},
-        {"listen", {}, kServer, 1, 3, "", kRepeatable, "", handle_listen},
+        {"listen", {}, kServer, 1, kUnlimitedArgs, "", kRepeatable, "", handle_listen},
         {"server_name", {}, kServer, 1, kUnlimitedArgs, "", kRepeatable, "", handle_server_name},
         {"default_type", {}, kHttpAndBelow, 1, 1, "text/plain", 0, "", store_http<&HttpSettings::default_type>},
         {"access_log", {}, kHttpAndBelow, 1, 2, "logs/access.log combined", 0, "", handle_access_log},
@@ -404,7 +404,7 @@ Error invalid_argument(const Statement& st, size_t index, std::string_view what,
                             quoted(st.name) + " directive" + std::string(hint));
 }
 
-Status read_count(const Statement& st, size_t index, uint32_t min, uint32_t* out) {
+MaybeError read_count(const Statement& st, size_t index, uint32_t min, uint32_t* out) {
     std::optional<uint32_t> n = parse_count(st.args[index]);
     if (!n) {
         return invalid_argument(st, index, "number",

@@ -1,7 +1,7 @@
 // Conf errors: what a load reports instead of a Config.
 //
 // Owned by conf/; used by the master (for `pushrelay -t` and reloads) to print a conf mistake.
-// Nothing here throws: every conf step returns a Status and stops at the first error.
+// Nothing here throws: every conf step returns a MaybeError and stops at the first error.
 #pragma once
 
 #include <optional>
@@ -19,7 +19,8 @@ struct Error {
     std::string describe() const;
 };
 
-// The outcome of one conf step: no value on success.
-using Status = std::optional<Error>;
+// The outcome of one conf step: the error, or no value on success. Truthy on failure, so that
+// `if (MaybeError err = step()) return err;` reads as what it does.
+using MaybeError = std::optional<Error>;
 
 }  // namespace pushrelay::conf

@@ -24,7 +24,7 @@ LoadResult failure(Error error) {
 LoadResult load_statements(std::string conf_path, const std::string& prefix,
                            const std::string& extra, std::vector<Statement> file_statements) {
     std::vector<Statement> statements;
-    if (Status err = parse_text(extra, "command line", directory_of(conf_path), &statements)) {
+    if (MaybeError err = parse_text(extra, "command line", directory_of(conf_path), &statements)) {
         return failure(std::move(*err));
     }
     std::move(file_statements.begin(), file_statements.end(), std::back_inserter(statements));
@@ -35,10 +35,10 @@ LoadResult load_statements(std::string conf_path, const std::string& prefix,
     Shared shared;
     shared.config = config.get();
     Scope defaults;
-    if (Status err = apply_defaults(shared, &defaults)) {
+    if (MaybeError err = apply_defaults(shared, &defaults)) {
         return failure(std::move(*err));
     }
-    if (Status err = walk_block(shared, statements, kMain, &defaults, nullptr)) {
+    if (MaybeError err = walk_block(shared, statements, kMain, &defaults, nullptr)) {
         return failure(std::move(*err));
     }
     LoadResult result;
@@ -54,7 +54,7 @@ LoadResult load_file(const std::string& path, const std::string& prefix, const s
     std::filesystem::path absolute = std::filesystem::absolute(path, ec);
     std::string conf_path = ec ? path : absolute.lexically_normal().string();
     std::vector<Statement> statements;
-    if (Status err = parse_file(conf_path, directory_of(conf_path), &statements)) {
+    if (MaybeError err = parse_file(conf_path, directory_of(conf_path), &statements)) {
         return failure(std::move(*err));
     }
     return load_statements(std::move(conf_path), prefix, extra, std::move(statements));
@@ -63,7 +63,7 @@ LoadResult load_file(const std::string& path, const std::string& prefix, const s
 LoadResult load_string(std::string_view text, const std::string& name, const std::string& prefix,
                        const std::string& extra) {
     std::vector<Statement> statements;
-    if (Status err = parse_text(text, name, directory_of(name), &statements)) {
+    if (MaybeError err = parse_text(text, name, directory_of(name), &statements)) {
         return failure(std::move(*err));
     }
     return load_statements(name, prefix, extra, std::move(statements));

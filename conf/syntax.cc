@@ -56,7 +56,7 @@ class Lexer {
   public:
     Lexer(std::string_view text, std::string file) : text_(text), file_(std::move(file)) {}
 
-    Status next(Token* out) {
+    MaybeError next(Token* out) {
         skip_blanks_and_comments();
         out->text.clear();
         out->line = line_;
@@ -106,7 +106,7 @@ class Lexer {
         return c;
     }
 
-    Status read_quoted(Token* out) {
+    MaybeError read_quoted(Token* out) {
         char quote = take();
         while (true) {
             if (pos_ == text_.size()) {
@@ -163,8 +163,8 @@ class Lexer {
     int line_ = 1;
 };
 
-Status parse_at_depth(std::string_view text, const std::string& name,
-                      const std::string& include_dir, int depth, std::vector<Statement>* out);
+MaybeError parse_at_depth(std::string_view text, const std::string& name,
+                          const std::string& include_dir, int depth, std::vector<Statement>* out);
 
 // The error text of a failed call on path, errno style.
 std::string failed(std::string_view call, const std::string& path, int err) {
@@ -206,8 +206,8 @@ bool is_glob(std::string_view pattern) {
 }
 
 // The files an include names, in the order they are read.
-Status include_paths(const Statement& include, const std::string& pattern,
-                     std::vector<std::string>* paths) {
+MaybeError include_paths(const Statement& include, const std::string& pattern,
+                         std::vector<std::string>* paths) {
     if (!is_glob(pattern)) {
         paths->push_back(pattern);
         return std::nullopt;
@@ -231,15 +231,16 @@ Status include_paths(const Statement& include, const std::string& pattern,
     return std::nullopt;
 }
 
-Status expand_include(const Statement& include, const std::string& include_dir, int depth,
-                      std::vector<Statement>* out) {
+MaybeError expand_include(const Statement& include, const std::string& include_dir, int depth,
+                          std::vector<Statement>* out) {
     if (depth >= kMaxIncludeDepth) {
         return Error{include.file, include.line,
                      "includes nest deeper than " + std::to_string(kMaxIncludeDepth) +
                          " levels: does a file include itself?"};
     }
     std::vector<std::string> paths;
-    if (Status err = include_paths(include, resolve_path(include_dir, include.args[0]), &paths)) {
+    if (MaybeError err =
+            include_paths(include, resolve_path(include_dir, include.args[0]), &paths)) {
         return err;
     }
     for (const std::string& path : paths) {
@@ -247,7 +248,7 @@ Status expand_include(const Statement& include, const std::string& include_dir, 
         if (auto reason = read_file(path, &text)) {
             return Error{include.file, include.line, *reason};
         }
-        if (Status err = parse_at_depth(text, path, include_dir, depth + 1, out)) {
+        if (MaybeError err = parse_at_depth(text, path, include_dir, depth + 1, out)) {
             return err;
         }
     }
@@ -261,14 +262,14 @@ class Parser {
            int depth)
         : lexer_(text, name), include_dir_(include_dir), depth_(depth) {}
 
-    Status parse(std::vector<Statement>* out) { return parse_block(/*nested=*/false, out); }
+    MaybeError parse(std::vector<Statement>* out) { return parse_block(/*nested=*/false, out); }
 
   private:
     // Reads statements up to the '}' closing a nested block, or to the end of the file.
-    Status parse_block(bool nested, std::vector<Statement>* out) {
+    MaybeError parse_block(bool nested, std::vector<Statement>* out) {
         Token token;
         while (true) {
-            if (Status err = lexer_.next(&token)) {
+            if (MaybeError err = lexer_.next(&token)) {
                 return err;
             }
             switch (token.kind) {
@@ -287,7 +288,7 @@ class Parser {
                 case TokenKind::OpenBrace:
                     return error(token.line, "unexpected \"{\"");
                 case TokenKind::Word:
-                    if (Status err = parse_statement(std::move(token.text), token.line, out)) {
+                    if (MaybeError err = parse_statement(std::move(token.text), token.line, out)) {
                         return err;
                     }
             }
@@ -295,11 +296,11 @@ class Parser {
     }
 
     // Reads the arguments and the ';' or block of the statement whose name was just read.
-    Status parse_statement(std::string name, int line, std::vector<Statement>* out) {
+    MaybeError parse_statement(std::string name, int line, std::vector<Statement>* out) {
         Statement st{std::move(name), {}, false, {}, lexer_.file(), line};
         Token token;
         while (true) {
-            if (Status err = lexer_.next(&token)) {
+            if (MaybeError err = lexer_.next(&token)) {
                 return err;
             }
             switch (token.kind) {
@@ -310,7 +311,7 @@ class Parser {
                     return finish(std::move(st), out);
                 case TokenKind::OpenBrace:
                     st.has_block = true;
-                    if (Status err = parse_block(/*nested=*/true, &st.block)) {
+                    if (MaybeError err = parse_block(/*nested=*/true, &st.block)) {
                         return err;
                     }
                     return finish(std::move(st), out);
@@ -324,7 +325,7 @@ class Parser {
 
     // A well-formed include is replaced by what it names; a malformed one is kept for the
     // directive table to report like any other directive's mistake.
-    Status finish(Statement st, std::vector<Statement>* out) {
+    MaybeError finish(Statement st, std::vector<Statement>* out) {
         if (st.name == "include" && !st.has_block && st.args.size() == 1) {
             return expand_include(st, include_dir_, depth_, out);
         }
@@ -341,20 +342,20 @@ class Parser {
     int depth_;
 };
 
-Status parse_at_depth(std::string_view text, const std::string& name,
-                      const std::string& include_dir, int depth, std::vector<Statement>* out) {
+MaybeError parse_at_depth(std::string_view text, const std::string& name,
+                          const std::string& include_dir, int depth, std::vector<Statement>* out) {
     return Parser(text, name, include_dir, depth).parse(out);
 }
 
 }  // namespace
 
-Status parse_text(std::string_view text, const std::string& name, const std::string& include_dir,
-                  std::vector<Statement>* out) {
+MaybeError parse_text(std::string_view text, const std::string& name,
+                      const std::string& include_dir, std::vector<Statement>* out) {
     return parse_at_depth(text, name, include_dir, 0, out);
 }
 
-Status parse_file(const std::string& path, const std::string& include_dir,
-                  std::vector<Statement>* out) {
+MaybeError parse_file(const std::string& path, const std::string& include_dir,
+                      std::vector<Statement>* out) {
     std::string text;
     if (auto reason = read_file(path, &text)) {
         return Error{path, 0, *reason};

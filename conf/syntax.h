@@ -30,11 +30,11 @@ inline constexpr int kMaxIncludeDepth = 16;
 // replaced by the statements of the files PATTERN names: a relative PATTERN is taken against
 // include_dir (the main conf file's directory); a glob pattern may match nothing, a plain path
 // must exist; matches are read in sorted order.
-Status parse_text(std::string_view text, const std::string& name, const std::string& include_dir,
-                  std::vector<Statement>* out);
+MaybeError parse_text(std::string_view text, const std::string& name,
+                      const std::string& include_dir, std::vector<Statement>* out);
 
 // Reads the file at path and parses it as parse_text does.
-Status parse_file(const std::string& path, const std::string& include_dir,
-                  std::vector<Statement>* out);
+MaybeError parse_file(const std::string& path, const std::string& include_dir,
+                      std::vector<Statement>* out);
 
 }  // namespace pushrelay::conf

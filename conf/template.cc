@@ -1,9 +1,9 @@
 #include "conf/template.h"
 
-#include <strings.h>
-
 #include <algorithm>
 #include <cctype>
+
+#include "protocol/query.h"
 
 namespace pushrelay::conf {
 namespace {
@@ -17,24 +17,6 @@ bool is_name_char(char c) {
 
 bool is_capture(std::string_view name) {
     return name.size() == 1 && name[0] >= '1' && name[0] <= '9';
-}
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-// The raw value of the first query parameter called name ("" for "?name" with no '=').
-std::optional<std::string_view> find_arg(std::string_view query, std::string_view name) {
-    while (!query.empty()) {
-        size_t amp = query.find('&');
-        std::string_view param = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-        size_t eq = param.find('=');
-        if (equals_ignoring_case(param.substr(0, eq), name)) {
-            return eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
-        }
-    }
-    return std::nullopt;
 }
 
 // "$http_x_push_id" reads header "x-push-id".
@@ -139,7 +121,7 @@ std::string_view Template::expand_part(const Part& part, const RequestVars& vars
         case Kind::Args:
             return vars.query;
         case Kind::Arg:
-            value = find_arg(vars.query, part.text);
+            value = protocol::query_argument(vars.query, part.text);
             break;
         case Kind::Header:
             value = vars.header ? vars.header(part.text) : std::nullopt;

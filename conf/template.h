@@ -46,7 +46,7 @@ class Template {
 
     // The text with every variable replaced by its value ("" when it has none). $arg_NAME is
     // the raw (still percent-encoded) value of the first NAME= query parameter, NAME matched
-    // case-insensitively, as nginx does.
+    // case-insensitively, as nginx does (protocol::query_argument).
     std::string expand(const RequestVars& vars) const;
 
     // The text as written in the conf.

@@ -11,7 +11,7 @@ bool arity_fits(const DirectiveSpec& spec, size_t count) {
 // The statements seen in one block, by exclusive group (or name), for the duplicate check.
 using Seen = std::map<std::string_view, const Statement*>;
 
-Status check_duplicate(const DirectiveSpec& spec, const Statement& st, Seen* seen) {
+MaybeError check_duplicate(const DirectiveSpec& spec, const Statement& st, Seen* seen) {
     if (spec.flags & kRepeatable) {
         return std::nullopt;
     }
@@ -30,8 +30,8 @@ Status check_duplicate(const DirectiveSpec& spec, const Statement& st, Seen* see
 }
 
 // The table's checks, which every directive passes before its handler runs.
-Status check_statement(const DirectiveSpec* spec, const Statement& st, unsigned context,
-                       Seen* seen) {
+MaybeError check_statement(const DirectiveSpec* spec, const Statement& st, unsigned context,
+                           Seen* seen) {
     if (spec == nullptr) {
         return error_at(st, "unknown directive " + quoted(st.name));
     }
@@ -51,7 +51,7 @@ Status check_statement(const DirectiveSpec* spec, const Statement& st, unsigned 
     return check_duplicate(*spec, st, seen);
 }
 
-Status run(Apply& block, const DirectiveSpec& spec, const Statement& st) {
+MaybeError run(Apply& block, const DirectiveSpec& spec, const Statement& st) {
     ++block.shared.applied;
     return spec.handler(block, st);
 }
@@ -66,31 +66,31 @@ Error error_at(const Statement& statement, std::string message) {
     return Error{statement.file, statement.line, std::move(message)};
 }
 
-Status walk_block(Shared& shared, const std::vector<Statement>& block, unsigned context,
-                  Scope* scope, Server* server) {
+MaybeError walk_block(Shared& shared, const std::vector<Statement>& block, unsigned context,
+                      Scope* scope, Server* server) {
     Apply apply{shared, context, scope, server, /*own_access_rules=*/false};
     Seen seen;
     std::vector<std::pair<const DirectiveSpec*, const Statement*>> nested;
     for (const Statement& st : block) {
         const DirectiveSpec* spec = find_directive(st.name);
-        if (Status err = check_statement(spec, st, context, &seen)) {
+        if (MaybeError err = check_statement(spec, st, context, &seen)) {
             return err;
         }
         if (spec->flags & kBlock) {
             nested.emplace_back(spec, &st);
-        } else if (Status err = run(apply, *spec, st)) {
+        } else if (MaybeError err = run(apply, *spec, st)) {
             return err;
         }
     }
     for (const auto& [spec, st] : nested) {
-        if (Status err = run(apply, *spec, *st)) {
+        if (MaybeError err = run(apply, *spec, *st)) {
             return err;
         }
     }
     return std::nullopt;
 }
 
-Status apply_defaults(Shared& shared, Scope* scope) {
+MaybeError apply_defaults(Shared& shared, Scope* scope) {
     shared.log_formats.emplace("combined", kCombinedLogFormat);
     Apply apply{shared, kMain, scope, nullptr, /*own_access_rules=*/false};
     for (const DirectiveSpec& spec : directive_table()) {
@@ -99,10 +99,10 @@ Status apply_defaults(Shared& shared, Scope* scope) {
         }
         std::vector<Statement> parsed;
         std::string line = std::string(spec.name) + " " + std::string(spec.default_text) + ";";
-        if (Status err = parse_text(line, "defaults", "", &parsed)) {
+        if (MaybeError err = parse_text(line, "defaults", "", &parsed)) {
             return err;
         }
-        if (Status err = run(apply, spec, parsed.front())) {
+        if (MaybeError err = run(apply, spec, parsed.front())) {
             return err;
         }
     }

@@ -57,12 +57,12 @@ struct Apply {
 // Checks every statement of block against the table and applies it: first the block's plain
 // directives in order, then its nested blocks, so that a directive after a nested block is
 // still inherited by it (as in nginx). Stops at the first error.
-Status walk_block(Shared& shared, const std::vector<Statement>& block, unsigned context,
-                  Scope* scope, Server* server);
+MaybeError walk_block(Shared& shared, const std::vector<Statement>& block, unsigned context,
+                      Scope* scope, Server* server);
 
 // What a load starts from: the predefined log formats, and every table default (default_text
 // as a conf line, file "defaults") applied to *shared.config and *scope.
-Status apply_defaults(Shared& shared, Scope* scope);
+MaybeError apply_defaults(Shared& shared, Scope* scope);
 
 // text in double quotes, as error messages show conf words.
 std::string quoted(std::string_view text);

@@ -1,9 +1,11 @@
-"""Installation: what `make install` (cmake --install) puts where, and the man pages.
+"""Installation: what `make install` (cmake --install) puts where, the default conf path the
+binary is built with, and the man pages.
 
 Installs from the build directory that holds $PUSHRELAY_BIN (no rebuild) into a
 temp DESTDIR, as `make install PREFIX=... DESTDIR=...` does.
 """
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -68,6 +70,44 @@ def test_other_prefix_keeps_conf_under_it_and_unit_names_it(tmp_path, binary):
     unit = (tmp_path / "opt/pr/lib/systemd/system/pushrelay.service").read_text()
     assert unit_line(unit, "ExecStart") == (
         "/opt/pr/sbin/pushrelay -c /opt/pr/etc/pushrelay/pushrelay.conf -g 'daemon off;'")
+
+
+def configured_prefix(binary):
+    """CMAKE_INSTALL_PREFIX of binary's build directory."""
+    cache = (binary.parent / "CMakeCache.txt").read_text()
+    return re.search(r"^CMAKE_INSTALL_PREFIX:PATH=(.*)$", cache, re.M).group(1)
+
+
+@pytest.mark.parametrize("prefix, conf_dir", [
+    ("/usr", "/etc/pushrelay"), ("/usr/", "/etc/pushrelay"), ("/", "/etc/pushrelay"),
+    ("/usr/local", "/usr/local/etc/pushrelay"), ("/opt/pr/", "/opt/pr/etc/pushrelay")])
+def test_conf_dir_rule(tmp_path, prefix, conf_dir):
+    """cmake/conf_dir.cmake, which both the compiled-in default and the install code use."""
+    script = tmp_path / "rule.cmake"
+    script.write_text(f'include("{ROOT}/cmake/conf_dir.cmake")\n'
+                      f'pushrelay_conf_dir("{prefix}" dir)\nmessage("${{dir}}")\n')
+    result = subprocess.run(["cmake", "-P", str(script)], capture_output=True, text=True,
+                            timeout=WAIT)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == conf_dir
+
+
+def test_default_conf_follows_the_configured_prefix(tmp_path, binary):
+    prefix = configured_prefix(binary)
+    expected = ("/etc/pushrelay" if prefix.rstrip("/") == "/usr" else
+                prefix.rstrip("/") + "/etc/pushrelay") + "/pushrelay.conf"
+    result = subprocess.run([str(binary), "-h"], capture_output=True, text=True, timeout=WAIT)
+    assert f"set configuration file (default: {expected})" in result.stderr
+    installed = install(binary, tmp_path, prefix)
+    assert "built for another prefix" not in installed.stderr
+    assert (tmp_path / expected.lstrip("/")).exists()
+
+
+def test_installing_under_another_prefix_warns(tmp_path, binary):
+    other = "/opt/other" if configured_prefix(binary) != "/opt/other" else "/opt/else"
+    result = install(binary, tmp_path, other)
+    assert "built for another prefix" in result.stderr
+    assert f"make install PREFIX={other}" in " ".join(result.stderr.split())
 
 
 def test_an_edited_conf_is_kept(tmp_path, binary):

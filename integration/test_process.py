@@ -1,5 +1,7 @@
-"""The master and its workers: -t, worker count, respawn, TERM, QUIT."""
+"""The master and its workers: -t, the startup line, worker count, respawn, TERM, QUIT."""
 import os
+import re
+import select
 import signal
 import subprocess
 import time
@@ -42,6 +44,42 @@ def test_a_bad_conf_does_not_start(tmp_path, binary):
                             capture_output=True, text=True, timeout=WAIT)
     assert result.returncode != 0
     assert f"{conf}:" in result.stderr
+
+
+def version(binary):
+    result = subprocess.run([str(binary), "-v"], capture_output=True, text=True, timeout=WAIT)
+    return re.search(r"pushrelay/(\S+)", result.stderr).group(1)
+
+
+def first_stderr_line(proc):
+    ready, _, _ = select.select([proc.stderr], [], [], WAIT)
+    assert ready, "nothing on stderr"
+    return proc.stderr.readline().decode()
+
+
+def test_foreground_start_says_what_serves_where(pushrelay, binary):
+    server = pushrelay(workers=2)
+    assert first_stderr_line(server.proc) == (
+        f"pushrelay {version(binary)} started: 2 workers; "
+        f"127.0.0.1:{server.pub} publisher (/pub), status (= /status); "
+        f"127.0.0.1:{server.sub} subscriber (/sub)\n")
+
+
+def test_a_daemon_prints_nothing(tmp_path, binary):
+    server = PushRelay(tmp_path)
+    server.conf.write_text(server.conf_text.replace("daemon off;", "daemon on;"))
+    pid_file = tmp_path / "logs/pushrelay.pid"
+    result = subprocess.run(server.command(), capture_output=True, text=True, timeout=WAIT)
+    try:
+        wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(),
+                   what="the daemon's pid file")
+        pid = int(pid_file.read_text())
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    wait_until(lambda: not alive(pid), what="the daemon to stop")
 
 
 def test_master_runs_the_configured_workers(pushrelay):

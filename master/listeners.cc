@@ -3,12 +3,15 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <optional>
 
 namespace pushrelay::master {
 namespace {
@@ -36,6 +39,68 @@ socklen_t make_address(const conf::Listen& listen, sockaddr_storage& ss) {
     return sizeof *sin;
 }
 
+// The kernel's keepalive setting in /proc/sys/net/ipv4 (it governs IPv6 TCP too), or nothing if
+// it cannot be read.
+std::optional<int> kernel_keepalive_setting(const char* name) {
+    std::ifstream in(std::string("/proc/sys/net/ipv4/") + name);
+    int value = 0;
+    return in >> value ? std::optional(value) : std::nullopt;
+}
+
+std::optional<int> as_int(std::optional<std::chrono::seconds> time) {
+    return time ? std::optional(static_cast<int>(time->count())) : std::nullopt;
+}
+
+std::optional<int> as_int(std::optional<uint32_t> n) {
+    return n ? std::optional(static_cast<int>(*n)) : std::nullopt;
+}
+
+struct KeepaliveTimer {
+    int option;                // TCP_KEEPIDLE, TCP_KEEPINTVL or TCP_KEEPCNT
+    const char* call;          // for the error text
+    const char* kernel_name;   // its default, in /proc/sys/net/ipv4
+    std::optional<int> value;  // the conf's; empty for the kernel's
+};
+
+// so_keepalive on a listening socket, new or kept across a reload: the sockets accept() returns
+// inherit it (Linux copies SO_KEEPALIVE and the TCP_KEEP* values), so workers set nothing. A
+// timer the conf leaves to the kernel is set to the kernel's value rather than left alone: a
+// socket kept across a reload may carry an older conf's, and setsockopt() cannot unset one. The
+// conf has checked its values against Linux's limits. Error text or "".
+std::string apply_keepalive(int fd, const conf::Listen& listen) {
+    const conf::Keepalive& keepalive = listen.keepalive;
+    int on = keepalive.on ? 1 : 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) < 0) {
+        return failure("setsockopt(SO_KEEPALIVE)", listen);
+    }
+    if (!keepalive.on) {
+        return "";
+    }
+    const KeepaliveTimer timers[] = {
+        {TCP_KEEPIDLE, "setsockopt(TCP_KEEPIDLE)", "tcp_keepalive_time", as_int(keepalive.idle)},
+        {TCP_KEEPINTVL, "setsockopt(TCP_KEEPINTVL)", "tcp_keepalive_intvl",
+         as_int(keepalive.interval)},
+        {TCP_KEEPCNT, "setsockopt(TCP_KEEPCNT)", "tcp_keepalive_probes", as_int(keepalive.probes)},
+    };
+    for (const KeepaliveTimer& timer : timers) {
+        std::optional<int> value =
+            timer.value ? timer.value : kernel_keepalive_setting(timer.kernel_name);
+        if (value && setsockopt(fd, IPPROTO_TCP, timer.option, &*value, sizeof *value) < 0) {
+            return failure(timer.call, listen);
+        }
+    }
+    return "";
+}
+
+// A socket kept across a reload takes the new conf's backlog (listen() on a listening socket
+// updates it) and keepalive.
+std::string update_kept(int fd, const conf::Listen& listen) {
+    if (::listen(fd, listen.backlog) < 0) {
+        return failure("listen()", listen);
+    }
+    return apply_keepalive(fd, listen);
+}
+
 std::variant<int, std::string> open_one(const conf::Listen& listen) {
     sockaddr_storage ss;
     socklen_t len = make_address(listen, ss);
@@ -49,6 +114,10 @@ std::variant<int, std::string> open_one(const conf::Listen& listen) {
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
     if (listen.reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
         std::string err = failure("setsockopt(SO_REUSEPORT)", listen);
+        close(fd);
+        return err;
+    }
+    if (std::string err = apply_keepalive(fd, listen); !err.empty()) {
         close(fd);
         return err;
     }
@@ -75,15 +144,15 @@ std::variant<std::vector<core::Listener>, std::string> reopen_listeners(
     const conf::Config& config, const std::vector<core::Listener>& current) {
     std::vector<core::Listener> listeners;
     std::vector<core::Listener> opened;  // closed again if a later bind fails
+    std::vector<std::pair<int, const conf::Listen*>> kept;
     for (const conf::Server& server : config.servers) {
         for (const conf::Listen& listen : server.listens) {
             std::string name = listen.describe();
             auto same = std::find_if(current.begin(), current.end(),
                                      [&](const core::Listener& l) { return l.name == name; });
             if (same != current.end()) {
-                // The backlog may have changed; listen() on a listening socket updates it.
-                ::listen(same->fd, listen.backlog);
                 listeners.push_back({same->fd, &server, name});
+                kept.emplace_back(same->fd, &listen);
                 continue;
             }
             auto fd = open_one(listen);
@@ -93,6 +162,14 @@ std::variant<std::vector<core::Listener>, std::string> reopen_listeners(
             }
             listeners.push_back({std::get<int>(fd), &server, name});
             opened.push_back(listeners.back());
+        }
+    }
+    // Only once every new address is bound (the failure a reload meets in practice), so that a
+    // failed reload leaves the kept sockets as they were.
+    for (const auto& [fd, listen] : kept) {
+        if (std::string err = update_kept(fd, *listen); !err.empty()) {
+            close_listeners(opened);
+            return err;
         }
     }
     return listeners;

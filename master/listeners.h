@@ -12,16 +12,19 @@
 
 namespace pushrelay::master {
 
-// Binds and listens on every listen address of every server of `config`.
-// Returns one core::Listener per address, pointing into `config`, or an
-// error naming the address and the failing call ("bind() to 127.0.0.1:80
-// failed (13: Permission denied)"); on error nothing stays open.
+// Binds and listens on every listen address of every server of `config`,
+// with its so_keepalive set on the listening socket (accepted sockets
+// inherit it). Returns one core::Listener per address, pointing into
+// `config`, or an error naming the address and the failing call ("bind() to
+// 127.0.0.1:80 failed (13: Permission denied)"); on error nothing stays open.
 std::variant<std::vector<core::Listener>, std::string> open_listeners(const conf::Config& config);
 
 // For a reload: listeners for `config` that take over the descriptor of every
 // address already open in `current` (its pending connections stay queued,
-// so no connection attempt is refused) and bind only the new addresses. On
-// error the newly bound sockets are closed and `current` is untouched.
+// so no connection attempt is refused), bind only the new addresses, then give
+// the kept sockets the new backlog and so_keepalive. On error the newly bound
+// sockets are closed and `current` is untouched, unless that last step failed
+// part way (a setsockopt() refusing values the conf has range-checked).
 std::variant<std::vector<core::Listener>, std::string> reopen_listeners(
     const conf::Config& config, const std::vector<core::Listener>& current);
 

@@ -23,6 +23,7 @@
 #include "master/listeners.h"
 #include "master/notify.h"
 #include "master/options.h"
+#include "master/startup.h"
 #include "shm/segment.h"
 #include "shm/store.h"
 
@@ -340,6 +341,10 @@ int Master::run() {
         return 1;
     store_.set_started_ms(core::wall_clock_ms());
     spawn_generation();
+    // When systemd hears READY: the sockets are bound and the workers forked. A daemon's stderr
+    // is /dev/null by now.
+    if (!config_->daemon)
+        std::fprintf(stderr, "%s\n", startup_line(*config_, kVersion).c_str());
     notify(std::string("READY=1\nSTATUS=serving, ") + std::to_string(config_->worker_processes) +
            " workers\nMAINPID=" + std::to_string(getpid()));
     sigset_t none;
@@ -457,7 +462,8 @@ int main(int argc, char** argv, core::WorkerMain worker_main) {
     if (options.show_version) {
         std::fprintf(stderr, "pushrelay version: pushrelay/%s\n", kVersion);
         if (options.show_build)
-            std::fprintf(stderr, "built with g++ %s\n", __VERSION__);
+            std::fprintf(stderr, "built with g++ %s\ninstall prefix: %s\n", __VERSION__,
+                         kInstallPrefix);
         return 0;
     }
     resolve_paths(options);

@@ -9,9 +9,17 @@
 
 namespace pushrelay::master {
 
+#if !defined(PUSHRELAY_INSTALL_PREFIX) || !defined(PUSHRELAY_DEFAULT_CONF)
+#error "CMakeLists.txt defines PUSHRELAY_INSTALL_PREFIX and PUSHRELAY_DEFAULT_CONF"
+#endif
+
 inline constexpr const char* kVersion = "0.1.0";
 inline constexpr const char* kDefaultPrefix = "/var/lib/pushrelay/";
-inline constexpr const char* kDefaultConf = "/etc/pushrelay/pushrelay.conf";
+// The install prefix the build was configured with (CMAKE_INSTALL_PREFIX), and the conf that
+// `make install` puts under it (cmake/conf_dir.cmake): PREFIX/etc/pushrelay/pushrelay.conf, or
+// /etc/pushrelay/pushrelay.conf for /usr.
+inline constexpr const char* kInstallPrefix = PUSHRELAY_INSTALL_PREFIX;
+inline constexpr const char* kDefaultConf = PUSHRELAY_DEFAULT_CONF;
 
 struct Options {
     std::string conf_path = kDefaultConf;  // made absolute against prefix by resolve()

@@ -33,8 +33,7 @@ constexpr std::array<KnownType, 12> kKnownTypes = {{
     {"application/xml", InfoFormat::Xml},
 }};
 
-const KnownType* match_media_range(std::string_view range) {
-    std::string_view media_type = trim_ows(range.substr(0, range.find(';')));
+const KnownType* find_known_type(std::string_view media_type) {
     for (const KnownType& known : kKnownTypes) {
         if (iequals(media_type, known.media_type)) {
             return &known;
@@ -88,13 +87,10 @@ std::string format_yaml(const ChannelInfo& info) {
 
 InfoType choose_info_type(const std::string* accept) {
     if (accept != nullptr) {
-        std::string_view rest = *accept;
-        while (!rest.empty()) {
-            size_t comma = rest.find(',');
-            if (const KnownType* known = match_media_range(rest.substr(0, comma))) {
+        for (const MediaRange& range : media_ranges(*accept)) {
+            if (const KnownType* known = find_known_type(range.type)) {
                 return {known->format, std::string(known->media_type)};
             }
-            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
         }
     }
     return {InfoFormat::Plain, std::string(kDefaultType)};

@@ -44,4 +44,22 @@ std::string_view trim_ows(std::string_view s) {
     return s.substr(first, s.find_last_not_of(kWhitespace) - first + 1);
 }
 
+std::vector<MediaRange> media_ranges(std::string_view accept) {
+    std::vector<MediaRange> ranges;
+    while (!accept.empty()) {
+        size_t comma = accept.find(',');
+        std::string_view range = accept.substr(0, comma);
+        accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
+        size_t semicolon = range.find(';');
+        std::string_view type = trim_ows(range.substr(0, semicolon));
+        if (type.empty()) {
+            continue;
+        }
+        std::string_view parameters =
+            semicolon == std::string_view::npos ? std::string_view{} : range.substr(semicolon + 1);
+        ranges.push_back({type, parameters});
+    }
+    return ranges;
+}
+
 }  // namespace pushrelay::protocol

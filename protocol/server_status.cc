@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "protocol/header.h"
+#include "protocol/query.h"
 
 namespace pushrelay::protocol {
 
@@ -69,20 +70,6 @@ constexpr std::array<Name, 5> kMediaTypes = {{
     {"text/yaml", StatusFormat::Yaml},
 }};
 
-// The raw value of the first `name=` argument of a query string, if any.
-std::optional<std::string_view> query_argument(std::string_view query, std::string_view name) {
-    while (!query.empty()) {
-        size_t amp = query.find('&');
-        std::string_view argument = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-        size_t equals = argument.find('=');
-        if (equals != std::string_view::npos && argument.substr(0, equals) == name) {
-            return argument.substr(equals + 1);
-        }
-    }
-    return std::nullopt;
-}
-
 std::optional<StatusFormat> format_named(std::string_view value) {
     for (const Name& known : kQueryNames) {
         if (value == known.name) {
@@ -113,16 +100,13 @@ bool has_prometheus_version(std::string_view parameters) {
     return false;
 }
 
-std::optional<StatusFormat> match_media_range(std::string_view range) {
-    size_t semicolon = range.find(';');
-    std::string_view media_type = trim_ows(range.substr(0, semicolon));
-    if (iequals(media_type, "text/plain")) {
-        bool versioned = semicolon != std::string_view::npos &&
-                         has_prometheus_version(range.substr(semicolon + 1));
-        return versioned ? StatusFormat::Prometheus : StatusFormat::Text;
+std::optional<StatusFormat> match_media_range(const MediaRange& range) {
+    if (iequals(range.type, "text/plain")) {
+        return has_prometheus_version(range.parameters) ? StatusFormat::Prometheus
+                                                        : StatusFormat::Text;
     }
     for (const Name& known : kMediaTypes) {
-        if (iequals(media_type, known.name)) {
+        if (iequals(range.type, known.name)) {
             return known.format;
         }
     }
@@ -130,12 +114,10 @@ std::optional<StatusFormat> match_media_range(std::string_view range) {
 }
 
 std::optional<StatusFormat> format_accepted(std::string_view accept) {
-    while (!accept.empty()) {
-        size_t comma = accept.find(',');
-        if (std::optional<StatusFormat> format = match_media_range(accept.substr(0, comma))) {
+    for (const MediaRange& range : media_ranges(accept)) {
+        if (std::optional<StatusFormat> format = match_media_range(range)) {
             return format;
         }
-        accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
     }
     return std::nullopt;
 }

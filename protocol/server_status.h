@@ -31,8 +31,9 @@ struct ServerStatus {
 enum class StatusFormat { Text, Json, Yaml, Prometheus };
 
 // The format for a request with this Accept value (nullptr: no Accept header) and raw query
-// string (after '?', still percent-encoded). The first `format=` argument of the query wins when
-// its value is text, json, yaml or prometheus (exactly, lower case); any other value is ignored.
+// string (after '?', still percent-encoded). The first `format=` argument of the query (its name
+// compared ignoring case, as nginx's $arg_format, see query_argument) wins when its value is
+// text, json, yaml or prometheus (exactly, lower case); any other value is ignored.
 // Else the first media range of Accept, in header order, that names one of the formats decides
 // (case-insensitive, q-values ignored, as for channel info): `text/plain; version=0.0.4` or
 // `application/openmetrics-text` → Prometheus, `application/json` → JSON, `application/yaml`,

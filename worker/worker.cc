@@ -24,16 +24,11 @@ constexpr double kExpireInterval = 1.0;
 constexpr int kAcceptBatch = 64;
 constexpr size_t kAcceptSlack = 16;
 
-// No Nagle delay on responses; TCP keepalive probes so that a held subscriber whose host
-// vanished without a FIN (no push_subscriber_timeout set) is noticed after about two minutes
-// instead of never.
+// No Nagle delay on responses. TCP keepalive is not set here: the socket inherits the listening
+// socket's (listen's so_keepalive, set by the master).
 void configure_client_socket(int fd) {
-    const int on = 1, idle = 60, interval = 10, probes = 6;
+    const int on = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
 }
 
 }  // namespace

@@ -186,6 +186,51 @@ TEST(ConfErrors, BadListen) {
               std::string::npos);
 }
 
+TEST(ConfErrors, BadKeepalive) {
+    const std::string kForm =
+        ": expected on, off or [idle]:[interval]:[count] with at least one field, as in 30m::10";
+    const std::string kTime =
+        ": idle and interval must be whole seconds from 1s to 32767s, as in 30s or 10m";
+    const std::string kCount = ": count must be 1 to 127";
+    struct Case {
+        const char* value;
+        const std::string& hint;
+    };
+    for (const Case& c : {
+             Case{"", kForm},
+             Case{"yes", kForm},
+             Case{"::", kForm},
+             Case{"30", kForm},
+             Case{"30:10", kForm},
+             Case{"0::", kTime},
+             Case{"x::", kTime},
+             Case{":-1:", kTime},
+             Case{"500ms::", kTime},
+             Case{"1500ms::", kTime},
+             Case{"32768::", kTime},
+             Case{":10h:", kTime},
+             Case{"::0", kCount},
+             Case{"::128", kCount},
+             Case{"::x", kCount},
+             Case{"1:2:3:4", kCount},
+             Case{"::1s", kCount},
+         }) {
+        std::string option = "so_keepalive=" + std::string(c.value);
+        EXPECT_EQ(
+            load_error("http {\nserver {\nlisten 80 " + option + "; } }"),
+            at(3, "invalid so_keepalive \"" + option + "\" in \"listen\" directive" + c.hint));
+    }
+}
+
+TEST(ConfErrors, ListenParameterTwice) {
+    EXPECT_EQ(load_error("http {\nserver {\nlisten 80 so_keepalive=on so_keepalive=off; } }"),
+              at(3, "duplicate \"so_keepalive\" parameter in \"listen\" directive"));
+    EXPECT_EQ(load_error("http {\nserver {\nlisten 80 backlog=1 reuseport backlog=2; } }"),
+              at(3, "duplicate \"backlog\" parameter in \"listen\" directive"));
+    EXPECT_EQ(load_error("http {\nserver {\nlisten 80 reuseport reuseport; } }"),
+              at(3, "duplicate \"reuseport\" parameter in \"listen\" directive"));
+}
+
 TEST(ConfErrors, ServerWithoutListen) {
     EXPECT_EQ(load_error("http {\n  server {\n    location / { }\n  }\n}"),
               at(2, "server has no \"listen\" directive"));

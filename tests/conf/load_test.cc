@@ -248,6 +248,44 @@ TEST(Listen, Options) {
     EXPECT_EQ(listens[1].backlog, 511);
 }
 
+// The listen's keepalive for `listen 8080 OPTION;`.
+Keepalive keepalive_of(const std::string& option) {
+    auto config = load_ok("http { server { listen 8080 " + option + "; } }");
+    return config ? config->servers[0].listens.at(0).keepalive : Keepalive{};
+}
+
+TEST(Listen, KeepaliveDefaultIsOnWithPushServerTimers) {
+    auto config = load_ok("http { server { listen 8080; } }");
+    const Keepalive& keepalive = config->servers[0].listens.at(0).keepalive;
+    EXPECT_EQ(keepalive, kDefaultKeepalive);
+    EXPECT_TRUE(keepalive.on);
+    EXPECT_EQ(keepalive.idle, 60s);
+    EXPECT_EQ(keepalive.interval, 10s);
+    EXPECT_EQ(keepalive.probes, 6u);
+}
+
+TEST(Listen, KeepaliveOnKeepsTheKernelTimersAndOffTurnsItOff) {
+    EXPECT_EQ(keepalive_of("so_keepalive=on"), (Keepalive{true, {}, {}, {}}));
+    EXPECT_FALSE(keepalive_of("so_keepalive=off").on);
+}
+
+TEST(Listen, KeepaliveTimersInNginxForms) {
+    EXPECT_EQ(keepalive_of("so_keepalive=7s:3s:2"), (Keepalive{true, 7s, 3s, 2u}));
+    EXPECT_EQ(keepalive_of("so_keepalive=30m::10"), (Keepalive{true, 30min, {}, 10u}));
+    EXPECT_EQ(keepalive_of("so_keepalive=:45:"), (Keepalive{true, {}, 45s, {}}));
+    EXPECT_EQ(keepalive_of("so_keepalive=::127"), (Keepalive{true, {}, {}, 127u}));
+    EXPECT_EQ(keepalive_of("so_keepalive=1h:1m1s:"), (Keepalive{true, 1h, 61s, {}}));
+    EXPECT_EQ(keepalive_of("so_keepalive=2000ms:32767:1"), (Keepalive{true, 2s, 32767s, 1u}));
+}
+
+TEST(Listen, KeepaliveStandsWithTheOtherOptions) {
+    auto config = load_ok("http { server { listen 8080 reuseport so_keepalive=off backlog=64; } }");
+    const Listen& listen = config->servers[0].listens.at(0);
+    EXPECT_FALSE(listen.keepalive.on);
+    EXPECT_TRUE(listen.reuseport);
+    EXPECT_EQ(listen.backlog, 64);
+}
+
 TEST(Listen, SamePortOnDifferentAddressesIsNotADuplicate) {
     EXPECT_EQ(load_error("http { server { listen 127.0.0.1:80; listen [::1]:80; } "
                          "server { listen 127.0.0.2:80; } }"),

@@ -104,6 +104,18 @@ TEST(MatchLocationFallback, GluedModifiers) {
     EXPECT_EQ(match_location(server, "/c", captures).push.channel_group, "c");
 }
 
+// describe() writes each location as the conf did, modifiers separated (glued ones too).
+TEST_F(MatchLocation, DescribeWritesTheLocationAsInTheConf) {
+    std::vector<std::string> described;
+    for (const Location& location : config->servers.at(0).locations) {
+        described.push_back(location.describe());
+    }
+    EXPECT_EQ(described, (std::vector<std::string>{"= /exact", "/", "/pub", "/pub/long",
+                                                   "^~ /static", "~ ^/pub/(\\w+)/(\\d+)$",
+                                                   "~* \\.JSON$", "~ ^/static/x$", "~ /exact"}));
+    EXPECT_EQ(config->servers.at(0).fallback.describe(), "");
+}
+
 TEST(MatchLocationFallback, LocationRecordsWhereItIs) {
     LoadResult result = load("http {\nserver {\nlisten 80;\nlocation /a { }\n}\n}");
     ASSERT_TRUE(result);

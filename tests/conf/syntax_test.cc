@@ -11,14 +11,14 @@ using testing::TempDir;
 
 std::vector<Statement> parse_ok(std::string_view text) {
     std::vector<Statement> out;
-    Status err = parse_text(text, "t.conf", "/nonexistent", &out);
+    MaybeError err = parse_text(text, "t.conf", "/nonexistent", &out);
     EXPECT_FALSE(err) << err->describe();
     return out;
 }
 
 std::string parse_error(std::string_view text, const std::string& include_dir = "/nonexistent") {
     std::vector<Statement> out;
-    Status err = parse_text(text, "t.conf", include_dir, &out);
+    MaybeError err = parse_text(text, "t.conf", include_dir, &out);
     return err ? err->describe() : "parsed";
 }
 
@@ -105,7 +105,7 @@ TEST(Include, RelativeGlobIsSortedAndExpandedInPlace) {
     dir.write("conf.d/a.conf", "a1;\na2;\n");
     dir.write("conf.d/skip.txt", "nope;\n");
     std::vector<Statement> out;
-    Status err =
+    MaybeError err =
         parse_text("first;\ninclude conf.d/*.conf;\nlast;\n", "main.conf", dir.path(), &out);
     ASSERT_FALSE(err) << err->describe();
     std::vector<std::string> names;
@@ -158,7 +158,7 @@ TEST(Include, NestedIncludesAreRelativeToTheMainDirectory) {
     dir.write("a/one.conf", "include b/two.conf;\n");
     dir.write("b/two.conf", "two;\n");
     auto out = std::vector<Statement>();
-    Status err = parse_text("include a/one.conf;", "main.conf", dir.path(), &out);
+    MaybeError err = parse_text("include a/one.conf;", "main.conf", dir.path(), &out);
     ASSERT_FALSE(err) << err->describe();
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].name, "two");
@@ -179,7 +179,7 @@ TEST(Include, MalformedIncludeIsLeftForTheTable) {
 
 TEST(ParseFile, MissingMainFile) {
     std::vector<Statement> out;
-    Status err = parse_file("/nonexistent/x.conf", "/nonexistent", &out);
+    MaybeError err = parse_file("/nonexistent/x.conf", "/nonexistent", &out);
     ASSERT_TRUE(err);
     EXPECT_EQ(err->describe(),
               "/nonexistent/x.conf: open() \"/nonexistent/x.conf\" failed (No such file or "

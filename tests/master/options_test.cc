@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 namespace pushrelay::master {
@@ -19,6 +20,21 @@ TEST(Options, DefaultsWhenNoArguments) {
     EXPECT_EQ(o.conf_path, kDefaultConf);
     EXPECT_EQ(o.prefix, kDefaultPrefix);
     EXPECT_FALSE(o.test_only);
+}
+
+// The rule of cmake/conf_dir.cmake, which also places the conf at install time.
+TEST(Options, DefaultConfFollowsTheInstallPrefix) {
+    std::string prefix = kInstallPrefix;
+    while (!prefix.empty() && prefix.back() == '/') {
+        prefix.pop_back();
+    }
+    std::string dir = prefix == "/usr" ? "/etc/pushrelay" : prefix + "/etc/pushrelay";
+    EXPECT_EQ(std::string(kDefaultConf), dir + "/pushrelay.conf");
+}
+
+TEST(Options, UsageShowsTheDefaults) {
+    EXPECT_NE(usage().find(std::string("(default: ") + kDefaultConf + ")"), std::string::npos);
+    EXPECT_NE(usage().find(std::string("(default: ") + kDefaultPrefix + ")"), std::string::npos);
 }
 
 TEST(Options, ValuesSeparateOrAttached) {

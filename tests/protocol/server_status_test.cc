@@ -168,6 +168,12 @@ TEST(ChooseStatusFormat, QueryArgumentWins) {
     EXPECT_EQ(choose_status_format(nullptr, "a=1&format=yaml&format=json"), StatusFormat::Yaml);
 }
 
+// The name is matched as nginx's $arg_format would be: ignoring case (the value is not).
+TEST(ChooseStatusFormat, QueryArgumentNameIgnoresCase) {
+    EXPECT_EQ(choose_status_format(nullptr, "FORMAT=json"), StatusFormat::Json);
+    EXPECT_EQ(choose("application/json", "Format=yaml"), StatusFormat::Yaml);
+}
+
 TEST(ChooseStatusFormat, UnknownOrMalformedQueryArgumentsFallBackToAccept) {
     EXPECT_EQ(choose("application/json", "format=xml"), StatusFormat::Json);
     EXPECT_EQ(choose("application/json", "format=JSON"), StatusFormat::Json);

@@ -8,17 +8,17 @@
 
 namespace pushrelay::conf {
 
-Status handle_events(Apply& block, const Statement& st);
-Status handle_http(Apply& block, const Statement& st);
-Status handle_server(Apply& block, const Statement& st);
-Status handle_location(Apply& block, const Statement& st);
-Status handle_listen(Apply& block, const Statement& st);
+MaybeError handle_events(Apply& block, const Statement& st);
+MaybeError handle_http(Apply& block, const Statement& st);
+MaybeError handle_server(Apply& block, const Statement& st);
+MaybeError handle_location(Apply& block, const Statement& st);
+MaybeError handle_listen(Apply& block, const Statement& st);
 
 // `invalid WHAT "ARG" in "NAME" directive` followed by hint (", it must be ..." or " (...)").
 Error invalid_argument(const Statement& st, size_t index, std::string_view what,
                        std::string_view hint);
 
 // st.args[index] as a count; below min is an error saying so.
-Status read_count(const Statement& st, size_t index, uint32_t min, uint32_t* out);
+MaybeError read_count(const Statement& st, size_t index, uint32_t min, uint32_t* out);
 
 }  // namespace pushrelay::conf
