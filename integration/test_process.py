@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import WAIT, PushRelay, alive, wait_until
+from conftest import ROOT, WAIT, PushRelay, alive, wait_until
 
 
 def test_t_accepts_a_good_conf(tmp_path, binary):
@@ -20,8 +20,7 @@ def test_t_accepts_a_good_conf(tmp_path, binary):
 
 
 def test_t_on_the_example_conf(binary):
-    root = binary.parent.parent
-    result = subprocess.run([str(binary), "-t", "-p", str(root), "-c", "dist/pushrelay.conf"],
+    result = subprocess.run([str(binary), "-t", "-p", str(ROOT), "-c", "dist/pushrelay.conf"],
                             capture_output=True, text=True, timeout=WAIT)
     assert result.returncode == 0, result.stderr
 
