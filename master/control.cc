@@ -9,6 +9,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "core/unique_fd.h"
+
 namespace pushrelay::master {
 namespace {
 
@@ -48,12 +50,11 @@ std::string send_signal(const std::string& pid_path, const std::string& name) {
 
 std::string write_pid_file(const std::string& pid_path) {
     std::string tmp = pid_path + ".tmp";
-    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
+    core::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd)
         return errno_text("open(\"" + tmp + "\")");
     std::string text = std::to_string(getpid()) + "\n";
-    bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    close(fd);
+    bool ok = write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
     if (!ok)
         return errno_text("write(\"" + tmp + "\")");
     if (rename(tmp.c_str(), pid_path.c_str()) < 0)

@@ -13,6 +13,8 @@
 #include <fstream>
 #include <optional>
 
+#include "core/unique_fd.h"
+
 namespace pushrelay::master {
 namespace {
 
@@ -104,34 +106,24 @@ std::string update_kept(int fd, const conf::Listen& listen) {
 std::variant<int, std::string> open_one(const conf::Listen& listen) {
     sockaddr_storage ss;
     socklen_t len = make_address(listen, ss);
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    core::UniqueFd fd(socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd)
         return failure("socket()", listen);
     int on = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     // An IPv6 wildcard must not also take the IPv4 port another listen may want.
     if (listen.ipv6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
-    if (listen.reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
-        std::string err = failure("setsockopt(SO_REUSEPORT)", listen);
-        close(fd);
+        setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (listen.reuseport && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
+        return failure("setsockopt(SO_REUSEPORT)", listen);
+    if (std::string err = apply_keepalive(fd.get(), listen); !err.empty())
         return err;
-    }
-    if (std::string err = apply_keepalive(fd, listen); !err.empty()) {
-        close(fd);
-        return err;
-    }
-    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
-        std::string err = failure("bind()", listen);
-        close(fd);
-        return err;
-    }
-    if (::listen(fd, listen.backlog) < 0) {
-        std::string err = failure("listen()", listen);
-        close(fd);
-        return err;
-    }
-    return fd;
+    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0)
+        return failure("bind()", listen);
+    if (::listen(fd.get(), listen.backlog) < 0)
+        return failure("listen()", listen);
+    // From here the descriptor is the Listener's, closed by close_listeners().
+    return fd.release();
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "master/notify.h"
 
 #include "core/clock.h"
+#include "core/unique_fd.h"
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -27,16 +28,13 @@ std::string notify_systemd(const std::string& state) {
     // A leading '@' names a socket in the abstract namespace.
     if (path[0] == '@')
         addr.sun_path[0] = '\0';
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    core::UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd)
         return std::string("socket(AF_UNIX) failed: ") + std::strerror(errno);
     socklen_t addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
-    ssize_t n = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+    ssize_t n = sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL,
                        reinterpret_cast<sockaddr*>(&addr), addr_len);
-    std::string err =
-        n < 0 ? std::string("sendto(NOTIFY_SOCKET) failed: ") + std::strerror(errno) : "";
-    close(fd);
-    return err;
+    return n < 0 ? std::string("sendto(NOTIFY_SOCKET) failed: ") + std::strerror(errno) : "";
 }
 
 std::string reloading_state() {
