@@ -105,6 +105,9 @@ bool Exchange::keeps_alive() const {
 void Exchange::set_observer(ExchangeObserver* observer) {
     connection_.observer_ = observer;
 }
+void Exchange::on_end(std::function<void()> done) {
+    connection_.on_end_ = std::move(done);
+}
 
 void Exchange::respond(int status, const std::vector<protocol::Header>& headers, std::string body) {
     protocol::ResponseHead head(status, http_minor() == 0 ? 0 : 1);
@@ -190,9 +193,15 @@ void Exchange::upgrade(SharedBytes head, Takeover takeover) {
     c.queue(std::move(head));
     c.log_exchange(101);
     c.observer_ = nullptr;
+    c.run_on_end();
     c.takeover_ = std::move(takeover);
     c.close_after_write_ = true;
     c.flush();
+}
+
+void Connection::run_on_end() {
+    if (std::function<void()> done = std::exchange(on_end_, nullptr))
+        done();
 }
 
 // ---- Connections ----
@@ -449,6 +458,7 @@ void Connection::log_exchange(int status) {
 // The exchange is answered (or handed over): get ready for the next request, or the close.
 void Connection::end_exchange() {
     observer_ = nullptr;
+    run_on_end();
     body_ = Body::None;
     status_ = 0;
     body_bytes_ = bytes_ = 0;
@@ -555,6 +565,7 @@ void Connection::close() {
         log_exchange(body_ == Body::Stream ? status_ : kClientClosedRequest);
         observer->exchange_aborted();
     }
+    run_on_end();
     owner_.retire(this);
 }
 

@@ -121,6 +121,10 @@ class Exchange {
 
     // Who to tell if the exchange ends without the handler's doing; nullptr: nobody.
     void set_observer(ExchangeObserver* observer);
+    // Runs `done` once when the exchange ends, however it ends: answered, streamed to its end,
+    // upgraded, or aborted (after the observer was told). One per exchange: what a request
+    // holds while it lasts (a limit_conn count) is given back with it.
+    void on_end(std::function<void()> done);
 
   private:
     friend class Connection;
@@ -210,6 +214,7 @@ class Connection {
     void queue(SharedBytes bytes);
     void log_exchange(int status);
     void end_exchange();
+    void run_on_end();
     void flush();
     void start_lingering_close();
     void hand_over();
@@ -230,6 +235,7 @@ class Connection {
     ev_timer timer_;
     Exchange exchange_{*this};
     ExchangeObserver* observer_ = nullptr;
+    std::function<void()> on_end_;
     Exchange::Takeover takeover_;
 
     State state_ = State::Idle;

@@ -234,6 +234,27 @@ TEST_F(ConnectionTest, GracefulStopClosesIdleConnections) {
     EXPECT_EQ(open, 0u);
 }
 
+TEST_F(ConnectionTest, OnEndRunsOnceHoweverTheExchangeEnds) {
+    handler.answer_at_once = false;
+    int ended = 0;
+    send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    handler.held->on_end([&] { ended++; });
+    handler.held->respond(200, {}, "answered");
+    EXPECT_EQ(ended, 1);
+    send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    handler.held->on_end([&] { ended++; });
+    handler.held->begin_stream(200, {}, Framing::Chunked);
+    EXPECT_EQ(ended, 1);  // a stream lasts until its end
+    handler.held->end_stream();
+    EXPECT_EQ(ended, 2);
+    send("GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+    handler.held->on_end([&] { ended++; });
+    shutdown(client, SHUT_WR);
+    turn();
+    EXPECT_EQ(handler.aborted, 1);
+    EXPECT_EQ(ended, 3);
+}
+
 TEST(OutputQueue, GathersAndConsumesAcrossChunks) {
     OutputQueue q;
     q.push(std::make_shared<const std::string>("abc"));
