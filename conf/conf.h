@@ -57,6 +57,62 @@ struct PushSettings {
     bool operator==(const PushSettings&) const = default;
 };
 
+// A limit_conn_zone or limit_req_zone: a named zone of shared memory counting per key. The
+// master maps one per zone (limit/zone_set.h); locations refer to it by its index in
+// Config::limit_zones.
+struct LimitZone {
+    enum class Kind : uint8_t { Conn, Req };
+    Kind kind = Kind::Conn;
+    std::string name;
+    Template key;           // evaluated per request; an empty value is not accounted
+    uint64_t size = 0;      // bytes of shared memory, >= kMinLimitZoneSize
+    uint64_t rate = 0;      // Req: milli-requests per second, as nginx (1r/m is 16), >= 1
+    std::string rate_text;  // Req: as written ("10r/s"), for logs
+    std::string file;
+    int line = 0;
+
+    // "limit_conn_zone" or "limit_req_zone", for messages.
+    std::string_view directive() const;
+};
+
+// nginx refuses smaller zones (8 pages) too.
+inline constexpr uint64_t kMinLimitZoneSize = 32 * 1024;
+
+// Where a limit rule was written, and the zone it names (resolved when the load ends, so that
+// a rule may precede its zone as in nginx).
+struct LimitRuleOrigin {
+    std::string zone_name;
+    size_t zone = 0;  // index in Config::limit_zones, valid after load
+    std::string file;
+    int line = 0;
+};
+
+// `limit_conn zone n`.
+struct LimitConnRule {
+    LimitRuleOrigin origin;
+    uint32_t limit = 1;  // >= 1
+};
+
+// `limit_req zone=name [burst=n] [nodelay | delay=n]`, in milli-requests as nginx keeps them.
+struct LimitReqRule {
+    LimitRuleOrigin origin;
+    uint64_t burst = 0;  // burst * 1000
+    uint64_t delay = 0;  // requests with excess above it wait; nodelay: burst (none waits)
+};
+
+// The limit_conn and limit_req directives in force in one location. A level with its own
+// limit_conn (limit_req) replaces its parent's list of them, as nginx does.
+struct LimitSettings {
+    std::vector<LimitConnRule> conn;
+    std::vector<LimitReqRule> req;
+    int conn_status = 503;  // 400..599
+    int req_status = 503;
+    LogLevel conn_log_level = LogLevel::Error;
+    LogLevel req_log_level = LogLevel::Error;
+
+    bool empty() const { return conn.empty() && req.empty(); }
+};
+
 // The HTTP directives in force in one location, defaults and inheritance applied.
 struct HttpSettings {
     std::string default_type = "text/plain";
@@ -70,6 +126,7 @@ struct HttpSettings {
     Millis client_body_timeout = std::chrono::seconds(60);
     // allow/deny in conf order; a level with none inherits its parent's whole list.
     std::vector<AccessRule> access;
+    LimitSettings limits;
 
     // Whether peer may use the location: the first rule that matches decides; no rule matching
     // (or no rules) lets it in, as in nginx.
@@ -151,6 +208,7 @@ struct Config {
     bool daemon = true;
     int worker_connections = 1024;  // >= 16
     uint64_t push_max_reserved_memory = 128ull * 1024 * 1024;
+    std::vector<LimitZone> limit_zones;  // in conf order; names unique across both kinds
     std::vector<Server> servers;
 };
 

@@ -62,24 +62,6 @@ MaybeError read(const Statement& st, size_t index, std::string* out) {
     return std::nullopt;
 }
 
-template <class E, size_t N>
-using Choices = std::array<std::pair<std::string_view, E>, N>;
-
-template <class E, size_t N>
-MaybeError read_choice(const Statement& st, size_t index, const Choices<E, N>& choices, E* out) {
-    for (const auto& [name, value] : choices) {
-        if (st.args[index] == name) {
-            *out = value;
-            return std::nullopt;
-        }
-    }
-    std::string hint = ", it must be ";
-    for (size_t i = 0; i < N; ++i) {
-        hint += (i == 0 ? "" : (i + 1 == N ? " or " : ", ")) + quoted(choices[i].first);
-    }
-    return invalid_argument(st, index, "value", hint);
-}
-
 constexpr Choices<SubscriberMode, 2> kModes{{
     {"long-poll", SubscriberMode::LongPoll},
     {"interval-poll", SubscriberMode::IntervalPoll},
@@ -391,6 +373,15 @@ const std::vector<DirectiveSpec>& table() {
         {"allow", {}, kHttpAndBelow, 1, 1, "", kRepeatable, "", handle_allow},
         {"deny", {}, kHttpAndBelow, 1, 1, "", kRepeatable, "", handle_deny},
         {"set", {}, kServerAndBelow, 2, 2, "", kRepeatable, "", handle_set},
+        // Limits (conf/limits.cc).
+        {"limit_conn_zone", {}, kHttp, 2, 2, "", kRepeatable, "", handle_limit_conn_zone},
+        {"limit_conn", {}, kHttpAndBelow, 2, 2, "", kRepeatable, "", handle_limit_conn},
+        {"limit_conn_status", {}, kHttpAndBelow, 1, 1, "503", 0, "", handle_limit_conn_status},
+        {"limit_conn_log_level", {}, kHttpAndBelow, 1, 1, "error", 0, "", handle_limit_conn_log_level},
+        {"limit_req_zone", {}, kHttp, 3, 3, "", kRepeatable, "", handle_limit_req_zone},
+        {"limit_req", {}, kHttpAndBelow, 1, 3, "", kRepeatable, "", handle_limit_req},
+        {"limit_req_status", {}, kHttpAndBelow, 1, 1, "503", 0, "", handle_limit_req_status},
+        {"limit_req_log_level", {}, kHttpAndBelow, 1, 1, "error", 0, "", handle_limit_req_log_level},
     };
     // clang-format on
     return specs;

@@ -2,7 +2,7 @@
 #include <filesystem>
 #include <iterator>
 
-#include "conf/walk.h"
+#include "conf/directive_handlers.h"
 
 namespace pushrelay::conf {
 namespace {
@@ -39,6 +39,9 @@ LoadResult load_statements(std::string conf_path, const std::string& prefix,
         return failure(std::move(*err));
     }
     if (MaybeError err = walk_block(shared, statements, kMain, &defaults, nullptr)) {
+        return failure(std::move(*err));
+    }
+    if (MaybeError err = resolve_limit_zones(config.get())) {
         return failure(std::move(*err));
     }
     LoadResult result;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/peer_address.h"
 #include "protocol/query.h"
 
 namespace pushrelay::conf {
@@ -69,7 +70,8 @@ std::string_view canonical_variable(std::string_view name) {
 }
 
 bool is_builtin_variable(std::string_view name) {
-    return name == "uri" || name == "args" || is_capture(name) ||
+    return name == "uri" || name == "args" || name == "remote_addr" ||
+           name == "binary_remote_addr" || is_capture(name) ||
            (name.starts_with(kArgPrefix) && name.size() > kArgPrefix.size()) ||
            (name.starts_with(kHeaderPrefix) && name.size() > kHeaderPrefix.size());
 }
@@ -96,6 +98,10 @@ Parsed<Template> Template::compile(std::string_view text,
             t.parts_.push_back({Kind::Uri, {}});
         } else if (n == "args") {
             t.parts_.push_back({Kind::Args, {}});
+        } else if (n == "remote_addr") {
+            t.parts_.push_back({Kind::RemoteAddr, {}});
+        } else if (n == "binary_remote_addr") {
+            t.parts_.push_back({Kind::BinaryRemoteAddr, {}});
         } else if (is_capture(n)) {
             t.parts_.push_back({Kind::Capture, std::string(n)});
         } else if (n.starts_with(kArgPrefix) && n.size() > kArgPrefix.size()) {
@@ -111,15 +117,18 @@ Parsed<Template> Template::compile(std::string_view text,
     return {std::move(t), {}};
 }
 
-std::string_view Template::expand_part(const Part& part, const RequestVars& vars) const {
+void Template::append_part(const Part& part, const RequestVars& vars, std::string* out) {
     std::optional<std::string_view> value;
     switch (part.kind) {
         case Kind::Literal:
-            return part.text;
+            value = part.text;
+            break;
         case Kind::Uri:
-            return vars.path;
+            value = vars.path;
+            break;
         case Kind::Args:
-            return vars.query;
+            value = vars.query;
+            break;
         case Kind::Arg:
             value = protocol::query_argument(vars.query, part.text);
             break;
@@ -128,22 +137,37 @@ std::string_view Template::expand_part(const Part& part, const RequestVars& vars
             break;
         case Kind::Capture: {
             size_t index = static_cast<size_t>(part.text[0] - '1');
-            return index < vars.captures.size() ? std::string_view(vars.captures[index])
-                                                : std::string_view();
+            if (index < vars.captures.size())
+                value = vars.captures[index];
+            break;
         }
         case Kind::Variable:
             value = vars.variable ? vars.variable(part.text) : std::nullopt;
             break;
+        case Kind::RemoteAddr:
+            // Formatted here rather than viewed: the text exists nowhere else.
+            if (vars.peer)
+                *out += core::peer_address(vars.peer);
+            break;
+        case Kind::BinaryRemoteAddr:
+            if (vars.peer)
+                value = core::binary_peer_address(vars.peer);
+            break;
     }
-    return value.value_or(std::string_view());
+    *out += value.value_or(std::string_view());
 }
 
 std::string Template::expand(const RequestVars& vars) const {
     std::string out;
     for (const Part& part : parts_) {
-        out += expand_part(part, vars);
+        append_part(part, vars, &out);
     }
     return out;
+}
+
+bool Template::reads_set_variables() const {
+    return std::any_of(parts_.begin(), parts_.end(),
+                       [](const Part& part) { return part.kind == Kind::Variable; });
 }
 
 SetVariables::SetVariables(std::span<const SetDirective> sets, const RequestVars& request) {

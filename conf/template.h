@@ -5,6 +5,8 @@
 // compile; expanding allocates only the result.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -31,10 +33,12 @@ struct RequestVars {
     // The value of a variable set by an earlier `set`, by canonical name (see
     // canonical_variable). nullopt (or an empty function) if it has no value.
     std::function<std::optional<std::string_view>(std::string_view name)> variable;
+    // The client's address, for $remote_addr and $binary_remote_addr; nullptr: they are "".
+    const sockaddr* peer = nullptr;
 };
 
-// Literal text mixed with $uri, $args, $arg_NAME, $http_NAME, $1..$9 and variables set earlier,
-// each as $name or ${name}.
+// Literal text mixed with $uri, $args, $arg_NAME, $http_NAME, $1..$9, $remote_addr,
+// $binary_remote_addr (4 or 16 raw bytes) and variables set earlier, each as $name or ${name}.
 class Template {
   public:
     Template() = default;  // expands to ""
@@ -52,14 +56,28 @@ class Template {
     // The text as written in the conf.
     const std::string& text() const { return text_; }
 
+    // Whether expanding reads a `set` variable (RequestVars::variable), so that a caller can
+    // skip running the location's `set` directives when it does not.
+    bool reads_set_variables() const;
+
   private:
-    enum class Kind : uint8_t { Literal, Uri, Args, Arg, Header, Capture, Variable };
+    enum class Kind : uint8_t {
+        Literal,
+        Uri,
+        Args,
+        Arg,
+        Header,
+        Capture,
+        Variable,
+        RemoteAddr,
+        BinaryRemoteAddr
+    };
     struct Part {
         Kind kind;
         std::string text;  // literal text, or the name to look up (Capture: the digit)
     };
 
-    std::string_view expand_part(const Part& part, const RequestVars& vars) const;
+    static void append_part(const Part& part, const RequestVars& vars, std::string* out);
 
     std::vector<Part> parts_;
     std::string text_;

@@ -68,7 +68,13 @@ Error error_at(const Statement& statement, std::string message) {
 
 MaybeError walk_block(Shared& shared, const std::vector<Statement>& block, unsigned context,
                       Scope* scope, Server* server) {
-    Apply apply{shared, context, scope, server, /*own_access_rules=*/false};
+    Apply apply{shared,
+                context,
+                scope,
+                server,
+                /*own_access_rules=*/false,
+                /*own_limit_conn=*/false,
+                /*own_limit_req=*/false};
     Seen seen;
     std::vector<std::pair<const DirectiveSpec*, const Statement*>> nested;
     for (const Statement& st : block) {
@@ -92,7 +98,13 @@ MaybeError walk_block(Shared& shared, const std::vector<Statement>& block, unsig
 
 MaybeError apply_defaults(Shared& shared, Scope* scope) {
     shared.log_formats.emplace("combined", kCombinedLogFormat);
-    Apply apply{shared, kMain, scope, nullptr, /*own_access_rules=*/false};
+    Apply apply{shared,
+                kMain,
+                scope,
+                nullptr,
+                /*own_access_rules=*/false,
+                /*own_limit_conn=*/false,
+                /*own_limit_req=*/false};
     for (const DirectiveSpec& spec : directive_table()) {
         if (spec.default_text.empty() || (spec.flags & (kBlock | kArgumentDefault))) {
             continue;

@@ -52,6 +52,8 @@ struct Apply {
     Scope* scope;           // the level's settings; in main, the defaults (parent of http)
     Server* server;         // in server and location blocks, else nullptr
     bool own_access_rules;  // this level replaced the inherited allow/deny list already
+    bool own_limit_conn;    // ... the inherited limit_conn list
+    bool own_limit_req;     // ... the inherited limit_req list
 };
 
 // Checks every statement of block against the table and applies it: first the block's plain

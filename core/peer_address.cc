@@ -17,4 +17,16 @@ std::string peer_address(const sockaddr* peer) {
     return text;
 }
 
+std::string_view binary_peer_address(const sockaddr* peer) {
+    if (peer->sa_family == AF_INET) {
+        const auto& addr = reinterpret_cast<const sockaddr_in*>(peer)->sin_addr;
+        return {reinterpret_cast<const char*>(&addr), sizeof addr};
+    }
+    if (peer->sa_family == AF_INET6) {
+        const auto& addr = reinterpret_cast<const sockaddr_in6*>(peer)->sin6_addr;
+        return {reinterpret_cast<const char*>(&addr), sizeof addr};
+    }
+    return {};
+}
+
 }  // namespace pushrelay::core

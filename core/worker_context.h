@@ -17,6 +17,9 @@ struct Server;
 namespace pushrelay::shm {
 class Store;
 }  // namespace pushrelay::shm
+namespace pushrelay::limit {
+class ZoneSet;
+}  // namespace pushrelay::limit
 
 namespace pushrelay::core {
 
@@ -35,6 +38,8 @@ struct WorkerContext {
     const conf::Config* config;
     std::vector<Listener> listeners;
     shm::Store* store;
+    // The limit_conn and limit_req zones of `config` (limit/zone_set.h), mapped before fork.
+    const limit::ZoneSet* limit_zones;
     int slot;  // this worker's mailbox and subscriber-count slot
     // One eventfd per slot: a worker that posts an event into slot N's mailbox writes wake_fds[N].
     std::array<int, kMaxWorkerSlots> wake_fds;

@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/worker_context.h"
+#include "limit/zone_set.h"
 #include "master/control.h"
 #include "master/listeners.h"
 #include "master/notify.h"
@@ -117,11 +118,13 @@ class Master {
   public:
     // `store` is bound to `segment`'s mapping, which moving the Segment object leaves in place.
     Master(const Options& options, std::unique_ptr<conf::Config> config, shm::Segment segment,
-           shm::Store store, std::vector<core::Listener> listeners, core::WorkerMain worker_main)
+           shm::Store store, limit::ZoneSet limit_zones, std::vector<core::Listener> listeners,
+           core::WorkerMain worker_main)
         : options_(options),
           config_(std::move(config)),
           segment_(std::move(segment)),
           store_(std::move(store)),
+          limit_zones_(std::move(limit_zones)),
           listeners_(std::move(listeners)),
           worker_main_(worker_main) {}
 
@@ -151,6 +154,7 @@ class Master {
     std::unique_ptr<conf::Config> config_;
     shm::Segment segment_;
     shm::Store store_;
+    limit::ZoneSet limit_zones_;  // config_'s; workers of older generations keep their own maps
     std::vector<core::Listener> listeners_;
     core::WorkerMain worker_main_;
     std::array<int, shm::kMaxWorkerSlots> wake_fds_{};
@@ -185,7 +189,8 @@ void Master::spawn(int slot) {
         if (getppid() == 1)
             _exit(core::kWorkerExitOk);
         log::set_process_tag(slot);
-        core::WorkerContext context{config_.get(), listeners_, &store_, slot, wake_fds_};
+        core::WorkerContext context{config_.get(), listeners_, &store_,
+                                    &limit_zones_, slot,       wake_fds_};
         _exit(worker_main_(context));
     }
     workers_[slot] = {pid, false};
@@ -210,8 +215,10 @@ void Master::reap_children() {
                            WEXITSTATUS(status));
             }
             w = {};
-            // Its waiters are gone with it: their counts and undrained events must go too.
+            // Its waiters are gone with it: their counts and undrained events must go too, and
+            // so must the limit_conn counts of its requests.
             store_.reset_slot(slot, core::wall_clock_ms());
+            limit_zones_.reset_slot(slot);
             bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == core::kWorkerExitFatal;
             if (!expected && !fatal)
                 spawn(slot);
@@ -308,6 +315,12 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
                  static_cast<unsigned long long>(config_->push_max_reserved_memory));
         fresh->push_max_reserved_memory = config_->push_max_reserved_memory;
     }
+    // Zones declared alike keep their mappings, so counts and buckets hold across the reload.
+    auto zones = limit::ZoneSet::build(*fresh, &limit_zones_);
+    if (auto* err = std::get_if<std::string>(&zones)) {
+        LOG_ERROR("reload failed, keeping the running configuration: %s", err->c_str());
+        return false;
+    }
     auto listeners = reopen_listeners(*fresh, listeners_);
     if (auto* err = std::get_if<std::string>(&listeners)) {
         LOG_ERROR("reload failed, keeping the running configuration: %s", err->c_str());
@@ -320,6 +333,7 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
     auto& fresh_listeners = std::get<std::vector<core::Listener>>(listeners);
     close_unused_listeners(listeners_, fresh_listeners);
     listeners_ = std::move(fresh_listeners);
+    limit_zones_ = std::move(std::get<limit::ZoneSet>(zones));
     config_ = std::move(fresh);
     std::vector<pid_t> old;
     for (WorkerProcess& w : workers_) {
@@ -422,6 +436,11 @@ int start(const Options& options, std::unique_ptr<conf::Config> config,
         print_error("opening the store in the shared segment: " + *e);
         return 1;
     }
+    auto limit_zones = limit::ZoneSet::build(*config, nullptr);
+    if (auto* e = std::get_if<std::string>(&limit_zones)) {
+        print_error("creating the limit zones: " + *e);
+        return 1;
+    }
     if (config->daemon) {
         err = daemonize();
         if (!err.empty()) {
@@ -440,6 +459,7 @@ int start(const Options& options, std::unique_ptr<conf::Config> config,
     LOG_NOTICE("pushrelay/%s started, %d worker processes", kVersion, config->worker_processes);
     Master master(options, std::move(config), std::move(std::get<shm::Segment>(segment)),
                   std::move(std::get<shm::Store>(store)),
+                  std::move(std::get<limit::ZoneSet>(limit_zones)),
                   std::move(std::get<std::vector<core::Listener>>(listeners)), worker_main);
     int status = master.run();
     remove_pid_file(pid_path);

@@ -1,5 +1,6 @@
 #include "push/relay.h"
 
+#include "http/request_vars.h"
 #include "protocol/response.h"
 #include "push/locations.h"
 #include "push/responses.h"
@@ -10,18 +11,7 @@ namespace {
 // Runs the location's `set` directives in order and returns the channel id they give
 // ($push_channel_id, alias $push_id); empty when unset.
 std::string evaluate_channel_id(const http::Exchange& exchange) {
-    const protocol::Request& req = exchange.request();
-    conf::RequestVars vars;
-    vars.path = req.path;
-    vars.query = req.query;
-    vars.captures = exchange.captures();
-    vars.header = [&req](std::string_view name) -> std::optional<std::string_view> {
-        const std::string* value = req.header(name);
-        if (!value)
-            return std::nullopt;
-        return std::string_view(*value);
-    };
-    conf::SetVariables variables(exchange.location().sets, vars);
+    conf::SetVariables variables(exchange.location().sets, http::request_vars(exchange));
     return std::string(variables.find("push_channel_id").value_or(""));
 }
 

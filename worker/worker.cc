@@ -38,14 +38,16 @@ Worker::Worker(const core::WorkerContext& context, struct ev_loop* loop)
       loop_(loop),
       broker_(*context_.store, context_.slot, context_.wake_fds, loop),
       relay_(broker_, loop),
-      connections_(loop, relay_, [this](size_t open) {
+      limiter_(relay_, *context_.config, *context_.limit_zones, context_.slot),
+      connections_(loop, limiter_, [this](size_t open) {
           context_.store->set_connections(context_.slot, static_cast<uint32_t>(open));
       }) {
     accept_watchers_.resize(context_.listeners.size());
 }
 
 // Members go in reverse order: the connections first (their open exchanges give their waiters
-// back through the relay), then the relay, then the broker.
+// back through the relay, and their limit_conn counts through on_end), then the limiter, the
+// relay, the broker.
 Worker::~Worker() = default;
 
 void Worker::start() {

@@ -3,9 +3,10 @@
 // posted to its mailbox, runs the expiry timer, and handles the signals (TERM/INT: stop now;
 // QUIT: stop gracefully; USR1: reopen the logs).
 //
-// What a connection does is http/'s; what a request means is push/'s; where channels live is
-// the broker's. The Worker only wires them to one loop. Runs in a forked child of the master and
-// never returns to the master's code: `run` returns the exit status for _exit().
+// What a connection does is http/'s; limit_req and limit_conn are limit/'s; what a request means
+// is push/'s; where channels live is the broker's. The Worker only wires them to one loop. Runs in
+// a forked child of the master and never returns to the master's code: `run` returns the exit
+// status for _exit().
 #pragma once
 
 #include <ev.h>
@@ -16,6 +17,7 @@
 #include "broker/shm_broker.h"
 #include "core/worker_context.h"
 #include "http/connection.h"
+#include "limit/limiter.h"
 #include "push/relay.h"
 
 namespace pushrelay::worker {
@@ -49,6 +51,7 @@ class Worker {
     struct ev_loop* loop_;
     broker::ShmBroker broker_;
     push::Relay relay_;
+    limit::Limiter limiter_;  // in front of the relay; outlives the connections it serves
     http::Connections connections_;
     std::vector<ev_io> accept_watchers_;
     ev_io wake_watcher_;

@@ -65,6 +65,14 @@ const std::vector<Expected> kProtocol{
     {"allow", {}, kHSL, ""},
     {"deny", {}, kHSL, ""},
     {"set", {}, kSL, ""},
+    {"limit_conn_zone", {}, kHttp, ""},
+    {"limit_conn", {}, kHSL, ""},
+    {"limit_conn_status", {}, kHSL, "503"},
+    {"limit_conn_log_level", {}, kHSL, "error"},
+    {"limit_req_zone", {}, kHttp, ""},
+    {"limit_req", {}, kHSL, ""},
+    {"limit_req_status", {}, kHSL, "503"},
+    {"limit_req_log_level", {}, kHSL, "error"},
 };
 
 TEST(DirectiveTable, MatchesTheProtocol) {
