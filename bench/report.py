@@ -85,6 +85,32 @@ def verdict(target, pr, nc):
     return f"{kind.replace('>=', '≥').replace('<=', '≤')} {bound}×: {'met' if met else 'NOT met'}"
 
 
+# fanout_limits against fanout, pushrelay alone: (label, how to get the figure, unit, whether
+# more is better). The target: within 5% of the run without limits.
+LIMIT_ROWS = [
+    ("fan-out with limit_conn + limit_req: deliveries/s",
+     lambda r: r["result"]["deliveries_per_s"], "/s", True),
+    ("fan-out with limit_conn + limit_req: p99 latency",
+     lambda r: r["result"]["latency_us"]["p99"] / 1000, "ms", False),
+]
+
+
+def limits_rows(bench):
+    """Rows comparing fanout_limits with fanout; the ratio column is limited/unlimited."""
+    rows = []
+    for label, get, unit, more_is_better in LIMIT_ROWS:
+        limited = figures(bench, "fanout_limits", "pushrelay", get)
+        plain = figures(bench, "fanout", "pushrelay", get)
+        if not limited or not plain:
+            continue
+        ml, mp = statistics.median(limited), statistics.median(plain)
+        ratio = ml / mp if mp else 0
+        ok = ratio >= 0.95 if more_is_better else ratio <= 1.05
+        rows.append(f"| {label} | {fmt(ml, unit)} | (without limits: {fmt(mp, unit)}) | "
+                    f"{ratio:.2f}× | within 5% of no limits: {'met' if ok else 'MISSED'} |")
+    return rows
+
+
 def table(bench):
     lines = ["| metric | pushrelay | Nchan | pushrelay/Nchan | target |",
              "|---|---:|---:|---:|---|"]
@@ -98,6 +124,7 @@ def table(bench):
         medians[label] = (mp, mn)
         lines.append(f"| {label} | {fmt(mp, unit)} | {fmt(mn, unit)} | {ratio} | "
                      f"{verdict(target, mp, mn)} |")
+    lines.extend(limits_rows(bench))
     lost = sum(r["result"].get("lost", 0) for r in bench.runs)
     dups = sum(r["result"].get("duplicated", 0) for r in bench.runs)
     errors = sum(r["result"].get("errors", 0) for r in bench.runs)

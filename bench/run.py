@@ -42,6 +42,12 @@ SCENARIOS = {
     "fanout": (["fanout", "--subs", "10000", "--channels", "100", "--rounds", "40",
                 "--window", "2", "--publishers", "4"],
                ["fanout", "--subs", "1000", "--channels", "10", "--rounds", "20"]),
+    # fanout again, with a limit_conn and a limit_req zone on the subscriber location that no
+    # client exceeds (every subscriber is 127.0.0.1): what checking the limits costs. pushrelay
+    # only; the report sets it beside plain fanout.
+    "fanout_limits": (["fanout", "--subs", "10000", "--channels", "100", "--rounds", "40",
+                       "--window", "2", "--publishers", "4"],
+                      ["fanout", "--subs", "1000", "--channels", "10", "--rounds", "20"]),
     "broadcast": (["fanout", "--subs", "10000", "--channels", "1", "--rounds", "40",
                    "--window", "2", "--publishers", "1"],
                   ["fanout", "--subs", "1000", "--channels", "1", "--rounds", "20",
@@ -61,6 +67,14 @@ PROFILE_ARGS = ["fanout", "--subs", "2000", "--channels", "20", "--rounds", "150
                 "--window", "2", "--publishers", "4"]
 
 SUBJECTS = ("pushrelay", "nchan")
+# Scenarios that measure pushrelay against itself, not against Nchan.
+PUSHRELAY_ONLY = {"fanout_limits"}
+# Limits on the subscriber location (fanout_limits): far above what the load generator's
+# one address does (10,000 held at once, each re-polling after every message).
+LIMITS_HTTP = """
+    limit_conn_zone $binary_remote_addr zone=bench_conns:1m;
+    limit_req_zone $binary_remote_addr zone=bench_reqs:1m rate=1000000r/s;"""
+LIMITS_SUB = "limit_conn bench_conns 100000; limit_req zone=bench_reqs burst=100000 nodelay;"
 
 
 def cpu_seconds(pids):
@@ -151,9 +165,10 @@ class Server:
 class PushRelay(Server):
     name = "pushrelay"
 
-    def __init__(self, binary):
+    def __init__(self, binary, limits=False):
         super().__init__()
         self.binary = binary
+        limits_http, limits_sub = (LIMITS_HTTP, LIMITS_SUB) if limits else ("", "")
         (self.dir / "pushrelay.conf").write_text(f"""
 worker_processes {self.workers};
 worker_rlimit_nofile {FD_LIMIT};
@@ -167,14 +182,16 @@ http {{
     push_message_timeout 1h;
     push_subscriber_timeout 1h;
     keepalive_timeout 75s;
-    keepalive_requests 1000000;
+    keepalive_requests 1000000;{limits_http}
     server {{
         listen 127.0.0.1:{self.pub};
         location /pub {{ set $push_channel_id $arg_id; push_publisher; }}
     }}
     server {{
         listen 127.0.0.1:{self.sub};
-        location /sub {{ set $push_channel_id $arg_id; push_subscriber long-poll; }}
+        location /sub {{
+            set $push_channel_id $arg_id; push_subscriber long-poll; {limits_sub}
+        }}
     }}
 }}
 """)
@@ -253,8 +270,10 @@ class Bench:
         self.profiles = {}  # server -> [(percent, symbol)]
         self.started = time.monotonic()
 
-    def new_server(self, name):
-        return PushRelay(self.binary) if name == "pushrelay" else Nchan()
+    def new_server(self, name, scenario):
+        if name == "nchan":
+            return Nchan()
+        return PushRelay(self.binary, limits=scenario == "fanout_limits")
 
     def loadgen_command(self, server, scenario_args, prefix):
         return [str(self.loadgen), *scenario_args, "--pub", f"127.0.0.1:{server.pub}",
@@ -262,7 +281,7 @@ class Bench:
 
     def run_once(self, scenario, subject, rep):
         args = SCENARIOS[scenario][1 if self.args.quick else 0]
-        server = self.new_server(subject).start()
+        server = self.new_server(subject, scenario).start()
         try:
             cpu_before = cpu_seconds(server.pids())
             loadgen_before = children_cpu()
@@ -360,7 +379,7 @@ class Bench:
             print("perf unavailable or disabled: no profile", flush=True)
             return
         for subject in SUBJECTS:
-            server = self.new_server(subject).start()
+            server = self.new_server(subject, scenario).start()
             data = server.dir / "perf.data"
             try:
                 pids = ",".join(str(p) for p in server.worker_pids())
@@ -402,6 +421,8 @@ class Bench:
             for rep in range(self.args.reps):
                 # Alternate which server goes first, so neither always runs on a warmer machine.
                 subjects = order if rep % 2 == 0 else order[::-1]
+                if scenario in PUSHRELAY_ONLY:
+                    subjects = ["pushrelay"]
                 for subject in subjects:
                     try:
                         self.run_once(scenario, subject, rep)
