@@ -321,6 +321,7 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
     close_unused_listeners(listeners_, fresh_listeners);
     listeners_ = std::move(fresh_listeners);
     config_ = std::move(fresh);
+    store_.set_subscriber_share(config_->subscriber_share_bytes());
     std::vector<pid_t> old;
     for (WorkerProcess& w : workers_) {
         if (w.pid == 0)
@@ -340,6 +341,7 @@ int Master::run() {
     if (!create_wake_fds())
         return 1;
     store_.set_started_ms(core::wall_clock_ms());
+    store_.set_subscriber_share(config_->subscriber_share_bytes());
     spawn_generation();
     // When systemd hears READY: the sockets are bound and the workers forked. A daemon's stderr
     // is /dev/null by now.
