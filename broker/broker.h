@@ -64,9 +64,13 @@ enum class Concurrency : std::uint8_t { Broadcast, First, Last };
 
 struct SubscribeRequest {
     std::string_view key;
-    std::optional<MessageId> since;     // nullopt: the oldest stored message
-    bool wait_for_new = false;          // skip the queue: wait for the next new message
-    bool create_channel = true;         // false: Forbidden when the channel does not exist
+    std::optional<MessageId> since;  // nullopt: the oldest stored message
+    bool wait_for_new = false;       // skip the queue: wait for the next new message
+    // An absent channel: false, Forbidden; true, created only if this request will wait on it
+    // (`wait` or `persistent`), else Ok with nothing (uid 0, no message, not waiting) and nothing
+    // created. Creating is refused with SubscriberShareFull once the channels subscribers made
+    // (and no publisher has published to) fill their share of the store.
+    bool create_channel = true;
     bool wait = true;                   // register a waiter when nothing matches (long-poll)
     bool persistent = false;            // a stream: registered even when a message matched
     std::uint32_t max_subscribers = 0;  // 0: no limit
@@ -109,6 +113,8 @@ struct Stats {
     std::uint64_t channels = 0;
     std::uint64_t messages = 0;
     std::uint64_t subscribers = 0;
+    std::uint64_t subscriber_bytes = 0;  // channels subscribers made, not yet published to
+    std::uint64_t subscriber_share = 0;  // the most subscriber_bytes may reach
     std::uint64_t published = 0;
     std::uint64_t delivered = 0;
     std::uint64_t workers = 0;

@@ -154,6 +154,8 @@ Stats ShmBroker::stats() {
             .channels = s.channels,
             .messages = s.messages,
             .subscribers = s.subscribers,
+            .subscriber_bytes = s.subscriber_bytes,
+            .subscriber_share = s.subscriber_share,
             .published = s.published,
             .delivered = s.delivered,
             .workers = s.workers,

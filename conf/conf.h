@@ -196,6 +196,14 @@ struct Server {
     int line = 0;
 };
 
+// push_max_subscriber_memory: the most of the segment that channels made by subscribers (and not
+// yet published to) may take, as bytes or as a percentage of push_max_reserved_memory.
+struct SubscriberShare {
+    std::optional<uint64_t> bytes;  // a size was given
+    uint32_t percent = 25;          // else this percentage (0..100) of the segment
+    bool operator==(const SubscriberShare&) const = default;
+};
+
 struct Config {
     std::string prefix;        // relative paths were resolved against it
     std::string conf_path;     // the main conf file, absolute (reload reads it again)
@@ -208,8 +216,16 @@ struct Config {
     bool daemon = true;
     int worker_connections = 1024;  // >= 16
     uint64_t push_max_reserved_memory = 128ull * 1024 * 1024;
+    SubscriberShare push_max_subscriber_memory;
     std::vector<LimitZone> limit_zones;  // in conf order; names unique across both kinds
     std::vector<Server> servers;
+
+    // push_max_subscriber_memory in bytes of this segment. Computed, not stored at load: a
+    // reload keeps the running segment size (push_max_reserved_memory cannot change).
+    uint64_t subscriber_share_bytes() const {
+        const SubscriberShare& share = push_max_subscriber_memory;
+        return share.bytes ? *share.bytes : push_max_reserved_memory / 100 * share.percent;
+    }
 };
 
 // Holds exactly one of config / error.

@@ -167,6 +167,28 @@ MaybeError handle_reserved_memory(Apply& block, const Statement& st) {
     return std::nullopt;
 }
 
+// "25%" (of the segment) or a size.
+MaybeError handle_subscriber_memory(Apply& block, const Statement& st) {
+    SubscriberShare& share = block.shared.config->push_max_subscriber_memory;
+    std::string_view text = st.args[0];
+    if (!text.ends_with('%')) {
+        uint64_t bytes = 0;
+        if (MaybeError err = read(st, 0, &bytes)) {
+            return err;
+        }
+        share.bytes = bytes;
+        return std::nullopt;
+    }
+    std::optional<uint32_t> percent = parse_count(text.substr(0, text.size() - 1));
+    if (!percent || *percent > 100) {
+        return invalid_argument(st, 0, "share",
+                                " (expected a percentage of push_max_reserved_memory from 0% to "
+                                "100%, or a size as in 16m)");
+    }
+    share = SubscriberShare{.bytes = std::nullopt, .percent = *percent};
+    return std::nullopt;
+}
+
 // --- Core directives. ---
 
 MaybeError handle_worker_processes(Apply& block, const Statement& st) {
@@ -333,6 +355,7 @@ const std::vector<DirectiveSpec>& table() {
         {"push_subscriber_concurrency", {"push_listener_concurrency"}, kHttpAndBelow, 1, 1, "broadcast", 0, "", store_push<&PushSettings::concurrency>},
         {"push_store_messages", {"push_queue_messages"}, kHttpAndBelow, 1, 1, "on", 0, "", store_push<&PushSettings::store_messages>},
         {"push_max_reserved_memory", {"push_buffer_size"}, kHttp, 1, 1, "128M", 0, "", handle_reserved_memory},
+        {"push_max_subscriber_memory", {}, kHttp, 1, 1, "25%", 0, "", handle_subscriber_memory},
         {"push_min_message_buffer_length", {}, kHttpAndBelow, 1, 1, "1", 0, "", handle_min_buffer},
         {"push_max_message_buffer_length", {}, kHttpAndBelow, 1, 1, "10", 0, "", handle_max_buffer},
         {"push_message_buffer_length", {}, kHttpAndBelow, 1, 1, "", 0, "", handle_buffer_length},

@@ -18,6 +18,8 @@ std::string_view describe(Status status) noexcept {
             return "another subscriber is already waiting on this channel";
         case Status::Gone:
             return "channel was deleted";
+        case Status::SubscriberShareFull:
+            return "channels made by subscribers already fill their share of the segment";
     }
     return "unknown status";
 }

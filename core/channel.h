@@ -19,6 +19,9 @@ enum class Status : std::uint8_t {
     TooManySubscribers,  // the channel already holds max_subscribers waiters
     Conflict,            // concurrency `first`: a waiter is already held
     Gone,                // the channel was deleted (uid mismatch)
+    // A subscriber would create a channel, but the channels subscribers made (and no publisher
+    // has published to yet) already take the segment's subscriber share: try again later.
+    SubscriberShareFull,
 };
 
 // A short English phrase for logs and error bodies. The view is static.

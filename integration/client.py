@@ -35,8 +35,10 @@ def message_count(pub_url):
 
 
 def wait_for_subscribers(pub_url, n):
-    """Waits (bounded) until the server counts exactly n subscribers on the channel."""
-    wait_until(lambda: subscriber_count(pub_url) == n, what=f"{n} subscribers at {pub_url}")
+    """Waits (bounded) until the server counts exactly n subscribers on the channel. An
+    absent channel counts none: one a subscriber made goes with its last subscriber."""
+    wait_until(lambda: (subscriber_count(pub_url) or 0) == n,
+               what=f"{n} subscribers at {pub_url}")
 
 
 def wait_for_messages(pub_url, n, timeout=WAIT):

@@ -150,6 +150,18 @@ def test_http_09_request_line_is_505(relay):
     assert_unharmed(server, workers)
 
 
+def test_over_long_request_line_is_414_and_long_header_431(relay):
+    # nginx answers a request line that does not fit its buffers with 414; a header block that
+    # does not fit stays 431 (doc/protocol-formats.md §4.1).
+    server, workers = relay
+    long_id = b"a" * 20_000
+    assert statuses(exchange(server.sub, request(b"GET /sub?id=" + long_id + b" HTTP/1.1\n"))) \
+        == [414]
+    assert statuses(exchange(server.sub, request(b"GET /sub?id=a HTTP/1.1\nX-Long: " + long_id +
+                                                 b"\n"))) == [431]
+    assert_unharmed(server, workers)
+
+
 def test_body_longer_than_content_length(relay):
     # The bytes past Content-Length are the next request on the connection:
     # as such they are garbage, refused with a 400 and a close.

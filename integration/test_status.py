@@ -16,6 +16,8 @@ TEXT_LABELS = {
     "Subscribers": "subscribers", "Stored messages": "messages",
     "Published messages": "published", "Delivered messages": "delivered",
     "Segment bytes used": "segment_used", "Segment bytes total": "segment_total",
+    "Subscriber share bytes used": "subscriber_share_used",
+    "Subscriber share bytes total": "subscriber_share_total",
     "Uptime seconds": "uptime_seconds", "Reloads": "reloads",
 }
 
@@ -29,6 +31,8 @@ METRICS = {
     "pushrelay_messages_delivered_total": ("counter", "delivered"),
     "pushrelay_segment_used_bytes": ("gauge", "segment_used"),
     "pushrelay_segment_size_bytes": ("gauge", "segment_total"),
+    "pushrelay_subscriber_share_used_bytes": ("gauge", "subscriber_share_used"),
+    "pushrelay_subscriber_share_bytes": ("gauge", "subscriber_share_total"),
     "pushrelay_uptime_seconds": ("gauge", "uptime_seconds"),
     "pushrelay_reloads_total": ("counter", "reloads"),
 }

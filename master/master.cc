@@ -335,6 +335,7 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
     listeners_ = std::move(fresh_listeners);
     limit_zones_ = std::move(std::get<limit::ZoneSet>(zones));
     config_ = std::move(fresh);
+    store_.set_subscriber_share(config_->subscriber_share_bytes());
     std::vector<pid_t> old;
     for (WorkerProcess& w : workers_) {
         if (w.pid == 0)
@@ -354,6 +355,7 @@ int Master::run() {
     if (!create_wake_fds())
         return 1;
     store_.set_started_ms(core::wall_clock_ms());
+    store_.set_subscriber_share(config_->subscriber_share_bytes());
     spawn_generation();
     // When systemd hears READY: the sockets are bound and the workers forked. A daemon's stderr
     // is /dev/null by now.

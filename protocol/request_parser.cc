@@ -110,6 +110,7 @@ class RequestParser::Impl {
 
     // llhttp callbacks (see the trampolines below). Each returns an llhttp return code.
     int on_url(const char* at, size_t len);
+    int on_version_complete();
     int on_header_field(const char* at, size_t len);
     int on_header_field_complete();
     int on_header_value(const char* at, size_t len);
@@ -130,6 +131,9 @@ class RequestParser::Impl {
     enum class Phase { Headers, Body, Complete, Failed };
 
     Step fail_now(int status, std::string_view reason);
+    // The header-bytes limit is reached: 414 while the request line is still arriving (as nginx
+    // answers a request line that does not fit its buffers), 431 once the headers are.
+    Step fail_oversize();
     Step after_execute(llhttp_errno_t err, const char* data, size_t given, size_t len);
     void map_llhttp_error(llhttp_errno_t err);
     // Fills request.path and request.query from request.target.
@@ -142,6 +146,7 @@ class RequestParser::Impl {
     llhttp_t parser_;
     Phase phase_ = Phase::Headers;
     size_t header_bytes_ = 0;  // bytes of the header block seen so far (bounded by the limit)
+    bool request_line_done_ = false;  // its HTTP version was read: what follows is headers
     uint64_t body_limit_ = 0;
     bool paused_ = false;  // llhttp returned HPE_PAUSED and needs llhttp_resume()
     std::string field_;    // name of the header field being received
@@ -185,6 +190,7 @@ const llhttp_settings_t& parser_settings() {
         llhttp_settings_t s;
         llhttp_settings_init(&s);
         s.on_url = data_callback<&Impl::on_url>;
+        s.on_version_complete = event_callback<&Impl::on_version_complete>;
         s.on_header_field = data_callback<&Impl::on_header_field>;
         s.on_header_field_complete = event_callback<&Impl::on_header_field_complete>;
         s.on_header_value = data_callback<&Impl::on_header_value>;
@@ -221,7 +227,7 @@ RequestParser::Step RequestParser::Impl::feed(const char* data, size_t len) {
     if (phase_ == Phase::Headers) {
         given = std::min(len, limits_.max_header_bytes - header_bytes_);
         if (given == 0 && len > 0) {
-            return fail_now(431, "request header block too large");
+            return fail_oversize();
         }
     }
     static constexpr char kEmpty[1] = {};
@@ -239,7 +245,7 @@ RequestParser::Step RequestParser::Impl::after_execute(llhttp_errno_t err, const
         if (phase_ == Phase::Headers) {
             header_bytes_ += given;
             if (given < len) {
-                return fail_now(431, "request header block too large");
+                return fail_oversize();
             }
         }
         return {Event::NeedMore, given};
@@ -276,6 +282,11 @@ RequestParser::Step RequestParser::Impl::fail_now(int status, std::string_view r
     return {Event::Error, 0};
 }
 
+RequestParser::Step RequestParser::Impl::fail_oversize() {
+    return request_line_done_ ? fail_now(431, "request header block too large")
+                              : fail_now(414, "request line too long");
+}
+
 int RequestParser::Impl::fail(int status, std::string_view reason) {
     if (error_status == 0) {
         error_status = status;
@@ -304,6 +315,7 @@ void RequestParser::Impl::reset() {
     error_reason = {};
     phase_ = Phase::Headers;
     header_bytes_ = 0;
+    request_line_done_ = false;
     body_limit_ = 0;
     paused_ = false;
     field_.clear();
@@ -312,6 +324,11 @@ void RequestParser::Impl::reset() {
 
 int RequestParser::Impl::on_url(const char* at, size_t len) {
     request.target.append(at, len);
+    return HPE_OK;
+}
+
+int RequestParser::Impl::on_version_complete() {
+    request_line_done_ = true;
     return HPE_OK;
 }
 

@@ -92,8 +92,9 @@ class RequestParser {
     const Request& request() const;
     Request& request();
 
-    // After Error: 400 (malformed request), 413 (body over the limit), 431 (header block or header
-    // count over the limit), 505 (an HTTP major version other than 1), or 500 (out of memory).
+    // After Error: 400 (malformed request), 413 (body over the limit), 414 (the request line alone
+    // reaches max_header_bytes), 431 (the header block or header count over the limit), 505 (an
+    // HTTP major version other than 1), or 500 (out of memory).
     // 0 when there is no error.
     int error_status() const;
     // A short human-readable reason for the error body and the error log; empty if no error.

@@ -202,6 +202,8 @@ std::string_view reason_phrase(int status) {
             return "Gone";
         case 413:
             return "Request Entity Too Large";
+        case 414:
+            return "Request-URI Too Large";
         case 431:
             return "Request Header Fields Too Large";
         case 500:
@@ -239,8 +241,7 @@ void ResponseHead::add(std::string_view name, std::string_view value) {
 }
 
 std::string ResponseHead::finish(uint64_t content_length, bool keep_alive) const {
-    return finish(has_no_body(status_) ? std::nullopt : std::optional(content_length),
-                  keep_alive);
+    return finish(has_no_body(status_) ? std::nullopt : std::optional(content_length), keep_alive);
 }
 
 std::string ResponseHead::finish(std::optional<uint64_t> content_length, bool keep_alive) const {

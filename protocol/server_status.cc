@@ -23,7 +23,7 @@ struct Figure {
     std::string_view help;    // Prometheus
 };
 
-constexpr std::array<Figure, 11> kFigures = {{
+constexpr std::array<Figure, 13> kFigures = {{
     {&ServerStatus::connections, "Active connections", "connections", "connections", "gauge",
      "Client connections open, across all workers."},
     {&ServerStatus::workers, "Workers", "workers", "workers", "gauge", "Worker processes running."},
@@ -40,6 +40,12 @@ constexpr std::array<Figure, 11> kFigures = {{
      "gauge", "Bytes of the shared memory segment in use."},
     {&ServerStatus::segment_total, "Segment bytes total", "segment_total", "segment_size_bytes",
      "gauge", "Size of the shared memory segment in bytes."},
+    {&ServerStatus::subscriber_share_used, "Subscriber share bytes used", "subscriber_share_used",
+     "subscriber_share_used_bytes", "gauge",
+     "Bytes of the channels subscribers created that no publish has reached yet."},
+    {&ServerStatus::subscriber_share_total, "Subscriber share bytes total",
+     "subscriber_share_total", "subscriber_share_bytes", "gauge",
+     "The most bytes those channels may take (push_max_subscriber_memory)."},
     {&ServerStatus::uptime_seconds, "Uptime seconds", "uptime_seconds", "uptime_seconds", "gauge",
      "Seconds since the server started."},
     {&ServerStatus::reloads, "Reloads", "reloads", "reloads_total", "counter",

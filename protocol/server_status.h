@@ -15,17 +15,19 @@ namespace pushrelay::protocol {
 
 // The server-wide figures, as counted across every worker at one moment.
 struct ServerStatus {
-    uint64_t channels = 0;        // channels that exist
-    uint64_t subscribers = 0;     // subscribers held
-    uint64_t messages = 0;        // messages stored
-    uint64_t published = 0;       // messages published since the segment was created
-    uint64_t delivered = 0;       // messages handed to subscribers since then
-    uint64_t segment_used = 0;    // bytes of the shared segment in use
-    uint64_t segment_total = 0;   // bytes of the shared segment (push_max_reserved_memory)
-    uint64_t workers = 0;         // worker processes running
-    uint64_t connections = 0;     // client connections open
-    uint64_t uptime_seconds = 0;  // since the master started
-    uint64_t reloads = 0;         // configuration reloads since then
+    uint64_t channels = 0;                // channels that exist
+    uint64_t subscribers = 0;             // subscribers held
+    uint64_t messages = 0;                // messages stored
+    uint64_t published = 0;               // messages published since the segment was created
+    uint64_t delivered = 0;               // messages handed to subscribers since then
+    uint64_t segment_used = 0;            // bytes of the shared segment in use
+    uint64_t segment_total = 0;           // bytes of the shared segment (push_max_reserved_memory)
+    uint64_t subscriber_share_used = 0;   // bytes of channels subscribers made, unpublished
+    uint64_t subscriber_share_total = 0;  // their bound (push_max_subscriber_memory)
+    uint64_t workers = 0;                 // worker processes running
+    uint64_t connections = 0;             // client connections open
+    uint64_t uptime_seconds = 0;          // since the master started
+    uint64_t reloads = 0;                 // configuration reloads since then
 };
 
 enum class StatusFormat { Text, Json, Yaml, Prometheus };

@@ -27,6 +27,8 @@ protocol::ServerStatus server_status(broker::Broker& broker) {
     status.delivered = stats.delivered;
     status.segment_used = stats.segment_size - stats.segment_free;
     status.segment_total = stats.segment_size;
+    status.subscriber_share_used = stats.subscriber_bytes;
+    status.subscriber_share_total = stats.subscriber_share;
     status.workers = stats.workers;
     status.connections = stats.connections;
     status.uptime_seconds = uptime_seconds(stats.started_ms, broker.now_ms());

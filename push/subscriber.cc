@@ -13,6 +13,12 @@ namespace {
 
 constexpr std::string_view kAllowedMethods = "GET, OPTIONS";
 
+// Seconds a subscriber refused for the subscriber share is told to wait. The share frees as
+// held subscribers leave (their channels go with them) or publishers adopt their channels, on
+// the time scale of client reconnects: long enough that a flood backs off, short enough that a
+// legitimate client caught in it soon gets in.
+constexpr std::string_view kShareRetryAfterSeconds = "5";
+
 bool header_has_no_cache(const protocol::Request& req, std::string_view name) {
     const std::string* value = req.header(name);
     return value && value->find("no-cache") != std::string::npos;
@@ -48,6 +54,13 @@ bool respond_refusal(http::Exchange& exchange, core::Status status) {
             break;
         case core::Status::NoSpace:
             respond_text(exchange, 507, "507 Insufficient Storage: the shared segment is full.\n");
+            break;
+        case core::Status::SubscriberShareFull:
+            respond_text(exchange, 503,
+                         "503 Service Unavailable: channels created by subscribers fill their "
+                         "share of the shared segment (push_max_subscriber_memory); retry later "
+                         "or subscribe to a channel that has been published to.\n",
+                         {{"Retry-After", std::string(kShareRetryAfterSeconds)}});
             break;
         default:
             respond_text(exchange, 500, protocol::error_body(500, core::describe(status)));

@@ -95,6 +95,9 @@ std::int64_t next_deadline(const Channel& channel) {
     if (channel.waiters_total > 0) {
         return kNoDeadline;
     }
+    if (channel.made_by_subscriber) {
+        return channel.idle_since_ms;  // nothing keeps it: due at once (see channel.h)
+    }
     return channel.idle_since_ms + std::max<std::int64_t>(channel.limits.channel_timeout_ms, 0);
 }
 
@@ -136,7 +139,7 @@ void forget_channel_intent(Root& root) {
 }  // namespace
 
 Channel* create_channel(Root& root, std::string_view key, const ChannelLimits& limits,
-                        std::int64_t now_ms) noexcept {
+                        std::int64_t now_ms, Creator creator) noexcept {
     void* memory = root.manager->allocate(sizeof(Channel) + key.size(), std::nothrow);
     if (memory == nullptr) {
         return nullptr;
@@ -149,6 +152,7 @@ Channel* create_channel(Root& root, std::string_view key, const ChannelLimits& l
     channel->last_time = -1;
     channel->key_len = static_cast<std::uint32_t>(key.size());
     channel->limits = limits;
+    channel->made_by_subscriber = creator == Creator::Subscriber;
     if (!key.empty()) {
         std::memcpy(reinterpret_cast<char*>(channel + 1), key.data(), key.size());
     }
@@ -160,6 +164,9 @@ Channel* create_channel(Root& root, std::string_view key, const ChannelLimits& l
     root.channels.insert_unique(*channel);
     crash_point();
     ++root.counters.channels;
+    if (channel->made_by_subscriber) {
+        root.counters.subscriber_bytes += footprint_of(key);
+    }
     settle(root, *channel, now_ms);
     forget_channel_intent(root);
     return channel;
@@ -183,10 +190,26 @@ void destroy_channel(Root& root, Channel& channel) noexcept {
     unlink_channel(root, channel);
     crash_point();
     --root.counters.channels;
+    if (channel.made_by_subscriber) {
+        root.counters.subscriber_bytes -= footprint_of(channel.key());
+    }
     // Forgotten before the block goes, like a message (see forget_if_unclaimed()).
     forget_channel_intent(root);
     channel.~Channel();
     root.manager->deallocate(&channel);
+}
+
+std::uint64_t footprint_of(std::string_view key) noexcept {
+    return sizeof(Channel) + key.size();
+}
+
+void adopt_channel(Root& root, Channel& channel) noexcept {
+    if (!channel.made_by_subscriber) {
+        return;
+    }
+    channel.made_by_subscriber = false;
+    crash_point();
+    root.counters.subscriber_bytes -= footprint_of(channel.key());
 }
 
 bool is_listed(const Root& root, const Channel& channel) noexcept {
@@ -331,6 +354,15 @@ void settle(Root& root, Channel& channel, std::int64_t now_ms) noexcept {
         root.deadlines.insert_unique(channel);
         crash_point();
     }
+}
+
+bool settle_or_remove(Root& root, Channel& channel, std::int64_t now_ms) noexcept {
+    if (channel.made_by_subscriber && channel.waiters_total == 0) {
+        destroy_channel(root, channel);
+        return false;
+    }
+    settle(root, channel, now_ms);
+    return true;
 }
 
 bool is_idle(const Channel& channel) noexcept {

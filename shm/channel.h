@@ -5,6 +5,11 @@
 // Crash consistency: a channel is linked into Root::channel_list (the truth repair() rebuilds both
 // indexes from) before it is indexed, and unlinked after it is unindexed; creation and destruction
 // are named in Root::intent for their whole length.
+// The subscriber share: a channel a subscriber creates (to wait on it) is made_by_subscriber until
+// a publish reaches it. Until then it exists only for its waiters, so it is removed as soon as it
+// has none (settle_or_remove()), and its footprint counts in Root::counters.subscriber_bytes,
+// which Store::subscribe() keeps within Root::subscriber_share. This is what stops subscribers,
+// who face the internet, from filling the segment publishing needs.
 // Invariants (restored by settle() at the end of every store operation that touches a channel):
 // - message_count is the length of the oldest..newest list; waiters_total is the sum of waiters[];
 // - idle_since_ms != kNotIdle exactly when the channel has no message and no waiter;
@@ -12,7 +17,9 @@
 //   an older one), and 0 only when there is none;
 // - the channel is in Root::deadlines, keyed deadline_ms, exactly when it has a next deadline:
 //   the earliest of the oldest message's expiry and straggler_expiry_ms, or (idle)
-//   idle_since_ms + channel_timeout_ms.
+//   idle_since_ms + channel_timeout_ms, or just idle_since_ms when made_by_subscriber (such a
+//   channel is normally removed before it is settled idle; after a repair, expire() removes it);
+// - subscriber_bytes is footprint_of() summed over the channels made_by_subscriber.
 #pragma once
 
 #include <cstdint>
@@ -25,10 +32,20 @@ namespace pushrelay::shm {
 
 // ---- lifetime ----
 
+enum class Creator : bool { Publisher, Subscriber };
+
 // Creates, registers and indexes an empty channel with a fresh uid; nullptr when the segment is
-// full.
+// full. One made by a Subscriber is made_by_subscriber and counts in subscriber_bytes.
 Channel* create_channel(Root& root, std::string_view key, const ChannelLimits& limits,
-                        std::int64_t now_ms) noexcept;
+                        std::int64_t now_ms, Creator creator) noexcept;
+
+// The bytes a channel with this key takes in the subscriber share: its block, header and key
+// (the allocator's own few bytes per block are not counted).
+std::uint64_t footprint_of(std::string_view key) noexcept;
+
+// A publish reached the channel: it is no longer made_by_subscriber (a no-op if it never was),
+// leaves the subscriber share and from now on lives by push_channel_timeout like any other.
+void adopt_channel(Root& root, Channel& channel) noexcept;
 
 // Unlinks and frees the channel, dropping its messages (pinned ones live on) and its waiters.
 void destroy_channel(Root& root, Channel& channel) noexcept;
@@ -95,6 +112,11 @@ void restart_idle_clock(Channel& channel) noexcept;
 
 // Restores the idle and deadline invariants after a change (see the top of this file).
 void settle(Root& root, Channel& channel, std::int64_t now_ms) noexcept;
+
+// For operations that may take a channel's last waiter away: destroys the channel if it is
+// made_by_subscriber and has no waiter left (nothing else keeps it), else settle()s it. Returns
+// false if it was destroyed: `channel` is then gone.
+bool settle_or_remove(Root& root, Channel& channel, std::int64_t now_ms) noexcept;
 
 bool is_idle(const Channel& channel) noexcept;
 

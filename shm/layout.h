@@ -32,7 +32,7 @@ namespace pushrelay::shm {
 // Bumped whenever a structure below changes shape; recorded in the root, checked by Store::open().
 // The size pins at the end of this file stop a change of shape from compiling until they are
 // updated, and whoever updates them bumps this too.
-inline constexpr std::uint32_t kLayoutVersion = 5;
+inline constexpr std::uint32_t kLayoutVersion = 6;
 
 // Events a slot can have pending before further ones are dropped (and the slot told to resync).
 inline constexpr std::uint32_t kMailboxCapacity = 1024;
@@ -107,6 +107,10 @@ struct Channel {
     std::uint64_t kick_before_seq;  // of the latest Kick, for workers that lost it (0: none)
     std::uint64_t waiters_total;    // derived: sum of waiters[]
     std::uint32_t waiters[kMaxWorkerSlots];  // truth
+    // Truth: created by a subscriber and never published to. Such a channel exists only for its
+    // waiters: it is removed as soon as it has none, and its bytes count against
+    // Root::subscriber_share (shm/channel.h, "The subscriber share").
+    bool made_by_subscriber;
     ChannelLimits limits;
 
     std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_len}; }
@@ -151,15 +155,19 @@ static_assert(std::is_trivially_copyable_v<Store::Event>);
 // doc/shm-layout.md quotes the mailbox size: kMailboxCapacity * 32 bytes per slot in use.
 static_assert(sizeof(Store::Event) == 32);
 
-// Totals reported by Store::stats(). Each counter is changed in exactly one helper. The first
-// three are derived (repair recounts them); published and delivered may miss the increment of an
-// operation whose process was killed.
+// Totals reported by Store::stats(). Each counter is changed in exactly one helper (or, for
+// subscriber_bytes, the three that make, destroy and adopt a channel). The first four are derived
+// (repair recounts them); published and delivered may miss the increment of an operation whose
+// process was killed.
 struct Counters {
     std::uint64_t channels = 0;     // create_channel / destroy_channel
     std::uint64_t messages = 0;     // enqueue / drop_oldest
     std::uint64_t subscribers = 0;  // add_waiter / remove_waiters
-    std::uint64_t published = 0;    // Store::publish
-    std::uint64_t delivered = 0;    // count_receipts
+    // footprint_of() summed over the channels made_by_subscriber: create_channel /
+    // destroy_channel / adopt_channel
+    std::uint64_t subscriber_bytes = 0;
+    std::uint64_t published = 0;  // Store::publish
+    std::uint64_t delivered = 0;  // count_receipts
 };
 
 // Server-wide figures beyond the store's own counters, for push_stub_status.
@@ -208,6 +216,9 @@ struct Root {
     bip::offset_ptr<Mailbox> mailboxes[kMaxWorkerSlots];  // truth
     Intent intent;
     std::int64_t last_now_ms = 0;  // the latest now_ms passed in: repair's clock
+    // The most bytes subscriber-made channels may take (Store::set_subscriber_share; the master
+    // sets it from push_max_subscriber_memory). Configuration, not state: repair leaves it alone.
+    std::uint64_t subscriber_share = UINT64_MAX;
 };
 // A slot mask has one bit per slot.
 static_assert(kMaxWorkerSlots <= 64);
@@ -223,19 +234,19 @@ static_assert(offsetof(Root, layout_version) == 0);
 // keeps every size (two fields swapped, a field's meaning) needs the bump too; these cannot see it.
 #if defined(__x86_64__) && defined(__GLIBC__)
 static_assert(sizeof(Message) == 56, "Message changed shape: bump kLayoutVersion");
-static_assert(sizeof(Channel) == 480, "Channel changed shape: bump kLayoutVersion");
+static_assert(sizeof(Channel) == 488, "Channel changed shape: bump kLayoutVersion");
 static_assert(sizeof(ChannelLimits) == 40, "ChannelLimits changed shape: bump kLayoutVersion");
 static_assert(sizeof(Hook) == 32, "the channel index hooks changed shape: bump kLayoutVersion");
 static_assert(sizeof(MessagePin) == 8, "MessagePin changed shape: bump kLayoutVersion");
 static_assert(sizeof(Mailbox) == 41488,
               "Mailbox (events and pin ledger) changed shape: bump kLayoutVersion");
-static_assert(sizeof(Counters) == 40, "Counters changed shape: bump kLayoutVersion");
+static_assert(sizeof(Counters) == 48, "Counters changed shape: bump kLayoutVersion");
 static_assert(sizeof(ServerFigures) == 400, "ServerFigures changed shape: bump kLayoutVersion");
 static_assert(sizeof(Intent) == 32, "Intent changed shape: bump kLayoutVersion");
 static_assert(sizeof(RobustMutex) == 48, "RobustMutex changed shape: bump kLayoutVersion");
 static_assert(sizeof(ChannelsByKey) == 32 && sizeof(ChannelsByDeadline) == 32,
               "the channel indexes changed shape: bump kLayoutVersion");
-static_assert(sizeof(Root) == 1136, "Root changed shape: bump kLayoutVersion");
+static_assert(sizeof(Root) == 1152, "Root changed shape: bump kLayoutVersion");
 #endif
 
 }  // namespace pushrelay::shm

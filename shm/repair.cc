@@ -112,13 +112,14 @@ void rebuild_indexes(Root& root) {
     std::construct_at(&root.channels);
     std::construct_at(&root.deadlines);
     Counters& counters = root.counters;
-    counters.channels = counters.messages = counters.subscribers = 0;
+    counters.channels = counters.messages = counters.subscribers = counters.subscriber_bytes = 0;
     for (Channel* c = root.channel_list.get(); c != nullptr; c = c->next_in_list.get()) {
         rebuild_channel(*c);
         root.channels.insert_unique(*c);
         ++counters.channels;
         counters.messages += c->message_count;
         counters.subscribers += c->waiters_total;
+        counters.subscriber_bytes += c->made_by_subscriber ? footprint_of(c->key()) : 0;
         c->deadline_ms = kNoDeadline;
         settle(root, *c, root.last_now_ms);
     }
@@ -160,6 +161,7 @@ std::vector<std::string> check(const Root& root) {
     const Channel* prev = nullptr;
     std::uint64_t messages = 0;
     std::uint64_t subscribers = 0;
+    std::uint64_t subscriber_bytes = 0;
     std::size_t with_deadline = 0;
     for (const Channel* c = root.channel_list.get(); c != nullptr; c = c->next_in_list.get()) {
         if (!listed.insert(c).second) {
@@ -193,6 +195,9 @@ std::vector<std::string> check(const Root& root) {
         if (waiting != c->waiters_total) {
             problems.push_back(name(*c) + ": waiters_total is not the sum of its slots");
         }
+        if (c->made_by_subscriber && c->message_count > 0) {
+            problems.push_back(name(*c) + ": made by a subscriber, yet holds messages");
+        }
         if ((c->idle_since_ms != kNotIdle) != is_idle(*c)) {
             problems.push_back(name(*c) + ": idle_since_ms disagrees with its contents");
         }
@@ -202,6 +207,7 @@ std::vector<std::string> check(const Root& root) {
         with_deadline += c->deadline_ms != kNoDeadline ? 1 : 0;
         messages += c->message_count;
         subscribers += c->waiters_total;
+        subscriber_bytes += c->made_by_subscriber ? footprint_of(c->key()) : 0;
     }
 
     std::size_t indexed = 0;
@@ -239,6 +245,9 @@ std::vector<std::string> check(const Root& root) {
     if (counters.channels != listed.size() || counters.messages != messages ||
         counters.subscribers != subscribers) {
         problems.push_back("the channel, message or subscriber counter is off");
+    }
+    if (counters.subscriber_bytes != subscriber_bytes) {
+        problems.push_back("the subscriber share's byte count is off");
     }
 
     std::unordered_map<const Message*, std::uint64_t> claims;

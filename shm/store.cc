@@ -104,7 +104,14 @@ Store::SubscribeResult Store::subscribe(const SubscribeRequest& request) noexcep
         if (!request.create_channel) {
             return SubscribeResult{.status = Status::Forbidden};
         }
-        channel = create_channel(root, request.key, request.limits_if_created, request.now_ms);
+        if (!request.hold && !request.persistent) {
+            return SubscribeResult{};  // nothing to wait on, so nothing to create
+        }
+        if (root.counters.subscriber_bytes + footprint_of(request.key) > root.subscriber_share) {
+            return SubscribeResult{.status = Status::SubscriberShareFull};
+        }
+        channel = create_channel(root, request.key, request.limits_if_created, request.now_ms,
+                                 Creator::Subscriber);
         if (channel == nullptr) {
             return SubscribeResult{.status = Status::NoSpace};
         }
@@ -128,7 +135,7 @@ void Store::release_waiters(std::string_view key, std::uint64_t uid, int slot, s
     StoreLock guard(root, now_ms);
     if (Channel* channel = find_channel(root, key, uid)) {
         remove_waiters(root, *channel, slot, n);
-        settle(root, *channel, now_ms);
+        settle_or_remove(root, *channel, now_ms);
     }
 }
 
@@ -144,7 +151,7 @@ void Store::record_delivery(std::string_view key, std::uint64_t uid, int slot,
     }
     count_receipts(root, channel, pinned_message(root, message), delivered);
     if (channel != nullptr) {
-        settle(root, *channel, now_ms);
+        settle_or_remove(root, *channel, now_ms);
     }
 }
 
@@ -174,7 +181,7 @@ Store::PublishResult Store::publish(std::string_view key, std::string_view conte
     Channel* channel = find_channel(root, key);
     const bool created = channel == nullptr;
     if (created) {
-        channel = create_channel(root, key, limits, now_ms);
+        channel = create_channel(root, key, limits, now_ms, Creator::Publisher);
         if (channel == nullptr) {
             return PublishResult{.status = Status::NoSpace};
         }
@@ -194,6 +201,7 @@ Store::PublishResult Store::publish(std::string_view key, std::string_view conte
             return PublishResult{.status = Status::NoSpace};
         }
     }
+    adopt_channel(root, *channel);
     channel->last_time = id.time;
     channel->last_tag = id.tag;
     channel->limits = limits;
@@ -287,10 +295,11 @@ void Store::reset_slot(int slot, std::int64_t now_ms) noexcept {
     assert(valid_slot(slot));
     Root& root = *root_;
     StoreLock guard(root, now_ms);
-    for (Channel& channel : root.channels) {
+    for (auto it = root.channels.begin(); it != root.channels.end();) {
+        Channel& channel = *it++;  // advanced first: the channel may be removed
         if (channel.waiters[slot] != 0) {
             remove_waiters(root, channel, slot, channel.waiters[slot]);
-            settle(root, channel, now_ms);
+            settle_or_remove(root, channel, now_ms);
         }
     }
     clear_mailbox(root, slot);
@@ -344,6 +353,12 @@ void Store::note_reload() noexcept {
     ++root.server.reloads;
 }
 
+void Store::set_subscriber_share(std::uint64_t bytes) noexcept {
+    Root& root = *root_;
+    StoreLock guard(root);
+    root.subscriber_share = bytes;
+}
+
 Store::Stats Store::stats() const noexcept {
     Root& root = *root_;
     StoreLock guard(root);
@@ -361,6 +376,8 @@ Store::Stats Store::stats() const noexcept {
         .channels = counters.channels,
         .messages = counters.messages,
         .subscribers = counters.subscribers,
+        .subscriber_bytes = counters.subscriber_bytes,
+        .subscriber_share = root.subscriber_share,
         .published = counters.published,
         .delivered = counters.delivered,
         .lock_recoveries = root.lock.recoveries(),

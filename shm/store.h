@@ -94,8 +94,12 @@ class Store {
         std::string_view key;                  // group + "/" + id, opaque bytes
         std::optional<core::MessageId> since;  // nullopt: the oldest stored message
         bool wait_for_new = false;             // skip the queue: wait for the next new message
-        bool create_channel = true;            // false: Forbidden when the channel does not exist
-        bool hold = true;                      // long-poll: register a waiter when nothing matches
+        // When the channel does not exist: false, Forbidden; true, created only if this request
+        // will wait on it (`hold` or `persistent`), and otherwise looked up only: Ok with uid 0,
+        // nothing matched, nothing held, and nothing created (an interval-poll leaves nothing
+        // behind). A channel created here is made by a subscriber: see set_subscriber_share().
+        bool create_channel = true;
+        bool hold = true;  // long-poll: register a waiter when nothing matches
         // A stream subscriber (EventSource, WebSocket) rather than a one-shot waiter: registered
         // as a waiter on `slot` whether or not a message matched (`hold` does not matter), and
         // still registered after deliveries, until release_waiters(). It takes the match and the
@@ -134,11 +138,14 @@ class Store {
     // First → Conflict if any waiter is held; Last → a Kick{uid, before_seq = the new waiter's
     // seq} is posted to every slot holding waiters first. A persistent request refused (Conflict,
     // NoSpace) takes no message. Checked before anything: max_subscribers → TooManySubscribers.
+    // Creating a channel that would take subscriber-made channels past the subscriber share →
+    // SubscriberShareFull, nothing changed (joining an existing channel is never refused so).
     SubscribeResult subscribe(const SubscribeRequest& request) noexcept;
 
     // Forgets n waiters of `slot` that ended other than by a delivery recorded with
     // record_delivery(): the client closed, timed out or was kicked, or a persistent subscriber
-    // left. A uid that no longer names the channel is a no-op.
+    // left. A uid that no longer names the channel is a no-op. A channel made by a subscriber
+    // and never published to is removed with its last waiter.
     void release_waiters(std::string_view key, std::uint64_t uid, int slot, std::uint32_t n,
                          std::int64_t now_ms) noexcept;
 
@@ -180,7 +187,8 @@ class Store {
     // Creates the channel if absent, gives the message the next id (tag = last tag + 1 within the
     // same second, else 0), stores it if limits.store_messages, trims the queue, and posts
     // Published{uid, pin} to every slot holding waiters (one pin per event). The channel takes
-    // `limits`. NoSpace: nothing changed (a channel created for this call is removed again).
+    // `limits`, and a channel made by a subscriber leaves the subscriber share, stored message or
+    // not. NoSpace: nothing changed (a channel created for this call is removed again).
     PublishResult publish(std::string_view key, std::string_view content_type,
                           std::string_view body, const ChannelLimits& limits,
                           std::int64_t now_ms) noexcept;
@@ -267,12 +275,21 @@ class Store {
     // For the master, once per completed reload of the configuration.
     void note_reload() noexcept;
 
+    // The subscriber share: the most bytes (footprint: header and key) that channels made by
+    // subscribers and not yet published to may take together. Subscribers face the internet;
+    // this keeps the rest of the segment for publishing. The master sets it from the conf before
+    // it forks workers, and again on reload; until then there is no bound (UINT64_MAX).
+    void set_subscriber_share(std::uint64_t bytes) noexcept;
+
     struct Stats {
         std::uint64_t size = 0;  // segment bytes
         std::uint64_t free = 0;  // bytes the allocator can still hand out
         std::uint64_t channels = 0;
         std::uint64_t messages = 0;     // stored in queues
         std::uint64_t subscribers = 0;  // held waiters
+        // Bytes of the channels made by subscribers and not yet published to, and their bound.
+        std::uint64_t subscriber_bytes = 0;
+        std::uint64_t subscriber_share = 0;
         std::uint64_t published = 0;
         std::uint64_t delivered = 0;
         std::uint64_t lock_recoveries = 0;

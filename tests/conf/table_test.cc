@@ -25,6 +25,7 @@ const std::vector<Expected> kProtocol{
     {"push_subscriber_concurrency", {"push_listener_concurrency"}, kHSL, "broadcast"},
     {"push_store_messages", {"push_queue_messages"}, kHSL, "on"},
     {"push_max_reserved_memory", {"push_buffer_size"}, kHttp, "128M"},
+    {"push_max_subscriber_memory", {}, kHttp, "25%"},
     {"push_min_message_buffer_length", {}, kHSL, "1"},
     {"push_max_message_buffer_length", {}, kHSL, "10"},
     {"push_message_buffer_length", {}, kHSL, ""},

@@ -60,8 +60,8 @@ inline std::string run_request_parser(std::string_view input, RequestTally* tall
             }
             if (step.event == Event::Error) {
                 const int status = parser.error_status();
-                if (status != 400 && status != 413 && status != 431 && status != 505 &&
-                    status != 500) {
+                if (status != 400 && status != 413 && status != 414 && status != 431 &&
+                    status != 505 && status != 500) {
                     return "unexpected error status " + std::to_string(status);
                 }
                 if (parser.error_reason().empty())

@@ -301,6 +301,27 @@ TEST(RequestParser, OversizeHeaderLineIs431WithoutReadingPastTheLimit) {
     EXPECT_LE(offset, RequestParser::Limits{}.max_header_bytes);
 }
 
+// doc/protocol-formats.md §4.1: nginx answers a request line that does not fit with 414.
+TEST(RequestParser, OversizeRequestLineIs414) {
+    const std::string target = "/sub?id=" + std::string(20 * 1024, 'a');
+    const std::string input = "GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    Outcome whole = drive_all(input);
+    EXPECT_EQ(whole.error_status, 414);
+    EXPECT_EQ(whole.error_reason, "request line too long");
+    EXPECT_EQ(drive_bytewise(input).error_status, 414);
+    // The same bytes in the headers instead are still 431.
+    const std::string in_header = "GET / HTTP/1.1\r\nX-Long: " + target + "\r\n\r\n";
+    EXPECT_EQ(drive_all(in_header).error_status, 431);
+}
+
+TEST(RequestParser, RequestLineThatFitsButHeadersDoNotIs431) {
+    constexpr std::string_view kGet = "GET /abc HTTP/1.1\r\nHost: h\r\n\r\n";
+    RequestParser::Limits line_only{.max_header_bytes = 20, .max_headers = 100};
+    EXPECT_EQ(drive_all(kGet, line_only).error_status, 431);
+    RequestParser::Limits short_line{.max_header_bytes = 8, .max_headers = 100};
+    EXPECT_EQ(drive_all(kGet, short_line).error_status, 414);
+}
+
 TEST(RequestParser, HeaderBlockExactlyAtTheLimitIsAccepted) {
     constexpr std::string_view kGet = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
     RequestParser::Limits exact{.max_header_bytes = kGet.size(), .max_headers = 100};

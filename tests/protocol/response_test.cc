@@ -25,6 +25,7 @@ TEST(ReasonPhrase, KnownStatuses) {
     EXPECT_EQ(reason_phrase(409), "Conflict");
     EXPECT_EQ(reason_phrase(410), "Gone");
     EXPECT_EQ(reason_phrase(413), "Request Entity Too Large");
+    EXPECT_EQ(reason_phrase(414), "Request-URI Too Large");
     EXPECT_EQ(reason_phrase(431), "Request Header Fields Too Large");
     EXPECT_EQ(reason_phrase(500), "Internal Server Error");
     EXPECT_EQ(reason_phrase(501), "Not Implemented");

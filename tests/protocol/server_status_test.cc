@@ -19,6 +19,8 @@ constexpr ServerStatus kStatus{
     .delivered = 6,
     .segment_used = 7000,
     .segment_total = 134217728,
+    .subscriber_share_used = 12,
+    .subscriber_share_total = 13,
     .workers = 8,
     .connections = 9,
     .uptime_seconds = 10,
@@ -36,6 +38,8 @@ TEST(ServerStatusFormat, Text) {
               "Delivered messages: 6\n"
               "Segment bytes used: 7000\n"
               "Segment bytes total: 134217728\n"
+              "Subscriber share bytes used: 12\n"
+              "Subscriber share bytes total: 13\n"
               "Uptime seconds: 10\n"
               "Reloads: 11\n");
 }
@@ -44,7 +48,8 @@ TEST(ServerStatusFormat, Json) {
     EXPECT_EQ(format_server_status(kStatus, StatusFormat::Json),
               "{\"connections\": 9, \"workers\": 8, \"channels\": 2, \"subscribers\": 3, "
               "\"messages\": 4, \"published\": 5, \"delivered\": 6, \"segment_used\": 7000, "
-              "\"segment_total\": 134217728, \"uptime_seconds\": 10, \"reloads\": 11}\n");
+              "\"segment_total\": 134217728, \"subscriber_share_used\": 12, "
+              "\"subscriber_share_total\": 13, \"uptime_seconds\": 10, \"reloads\": 11}\n");
 }
 
 TEST(ServerStatusFormat, Yaml) {
@@ -59,6 +64,8 @@ TEST(ServerStatusFormat, Yaml) {
               "delivered: 6\n"
               "segment_used: 7000\n"
               "segment_total: 134217728\n"
+              "subscriber_share_used: 12\n"
+              "subscriber_share_total: 13\n"
               "uptime_seconds: 10\n"
               "reloads: 11\n");
 }
@@ -93,6 +100,14 @@ TEST(ServerStatusFormat, Prometheus) {
               "# HELP pushrelay_segment_size_bytes Size of the shared memory segment in bytes.\n"
               "# TYPE pushrelay_segment_size_bytes gauge\n"
               "pushrelay_segment_size_bytes 134217728\n"
+              "# HELP pushrelay_subscriber_share_used_bytes Bytes of the channels subscribers "
+              "created that no publish has reached yet.\n"
+              "# TYPE pushrelay_subscriber_share_used_bytes gauge\n"
+              "pushrelay_subscriber_share_used_bytes 12\n"
+              "# HELP pushrelay_subscriber_share_bytes The most bytes those channels may take "
+              "(push_max_subscriber_memory).\n"
+              "# TYPE pushrelay_subscriber_share_bytes gauge\n"
+              "pushrelay_subscriber_share_bytes 13\n"
               "# HELP pushrelay_uptime_seconds Seconds since the server started.\n"
               "# TYPE pushrelay_uptime_seconds gauge\n"
               "pushrelay_uptime_seconds 10\n"
@@ -107,7 +122,8 @@ TEST(ServerStatusFormat, ZeroAndLargestValues) {
     EXPECT_EQ(format_server_status(status, StatusFormat::Json),
               "{\"connections\": 0, \"workers\": 0, \"channels\": 0, \"subscribers\": 0, "
               "\"messages\": 0, \"published\": 18446744073709551615, \"delivered\": 0, "
-              "\"segment_used\": 0, \"segment_total\": 0, \"uptime_seconds\": 0, "
+              "\"segment_used\": 0, \"segment_total\": 0, \"subscriber_share_used\": 0, "
+              "\"subscriber_share_total\": 0, \"uptime_seconds\": 0, "
               "\"reloads\": 0}\n");
     EXPECT_NE(format_server_status(status, StatusFormat::Yaml)
                   .find("\npublished: 18446744073709551615\n"),

@@ -171,12 +171,13 @@ TEST_F(MailboxTest, AFullMailboxDropsEventsAndSetsTheOverflowFlag) {
 }
 
 TEST_F(MailboxTest, ResetSlotForgetsTheSlotsWaitersAndEvents) {
+    const ChannelLimits unstored{.store_messages = false};
+    publish("g/b", "", kT0, unstored);  // a publisher's channel: it outlives its waiters
     store_.subscribe(request("g/a", kT0, std::nullopt, 1));
     store_.subscribe(request("g/a", kT0, std::nullopt, 1));
     store_.subscribe(request("g/a", kT0, std::nullopt, 2));
     store_.subscribe(request("g/b", kT0, std::nullopt, 1));
     const std::uint64_t free_before_publish = store_.stats().free;
-    const ChannelLimits unstored{.store_messages = false};
     publish("g/a", std::string(4000, 'x'), kT0, unstored);
 
     store_.reset_slot(1, kT0);

@@ -259,6 +259,12 @@ const Scenario kScenarios[] = {
          request.key = "g/b";
          w.store.subscribe(request);
      }},
+    {"release the last waiter of a channel a subscriber made (it goes)",
+     [](World& w) { w.uid = w.store.subscribe(hold("g/a", kChild)).uid; },
+     [](World& w) { w.store.release_waiters("g/a", w.uid, kChild, 1, kT0); }},
+    {"publish adopting a channel a subscriber made",
+     [](World& w) { w.store.subscribe(hold("g/a", kParent)); },
+     [](World& w) { publish(w.store, "g/a", "adopted"); }},
     {"subscribe creating its slot's mailbox", [](World&) {},
      [](World& w) { w.store.subscribe(hold("g/a", kFresh)); }},
     {"drain, deliver and unpin",

@@ -221,11 +221,10 @@ class StoreExpiryTest : public StoreTest {
     bool exists(std::string_view key) { return store_.info(key, kT0).has_value(); }
 };
 
+// Channels a publisher made; one a subscriber made goes with its last waiter (StoreShareTest).
 TEST_F(StoreExpiryTest, IdleChannelIsRemovedAfterChannelTimeout) {
-    Store::SubscribeRequest r = request("g/a", kT0);
-    r.hold = false;
-    r.limits_if_created.channel_timeout_ms = 5000;
-    store_.subscribe(r);
+    const ChannelLimits unstored{.channel_timeout_ms = 5000, .store_messages = false};
+    publish("g/a", "a", kT0, unstored);
     store_.expire(kT0 + 4999);
     EXPECT_TRUE(exists("g/a"));
     store_.expire(kT0 + 5000);
@@ -234,10 +233,10 @@ TEST_F(StoreExpiryTest, IdleChannelIsRemovedAfterChannelTimeout) {
 }
 
 TEST_F(StoreExpiryTest, ARequestRestartsTheIdleClock) {
-    Store::SubscribeRequest r = request("g/a", kT0);
+    const ChannelLimits unstored{.channel_timeout_ms = 5000, .store_messages = false};
+    publish("g/a", "a", kT0, unstored);
+    Store::SubscribeRequest r = request("g/a", kT0 + 4000);
     r.hold = false;
-    store_.subscribe(r);
-    r.now_ms = kT0 + 4000;
     store_.subscribe(r);
     store_.expire(kT0 + 5000);
     EXPECT_TRUE(exists("g/a"));
@@ -350,6 +349,8 @@ TEST_F(StoreExpiryTest, ExpiredMessagesAreNotServedBeforeTheTimerRuns) {
 }
 
 TEST_F(StoreExpiryTest, AHeldWaiterKeepsAnEmptyChannel) {
+    const ChannelLimits unstored{.store_messages = false};
+    publish("g/a", "a", kT0, unstored);
     auto held = store_.subscribe(request("g/a", kT0, std::nullopt, 1));
     store_.expire(kT0 + 60'000);
     EXPECT_TRUE(exists("g/a"));
@@ -382,11 +383,10 @@ TEST_F(StoreSubscribeTest, ForbiddenWhenTheChannelIsAbsentAndMayNotBeCreated) {
 }
 
 TEST_F(StoreSubscribeTest, SubscriberCreatesTheChannelWithItsLimits) {
-    Store::SubscribeRequest r = request("g/a", kT0);
-    r.hold = false;
-    auto result = store_.subscribe(r);
+    auto result = store_.subscribe(request("g/a", kT0));
     EXPECT_EQ(result.status, Status::Ok);
     EXPECT_NE(result.uid, 0u);
+    EXPECT_TRUE(result.held);
     EXPECT_EQ(store_.stats().channels, 1u);
 }
 
@@ -731,9 +731,87 @@ TEST_F(StoreWaiterTest, FindNextTellsOfTheLatestKick) {
     EXPECT_EQ(events.size(), 1u);
 }
 
+// doc/shm-layout.md, "The subscriber share".
+class StoreShareTest : public StoreTest {
+  protected:
+    Store::SubscribeResult hold(std::string_view key, int slot = 0) {
+        return store_.subscribe(request(key, kT0, std::nullopt, slot));
+    }
+    bool exists(std::string_view key) { return store_.info(key, kT0).has_value(); }
+    void expect_consistent() {
+        const std::vector<std::string> problems = store_.check();
+        EXPECT_TRUE(problems.empty()) << problems.front();
+    }
+    static std::uint64_t footprint(std::string_view key) { return sizeof(Channel) + key.size(); }
+};
+
+TEST_F(StoreShareTest, AnIntervalPollOnAnAbsentChannelCreatesNothing) {
+    hold("g/warm");  // the slot's mailbox, made once for good
+    const Store::Stats before = store_.stats();
+    Store::SubscribeRequest r = request("g/a", kT0);
+    r.hold = false;
+    const auto result = store_.subscribe(r);
+    EXPECT_EQ(result.status, Status::Ok);
+    EXPECT_EQ(result.uid, 0u);
+    EXPECT_FALSE(result.message);
+    EXPECT_FALSE(result.held);
+    EXPECT_FALSE(exists("g/a"));
+    EXPECT_EQ(store_.stats().free, before.free);
+    r.create_channel = false;  // push_authorized_channels_only still refuses
+    EXPECT_EQ(store_.subscribe(r).status, Status::Forbidden);
+}
+
+TEST_F(StoreShareTest, AChannelASubscriberMadeGoesWithItsLastWaiter) {
+    const auto first = hold("g/a", 0);
+    hold("g/a", 1);
+    EXPECT_EQ(store_.stats().subscriber_bytes, footprint("g/a"));
+    store_.release_waiters("g/a", first.uid, 0, 1, kT0);
+    EXPECT_TRUE(exists("g/a"));
+    store_.reset_slot(1, kT0);  // a worker that dies takes its waiters with it
+    EXPECT_FALSE(exists("g/a"));
+    EXPECT_EQ(store_.stats().subscriber_bytes, 0u);
+    EXPECT_EQ(store_.stats().channels, 0u);
+    expect_consistent();
+}
+
+TEST_F(StoreShareTest, APublishTakesTheChannelOutOfTheShare) {
+    const auto held = hold("g/a");
+    ChannelLimits unstored;
+    unstored.store_messages = false;
+    unstored.channel_timeout_ms = 5000;
+    EXPECT_EQ(publish("g/a", "x", kT0, unstored).wake_slots_mask, 1u);
+    EXPECT_EQ(store_.stats().subscriber_bytes, 0u);
+    auto events = drain(0);
+    ASSERT_EQ(events.size(), 1u);
+    store_.record_delivery("g/a", held.uid, 0, 1, 1, events[0].message, kT0);
+    unpin_all(events);
+    // Published to, it now lives by push_channel_timeout like any channel.
+    EXPECT_TRUE(exists("g/a"));
+    store_.expire(kT0 + 5000);
+    EXPECT_FALSE(exists("g/a"));
+    expect_consistent();
+}
+
+TEST_F(StoreShareTest, TheShareBoundsCreatingNotJoiningNorPublishing) {
+    store_.set_subscriber_share(footprint("g/a") + footprint("g/b"));
+    const auto a = hold("g/a");
+    ASSERT_TRUE(a.held);
+    ASSERT_TRUE(hold("g/b").held);
+    EXPECT_EQ(hold("g/c").status, Status::SubscriberShareFull);
+    EXPECT_FALSE(exists("g/c"));
+    EXPECT_TRUE(hold("g/a", 1).held);  // joining is not creating
+    EXPECT_EQ(publish("g/d", "x", kT0).status, Status::Ok);
+    EXPECT_EQ(store_.stats().subscriber_share, footprint("g/a") + footprint("g/b"));
+    store_.release_waiters("g/a", a.uid, 0, 1, kT0);
+    store_.release_waiters("g/a", a.uid, 1, 1, kT0);
+    EXPECT_TRUE(hold("g/c").held);  // g/a went, and its bytes with it
+    expect_consistent();
+}
+
 TEST(StoreStatusTest, EveryStatusIsDescribed) {
     for (Status status : {Status::Ok, Status::NotFound, Status::NoSpace, Status::Forbidden,
-                          Status::TooManySubscribers, Status::Conflict, Status::Gone}) {
+                          Status::TooManySubscribers, Status::Conflict, Status::Gone,
+                          Status::SubscriberShareFull}) {
         EXPECT_FALSE(describe(status).empty());
     }
     EXPECT_NE(describe(Status::NoSpace), describe(Status::NotFound));
