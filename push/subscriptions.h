@@ -12,6 +12,7 @@
 #include <ev.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <unordered_map>
 
@@ -75,12 +76,33 @@ struct Waiting {
     broker::ChannelRef channel;
     Subscription* head = nullptr;
     Subscription* tail = nullptr;
-    bool walking = false;  // being walked: kept even when empty until the walk ends
+    bool walking = false;     // being walked: kept even when empty until the walk ends
+    std::uint32_t walks = 0;  // messages queued for delivery to it: kept until they are done
+};
+
+// One message being delivered to one channel's subscriptions, possibly over several loop
+// iterations (see Subscriptions::on_message). Not movable: `heads` refers to `payload`.
+struct Walk {
+    Walk(Waiting& w, const broker::Message& m)
+        : waiting(&w), message(m), payload(make_payload(m)) {}
+    Walk(const Walk&) = delete;
+    Walk& operator=(const Walk&) = delete;
+
+    Waiting* waiting;
+    broker::Message message;  // a copy: the body shared, the broker's receipt kept valid
+    Payload payload;
+    DeliveryHeads heads{payload};
+    bool started = false;
+    Subscription* next = nullptr;  // once started: the next subscription to look at
 };
 
 class Subscriptions final : public broker::Listener {
   public:
-    Subscriptions(broker::Broker& broker, struct ev_loop* loop);
+    // Subscriptions a message is handed to per loop iteration, all channels together, before
+    // the loop reads its sockets again.
+    static constexpr std::size_t kDeliveryBatch = 256;
+
+    Subscriptions(broker::Broker& broker, struct ev_loop* loop, std::size_t batch = kDeliveryBatch);
     // Every subscription left is ended as ClientGone (its count given back).
     ~Subscriptions() override;
     Subscriptions(const Subscriptions&) = delete;
@@ -96,6 +118,8 @@ class Subscriptions final : public broker::Listener {
 
     // Subscriptions held, all channels.
     std::size_t size() const { return size_; }
+    // Messages whose delivery is not finished yet (continued by the loop).
+    std::size_t pending_walks() const { return walks_.size(); }
 
     // broker::Listener
     void on_message(std::uint64_t uid, const broker::Message& message) override;
@@ -115,11 +139,30 @@ class Subscriptions final : public broker::Listener {
     // After lost events: what `s` missed, asked of the broker. Ends it or brings it up to date.
     void resync(Subscription& s, const broker::ChannelRef& channel);
     void settle_walk(Waiting& waiting);
+    // Forgets `waiting` if nothing refers to it any more.
+    void erase_if_unused(Waiting& waiting);
+    // Continues the queued walks, oldest first, within this loop iteration's budget (`all`:
+    // without a budget); starts or stops the watchers that continue them.
+    void run_walks(bool all = false);
+    // Hands the front walk's message to subscriptions until the walk or the budget ends; true
+    // when the walk reached the end of its list.
+    bool advance(Walk& walk, bool all);
+    static void on_check(struct ev_loop* loop, ev_check* w, int revents);
+    static void on_idle(struct ev_loop* loop, ev_idle* w, int revents);
 
     broker::Broker& broker_;
     struct ev_loop* loop_;
     std::unordered_map<std::uint64_t, Waiting> channels_;  // by channel uid
     std::size_t size_ = 0;
+
+    // Message deliveries not finished yet, in the order the messages came.
+    std::deque<Walk> walks_;
+    std::size_t batch_;
+    std::size_t budget_ = 0;           // deliveries left in this loop iteration
+    unsigned budget_iteration_ = ~0u;  // ev_iteration() the budget belongs to
+    bool running_ = false;             // in run_walks()
+    ev_check check_;                   // continues the walks after each poll
+    ev_idle idle_;                     // keeps the poll from blocking while walks are pending
 };
 
 }  // namespace pushrelay::push
