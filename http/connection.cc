@@ -43,9 +43,9 @@ SharedBytes chunk_size_line(size_t size) {
 
 // ---- OutputQueue ----
 
-void OutputQueue::push(SharedBytes bytes) {
-    bytes_ += bytes->size();
-    chunks_.push_back({std::move(bytes), 0});
+void OutputQueue::push(SharedBytes bytes, size_t offset) {
+    bytes_ += bytes->size() - offset;
+    chunks_.push_back({std::move(bytes), offset});
 }
 
 int OutputQueue::gather(iovec* iov, int max) const {
@@ -119,12 +119,12 @@ void Exchange::respond(int status, SharedBytes head, SharedBytes body) {
         c.close_after_write_ = true;
     c.status_ = status;
     c.body_ = Connection::Body::Whole;
-    c.queue(std::move(head));
     // A response to HEAD has the headers of the GET response and no body.
-    if (!body->empty() && request().method != "HEAD") {
+    if (body->empty() || request().method == "HEAD")
+        body.reset();
+    else
         c.body_bytes_ += body->size();
-        c.queue(std::move(body));
-    }
+    c.write_or_queue(std::move(head), std::move(body));
     c.log_exchange(status);
     c.end_exchange();
     c.flush();
@@ -437,6 +437,39 @@ void Connection::fail(int status, std::string_view reason) {
 void Connection::queue(SharedBytes bytes) {
     bytes_ += bytes->size();
     output_.push(std::move(bytes));
+}
+
+// A whole response is usually written at once: with nothing queued before it, it is written
+// here and only what the socket did not take is queued (the output queue's memory is allocated
+// only then). Any error leaves it all queued for flush(), which handles errors; closing here
+// would tell the exchange's observer while the handler is still answering it.
+void Connection::write_or_queue(SharedBytes head, SharedBytes body) {
+    bytes_ += head->size() + (body ? body->size() : 0);
+    if (!output_.empty() || closed_) {
+        output_.push(std::move(head));
+        if (body)
+            output_.push(std::move(body));
+        return;
+    }
+    iovec iov[2] = {{const_cast<char*>(head->data()), head->size()}, {}};
+    int n = 1;
+    if (body) {
+        iov[1] = {const_cast<char*>(body->data()), body->size()};
+        n = 2;
+    }
+    ssize_t written;
+    do {
+        written = ::writev(socket_.get(), iov, n);
+    } while (written < 0 && errno == EINTR);
+    size_t done = written > 0 ? static_cast<size_t>(written) : 0;
+    if (done < head->size()) {
+        output_.push(std::move(head), done);
+        done = 0;
+    } else {
+        done -= head->size();
+    }
+    if (body && done < body->size())
+        output_.push(std::move(body), done);
 }
 
 void Connection::log_exchange(int status) {

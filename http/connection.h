@@ -68,7 +68,8 @@ enum class Framing : std::uint8_t {
 // carry one.
 class OutputQueue {
   public:
-    void push(SharedBytes bytes);
+    // Queues `bytes` from `offset` on (the first `offset` bytes were written already).
+    void push(SharedBytes bytes, size_t offset = 0);
     bool empty() const { return head_ == chunks_.size(); }
     size_t bytes() const { return bytes_; }
     // Fills at most `max` iovecs from the oldest chunk on; returns how many.
@@ -208,6 +209,8 @@ class Connection {
     void on_message_complete();
     void fail(int status, std::string_view reason);
     void queue(SharedBytes bytes);
+    // Writes a whole response now if nothing is queued before it; queues what is left.
+    void write_or_queue(SharedBytes head, SharedBytes body);
     void log_exchange(int status);
     void end_exchange();
     void flush();
