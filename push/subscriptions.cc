@@ -1,5 +1,7 @@
 #include "push/subscriptions.h"
 
+#include "core/clock.h"
+
 #include <vector>
 
 namespace pushrelay::push {
@@ -13,22 +15,20 @@ void Subscription::client_gone() {
     owner_->end(*this, Ending::ClientGone);
 }
 
-void Subscription::on_timeout(struct ev_loop*, ev_timer* w, int) {
-    auto* s = static_cast<Subscription*>(w->data);
-    s->owner_->end(*s, Ending::TimedOut);
-}
-
 Subscriptions::Subscriptions(broker::Broker& broker, struct ev_loop* loop, std::size_t batch)
     : broker_(broker), loop_(loop), batch_(batch > 0 ? batch : 1) {
     ev_check_init(&check_, on_check);
     check_.data = this;
     ev_idle_init(&idle_, on_idle);
     idle_.data = this;
+    ev_init(&timer_, on_timer);
+    timer_.data = this;
 }
 
 Subscriptions::~Subscriptions() {
     ev_check_stop(loop_, &check_);
     ev_idle_stop(loop_, &idle_);
+    ev_timer_stop(loop_, &timer_);
     // Deliveries not finished are dropped: their copies give the broker's receipts back.
     for (Walk& walk : walks_) walk.waiting->walks--;
     walks_.clear();
@@ -53,11 +53,54 @@ void Subscriptions::add(std::unique_ptr<Subscription> subscription,
     waiting.tail = s;
     s->seq_ = seq;
     s->since_ = since;
-    ev_timer_init(&s->timeout_, Subscription::on_timeout, timeout.count() / 1000.0, 0.);
-    s->timeout_.data = s;
-    if (timeout.count() > 0)
-        ev_timer_start(loop_, &s->timeout_);
     size_++;
+    if (timeout.count() <= 0)
+        return;
+    const std::uint64_t timeout_us = static_cast<std::uint64_t>(timeout.count()) * 1000;
+    TimeoutList* list = nullptr;
+    for (TimeoutList& l : timeout_lists_) {
+        if (l.timeout_us == timeout_us) {
+            list = &l;
+            break;
+        }
+    }
+    if (!list)
+        list = &timeout_lists_.emplace_back(TimeoutList{timeout_us, nullptr, nullptr});
+    const std::uint64_t now = core::monotonic_us();
+    s->timeouts_ = list;
+    s->deadline_us_ = now + timeout_us;
+    s->timeout_prev_ = list->tail;
+    s->timeout_next_ = nullptr;
+    (list->tail ? list->tail->timeout_next_ : list->head) = s;
+    list->tail = s;
+    if (!ev_is_active(&timer_) || s->deadline_us_ < timer_at_us_)
+        arm_timer(now);
+}
+
+void Subscriptions::arm_timer(std::uint64_t now_us) {
+    std::uint64_t next = 0;
+    for (const TimeoutList& l : timeout_lists_) {
+        if (l.head && (next == 0 || l.head->deadline_us_ < next))
+            next = l.head->deadline_us_;
+    }
+    ev_timer_stop(loop_, &timer_);
+    if (next == 0)
+        return;
+    timer_at_us_ = next;
+    // libev's clock may lag ours by a little: on_timer re-arms for what is left.
+    const std::uint64_t wait_us = next > now_us ? next - now_us : 0;
+    ev_timer_set(&timer_, static_cast<double>(wait_us) / 1e6, 0.);
+    ev_timer_start(loop_, &timer_);
+}
+
+void Subscriptions::on_timer(struct ev_loop*, ev_timer* w, int) {
+    auto* self = static_cast<Subscriptions*>(w->data);
+    const std::uint64_t now = core::monotonic_us();
+    for (TimeoutList& l : self->timeout_lists_) {
+        // Ending one may add others (a pipelined poll): they join the tail, not yet due.
+        while (l.head && l.head->deadline_us_ <= now) self->end(*l.head, Ending::TimedOut);
+    }
+    self->arm_timer(core::monotonic_us());
 }
 
 void Subscriptions::end(Subscription& s, Ending why) {
@@ -73,7 +116,11 @@ void Subscriptions::end(Subscription& s, Ending why) {
             broker_.unsubscribe(s.waiting_->channel, 1);
             break;
     }
-    ev_timer_stop(loop_, &s.timeout_);
+    if (TimeoutList* list = s.timeouts_) {
+        (s.timeout_prev_ ? s.timeout_prev_->timeout_next_ : list->head) = s.timeout_next_;
+        (s.timeout_next_ ? s.timeout_next_->timeout_prev_ : list->tail) = s.timeout_prev_;
+        s.timeouts_ = nullptr;
+    }
     if (why != Ending::Delivered && why != Ending::Resynced && why != Ending::ClientGone)
         s.finish(why);
     unlink(s);

@@ -60,7 +60,6 @@ class Subscription {
 
   private:
     friend class Subscriptions;
-    static void on_timeout(struct ev_loop* loop, ev_timer* w, int revents);
 
     Subscriptions* owner_ = nullptr;
     Waiting* waiting_ = nullptr;  // its channel's list
@@ -68,7 +67,18 @@ class Subscription {
     Subscription* next_ = nullptr;
     std::uint64_t seq_ = 0;
     core::MessageId since_{};
-    ev_timer timeout_;
+    // push_subscriber_timeout: its place in the list of its timeout value (nullptr: none).
+    struct TimeoutList* timeouts_ = nullptr;
+    Subscription* timeout_prev_ = nullptr;
+    Subscription* timeout_next_ = nullptr;
+    std::uint64_t deadline_us_ = 0;  // core::monotonic_us()
+};
+
+// The subscriptions that share one push_subscriber_timeout, in deadline order.
+struct TimeoutList {
+    std::uint64_t timeout_us = 0;
+    Subscription* head = nullptr;
+    Subscription* tail = nullptr;
 };
 
 // The subscriptions of one channel on this worker, oldest first.
@@ -149,6 +159,9 @@ class Subscriptions final : public broker::Listener {
     bool advance(Walk& walk, bool all);
     static void on_check(struct ev_loop* loop, ev_check* w, int revents);
     static void on_idle(struct ev_loop* loop, ev_idle* w, int revents);
+    // Ends the subscriptions whose timeout has passed and sets the timer for the next one.
+    static void on_timer(struct ev_loop* loop, ev_timer* w, int revents);
+    void arm_timer(std::uint64_t now_us);
 
     broker::Broker& broker_;
     struct ev_loop* loop_;
@@ -163,6 +176,13 @@ class Subscriptions final : public broker::Listener {
     bool running_ = false;             // in run_walks()
     ev_check check_;                   // continues the walks after each poll
     ev_idle idle_;                     // keeps the poll from blocking while walks are pending
+
+    // Timeouts without one libev timer per subscription (whose heap, thousands deep, cost a
+    // stop and a start per poll): subscriptions with the same timeout join its list in time
+    // order, so each list is in deadline order, and one timer is set for the earliest head.
+    std::deque<TimeoutList> timeout_lists_;  // one per distinct timeout value: a handful
+    ev_timer timer_;
+    std::uint64_t timer_at_us_ = 0;  // when timer_ fires, while active
 };
 
 }  // namespace pushrelay::push

@@ -170,6 +170,21 @@ TEST_F(SubscriptionsTest, TimeoutAnswersAndReleases) {
     EXPECT_EQ(subs.size(), 0u);
 }
 
+TEST_F(SubscriptionsTest, TimeoutsOfSeveralValuesEachEndOnce) {
+    Subscriptions subs(broker, loop);
+    add(subs, 1, true, 1, {0, 0}, conf::Millis(30));
+    FakeTransport* gone = add(subs, 1, true, 2, {0, 0}, conf::Millis(2));
+    add(subs, 2, true, 3, {0, 0}, conf::Millis(2));
+    add(subs, 2, true, 4, {0, 0});  // no timeout
+    gone->client_gone();
+    // The loop returns when the timer is no longer needed: both timed ones have ended.
+    ev_run(loop, 0);
+    EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::TimedOut, Ending::TimedOut}));
+    EXPECT_EQ(broker.waiters[1], 0);
+    EXPECT_EQ(broker.waiters[2], 1);
+    EXPECT_EQ(subs.size(), 1u);
+}
+
 TEST_F(SubscriptionsTest, StopAllAnswersEveryChannelAndReleases) {
     Subscriptions subs(broker, loop);
     add(subs, 1, true);
