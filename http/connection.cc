@@ -94,7 +94,7 @@ const sockaddr* Exchange::peer() const {
     return reinterpret_cast<const sockaddr*>(&connection_.peer_);
 }
 int Exchange::http_minor() const {
-    return request().http_minor;
+    return connection_.http_minor_;
 }
 struct ev_loop* Exchange::loop() const {
     return connection_.owner_.loop();
@@ -120,7 +120,7 @@ void Exchange::respond(int status, SharedBytes head, SharedBytes body) {
     c.status_ = status;
     c.body_ = Connection::Body::Whole;
     // A response to HEAD has the headers of the GET response and no body.
-    if (body->empty() || request().method == "HEAD")
+    if (body->empty() || c.head_request_)
         body.reset();
     else
         c.body_bytes_ += body->size();
@@ -152,7 +152,7 @@ void Exchange::begin_stream(int status, const std::vector<protocol::Header>& hea
 
 void Exchange::send(SharedBytes bytes) {
     Connection& c = connection_;
-    if (bytes->empty() || c.closed_ || request().method == "HEAD")
+    if (bytes->empty() || c.closed_ || c.head_request_)
         return;
     c.body_bytes_ += bytes->size();
     if (c.framing_ == Framing::Chunked) {
@@ -175,7 +175,7 @@ void Exchange::send(SharedBytes bytes) {
 
 void Exchange::end_stream() {
     Connection& c = connection_;
-    if (c.framing_ == Framing::Chunked && request().method != "HEAD") {
+    if (c.framing_ == Framing::Chunked && !c.head_request_) {
         static const SharedBytes last = std::make_shared<const std::string>("0\r\n\r\n");
         c.queue(last);
     }
@@ -275,8 +275,15 @@ const conf::HttpSettings& Connection::http_settings() const {
     return location_ ? location_->http : server_.fallback.http;
 }
 
+void Connection::note_request() {
+    const protocol::Request& req = parser_.request();
+    request_keep_alive_ = req.keep_alive;
+    head_request_ = req.method == "HEAD";
+    http_minor_ = static_cast<uint8_t>(req.http_minor);
+}
+
 bool Connection::keeps_alive() const {
-    return parser_.request().keep_alive && !close_after_write_ && !owner_.stopping() &&
+    return request_keep_alive_ && !close_after_write_ && !owner_.stopping() &&
            requests_ + 1 < http_settings().keepalive_requests;
 }
 
@@ -419,6 +426,7 @@ void Connection::on_headers_complete() {
 }
 
 void Connection::on_message_complete() {
+    note_request();
     state_ = State::Processing;
     ev_timer_stop(owner_.loop(), &timer_);
     owner_.handler().handle(exchange_);
@@ -426,6 +434,7 @@ void Connection::on_message_complete() {
 
 // A request that cannot be served: answer and close (the stream may be out of sync).
 void Connection::fail(int status, std::string_view reason) {
+    note_request();
     close_after_write_ = true;
     state_ = State::Processing;
     LOG_INFO("client %s: %d %s", core::peer_address(exchange_.peer()).c_str(), status,

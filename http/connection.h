@@ -220,6 +220,8 @@ class Connection {
     void on_timeout();
     const conf::HttpSettings& http_settings() const;
     bool keeps_alive() const;
+    // Copies what answering needs of the request into the connection (see request_keep_alive_).
+    void note_request();
 
     Connections& owner_;
     core::UniqueFd socket_;
@@ -241,6 +243,11 @@ class Connection {
     bool close_after_write_ = false;
     bool in_process_input_ = false;
     bool closed_ = false;
+    // Of the current request, copied when it completes: answering a held request then touches
+    // only the connection, not the parser's memory (cold by then, with thousands held).
+    bool request_keep_alive_ = false;
+    bool head_request_ = false;
+    uint8_t http_minor_ = 1;
     uint32_t requests_ = 0;
     int status_ = 0;              // of the current exchange's response, once begun
     uint64_t body_bytes_ = 0;     // of the current exchange, for the access log

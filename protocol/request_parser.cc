@@ -162,6 +162,8 @@ class RequestParser::Impl {
     // Headers of earlier requests, emptied, whose strings' capacity the next request reuses
     // instead of allocating (a poll's If-Modified-Since is past the small-string size).
     std::vector<Header> spare_headers_;
+
+    void recycle_request();
     // Debian's llhttp is built without LLHTTP_STRICT_MODE, and then skips the two bytes after a
     // chunk's data whatever they are: "5\r\nhelloXX0\r\n\r\n" would be a valid body, which a
     // proxy in front of us may read differently (request smuggling). So we check them ourselves.
@@ -316,6 +318,18 @@ void RequestParser::Impl::set_body_limit(uint64_t max_bytes) {
 
 void RequestParser::Impl::reset() {
     llhttp_reset(&parser_);  // keeps parser_.data and the settings
+    recycle_request();
+    error_status = 0;
+    error_reason = {};
+    phase_ = Phase::Headers;
+    header_bytes_ = 0;
+    body_limit_ = 0;
+    paused_ = false;
+    field_.clear();
+    chunk_crlf_seen_ = 2;
+}
+
+void RequestParser::Impl::recycle_request() {
     // Cleared rather than replaced: the next request reuses the strings' and vector's memory.
     recycle(request.method);
     recycle(request.target);
@@ -337,14 +351,6 @@ void RequestParser::Impl::reset() {
     if (request.headers.capacity() > kKeptHeaders) {
         std::vector<Header>().swap(request.headers);
     }
-    error_status = 0;
-    error_reason = {};
-    phase_ = Phase::Headers;
-    header_bytes_ = 0;
-    body_limit_ = 0;
-    paused_ = false;
-    field_.clear();
-    chunk_crlf_seen_ = 2;
 }
 
 int RequestParser::Impl::on_url(const char* at, size_t len) {

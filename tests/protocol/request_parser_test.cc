@@ -199,6 +199,26 @@ TEST(RequestParser, ReusedParserGivesFreshRequests) {
     EXPECT_EQ(third.headers[3].value, "3");
 }
 
+TEST(RequestParser, ResetForgetsTheRequestAtOnce) {
+    RequestParser parser;
+    std::string_view req = "POST /p?q=1 HTTP/1.0\r\nX-A: b\r\nContent-Length: 2\r\n\r\nhi";
+    RequestParser::Step step = parser.feed(req.data(), req.size());
+    ASSERT_EQ(step.event, Event::HeadersComplete);
+    req.remove_prefix(step.consumed);
+    ASSERT_EQ(parser.feed(req.data(), req.size()).event, Event::MessageComplete);
+    EXPECT_EQ(parser.request().body, "hi");
+    parser.reset();
+    const Request& r = parser.request();
+    EXPECT_EQ(r.method, "");
+    EXPECT_EQ(r.target, "");
+    EXPECT_EQ(r.path, "");
+    EXPECT_EQ(r.query, "");
+    EXPECT_TRUE(r.headers.empty());
+    EXPECT_EQ(r.body, "");
+    EXPECT_EQ(r.http_minor, 1);
+    EXPECT_FALSE(r.keep_alive);
+}
+
 TEST(RequestParser, OneBytePerFeedGivesTheSameRequests) {
     Outcome whole = drive_all(kPipelinedPair);
     Outcome bytewise = drive_bytewise(kPipelinedPair);
