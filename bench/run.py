@@ -417,7 +417,10 @@ class Bench:
 
     def run(self):
         order = list(SUBJECTS)
+        only = self.args.only.split(",") if self.args.only else None
         for scenario in SCENARIOS:
+            if only and scenario not in only:
+                continue
             for rep in range(self.args.reps):
                 # Alternate which server goes first, so neither always runs on a warmer machine.
                 subjects = order if rep % 2 == 0 else order[::-1]
@@ -429,6 +432,8 @@ class Bench:
                     except (RuntimeError, subprocess.TimeoutExpired) as e:
                         self.failures.append(f"{scenario} on {subject} (rep {rep + 1}): {e}")
                         print(f"{scenario} {subject}: FAILED {e}", flush=True)
+        if only:
+            return
         for extra in (self.run_ceiling, self.run_profiles):
             try:
                 extra()
@@ -450,6 +455,10 @@ def main():
     parser.add_argument("--build", default=str(ROOT / "build-bench"))
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--out", default=str(BENCH / "RESULTS.md"))
+    parser.add_argument("--only", metavar="SCENARIO[,SCENARIO]",
+                        help="run only these scenarios (e.g. fanout,broadcast), no ceiling or "
+                        "profile, and print the table instead of writing RESULTS.md; for "
+                        "development: RESULTS.md must come from a full run")
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite RESULTS.md from bench/results.json (after editing notes.md)")
     args = parser.parse_args()
@@ -470,7 +479,17 @@ def main():
     for needed in (bench.loadgen, bench.binary, Path(NCHAN_MODULE)):
         if not needed.exists():
             sys.exit(f"bench: {needed} is missing (make bench builds and installs it)")
+    if args.only:
+        unknown = set(args.only.split(",")) - set(SCENARIOS)
+        if unknown:
+            sys.exit(f"bench: unknown scenarios {sorted(unknown)}; known: {list(SCENARIOS)}")
     bench.run()
+    if args.only:
+        print(report.table(bench)[0], flush=True)
+        if bench.failures:
+            print("bench: FAILED runs:\n  " + "\n  ".join(bench.failures), file=sys.stderr)
+            sys.exit(1)
+        return
     report.write(bench, Path(args.out), machine_info(limit))
     print(f"bench: wrote {args.out} in {time.monotonic() - bench.started:.0f}s", flush=True)
     if bench.failures:

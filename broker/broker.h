@@ -40,12 +40,16 @@ struct ChannelRef {
 
 // A message as the broker hands it out: its own copy, shareable by every subscriber it goes to.
 // `receipt` is the broker's handle for record_delivery() while the message is being dispatched;
-// 0 outside a dispatch (a subscribe or find_next result, already counted).
+// 0 outside a dispatch (a subscribe or find_next result, already counted). The receipt stays
+// valid as long as `receipt_hold` (shared by every copy of the Message) lives: a listener that
+// delivers in batches after on_message() has returned keeps a copy, and the broker takes the
+// receipt back when the last copy is gone. Null outside a dispatch.
 struct Message {
     MessageId id;
     std::string content_type;  // empty: the publisher sent none
     std::shared_ptr<const std::string> body;
     std::uint64_t receipt = 0;
+    std::shared_ptr<const void> receipt_hold;
 };
 
 // Receives the events of the channels this worker holds waiters on.
@@ -137,8 +141,10 @@ class Broker {
     virtual SubscribeResult subscribe(const SubscribeRequest& request) = 0;
     // Forgets n waiters of this worker on `channel` that ended without a message.
     virtual void unsubscribe(const ChannelRef& channel, std::uint32_t n) = 0;
-    // During on_message: `delivered` subscribers got `message`, `ended` of them (the one-shot
-    // ones) stop waiting. Precondition: ended <= delivered.
+    // For a message from on_message (during the call, or later while a copy of it is kept):
+    // `delivered` subscribers got `message`, `ended` of them (the one-shot ones) stop waiting.
+    // May be called several times for one message (once per delivery batch); the counts add up.
+    // Precondition: ended <= delivered.
     virtual void record_delivery(const ChannelRef& channel, const Message& message,
                                  std::uint32_t delivered, std::uint32_t ended) = 0;
     virtual NextResult find_next(const ChannelRef& channel, MessageId since) = 0;

@@ -44,7 +44,7 @@ void ShmBroker::wake(std::uint64_t slot_mask) const {
 Message ShmBroker::copy_out(const shm::MessagePin& pin, std::uint64_t receipt) const {
     shm::MessageView view = store_.view(pin);
     return {view.id, std::string(view.content_type), std::make_shared<const std::string>(view.body),
-            receipt};
+            receipt, nullptr};
 }
 
 Message ShmBroker::take(shm::MessagePin& pin) {
@@ -118,9 +118,15 @@ NextResult ShmBroker::find_next(const ChannelRef& channel, MessageId since) {
 void ShmBroker::dispatch(shm::Store::Event& event) {
     switch (event.kind) {
         case shm::Store::Event::Published: {
-            // The receipt is the pin: record_delivery() counts on the message it names.
-            listener_->on_message(event.uid, copy_out(event.message, event.message.offset));
-            store_.unpin(event.message);
+            // The receipt is the pin: record_delivery() counts on the message it names. The pin
+            // is given back when the last copy of the Message is gone: at the end of this block,
+            // or later if the listener kept a copy to finish its delivery in batches.
+            shm::MessagePin pin = event.message;
+            event.message = {};
+            Message message = copy_out(pin, pin.offset);
+            message.receipt_hold = std::shared_ptr<const void>(
+                nullptr, [this, pin](const void*) mutable { store_.unpin(pin); });
+            listener_->on_message(event.uid, message);
             break;
         }
         case shm::Store::Event::Deleted:

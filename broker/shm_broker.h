@@ -4,7 +4,9 @@
 // Waiters are counted in the store per worker slot; a publish posts events into the mailboxes of
 // the slots holding waiters, and this broker wakes those workers through their eventfds. When
 // woken, dispatch_events() drains this slot's mailbox: each Published event carries a pin on the
-// message, held while the listener delivers it and given back after.
+// message, held while the listener delivers it (as long as a copy of the Message it was handed
+// lives, see broker::Message::receipt_hold) and given back after. Copies must not outlive the
+// broker.
 #pragma once
 
 #include <ev.h>

@@ -43,9 +43,9 @@ SharedBytes chunk_size_line(size_t size) {
 
 // ---- OutputQueue ----
 
-void OutputQueue::push(SharedBytes bytes) {
-    bytes_ += bytes->size();
-    chunks_.push_back({std::move(bytes), 0});
+void OutputQueue::push(SharedBytes bytes, size_t offset) {
+    bytes_ += bytes->size() - offset;
+    chunks_.push_back({std::move(bytes), offset});
 }
 
 int OutputQueue::gather(iovec* iov, int max) const {
@@ -94,7 +94,7 @@ const sockaddr* Exchange::peer() const {
     return reinterpret_cast<const sockaddr*>(&connection_.peer_);
 }
 int Exchange::http_minor() const {
-    return request().http_minor;
+    return connection_.http_minor_;
 }
 struct ev_loop* Exchange::loop() const {
     return connection_.owner_.loop();
@@ -122,12 +122,12 @@ void Exchange::respond(int status, SharedBytes head, SharedBytes body) {
         c.close_after_write_ = true;
     c.status_ = status;
     c.body_ = Connection::Body::Whole;
-    c.queue(std::move(head));
     // A response to HEAD has the headers of the GET response and no body.
-    if (!body->empty() && request().method != "HEAD") {
+    if (body->empty() || c.head_request_)
+        body.reset();
+    else
         c.body_bytes_ += body->size();
-        c.queue(std::move(body));
-    }
+    c.write_or_queue(std::move(head), std::move(body));
     c.log_exchange(status);
     c.end_exchange();
     c.flush();
@@ -155,7 +155,7 @@ void Exchange::begin_stream(int status, const std::vector<protocol::Header>& hea
 
 void Exchange::send(SharedBytes bytes) {
     Connection& c = connection_;
-    if (bytes->empty() || c.closed_ || request().method == "HEAD")
+    if (bytes->empty() || c.closed_ || c.head_request_)
         return;
     c.body_bytes_ += bytes->size();
     if (c.framing_ == Framing::Chunked) {
@@ -178,7 +178,7 @@ void Exchange::send(SharedBytes bytes) {
 
 void Exchange::end_stream() {
     Connection& c = connection_;
-    if (c.framing_ == Framing::Chunked && request().method != "HEAD") {
+    if (c.framing_ == Framing::Chunked && !c.head_request_) {
         static const SharedBytes last = std::make_shared<const std::string>("0\r\n\r\n");
         c.queue(last);
     }
@@ -284,8 +284,15 @@ const conf::HttpSettings& Connection::http_settings() const {
     return location_ ? location_->http : server_.fallback.http;
 }
 
+void Connection::note_request() {
+    const protocol::Request& req = parser_.request();
+    request_keep_alive_ = req.keep_alive;
+    head_request_ = req.method == "HEAD";
+    http_minor_ = static_cast<uint8_t>(req.http_minor);
+}
+
 bool Connection::keeps_alive() const {
-    return parser_.request().keep_alive && !close_after_write_ && !owner_.stopping() &&
+    return request_keep_alive_ && !close_after_write_ && !owner_.stopping() &&
            requests_ + 1 < http_settings().keepalive_requests;
 }
 
@@ -428,6 +435,7 @@ void Connection::on_headers_complete() {
 }
 
 void Connection::on_message_complete() {
+    note_request();
     state_ = State::Processing;
     ev_timer_stop(owner_.loop(), &timer_);
     owner_.handler().handle(exchange_);
@@ -435,6 +443,7 @@ void Connection::on_message_complete() {
 
 // A request that cannot be served: answer and close (the stream may be out of sync).
 void Connection::fail(int status, std::string_view reason) {
+    note_request();
     close_after_write_ = true;
     state_ = State::Processing;
     LOG_INFO("client %s: %d %s", core::peer_address(exchange_.peer()).c_str(), status,
@@ -446,6 +455,39 @@ void Connection::fail(int status, std::string_view reason) {
 void Connection::queue(SharedBytes bytes) {
     bytes_ += bytes->size();
     output_.push(std::move(bytes));
+}
+
+// A whole response is usually written at once: with nothing queued before it, it is written
+// here and only what the socket did not take is queued (the output queue's memory is allocated
+// only then). Any error leaves it all queued for flush(), which handles errors; closing here
+// would tell the exchange's observer while the handler is still answering it.
+void Connection::write_or_queue(SharedBytes head, SharedBytes body) {
+    bytes_ += head->size() + (body ? body->size() : 0);
+    if (!output_.empty() || closed_) {
+        output_.push(std::move(head));
+        if (body)
+            output_.push(std::move(body));
+        return;
+    }
+    iovec iov[2] = {{const_cast<char*>(head->data()), head->size()}, {}};
+    int n = 1;
+    if (body) {
+        iov[1] = {const_cast<char*>(body->data()), body->size()};
+        n = 2;
+    }
+    ssize_t written;
+    do {
+        written = ::writev(socket_.get(), iov, n);
+    } while (written < 0 && errno == EINTR);
+    size_t done = written > 0 ? static_cast<size_t>(written) : 0;
+    if (done < head->size()) {
+        output_.push(std::move(head), done);
+        done = 0;
+    } else {
+        done -= head->size();
+    }
+    if (body && done < body->size())
+        output_.push(std::move(body), done);
 }
 
 void Connection::log_exchange(int status) {

@@ -68,7 +68,8 @@ enum class Framing : std::uint8_t {
 // carry one.
 class OutputQueue {
   public:
-    void push(SharedBytes bytes);
+    // Queues `bytes` from `offset` on (the first `offset` bytes were written already).
+    void push(SharedBytes bytes, size_t offset = 0);
     bool empty() const { return head_ == chunks_.size(); }
     size_t bytes() const { return bytes_; }
     // Fills at most `max` iovecs from the oldest chunk on; returns how many.
@@ -212,6 +213,8 @@ class Connection {
     void on_message_complete();
     void fail(int status, std::string_view reason);
     void queue(SharedBytes bytes);
+    // Writes a whole response now if nothing is queued before it; queues what is left.
+    void write_or_queue(SharedBytes head, SharedBytes body);
     void log_exchange(int status);
     void end_exchange();
     void run_on_end();
@@ -222,6 +225,8 @@ class Connection {
     void on_timeout();
     const conf::HttpSettings& http_settings() const;
     bool keeps_alive() const;
+    // Copies what answering needs of the request into the connection (see request_keep_alive_).
+    void note_request();
 
     Connections& owner_;
     core::UniqueFd socket_;
@@ -244,6 +249,11 @@ class Connection {
     bool close_after_write_ = false;
     bool in_process_input_ = false;
     bool closed_ = false;
+    // Of the current request, copied when it completes: answering a held request then touches
+    // only the connection, not the parser's memory (cold by then, with thousands held).
+    bool request_keep_alive_ = false;
+    bool head_request_ = false;
+    uint8_t http_minor_ = 1;
     uint32_t requests_ = 0;
     int status_ = 0;              // of the current exchange's response, once begun
     uint64_t body_bytes_ = 0;     // of the current exchange, for the access log

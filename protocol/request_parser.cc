@@ -24,10 +24,10 @@ int hex_value(char c) {
     return -1;
 }
 
-// Decodes %XX escapes as nginx does for $uri. A malformed escape or %00 (which would let a NUL
-// into channel ids and log lines) is an error.
-std::optional<std::string> percent_decode(std::string_view raw) {
-    std::string out;
+// Decodes %XX escapes as nginx does for $uri into `out` (reusing its capacity). A malformed
+// escape or %00 (which would let a NUL into channel ids and log lines) is an error: false.
+bool percent_decode(std::string_view raw, std::string& out) {
+    out.clear();
     out.reserve(raw.size());
     for (size_t i = 0; i < raw.size(); ++i) {
         if (raw[i] != '%') {
@@ -35,17 +35,31 @@ std::optional<std::string> percent_decode(std::string_view raw) {
             continue;
         }
         if (i + 2 >= raw.size()) {
-            return std::nullopt;
+            return false;
         }
         int hi = hex_value(raw[i + 1]);
         int lo = hex_value(raw[i + 2]);
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-            return std::nullopt;
+            return false;
         }
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;
     }
-    return out;
+    return true;
+}
+
+// What a connection keeps of a finished request's strings for the next one (the requests of a
+// long-poll client look alike: the same header names, values of the same length). Larger ones
+// are freed, so one big request does not pin its memory for the connection's lifetime.
+constexpr size_t kKeptStringCapacity = 256;
+constexpr size_t kKeptHeaders = 32;
+
+void recycle(std::string& s) {
+    if (s.capacity() > kKeptStringCapacity) {
+        std::string().swap(s);
+    } else {
+        s.clear();
+    }
 }
 
 bool starts_with_icase(std::string_view s, std::string_view prefix) {
@@ -150,6 +164,11 @@ class RequestParser::Impl {
     uint64_t body_limit_ = 0;
     bool paused_ = false;  // llhttp returned HPE_PAUSED and needs llhttp_resume()
     std::string field_;    // name of the header field being received
+    // Headers of earlier requests, emptied, whose strings' capacity the next request reuses
+    // instead of allocating (a poll's If-Modified-Since is past the small-string size).
+    std::vector<Header> spare_headers_;
+
+    void recycle_request();
     // Debian's llhttp is built without LLHTTP_STRICT_MODE, and then skips the two bytes after a
     // chunk's data whatever they are: "5\r\nhelloXX0\r\n\r\n" would be a valid body, which a
     // proxy in front of us may read differently (request smuggling). So we check them ourselves.
@@ -310,7 +329,7 @@ void RequestParser::Impl::set_body_limit(uint64_t max_bytes) {
 
 void RequestParser::Impl::reset() {
     llhttp_reset(&parser_);  // keeps parser_.data and the settings
-    request = Request{};
+    recycle_request();
     error_status = 0;
     error_reason = {};
     phase_ = Phase::Headers;
@@ -320,6 +339,30 @@ void RequestParser::Impl::reset() {
     paused_ = false;
     field_.clear();
     chunk_crlf_seen_ = 2;
+}
+
+void RequestParser::Impl::recycle_request() {
+    // Cleared rather than replaced: the next request reuses the strings' and vector's memory.
+    recycle(request.method);
+    recycle(request.target);
+    recycle(request.path);
+    recycle(request.query);
+    recycle(request.body);
+    request.http_major = 1;
+    request.http_minor = 1;
+    request.keep_alive = false;
+    for (Header& h : request.headers) {
+        if (spare_headers_.size() >= kKeptHeaders) {
+            break;
+        }
+        recycle(h.name);
+        recycle(h.value);
+        spare_headers_.push_back(std::move(h));
+    }
+    request.headers.clear();
+    if (request.headers.capacity() > kKeptHeaders) {
+        std::vector<Header>().swap(request.headers);
+    }
 }
 
 int RequestParser::Impl::on_url(const char* at, size_t len) {
@@ -346,7 +389,13 @@ int RequestParser::Impl::on_header_field_complete() {
     if (request.headers.size() >= limits_.max_headers) {
         return fail(431, "too many request header fields");
     }
-    request.headers.push_back(Header{std::move(field_), {}});
+    if (spare_headers_.empty()) {
+        request.headers.push_back(Header{field_, {}});
+    } else {
+        request.headers.push_back(std::move(spare_headers_.back()));
+        spare_headers_.pop_back();
+        request.headers.back().name.assign(field_);
+    }
     field_.clear();
     return HPE_OK;
 }
@@ -359,7 +408,12 @@ int RequestParser::Impl::on_header_value(const char* at, size_t len) {
 int RequestParser::Impl::on_header_value_complete() {
     // llhttp skips the whitespace before a value but hands over the whitespace after it.
     std::string& value = request.headers.back().value;
-    value = std::string(trim_ows(value));
+    std::string_view trimmed = trim_ows(value);
+    if (trimmed.size() != value.size()) {
+        const size_t start = static_cast<size_t>(trimmed.data() - value.data());
+        value.resize(start + trimmed.size());
+        value.erase(0, start);
+    }
     return HPE_OK;
 }
 
@@ -386,12 +440,10 @@ int RequestParser::Impl::store_target() {
     if (!parts) {
         return fail(400, "request-target is not a path");
     }
-    std::optional<std::string> path = percent_decode(parts->path);
-    if (!path) {
+    if (!percent_decode(parts->path, request.path)) {
         return fail(400, "bad percent-encoding in the path");
     }
-    request.path = std::move(*path);
-    request.query = parts->query;
+    request.query.assign(parts->query);
     return HPE_OK;
 }
 

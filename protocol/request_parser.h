@@ -102,7 +102,8 @@ class RequestParser {
     std::string_view error_reason() const;
 
     // Forgets the request and prepares for the next one on the same connection (after
-    // MessageComplete). Keeps the limits; the body limit goes back to unlimited.
+    // MessageComplete). Keeps the limits; the body limit goes back to unlimited. The request's
+    // strings are emptied, their memory kept for the next request.
     void reset();
 
     // True when the request carries "Expect: 100-continue" (valid from HeadersComplete on).

@@ -1,22 +1,37 @@
 #include "push/subscriptions.h"
 
+#include "core/clock.h"
+
 #include <vector>
 
 namespace pushrelay::push {
+namespace {
+
+constexpr std::size_t kMaxPendingWalks = 256;
+
+}  // namespace
 
 void Subscription::client_gone() {
     owner_->end(*this, Ending::ClientGone);
 }
 
-void Subscription::on_timeout(struct ev_loop*, ev_timer* w, int) {
-    auto* s = static_cast<Subscription*>(w->data);
-    s->owner_->end(*s, Ending::TimedOut);
+Subscriptions::Subscriptions(broker::Broker& broker, struct ev_loop* loop, std::size_t batch)
+    : broker_(broker), loop_(loop), batch_(batch > 0 ? batch : 1) {
+    ev_check_init(&check_, on_check);
+    check_.data = this;
+    ev_idle_init(&idle_, on_idle);
+    idle_.data = this;
+    ev_init(&timer_, on_timer);
+    timer_.data = this;
 }
 
-Subscriptions::Subscriptions(broker::Broker& broker, struct ev_loop* loop)
-    : broker_(broker), loop_(loop) {}
-
 Subscriptions::~Subscriptions() {
+    ev_check_stop(loop_, &check_);
+    ev_idle_stop(loop_, &idle_);
+    ev_timer_stop(loop_, &timer_);
+    // Deliveries not finished are dropped: their copies give the broker's receipts back.
+    for (Walk& walk : walks_) walk.waiting->walks--;
+    walks_.clear();
     while (!channels_.empty()) {
         end_each(channels_.begin()->first, Ending::ClientGone,
                  [](const Subscription&) { return true; });
@@ -38,11 +53,54 @@ void Subscriptions::add(std::unique_ptr<Subscription> subscription,
     waiting.tail = s;
     s->seq_ = seq;
     s->since_ = since;
-    ev_timer_init(&s->timeout_, Subscription::on_timeout, timeout.count() / 1000.0, 0.);
-    s->timeout_.data = s;
-    if (timeout.count() > 0)
-        ev_timer_start(loop_, &s->timeout_);
     size_++;
+    if (timeout.count() <= 0)
+        return;
+    const std::uint64_t timeout_us = static_cast<std::uint64_t>(timeout.count()) * 1000;
+    TimeoutList* list = nullptr;
+    for (TimeoutList& l : timeout_lists_) {
+        if (l.timeout_us == timeout_us) {
+            list = &l;
+            break;
+        }
+    }
+    if (!list)
+        list = &timeout_lists_.emplace_back(TimeoutList{timeout_us, nullptr, nullptr});
+    const std::uint64_t now = core::monotonic_us();
+    s->timeouts_ = list;
+    s->deadline_us_ = now + timeout_us;
+    s->timeout_prev_ = list->tail;
+    s->timeout_next_ = nullptr;
+    (list->tail ? list->tail->timeout_next_ : list->head) = s;
+    list->tail = s;
+    if (!ev_is_active(&timer_) || s->deadline_us_ < timer_at_us_)
+        arm_timer(now);
+}
+
+void Subscriptions::arm_timer(std::uint64_t now_us) {
+    std::uint64_t next = 0;
+    for (const TimeoutList& l : timeout_lists_) {
+        if (l.head && (next == 0 || l.head->deadline_us_ < next))
+            next = l.head->deadline_us_;
+    }
+    ev_timer_stop(loop_, &timer_);
+    if (next == 0)
+        return;
+    timer_at_us_ = next;
+    // libev's clock may lag ours by a little: on_timer re-arms for what is left.
+    const std::uint64_t wait_us = next > now_us ? next - now_us : 0;
+    ev_timer_set(&timer_, static_cast<double>(wait_us) / 1e6, 0.);
+    ev_timer_start(loop_, &timer_);
+}
+
+void Subscriptions::on_timer(struct ev_loop*, ev_timer* w, int) {
+    auto* self = static_cast<Subscriptions*>(w->data);
+    const std::uint64_t now = core::monotonic_us();
+    for (TimeoutList& l : self->timeout_lists_) {
+        // Ending one may add others (a pipelined poll): they join the tail, not yet due.
+        while (l.head && l.head->deadline_us_ <= now) self->end(*l.head, Ending::TimedOut);
+    }
+    self->arm_timer(core::monotonic_us());
 }
 
 void Subscriptions::end(Subscription& s, Ending why) {
@@ -58,7 +116,11 @@ void Subscriptions::end(Subscription& s, Ending why) {
             broker_.unsubscribe(s.waiting_->channel, 1);
             break;
     }
-    ev_timer_stop(loop_, &s.timeout_);
+    if (TimeoutList* list = s.timeouts_) {
+        (s.timeout_prev_ ? s.timeout_prev_->timeout_next_ : list->head) = s.timeout_next_;
+        (s.timeout_next_ ? s.timeout_next_->timeout_prev_ : list->tail) = s.timeout_prev_;
+        s.timeouts_ = nullptr;
+    }
     if (why != Ending::Delivered && why != Ending::Resynced && why != Ending::ClientGone)
         s.finish(why);
     unlink(s);
@@ -68,16 +130,22 @@ void Subscriptions::end(Subscription& s, Ending why) {
 
 void Subscriptions::unlink(Subscription& s) {
     Waiting& waiting = *s.waiting_;
+    // The walk in progress (only the front one is ever started) must not step onto it.
+    if (!walks_.empty() && walks_.front().next == &s)
+        walks_.front().next = s.next_;
     (s.prev_ ? s.prev_->next_ : waiting.head) = s.next_;
     (s.next_ ? s.next_->prev_ : waiting.tail) = s.prev_;
-    if (!waiting.head && !waiting.walking)
+    erase_if_unused(waiting);
+}
+
+void Subscriptions::erase_if_unused(Waiting& waiting) {
+    if (!waiting.head && !waiting.walking && waiting.walks == 0)
         channels_.erase(waiting.channel.uid);
 }
 
 void Subscriptions::settle_walk(Waiting& waiting) {
     waiting.walking = false;
-    if (!waiting.head)
-        channels_.erase(waiting.channel.uid);
+    erase_if_unused(waiting);
 }
 
 // The list is walked in place: ending a subscription unlinks only itself, and one added during
@@ -99,32 +167,109 @@ void Subscriptions::end_each(std::uint64_t uid, Ending why, Pick pick) {
     settle_walk(waiting);
 }
 
+// Delivery in bounded batches. A message for a channel with 5,000 subscriptions on this worker
+// used to be answered in one callback, and everything else the worker had to do (the re-polls of
+// the subscribers just answered, publishes, other channels' messages) waited behind it. Now each
+// message becomes a Walk, queued in arrival order in `walks_`, and at most `batch_` subscriptions
+// (all walks together) are looked at per loop iteration: the first ones at once, in on_message,
+// the rest from an ev_check watcher after each poll (an ev_idle watcher keeps that poll from
+// blocking while walks are pending).
+//
+// What stays exact:
+//   - Order: walks run strictly one after the other in arrival order, and only the front one is
+//     ever started, so a subscription never sees message N+1 before N, and a later message of a
+//     channel never overtakes the unfinished walk of an earlier one.
+//   - Subscriptions added mid-walk go to the tail of the list, with `since` at least the
+//     channel's newest id when they registered (or the message they just received), so the walk
+//     passes over them. One ending mid-walk is unlinked, and unlink() moves the walk's cursor
+//     past it if it was next. The Waiting stays (walks > 0) until its last walk is done.
+//   - Accounting: each slice of a walk (the subscriptions handled in one iteration) tells the
+//     broker its own delivered/ended counts, so the counts add up to one record per message and
+//     one-shot waiters stop counting as soon as they are answered (their re-poll registers
+//     again). The broker's receipt stays valid while the Walk's copy of the Message lives
+//     (broker::Message::receipt_hold): the copy goes when the walk ends.
+//   - A graceful stop finishes the pending walks before answering the rest 304; destruction
+//     drops them.
 void Subscriptions::on_message(std::uint64_t uid, const broker::Message& message) {
     auto it = channels_.find(uid);
     if (it == channels_.end())
         return;
     Waiting& waiting = it->second;
-    Payload payload = make_payload(message);
-    DeliveryHeads heads(payload);
+    // Bounded backlog: each walk holds a copy of its message and the broker's receipt (a pin in
+    // the segment). A worker that falls this far behind finishes what it has first, as it did
+    // before batching, rather than queue without limit.
+    if (walks_.size() >= kMaxPendingWalks)
+        run_walks(true);
+    walks_.emplace_back(waiting, message);
+    waiting.walks++;
+    if (walks_.size() == 1)
+        run_walks();
+    else if (!ev_is_active(&check_)) {
+        ev_check_start(loop_, &check_);
+        ev_idle_start(loop_, &idle_);
+    }
+}
+
+void Subscriptions::run_walks(bool all) {
+    if (running_)
+        return;
+    running_ = true;
+    const unsigned iteration = ev_iteration(loop_);
+    if (iteration != budget_iteration_) {
+        budget_iteration_ = iteration;
+        budget_ = batch_;
+    }
+    while (!walks_.empty() && (all || budget_ > 0)) {
+        Walk& walk = walks_.front();
+        if (!advance(walk, all))
+            break;
+        Waiting& waiting = *walk.waiting;
+        walks_.pop_front();
+        waiting.walks--;
+        erase_if_unused(waiting);
+    }
+    running_ = false;
+    if (walks_.empty()) {
+        ev_check_stop(loop_, &check_);
+        ev_idle_stop(loop_, &idle_);
+    } else if (!ev_is_active(&check_)) {
+        ev_check_start(loop_, &check_);
+        ev_idle_start(loop_, &idle_);
+    }
+}
+
+bool Subscriptions::advance(Walk& walk, bool all) {
+    Waiting& waiting = *walk.waiting;
+    if (!walk.started) {
+        walk.started = true;
+        walk.next = waiting.head;
+    }
     std::uint32_t delivered = 0, ended = 0;
-    waiting.walking = true;
-    for (Subscription* s = waiting.head; s;) {
-        Subscription* next = s->next_;
-        if (message.id > s->since_) {
-            s->since_ = message.id;
-            s->deliver(payload, heads);
+    while (walk.next && (all || budget_ > 0)) {
+        Subscription* s = walk.next;
+        walk.next = s->next_;
+        if (budget_ > 0)
+            budget_--;
+        if (walk.message.id > s->since_) {
+            s->since_ = walk.message.id;
+            s->deliver(walk.payload, walk.heads);
             delivered++;
             if (s->one_shot()) {
                 ended++;
                 end(*s, Ending::Delivered);
             }
         }
-        s = next;
     }
     if (delivered > 0)
-        broker_.record_delivery(waiting.channel, message, delivered, ended);
-    settle_walk(waiting);
+        broker_.record_delivery(waiting.channel, walk.message, delivered, ended);
+    return walk.next == nullptr;
 }
+
+void Subscriptions::on_check(struct ev_loop*, ev_check* w, int) {
+    static_cast<Subscriptions*>(w->data)->run_walks();
+}
+
+void Subscriptions::on_idle(struct ev_loop*, ev_idle*, int) {}
 
 void Subscriptions::on_deleted(std::uint64_t uid) {
     end_each(uid, Ending::Deleted, [](const Subscription&) { return true; });
@@ -135,6 +280,7 @@ void Subscriptions::on_kick(std::uint64_t uid, std::uint64_t before_seq) {
 }
 
 void Subscriptions::stop_all() {
+    run_walks(true);
     while (!channels_.empty()) {
         end_each(channels_.begin()->first, Ending::Stopping,
                  [](const Subscription&) { return true; });

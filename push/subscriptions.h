@@ -12,6 +12,7 @@
 #include <ev.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <unordered_map>
 
@@ -59,7 +60,6 @@ class Subscription {
 
   private:
     friend class Subscriptions;
-    static void on_timeout(struct ev_loop* loop, ev_timer* w, int revents);
 
     Subscriptions* owner_ = nullptr;
     Waiting* waiting_ = nullptr;  // its channel's list
@@ -67,7 +67,18 @@ class Subscription {
     Subscription* next_ = nullptr;
     std::uint64_t seq_ = 0;
     core::MessageId since_{};
-    ev_timer timeout_;
+    // push_subscriber_timeout: its place in the list of its timeout value (nullptr: none).
+    struct TimeoutList* timeouts_ = nullptr;
+    Subscription* timeout_prev_ = nullptr;
+    Subscription* timeout_next_ = nullptr;
+    std::uint64_t deadline_us_ = 0;  // core::monotonic_us()
+};
+
+// The subscriptions that share one push_subscriber_timeout, in deadline order.
+struct TimeoutList {
+    std::uint64_t timeout_us = 0;
+    Subscription* head = nullptr;
+    Subscription* tail = nullptr;
 };
 
 // The subscriptions of one channel on this worker, oldest first.
@@ -75,12 +86,33 @@ struct Waiting {
     broker::ChannelRef channel;
     Subscription* head = nullptr;
     Subscription* tail = nullptr;
-    bool walking = false;  // being walked: kept even when empty until the walk ends
+    bool walking = false;     // being walked: kept even when empty until the walk ends
+    std::uint32_t walks = 0;  // messages queued for delivery to it: kept until they are done
+};
+
+// One message being delivered to one channel's subscriptions, possibly over several loop
+// iterations (see Subscriptions::on_message). Not movable: `heads` refers to `payload`.
+struct Walk {
+    Walk(Waiting& w, const broker::Message& m)
+        : waiting(&w), message(m), payload(make_payload(m)) {}
+    Walk(const Walk&) = delete;
+    Walk& operator=(const Walk&) = delete;
+
+    Waiting* waiting;
+    broker::Message message;  // a copy: the body shared, the broker's receipt kept valid
+    Payload payload;
+    DeliveryHeads heads{payload};
+    bool started = false;
+    Subscription* next = nullptr;  // once started: the next subscription to look at
 };
 
 class Subscriptions final : public broker::Listener {
   public:
-    Subscriptions(broker::Broker& broker, struct ev_loop* loop);
+    // Subscriptions a message is handed to per loop iteration, all channels together, before
+    // the loop reads its sockets again.
+    static constexpr std::size_t kDeliveryBatch = 256;
+
+    Subscriptions(broker::Broker& broker, struct ev_loop* loop, std::size_t batch = kDeliveryBatch);
     // Every subscription left is ended as ClientGone (its count given back).
     ~Subscriptions() override;
     Subscriptions(const Subscriptions&) = delete;
@@ -96,6 +128,8 @@ class Subscriptions final : public broker::Listener {
 
     // Subscriptions held, all channels.
     std::size_t size() const { return size_; }
+    // Messages whose delivery is not finished yet (continued by the loop).
+    std::size_t pending_walks() const { return walks_.size(); }
 
     // broker::Listener
     void on_message(std::uint64_t uid, const broker::Message& message) override;
@@ -115,11 +149,40 @@ class Subscriptions final : public broker::Listener {
     // After lost events: what `s` missed, asked of the broker. Ends it or brings it up to date.
     void resync(Subscription& s, const broker::ChannelRef& channel);
     void settle_walk(Waiting& waiting);
+    // Forgets `waiting` if nothing refers to it any more.
+    void erase_if_unused(Waiting& waiting);
+    // Continues the queued walks, oldest first, within this loop iteration's budget (`all`:
+    // without a budget); starts or stops the watchers that continue them.
+    void run_walks(bool all = false);
+    // Hands the front walk's message to subscriptions until the walk or the budget ends; true
+    // when the walk reached the end of its list.
+    bool advance(Walk& walk, bool all);
+    static void on_check(struct ev_loop* loop, ev_check* w, int revents);
+    static void on_idle(struct ev_loop* loop, ev_idle* w, int revents);
+    // Ends the subscriptions whose timeout has passed and sets the timer for the next one.
+    static void on_timer(struct ev_loop* loop, ev_timer* w, int revents);
+    void arm_timer(std::uint64_t now_us);
 
     broker::Broker& broker_;
     struct ev_loop* loop_;
     std::unordered_map<std::uint64_t, Waiting> channels_;  // by channel uid
     std::size_t size_ = 0;
+
+    // Message deliveries not finished yet, in the order the messages came.
+    std::deque<Walk> walks_;
+    std::size_t batch_;
+    std::size_t budget_ = 0;           // deliveries left in this loop iteration
+    unsigned budget_iteration_ = ~0u;  // ev_iteration() the budget belongs to
+    bool running_ = false;             // in run_walks()
+    ev_check check_;                   // continues the walks after each poll
+    ev_idle idle_;                     // keeps the poll from blocking while walks are pending
+
+    // Timeouts without one libev timer per subscription (whose heap, thousands deep, cost a
+    // stop and a start per poll): subscriptions with the same timeout join its list in time
+    // order, so each list is in deadline order, and one timer is set for the earliest head.
+    std::deque<TimeoutList> timeout_lists_;  // one per distinct timeout value: a handful
+    ev_timer timer_;
+    std::uint64_t timer_at_us_ = 0;  // when timer_ fires, while active
 };
 
 }  // namespace pushrelay::push

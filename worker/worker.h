@@ -41,9 +41,12 @@ class Worker {
     static void on_quit_signal(struct ev_loop* loop, ev_signal* w, int revents);
     static void on_reopen_signal(struct ev_loop* loop, ev_signal* w, int revents);
     static void on_shutdown_timer(struct ev_loop* loop, ev_timer* w, int revents);
+    static void on_accept_pause(struct ev_loop* loop, ev_timer* w, int revents);
 
     void accept_from(int listen_fd, const conf::Server& server);
     bool too_busy_to_accept() const;
+    // Stops watching the listening sockets for kAcceptPause (accept_from() on a busy worker).
+    void pause_accepting();
     void begin_graceful_shutdown();
     void stop_accepting();
 
@@ -59,6 +62,7 @@ class Worker {
     ev_check idle_check_;
     ev_signal term_watcher_, int_watcher_, quit_watcher_, usr1_watcher_;
     ev_timer shutdown_timer_;
+    ev_timer accept_pause_;  // a busy worker's step aside (see accept_from)
     bool shutting_down_ = false;
 };
 

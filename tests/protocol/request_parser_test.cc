@@ -165,6 +165,60 @@ TEST(RequestParser, PipelinedPairStopsAtEachMessageBoundary) {
     EXPECT_EQ(*parser.request().header("If-None-Match"), "3");
 }
 
+// reset() keeps the strings' memory for the next request: nothing of the previous request may
+// show through (shorter values, fewer headers, no query, no body, another version).
+TEST(RequestParser, ReusedParserGivesFreshRequests) {
+    Outcome out = drive_all(
+        "POST /a/long/path/for/the/first/request?id=channel-with-a-long-name HTTP/1.1\r\n"
+        "Host: example.org\r\nIf-Modified-Since: Thu, 01 Jan 1970 00:00:01 GMT   \r\n"
+        "X-Other:   padded value   \r\nContent-Length: 5\r\n\r\nhello"
+        "GET /b HTTP/1.0\r\nIf-None-Match: 7\r\n\r\n"
+        "GET /c%41?q HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
+    ASSERT_EQ(out.requests.size(), 3u);
+    const Request& first = out.requests[0];
+    EXPECT_EQ(*first.header("If-Modified-Since"), "Thu, 01 Jan 1970 00:00:01 GMT");
+    EXPECT_EQ(*first.header("X-Other"), "padded value");
+    EXPECT_EQ(first.body, "hello");
+    const Request& second = out.requests[1];
+    EXPECT_EQ(second.method, "GET");
+    EXPECT_EQ(second.target, "/b");
+    EXPECT_EQ(second.path, "/b");
+    EXPECT_EQ(second.query, "");
+    EXPECT_EQ(second.http_minor, 0);
+    EXPECT_FALSE(second.keep_alive);
+    ASSERT_EQ(second.headers.size(), 1u);
+    EXPECT_EQ(second.headers[0].name, "If-None-Match");
+    EXPECT_EQ(second.headers[0].value, "7");
+    EXPECT_EQ(second.body, "");
+    const Request& third = out.requests[2];
+    EXPECT_EQ(third.path, "/cA");
+    EXPECT_EQ(third.query, "q");
+    EXPECT_EQ(third.http_minor, 1);
+    ASSERT_EQ(third.headers.size(), 4u);
+    EXPECT_EQ(third.headers[3].name, "C");
+    EXPECT_EQ(third.headers[3].value, "3");
+}
+
+TEST(RequestParser, ResetForgetsTheRequestAtOnce) {
+    RequestParser parser;
+    std::string_view req = "POST /p?q=1 HTTP/1.0\r\nX-A: b\r\nContent-Length: 2\r\n\r\nhi";
+    RequestParser::Step step = parser.feed(req.data(), req.size());
+    ASSERT_EQ(step.event, Event::HeadersComplete);
+    req.remove_prefix(step.consumed);
+    ASSERT_EQ(parser.feed(req.data(), req.size()).event, Event::MessageComplete);
+    EXPECT_EQ(parser.request().body, "hi");
+    parser.reset();
+    const Request& r = parser.request();
+    EXPECT_EQ(r.method, "");
+    EXPECT_EQ(r.target, "");
+    EXPECT_EQ(r.path, "");
+    EXPECT_EQ(r.query, "");
+    EXPECT_TRUE(r.headers.empty());
+    EXPECT_EQ(r.body, "");
+    EXPECT_EQ(r.http_minor, 1);
+    EXPECT_FALSE(r.keep_alive);
+}
+
 TEST(RequestParser, OneBytePerFeedGivesTheSameRequests) {
     Outcome whole = drive_all(kPipelinedPair);
     Outcome bytewise = drive_bytewise(kPipelinedPair);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <vector>
 
 namespace pushrelay::push {
@@ -78,7 +79,7 @@ class FakeTransport final : public Subscription {
 };
 
 broker::Message message(std::int64_t time, std::uint32_t tag) {
-    return {{time, tag}, "text/plain", std::make_shared<const std::string>("m"), 7};
+    return {{time, tag}, "text/plain", std::make_shared<const std::string>("m"), 7, nullptr};
 }
 
 struct SubscriptionsTest : ::testing::Test {
@@ -169,6 +170,21 @@ TEST_F(SubscriptionsTest, TimeoutAnswersAndReleases) {
     EXPECT_EQ(subs.size(), 0u);
 }
 
+TEST_F(SubscriptionsTest, TimeoutsOfSeveralValuesEachEndOnce) {
+    Subscriptions subs(broker, loop);
+    add(subs, 1, true, 1, {0, 0}, conf::Millis(30));
+    FakeTransport* gone = add(subs, 1, true, 2, {0, 0}, conf::Millis(2));
+    add(subs, 2, true, 3, {0, 0}, conf::Millis(2));
+    add(subs, 2, true, 4, {0, 0});  // no timeout
+    gone->client_gone();
+    // The loop returns when the timer is no longer needed: both timed ones have ended.
+    ev_run(loop, 0);
+    EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::TimedOut, Ending::TimedOut}));
+    EXPECT_EQ(broker.waiters[1], 0);
+    EXPECT_EQ(broker.waiters[2], 1);
+    EXPECT_EQ(subs.size(), 1u);
+}
+
 TEST_F(SubscriptionsTest, StopAllAnswersEveryChannelAndReleases) {
     Subscriptions subs(broker, loop);
     add(subs, 1, true);
@@ -221,6 +237,148 @@ TEST_F(SubscriptionsTest, ResyncKicksWaitersALastSubscriberReplaced) {
     subs.on_events_lost();
     EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Kicked}));
     EXPECT_EQ(broker.waiters[1], 1);
+}
+
+// Batched delivery: at most `batch` subscriptions per loop iteration, the rest continued by the
+// loop; the counts add up to exactly one record per message, in order.
+struct BatchedDeliveryTest : SubscriptionsTest {
+    // Runs loop iterations until no walk is pending (bounded, so a bug cannot hang the test).
+    void drain(Subscriptions& subs) {
+        for (int i = 0; i < 100 && subs.pending_walks() > 0; i++) ev_run(loop, EVRUN_NOWAIT);
+        EXPECT_EQ(subs.pending_walks(), 0u);
+    }
+};
+
+TEST_F(BatchedDeliveryTest, ALargeListIsDeliveredOverSeveralIterationsWithExactCounts) {
+    Subscriptions subs(broker, loop, 3);
+    for (int i = 0; i < 10; i++) add(subs, 1, true);
+    subs.on_message(1, message(10, 0));
+    // The first batch at once, the rest later.
+    EXPECT_EQ(log.messages.size(), 3u);
+    EXPECT_EQ(broker.waiters[1], 7);
+    EXPECT_EQ(subs.pending_walks(), 1u);
+    drain(subs);
+    EXPECT_EQ(log.messages.size(), 10u);
+    EXPECT_EQ(broker.delivered, 10u);
+    EXPECT_EQ(broker.waiters[1], 0);
+    EXPECT_EQ(subs.size(), 0u);
+    EXPECT_EQ(log.destroyed, 10);
+}
+
+TEST_F(BatchedDeliveryTest, ALaterMessageNeverOvertakesAnEarlierOne) {
+    Subscriptions subs(broker, loop, 2);
+    std::vector<std::unique_ptr<Log>> logs;
+    for (int i = 0; i < 5; i++) {
+        broker.waiters[1]++;
+        logs.push_back(std::make_unique<Log>());
+        subs.add(std::make_unique<FakeTransport>(*logs.back(), false), {"/ch1", 1}, 1, {0, 0},
+                 conf::Millis(0));
+    }
+    subs.on_message(1, message(10, 0));
+    subs.on_message(1, message(10, 1));
+    subs.on_message(1, message(10, 2));
+    EXPECT_EQ(subs.pending_walks(), 3u);
+    drain(subs);
+    for (const auto& l : logs) {
+        EXPECT_EQ(l->messages, (std::vector<core::MessageId>{{10, 0}, {10, 1}, {10, 2}}));
+    }
+    EXPECT_EQ(broker.delivered, 15u);
+    EXPECT_EQ(broker.waiters[1], 5);  // persistent: all still waiting
+}
+
+TEST_F(BatchedDeliveryTest, OtherChannelsWaitTheirTurnInArrivalOrder) {
+    Subscriptions subs(broker, loop, 2);
+    for (int i = 0; i < 4; i++) add(subs, 1, true);
+    add(subs, 2, true);
+    subs.on_message(1, message(10, 0));
+    subs.on_message(2, message(20, 0));
+    EXPECT_EQ(log.messages.size(), 2u);
+    drain(subs);
+    EXPECT_EQ(log.messages.back(), (core::MessageId{20, 0}));
+    EXPECT_EQ(broker.waiters[1], 0);
+    EXPECT_EQ(broker.waiters[2], 0);
+    EXPECT_EQ(subs.size(), 0u);
+}
+
+TEST_F(BatchedDeliveryTest, SubscriptionsEndingOrAddedMidWalkAreHandled) {
+    Subscriptions subs(broker, loop, 2);
+    std::vector<FakeTransport*> t;
+    for (int i = 0; i < 6; i++) t.push_back(add(subs, 1, true));
+    subs.on_message(1, message(10, 0));
+    EXPECT_EQ(log.messages.size(), 2u);
+    // The walk's next subscription and a later one leave; a re-poll registers with the message
+    // it got as its starting point, and a newcomer with the channel's newest id.
+    t[2]->client_gone();
+    t[4]->client_gone();
+    add(subs, 1, true, 2, {10, 0});
+    add(subs, 1, true, 3, {10, 0});
+    drain(subs);
+    EXPECT_EQ(log.messages.size(), 4u);  // t0, t1, t3, t5
+    EXPECT_EQ(broker.delivered, 4u);
+    EXPECT_EQ(broker.waiters[1], 2);  // the two that joined mid-walk still wait
+    EXPECT_EQ(subs.size(), 2u);
+    subs.on_message(1, message(10, 1));
+    drain(subs);
+    EXPECT_EQ(log.messages.size(), 6u);
+    EXPECT_EQ(broker.waiters[1], 0);
+}
+
+TEST_F(BatchedDeliveryTest, ADeletionMidWalkEndsTheRestWith410) {
+    Subscriptions subs(broker, loop, 2);
+    for (int i = 0; i < 5; i++) add(subs, 1, true);
+    subs.on_message(1, message(10, 0));
+    broker.waiters[1] = 0;  // the deletion forgot the three left
+    subs.on_deleted(1);
+    EXPECT_EQ(log.finishes.size(), 3u);
+    drain(subs);
+    EXPECT_EQ(log.messages.size(), 2u);
+    EXPECT_EQ(broker.waiters[1], 0);
+    EXPECT_EQ(subs.size(), 0u);
+}
+
+TEST_F(BatchedDeliveryTest, StopFinishesPendingDeliveriesFirst) {
+    Subscriptions subs(broker, loop, 2);
+    for (int i = 0; i < 5; i++) add(subs, 1, true);
+    add(subs, 2, false);
+    subs.on_message(1, message(10, 0));
+    subs.stop_all();
+    EXPECT_EQ(log.messages.size(), 5u);
+    EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Stopping}));
+    EXPECT_EQ(subs.pending_walks(), 0u);
+    for (auto& [uid, n] : broker.waiters) EXPECT_EQ(n, 0) << "channel " << uid;
+}
+
+TEST_F(BatchedDeliveryTest, TheMessageCopyIsKeptUntilTheLastBatch) {
+    auto released = std::make_shared<int>(0);
+    {
+        Subscriptions subs(broker, loop, 2);
+        for (int i = 0; i < 5; i++) add(subs, 1, true);
+        {
+            broker::Message m = message(10, 0);
+            m.receipt_hold =
+                std::shared_ptr<const void>(nullptr, [released](const void*) { ++*released; });
+            subs.on_message(1, m);
+        }
+        EXPECT_EQ(*released, 0);  // the walk holds the receipt
+        drain(subs);
+        EXPECT_EQ(*released, 1);
+        EXPECT_EQ(broker.waiters[1], 0);
+    }
+}
+
+TEST_F(BatchedDeliveryTest, DestructionDropsPendingDeliveries) {
+    auto released = std::make_shared<int>(0);
+    {
+        Subscriptions subs(broker, loop, 2);
+        for (int i = 0; i < 5; i++) add(subs, 1, true);
+        broker::Message m = message(10, 0);
+        m.receipt_hold =
+            std::shared_ptr<const void>(nullptr, [released](const void*) { ++*released; });
+        subs.on_message(1, m);
+    }
+    EXPECT_EQ(*released, 1);
+    EXPECT_EQ(log.destroyed, 5);
+    for (auto& [uid, n] : broker.waiters) EXPECT_EQ(n, 0) << "channel " << uid;
 }
 
 }  // namespace
