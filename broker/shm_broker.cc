@@ -110,8 +110,11 @@ NextResult ShmBroker::find_next(const ChannelRef& channel, MessageId since) {
     shm::Store::NextResult next =
         store_.find_next(channel.key, channel.uid, since, now_ms(), slot_);
     NextResult result{next.status, std::nullopt, next.kick_before_seq};
-    if (next.message)
+    if (next.message) {
+        // Handed out means received: counted here, as subscribe() counts what it hands out.
+        store_.record_delivery(channel.key, channel.uid, slot_, 1, 0, next.message, now_ms());
         result.message = take(next.message);
+    }
     return result;
 }
 
