@@ -379,7 +379,7 @@ class Bench:
             print("perf unavailable or disabled: no profile", flush=True)
             return
         for subject in SUBJECTS:
-            server = self.new_server(subject, scenario).start()
+            server = self.new_server(subject, "fanout").start()
             data = server.dir / "perf.data"
             try:
                 pids = ",".join(str(p) for p in server.worker_pids())

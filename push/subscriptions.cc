@@ -1,8 +1,8 @@
 #include "push/subscriptions.h"
 
-#include "core/clock.h"
-
 #include <vector>
+
+#include "core/clock.h"
 
 namespace pushrelay::push {
 namespace {
@@ -151,8 +151,8 @@ void Subscriptions::settle_walk(Waiting& waiting) {
 // The list is walked in place: ending a subscription unlinks only itself, and one added during
 // the walk (a pipelined request answered by a delivery) goes to the tail, after `next`. Answering
 // a client may add channels (a rehash), so the walk holds a reference, never an iterator.
-template <typename Pick>
-void Subscriptions::end_each(std::uint64_t uid, Ending why, Pick pick) {
+template <typename Visit>
+void Subscriptions::visit_each(std::uint64_t uid, Visit visit) {
     auto it = channels_.find(uid);
     if (it == channels_.end())
         return;
@@ -160,11 +160,18 @@ void Subscriptions::end_each(std::uint64_t uid, Ending why, Pick pick) {
     waiting.walking = true;
     for (Subscription* s = waiting.head; s;) {
         Subscription* next = s->next_;
-        if (pick(*s))
-            end(*s, why);
+        visit(*s, waiting);
         s = next;
     }
     settle_walk(waiting);
+}
+
+template <typename Pick>
+void Subscriptions::end_each(std::uint64_t uid, Ending why, Pick pick) {
+    visit_each(uid, [&](Subscription& s, Waiting&) {
+        if (pick(s))
+            end(s, why);
+    });
 }
 
 // Delivery in bounded batches. A message for a channel with 5,000 subscriptions on this worker
@@ -271,11 +278,22 @@ void Subscriptions::on_check(struct ev_loop*, ev_check* w, int) {
 
 void Subscriptions::on_idle(struct ev_loop*, ev_idle*, int) {}
 
+// Events apply in the order they were posted: a message published before a deletion or a kick
+// reaches every subscription it was for before they end. Such events are rare, so the pending
+// walks are simply finished first.
+void Subscriptions::finish_walks_before(std::uint64_t uid) {
+    auto it = channels_.find(uid);
+    if (it != channels_.end() && it->second.walks > 0)
+        run_walks(true);
+}
+
 void Subscriptions::on_deleted(std::uint64_t uid) {
+    finish_walks_before(uid);
     end_each(uid, Ending::Deleted, [](const Subscription&) { return true; });
 }
 
 void Subscriptions::on_kick(std::uint64_t uid, std::uint64_t before_seq) {
+    finish_walks_before(uid);
     end_each(uid, Ending::Kicked, [&](const Subscription& s) { return s.seq() < before_seq; });
 }
 
@@ -290,22 +308,12 @@ void Subscriptions::stop_all() {
 // Lost events may have said anything: a deletion, a newer `last` subscriber, or messages. Every
 // subscription asks the broker; a persistent one gets everything it missed, not only the next.
 void Subscriptions::on_events_lost() {
+    run_walks(true);
     std::vector<std::uint64_t> uids;
     uids.reserve(channels_.size());
     for (const auto& [uid, waiting] : channels_) uids.push_back(uid);
-    for (std::uint64_t uid : uids) {
-        auto it = channels_.find(uid);
-        if (it == channels_.end())
-            continue;
-        Waiting& waiting = it->second;
-        waiting.walking = true;
-        for (Subscription* s = waiting.head; s;) {
-            Subscription* next = s->next_;
-            resync(*s, waiting.channel);
-            s = next;
-        }
-        settle_walk(waiting);
-    }
+    for (std::uint64_t uid : uids)
+        visit_each(uid, [&](Subscription& s, Waiting& waiting) { resync(s, waiting.channel); });
 }
 
 void Subscriptions::resync(Subscription& s, const broker::ChannelRef& channel) {

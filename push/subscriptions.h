@@ -143,12 +143,17 @@ class Subscriptions final : public broker::Listener {
     // Unlinks, answers as `why` says, settles the broker's count, and destroys `s`.
     void end(Subscription& s, Ending why);
     void unlink(Subscription& s);
-    // Ends every subscription of `uid` for which `pick` says true; walks the list in place.
+    // Offers each subscription of `uid` to `visit(subscription, waiting)`, in place.
+    template <typename Visit>
+    void visit_each(std::uint64_t uid, Visit visit);
+    // Ends every subscription of `uid` for which `pick` says true.
     template <typename Pick>
     void end_each(std::uint64_t uid, Ending why, Pick pick);
     // After lost events: what `s` missed, asked of the broker. Ends it or brings it up to date.
     void resync(Subscription& s, const broker::ChannelRef& channel);
     void settle_walk(Waiting& waiting);
+    // Finishes the pending walks if one is for `uid`, so that its next event applies after them.
+    void finish_walks_before(std::uint64_t uid);
     // Forgets `waiting` if nothing refers to it any more.
     void erase_if_unused(Waiting& waiting);
     // Continues the queued walks, oldest first, within this loop iteration's budget (`all`:

@@ -323,17 +323,31 @@ TEST_F(BatchedDeliveryTest, SubscriptionsEndingOrAddedMidWalkAreHandled) {
     EXPECT_EQ(broker.waiters[1], 0);
 }
 
-TEST_F(BatchedDeliveryTest, ADeletionMidWalkEndsTheRestWith410) {
+TEST_F(BatchedDeliveryTest, ADeletionAfterAMessageWaitsForItsWalk) {
     Subscriptions subs(broker, loop, 2);
-    for (int i = 0; i < 5; i++) add(subs, 1, true);
+    for (int i = 0; i < 5; i++) add(subs, 1, false);
     subs.on_message(1, message(10, 0));
-    broker.waiters[1] = 0;  // the deletion forgot the three left
-    subs.on_deleted(1);
-    EXPECT_EQ(log.finishes.size(), 3u);
-    drain(subs);
     EXPECT_EQ(log.messages.size(), 2u);
+    broker.waiters[1] = 0;  // the deletion forgets every waiter
+    subs.on_deleted(1);
+    // Events apply in order: the message published before the deletion reached every
+    // subscription it was for, then each got its 410.
+    EXPECT_EQ(log.messages.size(), 5u);
+    EXPECT_EQ(log.finishes, std::vector<Ending>(5, Ending::Deleted));
     EXPECT_EQ(broker.waiters[1], 0);
     EXPECT_EQ(subs.size(), 0u);
+    EXPECT_EQ(subs.pending_walks(), 0u);
+}
+
+TEST_F(BatchedDeliveryTest, AKickAfterAMessageWaitsForItsWalk) {
+    Subscriptions subs(broker, loop, 2);
+    for (int i = 0; i < 4; i++) add(subs, 1, false, 1);
+    add(subs, 1, false, 9);
+    subs.on_message(1, message(10, 0));
+    subs.on_kick(1, 9);
+    EXPECT_EQ(log.messages.size(), 5u);
+    EXPECT_EQ(log.finishes, std::vector<Ending>(4, Ending::Kicked));
+    EXPECT_EQ(broker.waiters[1], 1);
 }
 
 TEST_F(BatchedDeliveryTest, StopFinishesPendingDeliveriesFirst) {
@@ -348,17 +362,19 @@ TEST_F(BatchedDeliveryTest, StopFinishesPendingDeliveriesFirst) {
     for (auto& [uid, n] : broker.waiters) EXPECT_EQ(n, 0) << "channel " << uid;
 }
 
+// A message whose receipt counts in `released` when the last copy of it goes.
+broker::Message message_counting_release(std::shared_ptr<int> released) {
+    broker::Message m = message(10, 0);
+    m.receipt_hold = std::shared_ptr<const void>(nullptr, [released](const void*) { ++*released; });
+    return m;
+}
+
 TEST_F(BatchedDeliveryTest, TheMessageCopyIsKeptUntilTheLastBatch) {
     auto released = std::make_shared<int>(0);
     {
         Subscriptions subs(broker, loop, 2);
         for (int i = 0; i < 5; i++) add(subs, 1, true);
-        {
-            broker::Message m = message(10, 0);
-            m.receipt_hold =
-                std::shared_ptr<const void>(nullptr, [released](const void*) { ++*released; });
-            subs.on_message(1, m);
-        }
+        subs.on_message(1, message_counting_release(released));
         EXPECT_EQ(*released, 0);  // the walk holds the receipt
         drain(subs);
         EXPECT_EQ(*released, 1);
@@ -371,10 +387,7 @@ TEST_F(BatchedDeliveryTest, DestructionDropsPendingDeliveries) {
     {
         Subscriptions subs(broker, loop, 2);
         for (int i = 0; i < 5; i++) add(subs, 1, true);
-        broker::Message m = message(10, 0);
-        m.receipt_hold =
-            std::shared_ptr<const void>(nullptr, [released](const void*) { ++*released; });
-        subs.on_message(1, m);
+        subs.on_message(1, message_counting_release(released));
     }
     EXPECT_EQ(*released, 1);
     EXPECT_EQ(log.destroyed, 5);
