@@ -12,19 +12,21 @@ BENCH = Path(__file__).resolve().parent
 
 # (label, scenario, how to get the figure from a run, unit, target) where target is
 # (">=", ratio) / ("<=", ratio) against Nchan, ("abs<=", value) for pushrelay alone, or None.
+# Throughput and memory targets are the benchmark issue's; the p99 and CPU targets the
+# restructure issue's (p99 at most Nchan's, CPU per delivery at most 0.75 of it).
 ROWS = [
     ("fan-out: deliveries/s (10k subs, 100 channels)", "fanout",
      lambda r: r["result"]["deliveries_per_s"], "/s", (">=", 2.0)),
     ("fan-out: p50 publish-to-delivery latency", "fanout",
      lambda r: r["result"]["latency_us"]["p50"] / 1000, "ms", None),
     ("fan-out: p99 publish-to-delivery latency", "fanout",
-     lambda r: r["result"]["latency_us"]["p99"] / 1000, "ms", ("<=", 0.5)),
+     lambda r: r["result"]["latency_us"]["p99"] / 1000, "ms", ("<=", 1.0)),
     ("fan-out: server CPU per 1000 deliveries", "fanout",
-     lambda r: 1e6 * r["server_cpu_s"] / max(1, r["result"]["delivered"]), "ms", None),
+     lambda r: 1e6 * r["server_cpu_s"] / max(1, r["result"]["delivered"]), "ms", ("<=", 0.75)),
     ("broadcast: deliveries/s (10k subs, 1 channel)", "broadcast",
      lambda r: r["result"]["deliveries_per_s"], "/s", (">=", 3.0)),
     ("broadcast: p99 publish-to-delivery latency", "broadcast",
-     lambda r: r["result"]["latency_us"]["p99"] / 1000, "ms", ("<=", 0.5)),
+     lambda r: r["result"]["latency_us"]["p99"] / 1000, "ms", ("<=", 1.0)),
     ("publish: 64-byte messages/s, 8 connections", "publish8",
      lambda r: r["result"]["publishes_per_s"], "/s", (">=", 1.5)),
     ("publish: 64-byte messages/s, 64 connections", "publish64",
