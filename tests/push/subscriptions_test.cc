@@ -266,8 +266,8 @@ TEST_F(BatchedDeliveryTest, ALargeListIsDeliveredOverSeveralIterationsWithExactC
 }
 
 TEST_F(BatchedDeliveryTest, ALaterMessageNeverOvertakesAnEarlierOne) {
+    std::vector<std::unique_ptr<Log>> logs;  // outlives the subscriptions, which write to it
     Subscriptions subs(broker, loop, 2);
-    std::vector<std::unique_ptr<Log>> logs;
     for (int i = 0; i < 5; i++) {
         broker.waiters[1]++;
         logs.push_back(std::make_unique<Log>());
