@@ -80,6 +80,22 @@ TEST(PushDirectives, Roles) {
     EXPECT_EQ(loaded_location("").push.role, Role::None);
 }
 
+TEST(PushDirectives, Transports) {
+    EXPECT_EQ(loaded_location("push_subscriber;").push.transports, kTransportLongPoll);
+    Location all = loaded_location(
+        "push_subscriber long-poll interval-poll eventsource chunked multipart-mixed;");
+    EXPECT_EQ(all.push.transports, kTransportLongPoll | kTransportIntervalPoll |
+                                       kTransportEventSource | kTransportChunked |
+                                       kTransportMultipart);
+    EXPECT_EQ(all.push.mode, SubscriberMode::IntervalPoll);
+    EXPECT_EQ(loaded_location("push_subscriber sse es event-source;").push.transports,
+              kTransportEventSource);
+    EXPECT_EQ(loaded_location("push_subscriber http-chunked multipart/mixed;").push.transports,
+              kTransportChunked | kTransportMultipart);
+    EXPECT_EQ(loaded_location("push_subscriber longpoll poll;").push.transports,
+              kTransportLongPoll | kTransportIntervalPoll);
+}
+
 TEST(PushDirectives, Aliases) {
     EXPECT_EQ(loaded_location("push_sender;").push.role, Role::Publisher);
     EXPECT_EQ(loaded_location("push_listener interval-poll;").push.mode,
