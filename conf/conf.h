@@ -48,6 +48,9 @@ struct PushSettings {
     SubscriberMode mode = SubscriberMode::LongPoll;  // interval-poll if listed, else long-poll
     uint8_t transports = kTransportLongPoll;         // Transport bits
     Concurrency concurrency = Concurrency::Broadcast;
+    // push_subscriber_first_message: 1 oldest (default), 0 newest, N the Nth oldest, -N the Nth
+    // newest (-32..32).
+    int32_t first_message = 1;
     bool store_messages = true;
     uint32_t min_buffer = 1;  // invariant after load: min_buffer <= max_buffer
     uint32_t max_buffer = 10;

@@ -160,6 +160,30 @@ MaybeError handle_subscriber(Apply& block, const Statement& st) {
     return std::nullopt;
 }
 
+MaybeError handle_first_message(Apply& block, const Statement& st) {
+    const std::string& text = st.args[0];
+    int32_t& out = block.scope->push.first_message;
+    if (text == "oldest") {
+        out = 1;
+        return std::nullopt;
+    }
+    if (text == "newest") {
+        out = 0;
+        return std::nullopt;
+    }
+    std::string_view digits = text;
+    const bool negative = !digits.empty() && digits.front() == '-';
+    if (negative)
+        digits.remove_prefix(1);
+    std::optional<uint32_t> n = parse_count(digits);
+    if (!n || *n > 32) {
+        return invalid_argument(st, 0, "value",
+                                ", it must be \"oldest\", \"newest\" or a number from -32 to 32");
+    }
+    out = negative ? -static_cast<int32_t>(*n) : static_cast<int32_t>(*n);
+    return std::nullopt;
+}
+
 MaybeError handle_stub_status(Apply& block, const Statement&) {
     block.scope->push.role = Role::Status;
     return std::nullopt;
@@ -387,6 +411,7 @@ const std::vector<DirectiveSpec>& table() {
         {"push_publisher", {"push_sender"}, kServerAndBelow, 0, 0, "", 0, "push role", handle_publisher},
         {"push_subscriber", {"push_listener"}, kServerAndBelow, 0, kUnlimitedArgs, "long-poll", kArgumentDefault, "push role", handle_subscriber},
         {"push_stub_status", {}, kLocation, 0, 0, "", 0, "push role", handle_stub_status},
+        {"push_subscriber_first_message", {}, kHttpAndBelow, 1, 1, "oldest", 0, "", handle_first_message},
         {"push_subscriber_concurrency", {"push_listener_concurrency"}, kHttpAndBelow, 1, 1, "broadcast", 0, "", store_push<&PushSettings::concurrency>},
         {"push_store_messages", {"push_queue_messages"}, kHttpAndBelow, 1, 1, "on", 0, "", store_push<&PushSettings::store_messages>},
         {"push_max_reserved_memory", {"push_buffer_size"}, kHttp, 1, 1, "128M", 0, "", handle_reserved_memory},

@@ -15,9 +15,9 @@ STREAMS = "long-poll eventsource chunked multipart-mixed"
 class Stream:
     """A raw subscriber connection: sends a GET and collects every byte it receives."""
 
-    def __init__(self, server, channel, headers=None, query=""):
+    def __init__(self, server, channel, headers=None, query="", path="/sub"):
         self.sock = socket.create_connection(("127.0.0.1", server.sub), timeout=WAIT)
-        lines = [f"GET /sub?id={channel}{query} HTTP/1.1", "Host: localhost"]
+        lines = [f"GET {path}?id={channel}{query} HTTP/1.1", "Host: localhost"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         self.data = b""
@@ -245,3 +245,46 @@ def test_client_leaving_ends_stream(pushrelay):
     wait_for_subscribers(server.pub_url("cl"), 1)
     s.close()
     wait_for_subscribers(server.pub_url("cl"), 0)
+
+
+def test_first_message(pushrelay):
+    """Message id, push_subscriber_first_message: N the Nth oldest, -N the Nth newest, more than
+    stored the oldest, newest the next published; on streams and long-poll alike."""
+    values = ["2", "-1", "-3", "9", "-9", "oldest", "newest"]
+    locations = "".join(f"""
+        location /f{i} {{
+            set $push_channel_id $arg_id;
+            push_subscriber {STREAMS};
+            push_subscriber_first_message {v};
+        }}""" for i, v in enumerate(values))
+    servers = f"""
+    server {{{{
+        listen 127.0.0.1:{{pub}};
+        location /pub {{{{ set $push_channel_id $arg_id; push_publisher; }}}}
+    }}}}
+    server {{{{
+        listen 127.0.0.1:{{sub}};
+        {locations.replace("{", "{{").replace("}", "}}")}
+    }}}}
+"""
+    server = pushrelay(servers=servers)
+    for i in range(4):
+        publish(server.pub_url("f"), f"m{i}".encode())
+    s = Stream(server, "f", ES, path="/f0")
+    body = s.wait_body(lambda b: len(es_frames(b)) == 3)
+    assert [d for _, d in es_frames(body)] == [b"data: m1\n", b"data: m2\n", b"data: m3\n"]
+    s.close()
+    for i, first in enumerate((b"m1", b"m3", b"m1", b"m0", b"m0", b"m0")):
+        lp = Stream(server, "f", path=f"/f{i}")
+        assert lp.wait_body(lambda b: b.startswith(b"m")) == first, values[i]
+        lp.close()
+    s = Stream(server, "f", ES, path="/f6")
+    s.wait_body(lambda b: b == b": hi\n\n")
+    lp = Stream(server, "f", path="/f6")
+    wait_for_subscribers(server.pub_url("f"), 2)
+    publish(server.pub_url("f"), b"new")
+    assert lp.wait_body(lambda b: b == b"new") == b"new"
+    assert [d for _, d in es_frames(s.wait_body(lambda b: len(es_frames(b)) == 1))] == [
+        b"data: new\n"]
+    s.close()
+    lp.close()

@@ -170,6 +170,8 @@ void subscribe_stream(broker::Broker& broker, Subscriptions& subscriptions, bool
     broker::SubscribeResult result =
         broker.subscribe({.key = key,
                           .since = since,
+                          .wait_for_new = !since && push.first_message == 0,
+                          .first_message = push.first_message,
                           .create_channel = !push.authorized_channels_only,
                           .wait = true,
                           .persistent = true,
@@ -292,11 +294,13 @@ void subscribe(broker::Broker& broker, Subscriptions& subscriptions, bool stoppi
                                                       header_has_no_cache(req, "Pragma"));
     core::ChannelLimits limits;
     limits.channel_timeout_ms = push.channel_timeout.count();
+    std::optional<core::MessageId> since =
+        protocol::parse_message_id(req.header("If-Modified-Since"), req.header("If-None-Match"));
     broker::SubscribeResult result =
         broker.subscribe({.key = key,
-                          .since = protocol::parse_message_id(req.header("If-Modified-Since"),
-                                                              req.header("If-None-Match")),
-                          .wait_for_new = no_cache,
+                          .since = since,
+                          .wait_for_new = no_cache || (!since && push.first_message == 0),
+                          .first_message = push.first_message,
                           .create_channel = !push.authorized_channels_only,
                           .wait = push.mode == conf::SubscriberMode::LongPoll && !stopping,
                           .max_subscribers = push.max_channel_subscribers,

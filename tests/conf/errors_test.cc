@@ -129,6 +129,10 @@ TEST(ConfErrors, BadEnum) {
               at(kBodyLine,
                  "invalid transport \"websocket\" in \"push_subscriber\" directive: "
                  "websocket is not supported yet"));
+    EXPECT_EQ(load_error(one_location("push_subscriber_first_message 33;")),
+              at(kBodyLine,
+                 "invalid value \"33\" in \"push_subscriber_first_message\" directive, "
+                 "it must be \"oldest\", \"newest\" or a number from -32 to 32"));
     EXPECT_EQ(load_error(one_location("push_subscriber_concurrency all;")),
               at(kBodyLine,
                  "invalid value \"all\" in \"push_subscriber_concurrency\" directive, "

@@ -80,6 +80,14 @@ TEST(PushDirectives, Roles) {
     EXPECT_EQ(loaded_location("").push.role, Role::None);
 }
 
+TEST(PushDirectives, FirstMessage) {
+    EXPECT_EQ(loaded_location("").push.first_message, 1);
+    EXPECT_EQ(loaded_location("push_subscriber_first_message oldest;").push.first_message, 1);
+    EXPECT_EQ(loaded_location("push_subscriber_first_message newest;").push.first_message, 0);
+    EXPECT_EQ(loaded_location("push_subscriber_first_message 32;").push.first_message, 32);
+    EXPECT_EQ(loaded_location("push_subscriber_first_message -3;").push.first_message, -3);
+}
+
 TEST(PushDirectives, Transports) {
     EXPECT_EQ(loaded_location("push_subscriber;").push.transports, kTransportLongPoll);
     Location all = loaded_location(
