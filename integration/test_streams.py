@@ -7,7 +7,7 @@ import socket
 import time
 
 from client import publish, wait_for_subscribers
-from conftest import WAIT
+from conftest import WAIT, wait_until
 
 STREAMS = "long-poll eventsource chunked multipart-mixed"
 
@@ -205,8 +205,7 @@ def test_stream_end_deleted(pushrelay):
         s.head_and_body()
     wait_for_subscribers(server.pub_url("d"), 3)
     publish(server.pub_url("d"), method="DELETE")
-    es, mp = streams[0].wait_closed(), streams[2].wait_closed()
-    ch = streams[1].wait_body(lambda b: b.endswith(b"0\r\n\r\n"), "last chunk")
+    es, ch, mp = (s.wait_closed() for s in streams)
     assert es == b": hi\n\n:410: 410 Gone\n\n"
     assert ch == b"0\r\n\r\n"
     assert mp.endswith(b"--\r\n") and len(mp) == 2 + 32 + 4
@@ -235,6 +234,31 @@ def test_stream_end_graceful_stop(pushrelay):
     assert es == b": hi\n\n"
     assert ch == b"0\r\n\r\n"
     assert mp.endswith(b"--\r\n")
+
+
+def test_stream_end_reload(pushrelay):
+    """Stream end, reload (HUP): streams of a retiring worker end at once (EventSource close
+    with no comment, `0\\r\\n\\r\\n`, `--`); resuming by Last-Event-ID on the new generation
+    gets what was published since, once."""
+    server = start(pushrelay)
+    publish(server.pub_url("h"), b"m0")
+    streams = [Stream(server, "h", h) for h in (ES, CHUNKED, MULTIPART)]
+    es_id = es_frames(streams[0].wait_body(lambda b: len(es_frames(b)) == 1))[0][0].decode()
+    wait_for_subscribers(server.pub_url("h"), 3)
+    old = set(server.worker_pids())
+    server.signal(signal.SIGHUP)
+    es, mp = streams[0].wait_closed(), streams[2].wait_closed()
+    ch = streams[1].wait_body(lambda b: b.endswith(b"0\r\n\r\n"), "last chunk")
+    assert es.endswith(b"data: m0\n\n")
+    assert ch == b"2\r\nm0\r\n0\r\n\r\n"
+    assert mp.endswith(b"m0\r\n--" + mp[2:34] + b"--\r\n")
+    wait_until(lambda: set(server.worker_pids()).isdisjoint(old)
+               and len(server.worker_pids()) == server.workers, what="new workers")
+    publish(server.pub_url("h"), b"m1")
+    s = Stream(server, "h", dict(ES, **{"Last-Event-ID": es_id}))
+    body = s.wait_body(lambda b: len(es_frames(b)) == 1)
+    assert [d for _, d in es_frames(body)] == [b"data: m1\n"]
+    s.close()
 
 
 def test_client_leaving_ends_stream(pushrelay):

@@ -142,7 +142,7 @@ void Stream::finish(Ending why) {
     }
     if (!gone_) {
         exchange_.set_observer(nullptr);
-        exchange_.end_stream();
+        exchange_.end_stream(why == Ending::Deleted);  // transports.md: deleted closes
     }
 }
 
