@@ -1,6 +1,7 @@
 """Streaming subscriber transports (transports.md): EventSource, HTTP chunked, multipart/mixed,
 transport selection, resume by message id, and stream ends. Raw sockets where bytes matter; every
 wait is bounded (WAIT) and waits on the server's own counts, never on sleeps."""
+import email.utils
 import re
 import signal
 import socket
@@ -312,3 +313,29 @@ def test_first_message(pushrelay):
         b"data: new\n"]
     s.close()
     lp.close()
+
+
+def test_long_poll_resume_by_compound_id(pushrelay):
+    """Message id rules 2-5 on long-poll: compound If-None-Match, an Etag request header,
+    Last-Event-ID and last_event_id each name the message; the next one is served."""
+    server = start(pushrelay, mode="long-poll")
+    for i in range(3):
+        publish(server.pub_url("lp"), f"m{i}".encode())
+    first = Stream(server, "lp")
+    head, _ = first.head_and_body()
+    first.wait_body(lambda b: b == b"m0")
+    lm = re.search(r"Last-Modified: (.+)\r\n", head + "\r\n").group(1)
+    etag = re.search(r"Etag: (\d+)", head).group(1)
+    t = int(email.utils.parsedate_to_datetime(lm).timestamp())
+    first.close()
+    mid = f"{t}:{etag}"
+    for headers, query in (({"If-None-Match": mid}, ""), ({"Etag": mid}, ""),
+                           ({"Last-Event-ID": mid}, ""),
+                           ({}, "&last_event_id=" + mid.replace(":", "%3A"))):
+        s = Stream(server, "lp", headers, query)
+        assert s.wait_body(lambda b: b == b"m1") == b"m1", headers or query
+        s.close()
+    s = Stream(server, "lp", {"Etag": "1:2:3"})
+    head, _ = s.head_and_body()
+    assert head.startswith("HTTP/1.1 400")
+    s.close()

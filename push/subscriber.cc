@@ -122,9 +122,9 @@ std::string percent_decode(std::string_view text) {
     return out;
 }
 
-// The message a stream request names (transports.md "Message id", rules 1-5). False: a value
-// with `:` that does not parse (400).
-bool stream_since(const protocol::Request& req, std::optional<core::MessageId>* since) {
+// The message a subscriber names, every transport (transports.md "Message id", rules 1-5). False: a
+// value with `:` that does not parse (400).
+bool named_message(const protocol::Request& req, std::optional<core::MessageId>* since) {
     const std::string* ims = req.header("If-Modified-Since");
     const std::string* inm = req.header("If-None-Match");
     if (ims) {
@@ -161,7 +161,7 @@ void subscribe_stream(broker::Broker& broker, Subscriptions& subscriptions, bool
     const protocol::Request& req = exchange.request();
     const conf::PushSettings& push = exchange.location().push;
     std::optional<core::MessageId> since;
-    if (!stream_since(req, &since)) {
+    if (!named_message(req, &since)) {
         respond_text(exchange, 400, "Message ID invalid");
         return;
     }
@@ -294,8 +294,11 @@ void subscribe(broker::Broker& broker, Subscriptions& subscriptions, bool stoppi
                                                       header_has_no_cache(req, "Pragma"));
     core::ChannelLimits limits;
     limits.channel_timeout_ms = push.channel_timeout.count();
-    std::optional<core::MessageId> since =
-        protocol::parse_message_id(req.header("If-Modified-Since"), req.header("If-None-Match"));
+    std::optional<core::MessageId> since;
+    if (!named_message(req, &since)) {
+        respond_text(exchange, 400, "Message ID invalid");
+        return;
+    }
     broker::SubscribeResult result =
         broker.subscribe({.key = key,
                           .since = since,
