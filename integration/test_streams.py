@@ -339,3 +339,16 @@ def test_long_poll_resume_by_compound_id(pushrelay):
     head, _ = s.head_and_body()
     assert head.startswith("HTTP/1.1 400")
     s.close()
+
+
+def test_interval_poll_wins_over_long_poll(pushrelay):
+    """Row 5: a plain GET on a location listing both polls is an interval-poll (304 at once on
+    an empty channel), and a stream request there is still a stream."""
+    server = start(pushrelay, mode="long-poll interval-poll eventsource")
+    s = Stream(server, "ip")
+    head, _ = s.head_and_body()
+    assert head.startswith("HTTP/1.1 304")
+    s.close()
+    s = Stream(server, "ip", ES)
+    assert s.wait_body(lambda b: b == b": hi\n\n") == b": hi\n\n"
+    s.close()
