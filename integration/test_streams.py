@@ -335,10 +335,14 @@ def test_long_poll_resume_by_compound_id(pushrelay):
         s = Stream(server, "lp", headers, query)
         assert s.wait_body(lambda b: b == b"m1") == b"m1", headers or query
         s.close()
-    s = Stream(server, "lp", {"Etag": "1:2:3"})
-    head, _ = s.head_and_body()
-    assert head.startswith("HTTP/1.1 400")
+    s = Stream(server, "lp", {"Last-Event-ID": f"{t}:[{etag}],-"})  # multiplexed form
+    assert s.wait_body(lambda b: b == b"m1") == b"m1"
     s.close()
+    for bad in ("1:2:3", "x:1", "1:[0],[1]", "1:0,1"):
+        s = Stream(server, "lp", {"Etag": bad})
+        head, _ = s.head_and_body()
+        assert head.startswith("HTTP/1.1 400"), bad
+        s.close()
 
 
 def test_interval_poll_wins_over_long_poll(pushrelay):

@@ -71,13 +71,13 @@ bool respond_refusal(http::Exchange& exchange, core::Status status) {
     return true;
 }
 
-// `<time>:<tag>` (the tag possibly in brackets); nullopt if it does not parse.
+// `<time>:<tag>`, or a multiplexed `<time>:<t1>,...,<tn>` whose one bracketed tag is this
+// channel's; a tag `-` means the first message at time >= <time>. nullopt if it does not parse
+// (time not a number, more than one `[...]`, several tags without one `[...]`).
 std::optional<core::MessageId> parse_compound_id(std::string_view text) {
     std::size_t colon = text.find(':');
     std::string_view time = text.substr(0, colon);
-    std::string_view tag = text.substr(colon + 1);
-    if (tag.size() >= 2 && tag.front() == '[' && tag.back() == ']')
-        tag = tag.substr(1, tag.size() - 2);
+    std::string_view tags = text.substr(colon + 1);
     auto number = [](std::string_view digits, std::uint64_t max) -> std::optional<std::uint64_t> {
         if (digits.empty() || digits.size() > 19)
             return std::nullopt;
@@ -91,9 +91,26 @@ std::optional<core::MessageId> parse_compound_id(std::string_view text) {
             return std::nullopt;
         return v;
     };
-    auto t = number(time, static_cast<std::uint64_t>(INT64_MAX));
-    auto g = number(tag, UINT32_MAX);
-    if (!t || !g)
+    std::optional<std::uint64_t> t = number(time, static_cast<std::uint64_t>(INT64_MAX));
+    if (!t)
+        return std::nullopt;
+    std::string_view tag = tags;
+    if (tags.find(',') != std::string_view::npos || tags.find('[') != std::string_view::npos) {
+        std::size_t open = tags.find('[');
+        if (open == std::string_view::npos || tags.find('[', open + 1) != std::string_view::npos)
+            return std::nullopt;
+        std::size_t close = tags.find(']', open);
+        if (close == std::string_view::npos)
+            return std::nullopt;
+        tag = tags.substr(open + 1, close - open - 1);
+    }
+    if (tag == "-") {
+        if (*t == 0)
+            return core::MessageId{0, 0};
+        return core::MessageId{static_cast<std::int64_t>(*t) - 1, UINT32_MAX};
+    }
+    std::optional<std::uint64_t> g = number(tag, UINT32_MAX);
+    if (!g)
         return std::nullopt;
     return core::MessageId{static_cast<std::int64_t>(*t), static_cast<std::uint32_t>(*g)};
 }
@@ -111,7 +128,7 @@ std::string percent_decode(std::string_view text) {
                 return c - 'A' + 10;
             return -1;
         };
-        if (text[i] == '%' && i + 2 < text.size() + 0 && hex(text[i + 1]) >= 0 &&
+        if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 &&
             hex(text[i + 2]) >= 0) {
             out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
             i += 2;
@@ -216,7 +233,7 @@ void subscribe_stream(broker::Broker& broker, Subscriptions& subscriptions, bool
                       push.subscriber_timeout);
 }
 
-// The transport of a GET (transports.md "Transport selection"); nullopt: 403.
+// The transport of a GET (transports.md "Transport selection"); Forbidden: 403.
 enum class Served : std::uint8_t { Poll, EventSource, Chunked, Multipart, Forbidden };
 
 bool te_lists_chunked(const std::string* te) {
