@@ -70,6 +70,9 @@ struct SubscribeRequest {
     std::string_view key;
     std::optional<MessageId> since;  // nullopt: the oldest stored message
     bool wait_for_new = false;       // skip the queue: wait for the next new message
+    // Without `since`: N > 0 the Nth oldest stored, N < 0 the |N|th newest (the oldest when
+    // fewer are stored); push_subscriber_first_message `newest` is wait_for_new instead.
+    std::int32_t first_message = 1;
     // An absent channel: false, Forbidden; true, created only if this request will wait on it
     // (`wait` or `persistent`), else Ok with nothing (uid 0, no message, not waiting) and nothing
     // created. Creating is refused with SubscriberShareFull once the channels subscribers made

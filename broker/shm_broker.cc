@@ -75,6 +75,7 @@ SubscribeResult ShmBroker::subscribe(const SubscribeRequest& request) {
         store_.subscribe({.key = request.key,
                           .since = request.since,
                           .wait_for_new = request.wait_for_new,
+                          .first_message = request.first_message,
                           .create_channel = request.create_channel,
                           .hold = request.wait,
                           .persistent = request.persistent,

@@ -30,6 +30,14 @@ namespace pushrelay::conf {
 // Status: a push_stub_status location, answering with server-wide figures (no channel id).
 enum class Role : uint8_t { None, Publisher, Subscriber, Status };
 enum class SubscriberMode : uint8_t { LongPoll, IntervalPoll };
+// The transports a subscriber location serves (push_subscriber), as bits.
+enum Transport : uint8_t {
+    kTransportLongPoll = 1u << 0,
+    kTransportIntervalPoll = 1u << 1,
+    kTransportEventSource = 1u << 2,
+    kTransportChunked = 1u << 3,
+    kTransportMultipart = 1u << 4,
+};
 enum class Concurrency : uint8_t { Broadcast, First, Last };
 using LogLevel = ::pushrelay::log::Level;
 
@@ -37,8 +45,12 @@ using LogLevel = ::pushrelay::log::Level;
 // initializers are the directive table's defaults (a test keeps them equal).
 struct PushSettings {
     Role role = Role::None;
-    SubscriberMode mode = SubscriberMode::LongPoll;
+    SubscriberMode mode = SubscriberMode::LongPoll;  // interval-poll if listed, else long-poll
+    uint8_t transports = kTransportLongPoll;         // Transport bits
     Concurrency concurrency = Concurrency::Broadcast;
+    // push_subscriber_first_message: 1 oldest (default), 0 newest, N the Nth oldest, -N the Nth
+    // newest (-32..32).
+    int32_t first_message = 1;
     bool store_messages = true;
     uint32_t min_buffer = 1;  // invariant after load: min_buffer <= max_buffer
     uint32_t max_buffer = 10;

@@ -62,9 +62,26 @@ MaybeError read(const Statement& st, size_t index, std::string* out) {
     return std::nullopt;
 }
 
-constexpr Choices<SubscriberMode, 2> kModes{{
-    {"long-poll", SubscriberMode::LongPoll},
-    {"interval-poll", SubscriberMode::IntervalPoll},
+// push_subscriber's transports, with Nchan's spellings. websocket is refused (not served yet).
+constexpr Choices<uint8_t, 18> kTransports{{
+    {"long-poll", kTransportLongPoll},
+    {"longpoll", kTransportLongPoll},
+    {"interval-poll", kTransportIntervalPoll},
+    {"intervalpoll", kTransportIntervalPoll},
+    {"poll", kTransportIntervalPoll},
+    {"eventsource", kTransportEventSource},
+    {"es", kTransportEventSource},
+    {"sse", kTransportEventSource},
+    {"event-source", kTransportEventSource},
+    {"chunked", kTransportChunked},
+    {"http-chunked", kTransportChunked},
+    {"multipart-mixed", kTransportMultipart},
+    {"multipart", kTransportMultipart},
+    {"multipart/mixed", kTransportMultipart},
+    {"http-multipart", kTransportMultipart},
+    {"websocket", 0},
+    {"ws", 0},
+    {"websockets", 0},
 }};
 constexpr Choices<Concurrency, 3> kConcurrencies{{
     {"broadcast", Concurrency::Broadcast},
@@ -121,8 +138,50 @@ MaybeError handle_publisher(Apply& block, const Statement&) {
 
 MaybeError handle_subscriber(Apply& block, const Statement& st) {
     block.scope->push.role = Role::Subscriber;
-    block.scope->push.mode = SubscriberMode::LongPoll;
-    return st.args.empty() ? std::nullopt : read_choice(st, 0, kModes, &block.scope->push.mode);
+    uint8_t transports = st.args.empty() ? kTransportLongPoll : 0;
+    for (size_t i = 0; i < st.args.size(); ++i) {
+        const auto* found = std::find_if(kTransports.begin(), kTransports.end(),
+                                         [&](const auto& c) { return c.first == st.args[i]; });
+        if (found == kTransports.end()) {
+            return invalid_argument(st, i, "transport",
+                                    ", it must be \"long-poll\", \"interval-poll\", "
+                                    "\"eventsource\", \"chunked\" or \"multipart-mixed\" "
+                                    "(or one of Nchan's spellings of them)");
+        }
+        const uint8_t bit = found->second;
+        if (bit == 0) {
+            return invalid_argument(st, i, "transport", ": websocket is not supported yet");
+        }
+        transports |= bit;
+    }
+    block.scope->push.transports = transports;
+    block.scope->push.mode = (transports & kTransportIntervalPoll) ? SubscriberMode::IntervalPoll
+                                                                   : SubscriberMode::LongPoll;
+    return std::nullopt;
+}
+
+MaybeError handle_first_message(Apply& block, const Statement& st) {
+    const std::string& text = st.args[0];
+    int32_t& out = block.scope->push.first_message;
+    if (text == "oldest") {
+        out = 1;
+        return std::nullopt;
+    }
+    if (text == "newest") {
+        out = 0;
+        return std::nullopt;
+    }
+    std::string_view digits = text;
+    const bool negative = !digits.empty() && digits.front() == '-';
+    if (negative)
+        digits.remove_prefix(1);
+    std::optional<uint32_t> n = parse_count(digits);
+    if (!n || *n > 32) {
+        return invalid_argument(st, 0, "value",
+                                ", it must be \"oldest\", \"newest\" or a number from -32 to 32");
+    }
+    out = negative ? -static_cast<int32_t>(*n) : static_cast<int32_t>(*n);
+    return std::nullopt;
 }
 
 MaybeError handle_stub_status(Apply& block, const Statement&) {
@@ -350,8 +409,9 @@ const std::vector<DirectiveSpec>& table() {
     static const std::vector<DirectiveSpec> specs{
         // Push directives.
         {"push_publisher", {"push_sender"}, kServerAndBelow, 0, 0, "", 0, "push role", handle_publisher},
-        {"push_subscriber", {"push_listener"}, kServerAndBelow, 0, 1, "long-poll", kArgumentDefault, "push role", handle_subscriber},
+        {"push_subscriber", {"push_listener"}, kServerAndBelow, 0, kUnlimitedArgs, "long-poll", kArgumentDefault, "push role", handle_subscriber},
         {"push_stub_status", {}, kLocation, 0, 0, "", 0, "push role", handle_stub_status},
+        {"push_subscriber_first_message", {}, kHttpAndBelow, 1, 1, "oldest", 0, "", handle_first_message},
         {"push_subscriber_concurrency", {"push_listener_concurrency"}, kHttpAndBelow, 1, 1, "broadcast", 0, "", store_push<&PushSettings::concurrency>},
         {"push_store_messages", {"push_queue_messages"}, kHttpAndBelow, 1, 1, "on", 0, "", store_push<&PushSettings::store_messages>},
         {"push_max_reserved_memory", {"push_buffer_size"}, kHttp, 1, 1, "128M", 0, "", handle_reserved_memory},

@@ -176,12 +176,15 @@ void Exchange::send(SharedBytes bytes) {
     }
 }
 
-void Exchange::end_stream() {
+void Exchange::end_stream(bool close) {
     Connection& c = connection_;
     if (c.framing_ == Framing::Chunked && !c.head_request_) {
         static const SharedBytes last = std::make_shared<const std::string>("0\r\n\r\n");
         c.queue(last);
     }
+    // A stream begun before a graceful stop said keep-alive; the stop closes it all the same.
+    if (close || c.owner_.stopping())
+        c.close_after_write_ = true;
     c.log_exchange(c.status_);
     c.end_exchange();
     c.flush();

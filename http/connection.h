@@ -111,8 +111,9 @@ class Exchange {
     // One piece of a stream's body (framed as begin_stream said). A client too slow to read,
     // with more than the pending-output bound queued, is cut off (the observer is told).
     void send(SharedBytes bytes);
-    // Ends the stream (the last chunk, or the close for raw framing) and the exchange.
-    void end_stream();
+    // Ends the stream (the last chunk, or the close for raw framing) and the exchange; `close`
+    // (and a graceful stop) closes the connection after it even when chunked.
+    void end_stream(bool close = false);
 
     // Hands the socket over to another protocol (WebSocket): queues `head` (a 101 response), and
     // once it is written gives `takeover` the socket and any bytes the client sent after this

@@ -328,7 +328,7 @@ def test_options_gives_the_cors_headers(pushrelay, mode):
     assert r.status_code == 200
     assert r.headers["Access-Control-Allow-Origin"] == "*"
     assert r.headers["Access-Control-Allow-Headers"] == \
-        "If-None-Match, If-Modified-Since, Cache-Control, Origin"
+        "If-None-Match, If-Modified-Since, Cache-Control, Origin, Etag"
     assert r.headers["Access-Control-Allow-Methods"] == "GET, OPTIONS"
     assert int(r.headers["Access-Control-Max-Age"]) > 0
 

@@ -5,6 +5,7 @@
 // version, keep-alive), not per subscriber.
 #pragma once
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ class DeliveryHeads {
   public:
     explicit DeliveryHeads(const Payload& payload) : payload_(payload) {}
     http::SharedBytes get(const conf::Location& location, int http_minor, bool keep_alive);
+    // The frame of one streaming transport (push/stream.h StreamKind) for this payload: built by
+    // the first stream subscriber that needs it, shared by the rest.
+    http::SharedBytes& stream_frame(std::size_t kind) { return frames_[kind]; }
 
   private:
     struct Entry {
@@ -41,6 +45,7 @@ class DeliveryHeads {
     };
     const Payload& payload_;
     std::vector<Entry> entries_;  // a handful at most: linear search is fastest
+    std::array<http::SharedBytes, 3> frames_;
 };
 
 // Answers the exchange with the payload as a whole response.

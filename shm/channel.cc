@@ -271,6 +271,19 @@ Message* find_after(const Channel& channel, const std::optional<core::MessageId>
     return nullptr;
 }
 
+Message* find_nth(const Channel& channel, std::int32_t n) noexcept {
+    const std::uint64_t count = channel.message_count;
+    const std::uint64_t want = n < 0 ? static_cast<std::uint64_t>(-static_cast<std::int64_t>(n))
+                                     : static_cast<std::uint64_t>(n);
+    std::uint64_t position = 1;  // 1-based from the oldest
+    if (want >= 1 && want <= count)
+        position = n > 0 ? want : count - want + 1;
+    Message* message = channel.oldest.get();
+    for (std::uint64_t i = 1; i < position && message != nullptr; ++i)
+        message = message->next.get();
+    return message;
+}
+
 void trim_after_publish(Root& root, Channel& channel) noexcept {
     while (channel.message_count > channel.limits.max_buffer) {
         drop_oldest(root, channel);

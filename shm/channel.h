@@ -78,6 +78,9 @@ void enqueue(Root& root, Channel& channel, Message& message) noexcept;
 // The first queued message after `since` (compat search), or the oldest when since is nullopt;
 // nullptr if none.
 Message* find_after(const Channel& channel, const std::optional<core::MessageId>& since) noexcept;
+// The Nth oldest stored message (N > 0) or the |N|th newest (N < 0); the oldest when fewer
+// are stored (or N is 0).
+Message* find_nth(const Channel& channel, std::int32_t n) noexcept;
 
 // After a publish: max_buffer, then min_recipients (see ChannelLimits).
 void trim_after_publish(Root& root, Channel& channel) noexcept;

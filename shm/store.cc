@@ -53,7 +53,10 @@ void register_waiter(Root& root, Channel& channel, const Store::SubscribeRequest
 Store::SubscribeResult subscribe_to(Root& root, Channel& channel,
                                     const Store::SubscribeRequest& request) {
     Store::SubscribeResult result{.status = Status::Ok, .uid = channel.uid};
-    Message* match = request.wait_for_new ? nullptr : find_after(channel, request.since);
+    Message* match = request.wait_for_new ? nullptr
+                     : request.since || request.first_message == 1
+                         ? find_after(channel, request.since)
+                         : find_nth(channel, request.first_message);
     const bool registers = request.persistent || (match == nullptr && request.hold);
     if (registers) {
         result.status = admit_waiter(root, channel, request);

@@ -94,6 +94,9 @@ class Store {
         std::string_view key;                  // group + "/" + id, opaque bytes
         std::optional<core::MessageId> since;  // nullopt: the oldest stored message
         bool wait_for_new = false;             // skip the queue: wait for the next new message
+        // Without `since`: which stored message (push_subscriber_first_message): N > 0 the Nth
+        // oldest, N < 0 the |N|th newest, the oldest when fewer are stored.
+        std::int32_t first_message = 1;
         // When the channel does not exist: false, Forbidden; true, created only if this request
         // will wait on it (`hold` or `persistent`), and otherwise looked up only: Ok with uid 0,
         // nothing matched, nothing held, and nothing created (an interval-poll leaves nothing

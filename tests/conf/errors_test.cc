@@ -122,8 +122,17 @@ TEST(ConfErrors, BadFlag) {
 TEST(ConfErrors, BadEnum) {
     EXPECT_EQ(load_error(one_location("push_subscriber streaming;")),
               at(kBodyLine,
-                 "invalid value \"streaming\" in \"push_subscriber\" directive, it "
-                 "must be \"long-poll\" or \"interval-poll\""));
+                 "invalid transport \"streaming\" in \"push_subscriber\" directive, it "
+                 "must be \"long-poll\", \"interval-poll\", \"eventsource\", \"chunked\" or "
+                 "\"multipart-mixed\" (or one of Nchan's spellings of them)"));
+    EXPECT_EQ(load_error(one_location("push_subscriber eventsource websocket;")),
+              at(kBodyLine,
+                 "invalid transport \"websocket\" in \"push_subscriber\" directive: "
+                 "websocket is not supported yet"));
+    EXPECT_EQ(load_error(one_location("push_subscriber_first_message 33;")),
+              at(kBodyLine,
+                 "invalid value \"33\" in \"push_subscriber_first_message\" directive, "
+                 "it must be \"oldest\", \"newest\" or a number from -32 to 32"));
     EXPECT_EQ(load_error(one_location("push_subscriber_concurrency all;")),
               at(kBodyLine,
                  "invalid value \"all\" in \"push_subscriber_concurrency\" directive, "

@@ -80,6 +80,30 @@ TEST(PushDirectives, Roles) {
     EXPECT_EQ(loaded_location("").push.role, Role::None);
 }
 
+TEST(PushDirectives, FirstMessage) {
+    EXPECT_EQ(loaded_location("").push.first_message, 1);
+    EXPECT_EQ(loaded_location("push_subscriber_first_message oldest;").push.first_message, 1);
+    EXPECT_EQ(loaded_location("push_subscriber_first_message newest;").push.first_message, 0);
+    EXPECT_EQ(loaded_location("push_subscriber_first_message 32;").push.first_message, 32);
+    EXPECT_EQ(loaded_location("push_subscriber_first_message -3;").push.first_message, -3);
+}
+
+TEST(PushDirectives, Transports) {
+    EXPECT_EQ(loaded_location("push_subscriber;").push.transports, kTransportLongPoll);
+    Location all = loaded_location(
+        "push_subscriber long-poll interval-poll eventsource chunked multipart-mixed;");
+    EXPECT_EQ(all.push.transports, kTransportLongPoll | kTransportIntervalPoll |
+                                       kTransportEventSource | kTransportChunked |
+                                       kTransportMultipart);
+    EXPECT_EQ(all.push.mode, SubscriberMode::IntervalPoll);
+    EXPECT_EQ(loaded_location("push_subscriber sse es event-source;").push.transports,
+              kTransportEventSource);
+    EXPECT_EQ(loaded_location("push_subscriber http-chunked multipart/mixed;").push.transports,
+              kTransportChunked | kTransportMultipart);
+    EXPECT_EQ(loaded_location("push_subscriber longpoll poll;").push.transports,
+              kTransportLongPoll | kTransportIntervalPoll);
+}
+
 TEST(PushDirectives, Aliases) {
     EXPECT_EQ(loaded_location("push_sender;").push.role, Role::Publisher);
     EXPECT_EQ(loaded_location("push_listener interval-poll;").push.mode,

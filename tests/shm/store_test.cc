@@ -107,6 +107,24 @@ TEST_F(StoreSearchTest, NothingNewerIsHeldForLongPoll) {
     EXPECT_EQ(store_.stats().subscribers, 1u);
 }
 
+TEST_F(StoreSearchTest, FirstMessagePicksByPosition) {
+    auto nth = [&](std::int32_t n, std::optional<core::MessageId> since = std::nullopt) {
+        Store::SubscribeRequest r = request("g/a", kT0 + 2000, since);
+        r.hold = false;
+        r.first_message = n;
+        Store::SubscribeResult result = store_.subscribe(r);
+        return result.message ? take_body(result.message) : std::string();
+    };
+    EXPECT_EQ(nth(1), "a");
+    EXPECT_EQ(nth(2), "b");
+    EXPECT_EQ(nth(3), "c");
+    EXPECT_EQ(nth(4), "a");  // fewer stored: the oldest
+    EXPECT_EQ(nth(-1), "c");
+    EXPECT_EQ(nth(-3), "a");
+    EXPECT_EQ(nth(-4), "a");
+    EXPECT_EQ(nth(-1, core::MessageId{kS, 0}), "b");  // a named message wins
+}
+
 TEST_F(StoreSearchTest, WaitForNewIgnoresTheQueue) {
     Store::SubscribeRequest r = request("g/a", kT0);
     r.wait_for_new = true;

@@ -1,0 +1,53 @@
+// push/stream.h — the streaming transports (EventSource, HTTP chunked, multipart/mixed): a
+// persistent subscription that writes one frame per message on a response that never ends by
+// itself (transports.md "EventSource", "HTTP chunked", "multipart/mixed", "Stream end").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/message_id.h"
+#include "http/connection.h"
+#include "push/subscriptions.h"
+
+namespace pushrelay::push {
+
+enum class StreamKind : std::uint8_t { EventSource = 0, Chunked = 1, Multipart = 2 };
+
+// `id: <time>:<tag>\n`, then `data: ` lines cut after every `\n` of body, then `\n`.
+std::string eventsource_frame(core::MessageId id, std::string_view body);
+// One multipart part after the previous boundary, up to and including the `--` of the next one
+// (the subscriber's boundary follows): `\r\nLast-Modified: ...\r\nEtag: <tag>\r\n`
+// [`Content-Type: <ct>\r\n`] `\r\n<body>\r\n--`.
+std::string multipart_part(core::MessageId id, std::string_view content_type,
+                           std::string_view body);
+// 32 characters of 0-9A-Za-z.
+std::string make_boundary();
+
+class Stream final : public Subscription, private http::ExchangeObserver {
+  public:
+    // Begins the response at once: the head (200) and the preamble of `kind`.
+    Stream(http::Exchange& exchange, StreamKind kind);
+
+    bool one_shot() const override { return false; }
+    void deliver(const Payload& payload, DeliveryHeads& heads) override;
+    void finish(Ending why) override;
+
+    // Before Subscriptions::add: whether the client left while the backlog was sent (then the
+    // stream must not be added, and the broker's count must be given back).
+    bool gone() const { return gone_; }
+    // Once Subscriptions owns it: a client leaving ends the subscription.
+    void set_registered() { registered_ = true; }
+
+  private:
+    void exchange_aborted() override;
+
+    http::Exchange& exchange_;
+    StreamKind kind_;
+    bool gone_ = false;
+    bool registered_ = false;
+    http::SharedBytes boundary_;  // multipart: the boundary itself, after each part's `--`
+};
+
+}  // namespace pushrelay::push
