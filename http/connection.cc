@@ -167,12 +167,9 @@ void Exchange::send(SharedBytes bytes) {
     }
     c.flush();
     if (!c.closed_ && c.output_.bytes() > kMaxPendingOutput) {
-        // Closed from the loop, not here: the caller may be walking a list of subscribers that
-        // the observer's callback would change under it.
         LOG_INFO("client %s: stream output over %zu bytes, closing",
                  core::peer_address(peer()).c_str(), kMaxPendingOutput);
-        ev_timer_stop(c.owner_.loop(), &c.timer_);
-        ev_feed_event(c.owner_.loop(), &c.timer_, EV_TIMER);
+        c.owner_.close_later(&c);
     }
 }
 
@@ -246,8 +243,18 @@ void Connections::retire(Connection* connection) {
     count_changed_(open_.size());
 }
 
+void Connections::close_later(Connection* connection) {
+    if (!connection->close_pending_) {
+        connection->close_pending_ = true;
+        closing_.push_back(connection);
+    }
+}
+
 void Connections::on_check(struct ev_loop*, ev_check* w, int) {
-    static_cast<Connections*>(w->data)->graveyard_.clear();
+    auto* self = static_cast<Connections*>(w->data);
+    // Before the graveyard goes: a connection retired this iteration may be listed here too.
+    for (Connection* c : std::exchange(self->closing_, {})) c->close();
+    self->graveyard_.clear();
 }
 
 void Connections::stop_gracefully() {
@@ -536,7 +543,12 @@ void Connection::flush() {
                     arm_timer(kSendTimeout);
                 return;
             }
-            close();
+            // With an exchange open its handler may be in the middle of a call (a send among a
+            // list of subscribers): the observer is told from the loop, never under the caller.
+            if (observer_)
+                owner_.close_later(this);
+            else
+                close();
             return;
         }
         output_.consume(written);

@@ -158,6 +158,9 @@ class Connections {
     // For Connection: deleted after the current callback returns (a callback may close its own
     // connection).
     void retire(Connection* connection);
+    // For Connection: closed from the loop after the current callbacks, so that an open
+    // exchange's observer is never told in the middle of its handler's own call.
+    void close_later(Connection* connection);
 
     struct ev_loop* loop() const {
         return loop_;
@@ -172,6 +175,7 @@ class Connections {
     std::function<void(size_t)> count_changed_;
     std::vector<std::unique_ptr<Connection>> open_;  // a connection knows its index
     std::vector<std::unique_ptr<Connection>> graveyard_;
+    std::vector<Connection*> closing_;  // close_later()
     ev_check reaper_;
     bool stopping_ = false;
 };
@@ -250,6 +254,7 @@ class Connection {
     bool close_after_write_ = false;
     bool in_process_input_ = false;
     bool closed_ = false;
+    bool close_pending_ = false;  // listed in Connections::closing_
     // Of the current request, copied when it completes: answering a held request then touches
     // only the connection, not the parser's memory (cold by then, with thousands held).
     bool request_keep_alive_ = false;

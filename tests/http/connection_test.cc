@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <string>
 #include <vector>
 
@@ -253,6 +254,23 @@ TEST_F(ConnectionTest, OnEndRunsOnceHoweverTheExchangeEnds) {
     turn();
     EXPECT_EQ(handler.aborted, 1);
     EXPECT_EQ(ended, 3);
+}
+
+TEST_F(ConnectionTest, AWriteErrorDuringSendIsReportedFromTheLoopNotUnderTheCaller) {
+    signal(SIGPIPE, SIG_IGN);  // as a worker does
+    handler.answer_at_once = false;
+    send("GET /s HTTP/1.1\r\nHost: x\r\n\r\n");
+    Exchange* stream = handler.held;
+    stream->begin_stream(200, {}, Framing::Chunked);
+    close(client);
+    client = -1;
+    // The handler may be walking its subscribers: its observer must not run inside send().
+    stream->send(std::make_shared<const std::string>("lost"));
+    stream->send(std::make_shared<const std::string>("lost too"));
+    EXPECT_EQ(handler.aborted, 0);
+    turn();
+    EXPECT_EQ(handler.aborted, 1);
+    EXPECT_EQ(open, 0u);
 }
 
 TEST(OutputQueue, GathersAndConsumesAcrossChunks) {
