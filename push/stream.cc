@@ -146,10 +146,11 @@ void Stream::finish(Ending why) {
     }
 }
 
+// Never inside the handler's own call (http/ reports write errors from the loop), so the stream
+// is in Subscriptions by then.
 void Stream::exchange_aborted() {
     gone_ = true;
-    if (registered_)
-        client_gone();
+    client_gone();
 }
 
 }  // namespace pushrelay::push

@@ -34,19 +34,12 @@ class Stream final : public Subscription, private http::ExchangeObserver {
     void deliver(const Payload& payload, DeliveryHeads& heads) override;
     void finish(Ending why) override;
 
-    // Before Subscriptions::add: whether the client left while the backlog was sent (then the
-    // stream must not be added, and the broker's count must be given back).
-    bool gone() const { return gone_; }
-    // Once Subscriptions owns it: a client leaving ends the subscription.
-    void set_registered() { registered_ = true; }
-
   private:
     void exchange_aborted() override;
 
     http::Exchange& exchange_;
     StreamKind kind_;
     bool gone_ = false;
-    bool registered_ = false;
     http::SharedBytes boundary_;  // multipart: the boundary itself, after each part's `--`
 };
 

@@ -202,35 +202,20 @@ void subscribe_stream(broker::Broker& broker, Subscriptions& subscriptions, bool
         return;
     }
     auto stream = std::make_unique<Stream>(exchange, kind);
-    core::MessageId last = result.resume_after;
+    Stream& subscription = *stream;
+    core::MessageId start = result.resume_after;
     if (result.message) {
-        last = result.message->id;
+        start = result.message->id;
         Payload payload = make_payload(*result.message);
         DeliveryHeads heads(payload);
-        stream->deliver(payload, heads);
-        // The backlog up to registration, one message at a time; events carry the rest.
-        while (!stream->gone() && last < result.resume_after) {
-            broker::NextResult next = broker.find_next(result.channel, last);
-            if (next.status != core::Status::Ok || !next.message)
-                break;
-            last = next.message->id;
-            Payload p = make_payload(*next.message);
-            DeliveryHeads h(p);
-            stream->deliver(p, h);
-        }
+        subscription.deliver(payload, heads);
     }
-    if (stream->gone() || stopping) {
-        // Stopping: what was stored is sent, then the stream ends as at a graceful stop.
-        if (!stream->gone())
-            stream->finish(Ending::Stopping);
-        broker.unsubscribe(result.channel, 1);
-        return;
-    }
-    if (last < result.resume_after)
-        last = result.resume_after;
-    stream->set_registered();
-    subscriptions.add(std::move(stream), result.channel, result.waiter_seq, last,
+    // Registered first, so that every way it ends from here goes through Subscriptions (which
+    // gives the waiter back); then the rest of what is stored, as a resync brings it.
+    subscriptions.add(std::move(stream), result.channel, result.waiter_seq, start,
                       push.subscriber_timeout);
+    if (subscriptions.catch_up(subscription) && stopping)
+        subscriptions.stop(subscription);
 }
 
 // The transport of a GET (transports.md "Transport selection"); Forbidden: 403.

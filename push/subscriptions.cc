@@ -316,28 +316,36 @@ void Subscriptions::on_events_lost() {
         visit_each(uid, [&](Subscription& s, Waiting& waiting) { resync(s, waiting.channel); });
 }
 
-void Subscriptions::resync(Subscription& s, const broker::ChannelRef& channel) {
+bool Subscriptions::resync(Subscription& s, const broker::ChannelRef& channel) {
     for (;;) {
         broker::NextResult next = broker_.find_next(channel, s.since_);
         if (next.status == core::Status::Gone) {
             end(s, Ending::Deleted);
-            return;
+            return false;
         }
         if (s.seq_ < next.kick_before_seq) {
             end(s, Ending::Kicked);
-            return;
+            return false;
         }
         if (!next.message)
-            return;
+            return true;
         Payload payload = make_payload(*next.message);
         DeliveryHeads heads(payload);
         s.since_ = next.message->id;
         s.deliver(payload, heads);
         if (s.one_shot()) {
             end(s, Ending::Resynced);
-            return;
+            return false;
         }
     }
+}
+
+bool Subscriptions::catch_up(Subscription& subscription) {
+    return resync(subscription, subscription.waiting_->channel);
+}
+
+void Subscriptions::stop(Subscription& subscription) {
+    end(subscription, Ending::Stopping);
 }
 
 }  // namespace pushrelay::push

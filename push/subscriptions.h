@@ -123,6 +123,13 @@ class Subscriptions final : public broker::Listener {
     void add(std::unique_ptr<Subscription> subscription, const broker::ChannelRef& channel,
              std::uint64_t seq, core::MessageId since, conf::Millis timeout);
 
+    // For a persistent subscription just added: sends it what is stored after its starting
+    // point, as a resync does. False when that ended it (its channel was deleted, or a `last`
+    // subscriber kicked it); it must not be used then.
+    bool catch_up(Subscription& subscription);
+    // Ends one subscription as a graceful stop ends them all (a stream that begins while the
+    // worker stops gets what is stored, then ends).
+    void stop(Subscription& subscription);
     // A graceful stop: every subscription ends as Stopping.
     void stop_all();
 
@@ -150,7 +157,8 @@ class Subscriptions final : public broker::Listener {
     template <typename Pick>
     void end_each(std::uint64_t uid, Ending why, Pick pick);
     // After lost events: what `s` missed, asked of the broker. Ends it or brings it up to date.
-    void resync(Subscription& s, const broker::ChannelRef& channel);
+    // Returns whether `s` still waits.
+    bool resync(Subscription& s, const broker::ChannelRef& channel);
     void settle_walk(Waiting& waiting);
     // Finishes the pending walks if one is for `uid`, so that its next event applies after them.
     void finish_walks_before(std::uint64_t uid);

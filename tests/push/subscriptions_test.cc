@@ -239,6 +239,30 @@ TEST_F(SubscriptionsTest, ResyncKicksWaitersALastSubscriberReplaced) {
     EXPECT_EQ(broker.waiters[1], 1);
 }
 
+TEST_F(SubscriptionsTest, CatchUpSendsANewStreamWhatIsStoredAfterItsStart) {
+    Subscriptions subs(broker, loop);
+    FakeTransport* stream = add(subs, 1, false, 1, {10, 0});
+    broker.stored = {message(10, 0), message(10, 1), message(11, 0)};
+    EXPECT_TRUE(subs.catch_up(*stream));
+    EXPECT_EQ(log.messages, (std::vector<core::MessageId>{{10, 1}, {11, 0}}));
+    // Later events for what it already has are not sent again.
+    subs.on_message(1, message(11, 0));
+    EXPECT_EQ(log.messages.size(), 2u);
+    subs.stop(*stream);
+    EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Stopping}));
+    EXPECT_EQ(broker.waiters[1], 0);
+}
+
+TEST_F(SubscriptionsTest, CatchUpOnADeletedChannelEndsTheStream) {
+    Subscriptions subs(broker, loop);
+    FakeTransport* stream = add(subs, 1, false);
+    broker.waiters[1] = 0;  // the deletion forgot it
+    broker.gone = true;
+    EXPECT_FALSE(subs.catch_up(*stream));
+    EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Deleted}));
+    EXPECT_EQ(subs.size(), 0u);
+}
+
 // Batched delivery: at most `batch` subscriptions per loop iteration, the rest continued by the
 // loop; the counts add up to exactly one record per message, in order.
 struct BatchedDeliveryTest : SubscriptionsTest {
