@@ -29,7 +29,6 @@ namespace pushrelay::conf {
 
 // Status: a push_stub_status location, answering with server-wide figures (no channel id).
 enum class Role : uint8_t { None, Publisher, Subscriber, Status };
-enum class SubscriberMode : uint8_t { LongPoll, IntervalPoll };
 // The transports a subscriber location serves (push_subscriber), as bits.
 enum Transport : uint8_t {
     kTransportLongPoll = 1u << 0,
@@ -45,8 +44,7 @@ using LogLevel = ::pushrelay::log::Level;
 // initializers are the directive table's defaults (a test keeps them equal).
 struct PushSettings {
     Role role = Role::None;
-    SubscriberMode mode = SubscriberMode::LongPoll;  // interval-poll if listed, else long-poll
-    uint8_t transports = kTransportLongPoll;         // Transport bits
+    uint8_t transports = kTransportLongPoll;  // Transport bits
     Concurrency concurrency = Concurrency::Broadcast;
     // push_subscriber_first_message: 1 oldest (default), 0 newest, N the Nth oldest, -N the Nth
     // newest (-32..32).

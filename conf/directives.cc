@@ -155,8 +155,6 @@ MaybeError handle_subscriber(Apply& block, const Statement& st) {
         transports |= bit;
     }
     block.scope->push.transports = transports;
-    block.scope->push.mode = (transports & kTransportIntervalPoll) ? SubscriberMode::IntervalPoll
-                                                                   : SubscriberMode::LongPoll;
     return std::nullopt;
 }
 

@@ -200,13 +200,19 @@ def test_event_stream_accept_on_long_poll_only(pushrelay):
     assert "Content-Length: 3" in head
 
 
+def one_stream_of_each(server, channel):
+    """An EventSource, a chunked and a multipart stream on `channel`, all registered."""
+    streams = [Stream(server, channel, h) for h in (ES, CHUNKED, MULTIPART)]
+    for s in streams:
+        s.head_and_body()
+    wait_for_subscribers(server.pub_url(channel), 3)
+    return streams
+
+
 def test_stream_end_deleted(pushrelay):
     """Stream end, channel deleted: `:410: 410 Gone`, chunked `0\\r\\n\\r\\n`, multipart `--`."""
     server = start(pushrelay)
-    streams = [Stream(server, "d", h) for h in (ES, CHUNKED, MULTIPART)]
-    for s in streams:
-        s.head_and_body()
-    wait_for_subscribers(server.pub_url("d"), 3)
+    streams = one_stream_of_each(server, "d")
     publish(server.pub_url("d"), method="DELETE")
     es, ch, mp = (s.wait_closed() for s in streams)
     assert es == b": hi\n\n:410: 410 Gone\n\n"
@@ -228,10 +234,7 @@ def test_stream_end_timeout(pushrelay):
 def test_stream_end_graceful_stop(pushrelay):
     """Stream end, graceful stop (QUIT): EventSource closes with no comment, `0\\r\\n\\r\\n`, `--`."""
     server = start(pushrelay)
-    streams = [Stream(server, "g", h) for h in (ES, CHUNKED, MULTIPART)]
-    for s in streams:
-        s.head_and_body()
-    wait_for_subscribers(server.pub_url("g"), 3)
+    streams = one_stream_of_each(server, "g")
     server.signal(signal.SIGQUIT)
     es, ch, mp = (s.wait_closed() for s in streams)
     assert es == b": hi\n\n"

@@ -301,16 +301,17 @@ void subscribe(broker::Broker& broker, Subscriptions& subscriptions, bool stoppi
         respond_text(exchange, 400, "Message ID invalid");
         return;
     }
-    broker::SubscribeResult result =
-        broker.subscribe({.key = key,
-                          .since = since,
-                          .wait_for_new = no_cache || (!since && push.first_message == 0),
-                          .first_message = push.first_message,
-                          .create_channel = !push.authorized_channels_only,
-                          .wait = push.mode == conf::SubscriberMode::LongPoll && !stopping,
-                          .max_subscribers = push.max_channel_subscribers,
-                          .concurrency = concurrency_of(push.concurrency),
-                          .limits_if_created = limits});
+    broker::SubscribeResult result = broker.subscribe(
+        {.key = key,
+         .since = since,
+         .wait_for_new = no_cache || (!since && push.first_message == 0),
+         .first_message = push.first_message,
+         .create_channel = !push.authorized_channels_only,
+         // Transport selection row 5: interval-poll, when listed, wins over long-poll.
+         .wait = !(push.transports & conf::kTransportIntervalPoll) && !stopping,
+         .max_subscribers = push.max_channel_subscribers,
+         .concurrency = concurrency_of(push.concurrency),
+         .limits_if_created = limits});
     if (respond_refusal(exchange, result.status))
         return;
     if (result.message) {

@@ -73,10 +73,10 @@ TEST(PushDirectives, Roles) {
     EXPECT_EQ(loaded_location("push_publisher;").push.role, Role::Publisher);
     Location sub = loaded_location("push_subscriber;");
     EXPECT_EQ(sub.push.role, Role::Subscriber);
-    EXPECT_EQ(sub.push.mode, SubscriberMode::LongPoll);
-    EXPECT_EQ(loaded_location("push_subscriber interval-poll;").push.mode,
-              SubscriberMode::IntervalPoll);
-    EXPECT_EQ(loaded_location("push_subscriber long-poll;").push.mode, SubscriberMode::LongPoll);
+    EXPECT_EQ(sub.push.transports, kTransportLongPoll);
+    EXPECT_EQ(loaded_location("push_subscriber interval-poll;").push.transports,
+              kTransportIntervalPoll);
+    EXPECT_EQ(loaded_location("push_subscriber long-poll;").push.transports, kTransportLongPoll);
     EXPECT_EQ(loaded_location("").push.role, Role::None);
 }
 
@@ -95,7 +95,6 @@ TEST(PushDirectives, Transports) {
     EXPECT_EQ(all.push.transports, kTransportLongPoll | kTransportIntervalPoll |
                                        kTransportEventSource | kTransportChunked |
                                        kTransportMultipart);
-    EXPECT_EQ(all.push.mode, SubscriberMode::IntervalPoll);
     EXPECT_EQ(loaded_location("push_subscriber sse es event-source;").push.transports,
               kTransportEventSource);
     EXPECT_EQ(loaded_location("push_subscriber http-chunked multipart/mixed;").push.transports,
@@ -106,8 +105,8 @@ TEST(PushDirectives, Transports) {
 
 TEST(PushDirectives, Aliases) {
     EXPECT_EQ(loaded_location("push_sender;").push.role, Role::Publisher);
-    EXPECT_EQ(loaded_location("push_listener interval-poll;").push.mode,
-              SubscriberMode::IntervalPoll);
+    EXPECT_EQ(loaded_location("push_listener interval-poll;").push.transports,
+              kTransportIntervalPoll);
     EXPECT_EQ(loaded_location("push_listener_concurrency last;").push.concurrency,
               Concurrency::Last);
     EXPECT_FALSE(loaded_location("push_queue_messages off;").push.store_messages);
@@ -362,7 +361,7 @@ TEST(Inheritance, RoleAtServerLevel) {
     EXPECT_EQ(server.fallback.push.role, Role::Subscriber);
     EXPECT_EQ(server.locations[0].push.role, Role::Publisher);
     EXPECT_EQ(server.locations[1].push.role, Role::Subscriber);
-    EXPECT_EQ(server.locations[1].push.mode, SubscriberMode::IntervalPoll);
+    EXPECT_EQ(server.locations[1].push.transports, kTransportIntervalPoll);
 }
 
 TEST(Inheritance, AccessListIsReplacedWholeNotMerged) {
