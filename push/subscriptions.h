@@ -33,6 +33,7 @@ enum class Ending : std::uint8_t {
     Kicked,      // a `last` subscriber took the channel: 409
     TimedOut,    // push_subscriber_timeout passed: 304
     Stopping,    // the worker stops gracefully: 304, and the client polls another worker
+    Restarting,  // as Stopping, for a reload: streams say the service restarts
     ClientGone,  // the client closed: nobody to answer
 };
 
@@ -127,11 +128,11 @@ class Subscriptions final : public broker::Listener {
     // point, as a resync does. False when that ended it (its channel was deleted, or a `last`
     // subscriber kicked it); it must not be used then.
     bool catch_up(Subscription& subscription);
-    // Ends one subscription as a graceful stop ends them all (a stream that begins while the
-    // worker stops gets what is stored, then ends).
+    // Ends one subscription as the graceful stop under way ended them all (a stream that begins
+    // while the worker stops gets what is stored, then ends).
     void stop(Subscription& subscription);
-    // A graceful stop: every subscription ends as Stopping.
-    void stop_all();
+    // A graceful stop: every subscription ends as `why` (Stopping or Restarting).
+    void stop_all(Ending why);
 
     // Subscriptions held, all channels.
     std::size_t size() const { return size_; }
@@ -187,6 +188,7 @@ class Subscriptions final : public broker::Listener {
     std::size_t budget_ = 0;           // deliveries left in this loop iteration
     unsigned budget_iteration_ = ~0u;  // ev_iteration() the budget belongs to
     bool running_ = false;             // in run_walks()
+    Ending stop_ending_ = Ending::Stopping;  // what stop_all() said
     ev_check check_;                   // continues the walks after each poll
     ev_idle idle_;                     // keeps the poll from blocking while walks are pending
 

@@ -190,7 +190,7 @@ TEST_F(SubscriptionsTest, StopAllAnswersEveryChannelAndReleases) {
     add(subs, 1, true);
     add(subs, 2, false);
     add(subs, 3, true);
-    subs.stop_all();
+    subs.stop_all(Ending::Stopping);
     EXPECT_EQ(log.finishes.size(), 3u);
     for (Ending e : log.finishes) EXPECT_EQ(e, Ending::Stopping);
     for (auto& [uid, n] : broker.waiters) EXPECT_EQ(n, 0) << "channel " << uid;
@@ -379,7 +379,7 @@ TEST_F(BatchedDeliveryTest, StopFinishesPendingDeliveriesFirst) {
     for (int i = 0; i < 5; i++) add(subs, 1, true);
     add(subs, 2, false);
     subs.on_message(1, message(10, 0));
-    subs.stop_all();
+    subs.stop_all(Ending::Stopping);
     EXPECT_EQ(log.messages.size(), 5u);
     EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Stopping}));
     EXPECT_EQ(subs.pending_walks(), 0u);
