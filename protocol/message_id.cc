@@ -44,4 +44,8 @@ std::string format_etag(uint32_t tag) {
     return std::to_string(tag);
 }
 
+std::string format_message_id(core::MessageId id) {
+    return std::to_string(id.time) + ":" + format_etag(id.tag);
+}
+
 }  // namespace pushrelay::protocol

@@ -25,4 +25,7 @@ std::optional<core::MessageId> parse_message_id(const std::string* if_modified_s
 // The Etag header value for `tag`: the unquoted decimal integer (compat with the push module).
 std::string format_etag(uint32_t tag);
 
+// `<time>:<tag>`, the id of transports.md "Message id" (EventSource id:, WebSocket meta id:).
+std::string format_message_id(core::MessageId id);
+
 }  // namespace pushrelay::protocol

@@ -18,7 +18,7 @@ std::string evaluate_channel_id(const http::Exchange& exchange) {
 }  // namespace
 
 Relay::Relay(broker::Broker& broker, struct ev_loop* loop)
-    : broker_(broker), subscriptions_(broker, loop) {
+    : broker_(broker), subscriptions_(broker, loop), websockets_(broker, loop) {
     broker_.set_listener(&subscriptions_);
 }
 
@@ -28,7 +28,9 @@ Relay::~Relay() {
 
 void Relay::stop(Shutdown why) {
     stopping_ = true;
-    subscriptions_.stop_all(why == Shutdown::Restart ? Ending::Restarting : Ending::Stopping);
+    Ending ending = why == Shutdown::Restart ? Ending::Restarting : Ending::Stopping;
+    subscriptions_.stop_all(ending);
+    websockets_.stop(ending);
 }
 
 void Relay::handle(http::Exchange& exchange) {
@@ -56,9 +58,9 @@ void Relay::handle(http::Exchange& exchange) {
     }
     std::string key = location.push.channel_group + "/" + id;
     if (location.push.role == conf::Role::Publisher) {
-        handle_publisher(broker_, exchange, key);
+        handle_publisher(broker_, websockets_, exchange, key);
     } else {
-        handle_subscriber(broker_, subscriptions_, stopping_, exchange, key);
+        handle_subscriber(broker_, subscriptions_, websockets_, stopping_, exchange, key);
     }
 }
 

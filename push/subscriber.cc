@@ -9,6 +9,7 @@
 #include "push/long_poll.h"
 #include "push/responses.h"
 #include "push/stream.h"
+#include "push/websocket.h"
 
 namespace pushrelay::push {
 namespace {
@@ -173,8 +174,12 @@ bool named_message(const protocol::Request& req, std::optional<core::MessageId>*
     return true;
 }
 
+// Opens the transport of a persistent subscription once the broker accepted it: begins the
+// response (or the upgrade) and returns the subscription.
+using OpenStream = std::function<std::unique_ptr<Subscription>(http::Exchange&)>;
+
 void subscribe_stream(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
-                      http::Exchange& exchange, const std::string& key, StreamKind kind) {
+                      http::Exchange& exchange, const std::string& key, const OpenStream& open) {
     const protocol::Request& req = exchange.request();
     const conf::PushSettings& push = exchange.location().push;
     std::optional<core::MessageId> since;
@@ -201,8 +206,8 @@ void subscribe_stream(broker::Broker& broker, Subscriptions& subscriptions, bool
         respond_text(exchange, 403, "403 Forbidden: no such channel.\n");
         return;
     }
-    auto stream = std::make_unique<Stream>(exchange, kind);
-    Stream& subscription = *stream;
+    std::unique_ptr<Subscription> stream = open(exchange);
+    Subscription& subscription = *stream;
     core::MessageId start = result.resume_after;
     if (result.message) {
         start = result.message->id;
@@ -219,7 +224,7 @@ void subscribe_stream(broker::Broker& broker, Subscriptions& subscriptions, bool
 }
 
 // The transport of a GET (transports.md "Transport selection"); Forbidden: 403.
-enum class Served : std::uint8_t { Poll, EventSource, Chunked, Multipart, Forbidden };
+enum class Served : std::uint8_t { Poll, WebSocket, EventSource, Chunked, Multipart, Forbidden };
 
 bool te_lists_chunked(const std::string* te) {
     if (!te)
@@ -259,6 +264,9 @@ bool te_lists_chunked(const std::string* te) {
 }
 
 Served select_transport(const protocol::Request& req, std::uint8_t transports) {
+    // Row 1: an upgrade is a WebSocket or nothing (a subscriber location publishes nothing).
+    if (ws::is_upgrade_request(req))
+        return (transports & conf::kTransportWebSocket) ? Served::WebSocket : Served::Forbidden;
     const std::string* accept = req.header("Accept");
     if ((transports & conf::kTransportEventSource) && accept &&
         accept->find("text/event-stream") != std::string::npos)
@@ -273,22 +281,36 @@ Served select_transport(const protocol::Request& req, std::uint8_t transports) {
     return Served::Forbidden;
 }
 
-void subscribe(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
-               http::Exchange& exchange, const std::string& key) {
+void subscribe(broker::Broker& broker, Subscriptions& subscriptions, WebSockets& websockets,
+               bool stopping, http::Exchange& exchange, const std::string& key) {
     const protocol::Request& req = exchange.request();
     const conf::PushSettings& push = exchange.location().push;
+    auto stream_of = [](StreamKind kind) -> OpenStream {
+        return [kind](http::Exchange& ex) { return std::make_unique<Stream>(ex, kind); };
+    };
     switch (select_transport(req, push.transports)) {
         case Served::Poll:
             break;
+        case Served::WebSocket: {
+            // Handshake errors are plain HTTP, before the broker is asked anything.
+            auto handshake = ws::check_handshake(req);
+            if (auto* refused = std::get_if<ws::Refused>(&handshake))
+                return respond_text(exchange, refused->status, refused->body);
+            ws::Accepted accepted = std::get<ws::Accepted>(handshake);
+            return subscribe_stream(broker, subscriptions, stopping, exchange, key,
+                                    [&](http::Exchange& ex) {
+                                        return websockets.open_subscriber(ex, accepted);
+                                    });
+        }
         case Served::EventSource:
             return subscribe_stream(broker, subscriptions, stopping, exchange, key,
-                                    StreamKind::EventSource);
+                                    stream_of(StreamKind::EventSource));
         case Served::Chunked:
             return subscribe_stream(broker, subscriptions, stopping, exchange, key,
-                                    StreamKind::Chunked);
+                                    stream_of(StreamKind::Chunked));
         case Served::Multipart:
             return subscribe_stream(broker, subscriptions, stopping, exchange, key,
-                                    StreamKind::Multipart);
+                                    stream_of(StreamKind::Multipart));
         case Served::Forbidden:
             return respond_empty(exchange, 403);
     }
@@ -330,11 +352,12 @@ void subscribe(broker::Broker& broker, Subscriptions& subscriptions, bool stoppi
 
 }  // namespace
 
-void handle_subscriber(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
-                       http::Exchange& exchange, const std::string& key) {
+void handle_subscriber(broker::Broker& broker, Subscriptions& subscriptions,
+                       WebSockets& websockets, bool stopping, http::Exchange& exchange,
+                       const std::string& key) {
     const std::string& method = exchange.request().method;
     if (method == "GET") {
-        subscribe(broker, subscriptions, stopping, exchange, key);
+        subscribe(broker, subscriptions, websockets, stopping, exchange, key);
     } else if (method == "OPTIONS") {
         respond_preflight(exchange, kAllowedMethods,
                           "If-None-Match, If-Modified-Since, Cache-Control, Origin, Etag");
