@@ -308,14 +308,18 @@ void Session::maybe_finish() {
 
 void Session::fail_protocol() {
     // wslay_event_recv() failed: its context must not be used again for this connection. Its
-    // own queued close (no status) is dropped for ours.
+    // own queued close (no status) is dropped for ours, unless a close went out already (the
+    // client went on sending after it).
     static const core::SharedBytes protocol_error =
         std::make_shared<const std::string>(encode_close(kProtocolError, {}));
-    close_queued_ = true;
     close_after_flush_ = true;
-    queue(protocol_error);
-    ev_timer_set(&linger_timer_, kCloseLinger, 0.);
-    ev_timer_start(loop_, &linger_timer_);
+    if (!close_queued_) {
+        close_queued_ = true;
+        queue(protocol_error);
+        ev_timer_set(&linger_timer_, kCloseLinger, 0.);
+        ev_timer_start(loop_, &linger_timer_);
+    }
+    maybe_finish();
 }
 
 void Session::finish() {
