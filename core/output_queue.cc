@@ -1,5 +1,7 @@
 #include "core/output_queue.h"
 
+#include <cerrno>
+
 namespace pushrelay::core {
 
 void OutputQueue::push(SharedBytes bytes, size_t offset) {
@@ -36,6 +38,24 @@ void OutputQueue::consume(size_t n) {
         std::vector<Chunk>().swap(chunks_);
         head_ = 0;
     }
+}
+
+OutputQueue::Write OutputQueue::write_to(int fd) {
+    constexpr int kMaxIovecs = 64;
+    while (!empty()) {
+        iovec iov[kMaxIovecs];
+        int n = gather(iov, kMaxIovecs);
+        ssize_t written = ::writev(fd, iov, n);
+        if (written < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return Write::WouldBlock;
+            return Write::Failed;
+        }
+        consume(static_cast<size_t>(written));
+    }
+    return Write::Drained;
 }
 
 }  // namespace pushrelay::core

@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,15 @@ class OutputQueue {
     int gather(struct iovec* iov, int max) const;
     // Forgets `n` written bytes from the front. Precondition: n <= bytes().
     void consume(size_t n);
+
+    enum class Write : uint8_t {
+        Drained,     // everything queued is written
+        WouldBlock,  // the socket is full: wait until it is writable
+        Failed,      // EPIPE, ECONNRESET...: errno says which; the peer is gone
+    };
+    // Writes to `fd` (non-blocking) with writev() until the queue is empty or the socket stops
+    // taking bytes, retrying on EINTR.
+    Write write_to(int fd);
 
   private:
     struct Chunk {

@@ -24,7 +24,6 @@ constexpr size_t kMaxPendingOutput = 4 << 20;
 constexpr size_t kMaxBufferedInput = 64 << 10;
 constexpr conf::Millis kSendTimeout{60000};
 constexpr conf::Millis kLingeringTimeout{2000};
-constexpr int kMaxIovecs = 64;
 // Logged for an exchange whose client left before any answer, as nginx does.
 constexpr int kClientClosedRequest = 499;
 
@@ -491,20 +490,16 @@ void Connection::end_exchange() {
 }
 
 void Connection::flush() {
-    while (!output_.empty()) {
-        iovec iov[kMaxIovecs];
-        int n = output_.gather(iov, kMaxIovecs);
-        ssize_t written = ::writev(socket_.get(), iov, n);
-        if (written < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!ev_is_active(&write_watcher_))
-                    ev_io_start(owner_.loop(), &write_watcher_);
-                if (!ev_is_active(&timer_))
-                    arm_timer(kSendTimeout);
-                return;
-            }
+    switch (output_.write_to(socket_.get())) {
+        case OutputQueue::Write::Drained:
+            break;
+        case OutputQueue::Write::WouldBlock:
+            if (!ev_is_active(&write_watcher_))
+                ev_io_start(owner_.loop(), &write_watcher_);
+            if (!ev_is_active(&timer_))
+                arm_timer(kSendTimeout);
+            return;
+        case OutputQueue::Write::Failed:
             // With an exchange open its handler may be in the middle of a call (a send among a
             // list of subscribers): the observer is told from the loop, never under the caller.
             if (observer_)
@@ -512,8 +507,6 @@ void Connection::flush() {
             else
                 close();
             return;
-        }
-        output_.consume(written);
     }
     ev_io_stop(owner_.loop(), &write_watcher_);
     if (takeover_) {

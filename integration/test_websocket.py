@@ -403,10 +403,12 @@ def test_stream_end_graceful_stop(pushrelay):
 
 
 def test_stream_end_reload_and_resume(pushrelay):
-    """Stream end, reload (HUP): close 1012 `Service Restart`; reconnecting with
-    last_event_id (Message id rule 5) gets every message published since, none twice."""
+    """Stream end, reload (HUP): subscribers and publishers close 1012 `Service Restart`;
+    reconnecting with last_event_id (Message id rule 5) gets every message published since,
+    none twice."""
     server = start(pushrelay)
     publish(server.pub_url("r"), b"m0")
+    pub = RawWS(server.pub, "/pub?id=r")
     ws = RawWS(server.sub, sub_path("r"), {"Sec-WebSocket-Protocol": "ws+meta.nchan"})
     first, payload, _ = ws.read_frame()
     last_id = re.match(rb"id: (\d+:\d+)\n", payload).group(1).decode()
@@ -414,7 +416,9 @@ def test_stream_end_reload_and_resume(pushrelay):
     old = set(server.worker_pids())
     server.signal(signal.SIGHUP)
     assert ws.read_close() == (1012, b"Service Restart")
+    assert pub.read_close() == (1012, b"Service Restart")
     ws.wait_eof()
+    pub.wait_eof()
     wait_until(lambda: set(server.worker_pids()).isdisjoint(old)
                and len(server.worker_pids()) == server.workers, what="new workers")
     publish(server.pub_url("r"), b"m1")
@@ -435,23 +439,15 @@ def test_stream_end_reload_and_resume(pushrelay):
 
 # ---- hostile clients ----
 
-def test_unmasked_client_frame(pushrelay):
-    """Hostile: an unmasked client frame → close 1002 (protocol error); the worker serves on."""
+def test_unmasked_and_fragmented_control_frames(pushrelay):
+    """Hostile: an unmasked client frame, and a control frame without FIN → close 1002
+    (protocol error); the worker serves on."""
     server = start(pushrelay)
-    ws = RawWS(server.sub, sub_path("x"))
-    ws.send(client_frame(PING, b"x", mask=False))
-    assert ws.read_close() == (1002, b"")
-    ws.wait_eof()
-    healthy(server)
-
-
-def test_fragmented_control_frame(pushrelay):
-    """Hostile: a control frame without FIN → close 1002."""
-    server = start(pushrelay)
-    ws = RawWS(server.sub, sub_path("x"))
-    ws.send(client_frame(PING, b"x", fin=False))
-    assert ws.read_close() == (1002, b"")
-    ws.wait_eof()
+    for frame in (client_frame(PING, b"x", mask=False), client_frame(PING, b"x", fin=False)):
+        ws = RawWS(server.sub, sub_path("x"))
+        ws.send(frame)
+        assert ws.read_close() == (1002, b""), frame
+        ws.wait_eof()
     healthy(server)
 
 

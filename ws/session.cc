@@ -16,7 +16,6 @@ namespace {
 constexpr std::size_t kReadBudget = 256 * 1024;
 // RFC 6455 §7.1.1 lets the server wait for the client's close; transports.md bounds it.
 constexpr double kCloseLinger = 0.25;
-constexpr int kMaxIovecs = 64;
 constexpr std::string_view kPublishingNotAllowed = "Publishing not allowed.";
 constexpr std::string_view kNotUtf8 = "Invalid text frame (not UTF8).";
 
@@ -271,24 +270,18 @@ void Session::queue(core::SharedBytes bytes) {
 }
 
 void Session::flush() {
-    while (!done_ && !output_.empty()) {
-        struct iovec iov[kMaxIovecs];
-        int n = output_.gather(iov, kMaxIovecs);
-        ssize_t written = ::writev(socket_.get(), iov, n);
-        if (written < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                ev_io_start(loop_, &write_watcher_);
-                return;
-            }
-            finish();  // EPIPE, ECONNRESET: the client is gone
-            return;
-        }
-        output_.consume(static_cast<std::size_t>(written));
-    }
     if (done_)
         return;
+    switch (output_.write_to(socket_.get())) {
+        case core::OutputQueue::Write::Drained:
+            break;
+        case core::OutputQueue::Write::WouldBlock:
+            ev_io_start(loop_, &write_watcher_);
+            return;
+        case core::OutputQueue::Write::Failed:
+            finish();  // EPIPE, ECONNRESET: the client is gone
+            return;
+    }
     ev_io_stop(loop_, &write_watcher_);
     maybe_finish();
 }
