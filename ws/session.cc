@@ -43,6 +43,8 @@ Session::Session(struct ev_loop* loop, core::UniqueFd socket, std::string unread
     wslay_event_config_set_max_recv_msg_length(ctx_, options_.max_message_length);
     ev_io_init(&read_watcher_, on_readable, socket_.get(), EV_READ);
     ev_io_init(&write_watcher_, on_writable, socket_.get(), EV_WRITE);
+    ev_prepare_init(&flush_watcher_, on_prepare);
+    flush_watcher_.data = this;
     ev_init(&ping_timer_, on_ping_timer);
     ev_init(&linger_timer_, on_linger_timer);
     ev_init(&report_timer_, on_report);
@@ -51,6 +53,7 @@ Session::Session(struct ev_loop* loop, core::UniqueFd socket, std::string unread
 }
 
 Session::~Session() {
+    ev_prepare_stop(loop_, &flush_watcher_);
     ev_io_stop(loop_, &read_watcher_);
     ev_io_stop(loop_, &write_watcher_);
     ev_timer_stop(loop_, &ping_timer_);
@@ -164,6 +167,11 @@ void Session::on_writable(struct ev_loop*, ev_io* w, int) {
     self_of(w->data)->flush();
 }
 
+void Session::on_prepare(struct ev_loop* loop, ev_prepare* w, int) {
+    ev_prepare_stop(loop, w);
+    self_of(w->data)->flush();
+}
+
 void Session::on_ping_timer(struct ev_loop*, ev_timer* w, int) {
     Session* s = self_of(w->data);
     if (s->closing())
@@ -264,9 +272,10 @@ void Session::queue(core::SharedBytes bytes) {
         finish();
         return;
     }
-    // Written when the socket says it is writable: everything queued in this loop turn then
-    // leaves in one writev().
-    ev_io_start(loop_, &write_watcher_);
+    // Written before the loop waits again: everything queued in this loop turn then leaves in
+    // one writev(). While the socket is full the write watcher waits for it instead.
+    if (!ev_is_active(&write_watcher_))
+        ev_prepare_start(loop_, &flush_watcher_);
 }
 
 void Session::flush() {
@@ -319,6 +328,7 @@ void Session::finish() {
     if (done_)
         return;
     done_ = true;
+    ev_prepare_stop(loop_, &flush_watcher_);
     ev_io_stop(loop_, &read_watcher_);
     ev_io_stop(loop_, &write_watcher_);
     ev_timer_stop(loop_, &ping_timer_);

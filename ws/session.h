@@ -6,8 +6,9 @@
 // framing rules, nothing here parses a frame by hand), and one output queue. Everything written
 // goes through that queue: wslay's own frames (PONG, close) are copied into it whole, and
 // message frames built once per message (ws/frame.h) are shared into it, so control replies and
-// messages never interleave inside a frame. Output is written when the socket is writable, so a
-// burst of messages in one loop turn leaves in one writev().
+// messages never interleave inside a frame. Output is written once per loop turn, just before the
+// loop waits again (an ev_prepare: no system call to arm it), so a burst of messages leaves in
+// one writev(); a full socket is then waited for with the write watcher.
 //
 // What the session does by itself: PONG to each PING (same payload), PONG ignored, the client's
 // close echoed (code and reason) then TCP closed; PING every ping interval, and close 1000 plus
@@ -96,6 +97,7 @@ class Session {
                            void* user_data);
     static void on_readable(struct ev_loop* loop, ev_io* w, int revents);
     static void on_writable(struct ev_loop* loop, ev_io* w, int revents);
+    static void on_prepare(struct ev_loop* loop, ev_prepare* w, int revents);
     static void on_ping_timer(struct ev_loop* loop, ev_timer* w, int revents);
     static void on_linger_timer(struct ev_loop* loop, ev_timer* w, int revents);
     static void on_report(struct ev_loop* loop, ev_timer* w, int revents);
@@ -121,6 +123,7 @@ class Session {
     std::string peer_;
     wslay_event_context_ptr ctx_ = nullptr;
     ev_io read_watcher_, write_watcher_;
+    ev_prepare flush_watcher_;  // writes what this loop turn queued
     ev_timer ping_timer_, linger_timer_, report_timer_;
     core::OutputQueue output_;
     std::string wslay_out_;           // what wslay_event_send() wrote during one pump()
