@@ -17,8 +17,8 @@ void handle_publisher(broker::Broker& broker, WebSockets& websockets, http::Exch
 
 // One publish, from a POST or a WebSocket frame: the status an HTTP publisher answers with (201,
 // 202; 400 for a malformed message/http body, 507 when the segment is full) and its body: the
-// channel info in the format `accept` chooses, or the error's text. `content_type` and `accept`
-// may be nullptr (no header).
+// channel info in the format `accept` chooses, or the error's text. `content_type`, `event`
+// (X-EventSource-Event) and `accept` may be nullptr (no header).
 struct PublishReply {
     int status = 0;
     std::string content_type;
@@ -26,13 +26,13 @@ struct PublishReply {
 };
 PublishReply publish_message(broker::Broker& broker, const conf::Location& location,
                              const std::string& key, const std::string* content_type,
-                             std::string_view body, const std::string* accept);
+                             const std::string* event, std::string_view body,
+                             const std::string* accept);
 
 // push_subscriber: GET answers from the queue, holds (long-poll) or answers 304 (interval-poll;
 // and every subscriber once the worker is `stopping`), OPTIONS (push/subscriber.cc).
-void handle_subscriber(broker::Broker& broker, Subscriptions& subscriptions,
-                       WebSockets& websockets, bool stopping, http::Exchange& exchange,
-                       const std::string& key);
+void handle_subscriber(broker::Broker& broker, Subscriptions& subscriptions, WebSockets& websockets,
+                       bool stopping, http::Exchange& exchange, const std::string& key);
 
 // push_stub_status: GET answers with the server-wide figures (push/status.cc).
 void handle_status(broker::Broker& broker, http::Exchange& exchange);

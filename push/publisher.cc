@@ -49,9 +49,9 @@ void respond_info(broker::Broker& broker, http::Exchange& exchange, int status,
 
 void publish(broker::Broker& broker, http::Exchange& exchange, const std::string& key) {
     const protocol::Request& req = exchange.request();
-    PublishReply reply = publish_message(broker, exchange.location(), key,
-                                         req.header("Content-Type"), req.body,
-                                         req.header("Accept"));
+    PublishReply reply =
+        publish_message(broker, exchange.location(), key, req.header("Content-Type"),
+                        req.header("X-EventSource-Event"), req.body, req.header("Accept"));
     std::vector<protocol::Header> headers{{"Content-Type", reply.content_type}};
     add_cors_headers(exchange.location(), headers);
     exchange.respond(reply.status, headers, std::move(reply.body));
@@ -79,13 +79,14 @@ void channel_info(broker::Broker& broker, http::Exchange& exchange, const std::s
 
 PublishReply publish_message(broker::Broker& broker, const conf::Location& location,
                              const std::string& key, const std::string* content_type,
-                             std::string_view body, const std::string* accept) {
+                             const std::string* event, std::string_view body,
+                             const std::string* accept) {
     if (content_type && protocol::is_message_http(*content_type)) {
         auto parsed = protocol::parse_message_http(body);
         if (auto* err = std::get_if<std::string>(&parsed))
             return {400, "text/plain", "Malformed message/http body: " + *err + "\n"};
     }
-    auto result = broker.publish(key, content_type ? *content_type : "", body,
+    auto result = broker.publish(key, content_type ? *content_type : "", event ? *event : "", body,
                                  limits_of(location.push));
     if (result.status == core::Status::NoSpace) {
         LOG_ERROR(

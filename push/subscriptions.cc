@@ -38,6 +38,12 @@ Subscriptions::~Subscriptions() {
     }
 }
 
+void Subscriptions::count_held(core::SubscriberKind kind, int delta) {
+    std::uint64_t& n = held_[static_cast<std::size_t>(kind)];
+    n += static_cast<std::uint64_t>(static_cast<std::int64_t>(delta));
+    broker_.set_held(kind, static_cast<std::uint32_t>(n));
+}
+
 void Subscriptions::add(std::unique_ptr<Subscription> subscription,
                         const broker::ChannelRef& channel, std::uint64_t seq, core::MessageId since,
                         conf::Millis timeout) {
@@ -54,6 +60,7 @@ void Subscriptions::add(std::unique_ptr<Subscription> subscription,
     s->seq_ = seq;
     s->since_ = since;
     size_++;
+    count_held(s->kind(), 1);
     if (timeout.count() <= 0)
         return;
     const std::uint64_t timeout_us = static_cast<std::uint64_t>(timeout.count()) * 1000;
@@ -126,6 +133,7 @@ void Subscriptions::end(Subscription& s, Ending why) {
         s.finish(why);
     unlink(s);
     size_--;
+    count_held(s.kind(), -1);
     delete &s;
 }
 
@@ -302,8 +310,7 @@ void Subscriptions::stop_all(Ending why) {
     stop_ending_ = why;
     run_walks(true);
     while (!channels_.empty()) {
-        end_each(channels_.begin()->first, why,
-                 [](const Subscription&) { return true; });
+        end_each(channels_.begin()->first, why, [](const Subscription&) { return true; });
     }
 }
 

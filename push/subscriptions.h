@@ -45,6 +45,8 @@ class Subscription {
 
     // Whether the first message ends it (long-poll) or it stays for more (streams).
     virtual bool one_shot() const = 0;
+    // Its transport, as push_stub_status counts it.
+    virtual core::SubscriberKind kind() const = 0;
     // Hands one message to the client.
     virtual void deliver(const Payload& payload, DeliveryHeads& heads) = 0;
     // Tells the client the subscription is over (Deleted, Kicked, TimedOut, Stopping).
@@ -161,6 +163,8 @@ class Subscriptions final : public broker::Listener {
     // Returns whether `s` still waits.
     bool resync(Subscription& s, const broker::ChannelRef& channel);
     void settle_walk(Waiting& waiting);
+    // Counts one more (+1) or one fewer (-1) subscription of `kind` and tells the broker.
+    void count_held(core::SubscriberKind kind, int delta);
     // Finishes the pending walks if one is for `uid`, so that its next event applies after them.
     void finish_walks_before(std::uint64_t uid);
     // Forgets `waiting` if nothing refers to it any more.
@@ -181,16 +185,17 @@ class Subscriptions final : public broker::Listener {
     struct ev_loop* loop_;
     std::unordered_map<std::uint64_t, Waiting> channels_;  // by channel uid
     std::size_t size_ = 0;
+    core::SubscriberCounts held_{};  // size_ by kind
 
     // Message deliveries not finished yet, in the order the messages came.
     std::deque<Walk> walks_;
     std::size_t batch_;
-    std::size_t budget_ = 0;           // deliveries left in this loop iteration
-    unsigned budget_iteration_ = ~0u;  // ev_iteration() the budget belongs to
-    bool running_ = false;             // in run_walks()
+    std::size_t budget_ = 0;                 // deliveries left in this loop iteration
+    unsigned budget_iteration_ = ~0u;        // ev_iteration() the budget belongs to
+    bool running_ = false;                   // in run_walks()
     Ending stop_ending_ = Ending::Stopping;  // what stop_all() said
-    ev_check check_;                   // continues the walks after each poll
-    ev_idle idle_;                     // keeps the poll from blocking while walks are pending
+    ev_check check_;                         // continues the walks after each poll
+    ev_idle idle_;                           // keeps the poll from blocking while walks are pending
 
     // Timeouts without one libev timer per subscription (whose heap, thousands deep, cost a
     // stop and a start per poll): subscriptions with the same timeout join its list in time

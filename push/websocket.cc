@@ -11,9 +11,6 @@
 namespace pushrelay::push {
 namespace {
 
-// Unsent bytes past which a WebSocket client is cut off: the bound the http/ streams use.
-// TODO(lead): a directive for streams will replace both.
-constexpr std::size_t kMaxUnsentBytes = std::size_t{4} << 20;
 // A subscriber's frames are refused (1008) at their header; this only bounds what wslay would
 // buffer of a control frame's neighbour.
 constexpr std::uint64_t kSubscriberMaxMessage = 64 * 1024;
@@ -134,6 +131,7 @@ class WebSocketSubscriber final : public Subscription {
     }
 
     bool one_shot() const override { return false; }
+    core::SubscriberKind kind() const override { return core::SubscriberKind::WebSocket; }
 
     // The frame is built by the first WebSocket subscriber of the message that needs that
     // variant and shared by the rest (ten thousand subscribers, one buffer).
@@ -174,7 +172,7 @@ void Endpoint::message_received(ws::Session& session, ws::Opcode opcode, std::st
         type = &kOctetStream;
     else if (content_type)
         type = &*content_type;
-    PublishReply reply = publish_message(owner_.broker(), *location, key, type, payload,
+    PublishReply reply = publish_message(owner_.broker(), *location, key, type, nullptr, payload,
                                          accept ? &*accept : nullptr);
     session.send(ws::shared_frame(ws::Opcode::Text, reply.body));
 }
@@ -253,7 +251,7 @@ void WebSockets::upgrade(http::Exchange& exchange, const ws::Accepted& accepted,
 std::unique_ptr<Subscription> WebSockets::open_subscriber(http::Exchange& exchange,
                                                           const ws::Accepted& accepted) {
     ws::SessionOptions options;
-    options.max_unsent_bytes = kMaxUnsentBytes;
+    options.max_unsent_bytes = exchange.location().push.max_unsent_bytes;
     options.ping_interval = exchange.location().push.websocket_ping_interval.count() / 1000.0;
     options.max_message_length = kSubscriberMaxMessage;
     options.accept_messages = false;
@@ -267,7 +265,7 @@ void WebSockets::open_publisher(http::Exchange& exchange, const ws::Accepted& ac
                                 const std::string& key) {
     const conf::Location& location = exchange.location();
     ws::SessionOptions options;
-    options.max_unsent_bytes = kMaxUnsentBytes;
+    options.max_unsent_bytes = location.push.max_unsent_bytes;
     options.ping_interval = location.push.websocket_ping_interval.count() / 1000.0;
     options.max_message_length = location.http.client_max_body_size
                                      ? location.http.client_max_body_size

@@ -266,16 +266,21 @@ void Session::queue(core::SharedBytes bytes) {
     if (done_)
         return;
     output_.push(std::move(bytes));
-    if (output_.bytes() > options_.max_unsent_bytes) {
-        LOG_INFO("websocket client %s: over %zu bytes unsent, closing", peer_.c_str(),
-                 options_.max_unsent_bytes);
-        finish();
-        return;
-    }
     // Written before the loop waits again: everything queued in this loop turn then leaves in
-    // one writev(). While the socket is full the write watcher waits for it instead.
+    // one writev(). While the socket is full the write watcher waits for it instead, and what
+    // piles up meanwhile counts against the bound.
     if (!ev_is_active(&write_watcher_))
         ev_prepare_start(loop_, &flush_watcher_);
+    else
+        cut_off_if_over_bound();
+}
+
+void Session::cut_off_if_over_bound() {
+    if (output_.bytes() <= options_.max_unsent_bytes)
+        return;
+    LOG_INFO("websocket client %s: over %zu bytes unsent, closing", peer_.c_str(),
+             options_.max_unsent_bytes);
+    finish();
 }
 
 void Session::flush() {
@@ -285,7 +290,11 @@ void Session::flush() {
         case core::OutputQueue::Write::Drained:
             break;
         case core::OutputQueue::Write::WouldBlock:
-            ev_io_start(loop_, &write_watcher_);
+            // The bound is checked after writing what the socket takes, so a burst that the
+            // client reads in time never counts against it.
+            cut_off_if_over_bound();
+            if (!done_)
+                ev_io_start(loop_, &write_watcher_);
             return;
         case core::OutputQueue::Write::Failed:
             finish();  // EPIPE, ECONNRESET: the client is gone

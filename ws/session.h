@@ -49,7 +49,8 @@ class SessionObserver {
 };
 
 struct SessionOptions {
-    // Bytes queued and not yet written beyond which the client is cut off as a slow reader.
+    // Bytes queued and not yet written beyond which the client is cut off as a slow reader
+    // (checked after each write, once per loop turn).
     std::size_t max_unsent_bytes = std::size_t{4} << 20;
     // Seconds between server PINGs; 0: none (and no dead-client detection).
     double ping_interval = 0;
@@ -73,7 +74,8 @@ class Session {
     // Starts reading (the unread input first) and the ping timer.
     void start();
     // Queues one complete frame (ws/frame.h), possibly shared with other sessions. Ignored once
-    // the session is closing. Past max_unsent_bytes the session is cut off (told from the loop).
+    // the session is closing. Past max_unsent_bytes once written, the session is cut off (told
+    // from the loop).
     void send(core::SharedBytes frame);
     // Queues the close frame (code, reason; code 0: no status) and stops sending messages; TCP
     // closes when the client's close arrives or 250 ms pass. Precondition: reason <= 123 bytes.
@@ -106,6 +108,8 @@ class Session {
     // Moves what wslay queued (PONG, close) into the output queue, whole frames only.
     void pump();
     void queue(core::SharedBytes bytes);
+    // A slow reader: more than max_unsent_bytes wait while the socket is full.
+    void cut_off_if_over_bound();
     void flush();
     // Closes TCP now if the closing handshake allows it.
     void maybe_finish();
