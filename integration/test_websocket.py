@@ -342,10 +342,12 @@ def test_publish_by_websocket(pushrelay):
 
 def test_publish_reaches_websocket_subscriber(pushrelay):
     """A frame published by WebSocket reaches a WebSocket subscriber on another connection
-    (201: someone waited)."""
+    (201: someone waited); the status page counts the subscriber as a WebSocket one."""
     server = start(pushrelay)
     sub = RawWS(server.sub, sub_path("relay"))
     wait_for_subscribers(server.pub_url("relay"), 1)
+    status = requests.get(f"{server.base_pub}/status?format=json", timeout=WAIT).json()
+    assert status["websocket_subscribers"] == 1, status
     pub = RawWS(server.pub, "/pub?id=relay", {"Accept": "application/json"})
     pub.send(client_frame(TEXT, b"through"))
     assert sub.read_frame()[:2] == (0x81, b"through")
