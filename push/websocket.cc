@@ -81,7 +81,7 @@ class Endpoint final : public ws::SessionObserver {
             session_->close(pending_close_->code, pending_close_->reason);
     }
     // The connection closed before the 101 was out.
-    void abandon() { session_closed_without_session(); }
+    void abandon() { end(); }
 
     void send(core::SharedBytes frame) {
         if (session_) {
@@ -108,8 +108,9 @@ class Endpoint final : public ws::SessionObserver {
   private:
     void message_received(ws::Session& session, ws::Opcode opcode,
                           std::string_view payload) override;
-    void session_closed(ws::Session&) override { session_closed_without_session(); }
-    void session_closed_without_session();
+    void session_closed(ws::Session&) override { end(); }
+    // Ends its subscription (ClientGone), then itself: the registry forgets and destroys it.
+    void end();
 
     WebSockets& owner_;
     ws::SessionOptions options_;
@@ -177,7 +178,7 @@ void Endpoint::message_received(ws::Session& session, ws::Opcode opcode, std::st
     session.send(ws::shared_frame(ws::Opcode::Text, reply.body));
 }
 
-void Endpoint::session_closed_without_session() {
+void Endpoint::end() {
     if (WebSocketSubscriber* s = std::exchange(subscriber, nullptr))
         s->endpoint_gone();
     owner_.remove(this);  // destroys this: nothing after it
