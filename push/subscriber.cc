@@ -297,10 +297,9 @@ void subscribe(broker::Broker& broker, Subscriptions& subscriptions, WebSockets&
             if (auto* refused = std::get_if<ws::Refused>(&handshake))
                 return respond_text(exchange, refused->status, refused->body);
             ws::Accepted accepted = std::get<ws::Accepted>(handshake);
-            return subscribe_stream(broker, subscriptions, stopping, exchange, key,
-                                    [&](http::Exchange& ex) {
-                                        return websockets.open_subscriber(ex, accepted);
-                                    });
+            return subscribe_stream(
+                broker, subscriptions, stopping, exchange, key,
+                [&](http::Exchange& ex) { return websockets.open_subscriber(ex, accepted); });
         }
         case Served::EventSource:
             return subscribe_stream(broker, subscriptions, stopping, exchange, key,
@@ -352,9 +351,8 @@ void subscribe(broker::Broker& broker, Subscriptions& subscriptions, WebSockets&
 
 }  // namespace
 
-void handle_subscriber(broker::Broker& broker, Subscriptions& subscriptions,
-                       WebSockets& websockets, bool stopping, http::Exchange& exchange,
-                       const std::string& key) {
+void handle_subscriber(broker::Broker& broker, Subscriptions& subscriptions, WebSockets& websockets,
+                       bool stopping, http::Exchange& exchange, const std::string& key) {
     const std::string& method = exchange.request().method;
     if (method == "GET") {
         subscribe(broker, subscriptions, websockets, stopping, exchange, key);
