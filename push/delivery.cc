@@ -33,6 +33,14 @@ Payload make_payload(const broker::Message& message) {
     return payload;
 }
 
+std::string etag_of(const Payload& payload) {
+    return payload.tags.empty() ? protocol::format_etag(payload.id.tag) : payload.tags;
+}
+
+std::string id_of(const Payload& payload) {
+    return std::to_string(payload.id.time) + ":" + etag_of(payload);
+}
+
 http::SharedBytes DeliveryHeads::get(const conf::Location& location, int http_minor,
                                      bool keep_alive) {
     for (const Entry& e : entries_) {
@@ -44,7 +52,7 @@ http::SharedBytes DeliveryHeads::get(const conf::Location& location, int http_mi
         payload_.content_type.empty() ? location.http.default_type : payload_.content_type;
     head.add("Content-Type", type);
     head.add("Last-Modified", protocol::http_date(payload_.id.time));
-    head.add("Etag", protocol::format_etag(payload_.id.tag));
+    head.add("Etag", etag_of(payload_));
     head.add("Vary", "If-None-Match, If-Modified-Since");
     std::vector<protocol::Header> cors;
     add_cors_headers(location, cors);

@@ -19,6 +19,9 @@ namespace pushrelay::push {
 struct Payload {
     int status = 200;
     core::MessageId id{};
+    // A multiplexed subscription's tag list for this message (`[0],-`, push/multiplex.h); empty:
+    // the message's own tag. What the client sends back, so it goes wherever the tag would.
+    std::string tags;
     std::string content_type;               // empty: the location's default_type
     std::vector<protocol::Header> headers;  // from a message/http body
     http::SharedBytes body;
@@ -26,6 +29,11 @@ struct Payload {
 
 // For message/http, unpacks the status, headers and body; otherwise shares the message's body.
 Payload make_payload(const broker::Message& message);
+
+// The Etag of a payload: its tag list, or its tag.
+std::string etag_of(const Payload& payload);
+// Its message id as the streams write it: `<time>:<etag>` (transports.md "Message id").
+std::string id_of(const Payload& payload);
 
 // Heads for one payload, built on first use for each kind of receiver.
 class DeliveryHeads {

@@ -14,7 +14,10 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
+#include <span>
 #include <unordered_map>
+#include <vector>
 
 #include "broker/broker.h"
 #include "conf/conf.h"
@@ -22,18 +25,21 @@
 
 namespace pushrelay::push {
 
+class Multiplex;
 class Subscriptions;
 struct Waiting;
 
 // Why a subscription ends.
 enum class Ending : std::uint8_t {
-    Delivered,   // a one-shot subscriber got its message (the broker counts it with the delivery)
-    Resynced,    // a one-shot got its message from a resync (find_next counted the receipt)
-    Deleted,     // the channel was deleted: 410 (the broker forgot its waiters itself)
-    Kicked,      // a `last` subscriber took the channel: 409
-    TimedOut,    // push_subscriber_timeout passed: 304
-    Stopping,    // the worker stops gracefully: 304, and the client polls another worker
-    ClientGone,  // the client closed: nobody to answer
+    Delivered,  // a one-shot subscriber got its message (the broker counts it with the delivery)
+    Resynced,   // a one-shot got its message from a resync (find_next counted the receipt)
+    Deleted,    // the channel was deleted: 410 (the broker forgot its waiters itself)
+    Kicked,     // a `last` subscriber took the channel: 409
+    TimedOut,   // push_subscriber_timeout passed: 304
+    Stopping,   // the worker stops gracefully: 304, and the client polls another worker
+    // Nobody to answer through it: the client closed, or (a member of a multiplexed
+    // subscription, push/multiplex.h) another member ended and answered for all.
+    ClientGone,
 };
 
 class Subscription {
@@ -60,8 +66,12 @@ class Subscription {
 
   private:
     friend class Subscriptions;
+    friend class Multiplex;
 
     Subscriptions* owner_ = nullptr;
+    // A transport serving a multiplexed subscription is not in Subscriptions itself: its client
+    // leaving ends this member of it (and so all of them). nullptr otherwise.
+    Subscription* stand_in_ = nullptr;
     Waiting* waiting_ = nullptr;  // its channel's list
     Subscription* prev_ = nullptr;
     Subscription* next_ = nullptr;
@@ -127,6 +137,13 @@ class Subscriptions final : public broker::Listener {
     // point, as a resync does. False when that ended it (its channel was deleted, or a `last`
     // subscriber kicked it); it must not be used then.
     bool catch_up(Subscription& subscription);
+    // catch_up() for the members of one multiplexed subscription (push/multiplex.h), all just
+    // added: `next[i]` is the first stored message of members[i]'s channel (subscribe()'s
+    // match, already counted), and each is followed by the rest of its channel. Sent merged by
+    // (time, tag, position in the list). False when that ended them (a one-shot delivered, a
+    // channel deleted, a kick); they must not be used then.
+    bool catch_up(std::span<Subscription* const> members,
+                  std::vector<std::optional<broker::Message>> next);
     // Ends one subscription as a graceful stop ends them all (a stream that begins while the
     // worker stops gets what is stored, then ends).
     void stop(Subscription& subscription);
@@ -146,6 +163,7 @@ class Subscriptions final : public broker::Listener {
 
   private:
     friend class Subscription;
+    friend class Multiplex;
 
     // Unlinks, answers as `why` says, settles the broker's count, and destroys `s`.
     void end(Subscription& s, Ending why);
@@ -159,6 +177,11 @@ class Subscriptions final : public broker::Listener {
     // After lost events: what `s` missed, asked of the broker. Ends it or brings it up to date.
     // Returns whether `s` still waits.
     bool resync(Subscription& s, const broker::ChannelRef& channel);
+    // Asks the broker for what follows `s.since()` into *next; false when the answer ended `s`
+    // (its channel deleted: Deleted; a `last` subscriber came after it: Kicked).
+    bool fetch_next(Subscription& s, std::optional<broker::Message>* next);
+    // Sends `message` (already counted by the broker) to `s`; false when that ended it (one-shot).
+    bool hand_over(Subscription& s, const broker::Message& message);
     void settle_walk(Waiting& waiting);
     // Finishes the pending walks if one is for `uid`, so that its next event applies after them.
     void finish_walks_before(std::uint64_t uid);
