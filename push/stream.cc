@@ -143,6 +143,7 @@ void Stream::finish(Ending why) {
         case Ending::Deleted:
         case Ending::TimedOut:
         case Ending::Stopping:
+        case Ending::Restarting:
         case Ending::Kicked:
             break;
     }

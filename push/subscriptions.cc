@@ -113,6 +113,7 @@ void Subscriptions::end(Subscription& s, Ending why) {
         case Ending::Kicked:
         case Ending::TimedOut:
         case Ending::Stopping:
+        case Ending::Restarting:
         case Ending::ClientGone:
             broker_.unsubscribe(s.waiting_->channel, 1);
             break;
@@ -298,10 +299,11 @@ void Subscriptions::on_kick(std::uint64_t uid, std::uint64_t before_seq) {
     end_each(uid, Ending::Kicked, [&](const Subscription& s) { return s.seq() < before_seq; });
 }
 
-void Subscriptions::stop_all() {
+void Subscriptions::stop_all(Ending why) {
+    stop_ending_ = why;
     run_walks(true);
     while (!channels_.empty()) {
-        end_each(channels_.begin()->first, Ending::Stopping,
+        end_each(channels_.begin()->first, why,
                  [](const Subscription&) { return true; });
     }
 }
@@ -379,7 +381,7 @@ bool Subscriptions::catch_up(std::span<Subscription* const> members,
 }
 
 void Subscriptions::stop(Subscription& subscription) {
-    end(subscription, Ending::Stopping);
+    end(subscription, stop_ending_);
 }
 
 }  // namespace pushrelay::push

@@ -31,12 +31,13 @@ struct Waiting;
 
 // Why a subscription ends.
 enum class Ending : std::uint8_t {
-    Delivered,  // a one-shot subscriber got its message (the broker counts it with the delivery)
-    Resynced,   // a one-shot got its message from a resync (find_next counted the receipt)
-    Deleted,    // the channel was deleted: 410 (the broker forgot its waiters itself)
-    Kicked,     // a `last` subscriber took the channel: 409
-    TimedOut,   // push_subscriber_timeout passed: 304
-    Stopping,   // the worker stops gracefully: 304, and the client polls another worker
+    Delivered,   // a one-shot subscriber got its message (the broker counts it with the delivery)
+    Resynced,    // a one-shot got its message from a resync (find_next counted the receipt)
+    Deleted,     // the channel was deleted: 410 (the broker forgot its waiters itself)
+    Kicked,      // a `last` subscriber took the channel: 409
+    TimedOut,    // push_subscriber_timeout passed: 304
+    Stopping,    // the worker stops gracefully: 304, and the client polls another worker
+    Restarting,  // as Stopping, for a reload: streams say the service restarts
     // Nobody to answer through it: the client closed, or (a member of a multiplexed
     // subscription, push/multiplex.h) another member ended and answered for all.
     ClientGone,
@@ -144,11 +145,11 @@ class Subscriptions final : public broker::Listener {
     // channel deleted, a kick); they must not be used then.
     bool catch_up(std::span<Subscription* const> members,
                   std::vector<std::optional<broker::Message>> next);
-    // Ends one subscription as a graceful stop ends them all (a stream that begins while the
-    // worker stops gets what is stored, then ends).
+    // Ends one subscription as the graceful stop under way ended them all (a stream that begins
+    // while the worker stops gets what is stored, then ends).
     void stop(Subscription& subscription);
-    // A graceful stop: every subscription ends as Stopping.
-    void stop_all();
+    // A graceful stop: every subscription ends as `why` (Stopping or Restarting).
+    void stop_all(Ending why);
 
     // Subscriptions held, all channels.
     std::size_t size() const { return size_; }
@@ -210,6 +211,7 @@ class Subscriptions final : public broker::Listener {
     std::size_t budget_ = 0;           // deliveries left in this loop iteration
     unsigned budget_iteration_ = ~0u;  // ev_iteration() the budget belongs to
     bool running_ = false;             // in run_walks()
+    Ending stop_ending_ = Ending::Stopping;  // what stop_all() said
     ev_check check_;                   // continues the walks after each poll
     ev_idle idle_;                     // keeps the poll from blocking while walks are pending
 

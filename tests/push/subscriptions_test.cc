@@ -198,7 +198,7 @@ TEST_F(SubscriptionsTest, StopAllAnswersEveryChannelAndReleases) {
     add(subs, 1, true);
     add(subs, 2, false);
     add(subs, 3, true);
-    subs.stop_all();
+    subs.stop_all(Ending::Stopping);
     EXPECT_EQ(log.finishes.size(), 3u);
     for (Ending e : log.finishes) EXPECT_EQ(e, Ending::Stopping);
     for (auto& [uid, n] : broker.waiters) EXPECT_EQ(n, 0) << "channel " << uid;
@@ -359,8 +359,8 @@ TEST_F(MultiplexTest, KickTimeoutAndStopEachAnswerOnce) {
         Subscriptions subs(broker, loop);
         FakeTransport* t = nullptr;
         add_multiplex(subs, 2, false, &t);
-        subs.stop_all();
-        EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Kicked, Ending::Stopping}));
+        subs.stop_all(Ending::Restarting);
+        EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Kicked, Ending::Restarting}));
         expect_no_waiters(2);
     }
     {
@@ -369,10 +369,21 @@ TEST_F(MultiplexTest, KickTimeoutAndStopEachAnswerOnce) {
         add_multiplex(subs, 2, true, &t, conf::Millis(1));
         for (int i = 0; i < 1000 && subs.size() > 0; i++) ev_run(loop, EVRUN_ONCE);
         EXPECT_EQ(log.finishes,
-                  (std::vector<Ending>{Ending::Kicked, Ending::Stopping, Ending::TimedOut}));
+                  (std::vector<Ending>{Ending::Kicked, Ending::Restarting, Ending::TimedOut}));
         expect_no_waiters(2);
     }
     EXPECT_EQ(log.destroyed, 3);
+}
+
+TEST_F(MultiplexTest, DestructionReleasesEveryMember) {
+    {
+        Subscriptions subs(broker, loop);
+        FakeTransport* t = nullptr;
+        add_multiplex(subs, 3, false, &t);
+    }
+    EXPECT_TRUE(log.finishes.empty());
+    EXPECT_EQ(log.destroyed, 1);
+    expect_no_waiters(3);
 }
 
 TEST_F(MultiplexTest, BacklogMergedByTimeTagAndPosition) {
@@ -519,7 +530,7 @@ TEST_F(BatchedDeliveryTest, StopFinishesPendingDeliveriesFirst) {
     for (int i = 0; i < 5; i++) add(subs, 1, true);
     add(subs, 2, false);
     subs.on_message(1, message(10, 0));
-    subs.stop_all();
+    subs.stop_all(Ending::Stopping);
     EXPECT_EQ(log.messages.size(), 5u);
     EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Stopping}));
     EXPECT_EQ(subs.pending_walks(), 0u);
