@@ -138,6 +138,23 @@ bool named_message(const protocol::Request& req, std::optional<core::MessageId>*
     return true;
 }
 
+// What every subscribe of a location asks the broker, whatever the transport; the caller sets
+// the key, the starting point (`since`) and how it waits (`wait`, `persistent`).
+broker::SubscribeRequest subscribe_request(const conf::PushSettings& push, bool wait_for_new) {
+    core::ChannelLimits limits;
+    limits.channel_timeout_ms = push.channel_timeout.count();
+    return {.key = {},
+            .since = std::nullopt,
+            .wait_for_new = wait_for_new,
+            .first_message = push.first_message,
+            .create_channel = !push.authorized_channels_only,
+            .wait = true,
+            .persistent = false,
+            .max_subscribers = push.max_channel_subscribers,
+            .concurrency = concurrency_of(push.concurrency),
+            .limits_if_created = limits};
+}
+
 void subscribe_stream(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
                       http::Exchange& exchange, const std::string& key, StreamKind kind) {
     const protocol::Request& req = exchange.request();
@@ -147,19 +164,11 @@ void subscribe_stream(broker::Broker& broker, Subscriptions& subscriptions, bool
         respond_text(exchange, 400, "Message ID invalid");
         return;
     }
-    core::ChannelLimits limits;
-    limits.channel_timeout_ms = push.channel_timeout.count();
-    broker::SubscribeResult result =
-        broker.subscribe({.key = key,
-                          .since = since,
-                          .wait_for_new = !since && push.first_message == 0,
-                          .first_message = push.first_message,
-                          .create_channel = !push.authorized_channels_only,
-                          .wait = true,
-                          .persistent = true,
-                          .max_subscribers = push.max_channel_subscribers,
-                          .concurrency = concurrency_of(push.concurrency),
-                          .limits_if_created = limits});
+    broker::SubscribeRequest request = subscribe_request(push, !since && push.first_message == 0);
+    request.key = key;
+    request.since = since;
+    request.persistent = true;
+    broker::SubscribeResult result = broker.subscribe(request);
     if (respond_refusal(exchange, result.status))
         return;
     if (!result.waiting) {  // not created (authorized_channels_only has its own refusal)
@@ -275,22 +284,12 @@ void subscribe_multiplexed(broker::Broker& broker, Subscriptions& subscriptions,
     }
     const bool poll = served == Served::Poll;
     const bool held = !poll || (!(push.transports & conf::kTransportIntervalPoll) && !stopping);
-    core::ChannelLimits limits;
-    limits.channel_timeout_ms = push.channel_timeout.count();
-    broker::SubscribeRequest request{
-        .key = {},
-        .since = std::nullopt,
-        .wait_for_new =
-            (poll && no_cache_requested(req, push)) || (!named && push.first_message == 0),
-        .first_message = push.first_message,
-        .create_channel = !push.authorized_channels_only,
-        .wait = held,
-        // Registered even with a match, so that every channel is held until the merged
-        // backlog is sent (a one-shot ends them all after its one message).
-        .persistent = held,
-        .max_subscribers = push.max_channel_subscribers,
-        .concurrency = concurrency_of(push.concurrency),
-        .limits_if_created = limits};
+    broker::SubscribeRequest request = subscribe_request(
+        push, (poll && no_cache_requested(req, push)) || (!named && push.first_message == 0));
+    request.wait = held;
+    // Registered even with a match, so that every channel is held until the merged backlog is
+    // sent (a one-shot ends them all after its one message).
+    request.persistent = held;
     std::vector<broker::SubscribeResult> results;
     results.reserve(keys.size());
     for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -364,24 +363,18 @@ void subscribe(broker::Broker& broker, Subscriptions& subscriptions, bool stoppi
             return;
     }
     const bool no_cache = no_cache_requested(req, push);
-    core::ChannelLimits limits;
-    limits.channel_timeout_ms = push.channel_timeout.count();
     std::optional<core::MessageId> since;
     if (!named_message(req, &since)) {
         respond_text(exchange, 400, "Message ID invalid");
         return;
     }
-    broker::SubscribeResult result = broker.subscribe(
-        {.key = key,
-         .since = since,
-         .wait_for_new = no_cache || (!since && push.first_message == 0),
-         .first_message = push.first_message,
-         .create_channel = !push.authorized_channels_only,
-         // Transport selection row 5: interval-poll, when listed, wins over long-poll.
-         .wait = !(push.transports & conf::kTransportIntervalPoll) && !stopping,
-         .max_subscribers = push.max_channel_subscribers,
-         .concurrency = concurrency_of(push.concurrency),
-         .limits_if_created = limits});
+    broker::SubscribeRequest request =
+        subscribe_request(push, no_cache || (!since && push.first_message == 0));
+    request.key = key;
+    request.since = since;
+    // Transport selection row 5: interval-poll, when listed, wins over long-poll.
+    request.wait = !(push.transports & conf::kTransportIntervalPoll) && !stopping;
+    broker::SubscribeResult result = broker.subscribe(request);
     if (respond_refusal(exchange, result.status))
         return;
     if (result.message) {
