@@ -5,6 +5,7 @@ Raw sockets where bytes matter; every wait is bounded (WAIT) and waits on the se
 bytes, never on sleeps."""
 import email.utils
 import re
+import signal
 import time
 import uuid
 
@@ -44,6 +45,16 @@ SERVERS = f"""
         location /win {{{{
             set $push_channel_id $arg_id;
             push_channel_id $arg_other;
+            push_subscriber;
+        }}}}
+        location /timeout {{{{
+            push_channel_id $arg_a $arg_b;
+            push_subscriber {TRANSPORTS};
+            push_subscriber_timeout 1s;
+        }}}}
+        location /first {{{{
+            push_channel_id $arg_a $arg_b;
+            push_subscriber_concurrency first;
             push_subscriber;
         }}}}
         location /ip {{{{
@@ -248,6 +259,58 @@ def test_delete_one_channel_ends_all(pushrelay):
     assert mp.endswith(b"--\r\n") and len(mp) == 2 + 32 + 4
     assert held.result().status_code == 410
     wait_for_subscribers(server.pub_url(a), 0)
+
+
+def test_timeout_ends_the_whole_subscription(pushrelay):
+    """Stream end, push_subscriber_timeout on a multiplexed subscription: one `:408: 408 Request
+    Timeout` (and long-poll 304), and neither channel counts it afterwards."""
+    server = start(pushrelay)
+    a, b = fresh("a"), fresh("b")
+    s = Stream(server, "x", ES, f"&a={a}&b={b}", path="/timeout")
+    held = Held(f"{server.base_sub}/timeout?a={a}&b={b}")
+    assert s.wait_closed() == b": hi\n\n:408: 408 Request Timeout\n\n"
+    assert held.result().status_code == 304
+    wait_for_subscribers(server.pub_url(a), 0)
+    wait_for_subscribers(server.pub_url(b), 0)
+
+
+def test_reload_then_resume(pushrelay):
+    """Stream end, reload (HUP): a multiplexed EventSource of a retiring worker closes with no
+    comment; resuming with its last id (Last-Event-ID) on the new generation gets what was
+    published since on either channel, once."""
+    server = start(pushrelay)
+    a, b = fresh("a"), fresh("b")
+    publish(server.pub_url(a), b"before")
+    s = mux(server, a, b, ES)
+    last = mux_frames(s.wait_body(lambda d: len(mux_frames(d)) == 1))[0][0]
+    wait_for_subscribers(server.pub_url(a), 1)
+    old = set(server.worker_pids())
+    server.signal(signal.SIGHUP)
+    assert s.wait_closed().endswith(b"data: before\n\n")
+    wait_until(lambda: set(server.worker_pids()).isdisjoint(old)
+               and len(server.worker_pids()) == server.workers, what="new workers")
+    publish(server.pub_url(b), b"after")
+    s = mux(server, a, b, dict(ES, **{"Last-Event-ID": last}))
+    body = s.wait_body(lambda d: len(mux_frames(d)) == 1)
+    assert [d for _, d in mux_frames(body)] == [b"data: after\n"]
+    s.close()
+
+
+def test_refused_on_one_channel_releases_the_others(pushrelay):
+    """Multiplexing, one subscription on each channel: a refusal on any channel (here
+    concurrency `first`: 409) answers the request and gives back what the channels before it
+    registered."""
+    server = start(pushrelay)
+    a, b, c = fresh("a"), fresh("b"), fresh("c")
+    publish(server.pub_url(c), b"c exists")
+    held = Held(f"{server.base_sub}/first?a={a}&b={b}")
+    wait_for_subscribers(server.pub_url(b), 1)
+    r = requests.get(f"{server.base_sub}/first?a={c}&b={b}", timeout=WAIT)
+    assert r.status_code == 409
+    assert channel_info(server.pub_url(c))["subscribers"] == 0
+    assert channel_info(server.pub_url(b))["subscribers"] == 1
+    publish(server.pub_url(b), b"to the first")
+    assert held.result().content == b"to the first"
 
 
 def test_counts_one_subscriber_per_channel(pushrelay):
