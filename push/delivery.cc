@@ -33,6 +33,15 @@ Payload make_payload(const broker::Message& message) {
     return payload;
 }
 
+std::size_t oldest_of(std::span<const std::optional<broker::Message>> next) {
+    std::size_t pick = next.size();
+    for (std::size_t i = 0; i < next.size(); ++i) {
+        if (next[i] && (pick == next.size() || next[i]->id < next[pick]->id))
+            pick = i;  // `<`, not `<=`: a tie goes to the earlier position
+    }
+    return pick;
+}
+
 std::string etag_of(const Payload& payload) {
     return payload.tags.empty() ? protocol::format_etag(payload.id.tag) : payload.tags;
 }

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <array>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,11 @@ struct Payload {
 
 // For message/http, unpacks the status, headers and body; otherwise shares the message's body.
 Payload make_payload(const broker::Message& message);
+
+// Of the next messages of a multiplexed subscription's channels (nullopt: none), the one to send
+// first: the oldest by (time, tag), the earlier position on a tie (transports.md
+// "Multiplexing"). next.size() when there is none.
+std::size_t oldest_of(std::span<const std::optional<broker::Message>> next);
 
 // The Etag of a payload: its tag list, or its tag.
 std::string etag_of(const Payload& payload);

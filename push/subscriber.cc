@@ -308,30 +308,25 @@ void subscribe_multiplexed(broker::Broker& broker, Subscriptions& subscriptions,
         }
         results.push_back(std::move(result));
     }
+    std::vector<std::optional<broker::Message>> first;
+    first.reserve(results.size());
+    for (broker::SubscribeResult& result : results) first.push_back(std::move(result.message));
     if (!held) {
-        std::size_t pick = results.size();
-        for (std::size_t i = 0; i < results.size(); ++i) {
-            if (results[i].message &&
-                (pick == results.size() || results[i].message->id < results[pick].message->id))
-                pick = i;
-        }
-        if (pick == results.size())
+        const std::size_t pick = oldest_of(first);
+        if (pick == first.size())
             return respond_not_modified(exchange);
-        Payload payload = make_payload(*results[pick].message);
+        Payload payload = make_payload(*first[pick]);
         payload.tags = protocol::MultiplexedIds(keys.size(), named).next(pick, payload.id);
         DeliveryHeads heads(payload);
         return respond_with_payload(exchange, payload, heads);
     }
     std::shared_ptr<Multiplex> multiplex =
         Multiplex::create(subscriptions, make_transport(served, exchange), keys.size(), named);
-    std::vector<std::optional<broker::Message>> first;
-    first.reserve(results.size());
     for (std::size_t i = 0; i < results.size(); ++i) {
         // One timeout for the whole: the first member's ending ends the rest.
         subscriptions.add(multiplex->member(i), results[i].channel, results[i].waiter_seq,
                           results[i].resume_after,
                           i == 0 ? push.subscriber_timeout : conf::Millis(0));
-        first.push_back(std::move(results[i].message));
     }
     if (multiplex->catch_up(std::move(first)) && stopping)
         multiplex->stop();

@@ -315,11 +315,10 @@ void Subscriptions::on_events_lost() {
     std::vector<std::uint64_t> uids;
     uids.reserve(channels_.size());
     for (const auto& [uid, waiting] : channels_) uids.push_back(uid);
-    for (std::uint64_t uid : uids)
-        visit_each(uid, [&](Subscription& s, Waiting& waiting) { resync(s, waiting.channel); });
+    for (std::uint64_t uid : uids) visit_each(uid, [&](Subscription& s, Waiting&) { resync(s); });
 }
 
-bool Subscriptions::resync(Subscription& s, const broker::ChannelRef&) {
+bool Subscriptions::resync(Subscription& s) {
     for (;;) {
         std::optional<broker::Message> next;
         if (!fetch_next(s, &next))
@@ -358,7 +357,7 @@ bool Subscriptions::hand_over(Subscription& s, const broker::Message& message) {
 }
 
 bool Subscriptions::catch_up(Subscription& subscription) {
-    return resync(subscription, subscription.waiting_->channel);
+    return resync(subscription);
 }
 
 // A k-way merge: each channel's next message is fetched only once its previous one is sent, so
@@ -367,11 +366,7 @@ bool Subscriptions::catch_up(Subscription& subscription) {
 bool Subscriptions::catch_up(std::span<Subscription* const> members,
                              std::vector<std::optional<broker::Message>> next) {
     for (;;) {
-        std::size_t pick = next.size();
-        for (std::size_t i = 0; i < next.size(); ++i) {
-            if (next[i] && (pick == next.size() || next[i]->id < next[pick]->id))
-                pick = i;  // ties go to the earlier position: `<`, not `<=`
-        }
+        const std::size_t pick = oldest_of(next);
         if (pick == next.size())
             return true;
         Subscription& s = *members[pick];

@@ -177,7 +177,7 @@ class Subscriptions final : public broker::Listener {
     void end_each(std::uint64_t uid, Ending why, Pick pick);
     // After lost events: what `s` missed, asked of the broker. Ends it or brings it up to date.
     // Returns whether `s` still waits.
-    bool resync(Subscription& s, const broker::ChannelRef& channel);
+    bool resync(Subscription& s);
     // Asks the broker for what follows `s.since()` into *next; false when the answer ended `s`
     // (its channel deleted: Deleted; a `last` subscriber came after it: Kicked).
     bool fetch_next(Subscription& s, std::optional<broker::Message>* next);
