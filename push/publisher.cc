@@ -1,5 +1,6 @@
 // The publisher location: POST/PUT store and fan out a message, GET reports
 // the channel, DELETE removes it (its held subscribers get 410).
+#include <algorithm>
 #include <variant>
 
 #include "core/log.h"
@@ -38,7 +39,16 @@ void respond_info(broker::Broker& broker, http::Exchange& exchange, int status,
     exchange.respond(status, headers, protocol::format_channel_info(body, type.format));
 }
 
-void publish(broker::Broker& broker, http::Exchange& exchange, const std::string& key) {
+// The channel info answered for several channels (transports.md leaves it open,
+// doc/decisions.md): messages and subscribers summed, `requested` the most recent.
+void add_info(core::ChannelInfo& total, const core::ChannelInfo& info) {
+    total.messages += info.messages;
+    total.subscribers += info.subscribers;
+    total.last_requested_ms = std::max(total.last_requested_ms, info.last_requested_ms);
+}
+
+void publish(broker::Broker& broker, http::Exchange& exchange,
+             const std::vector<std::string>& keys) {
     const protocol::Request& req = exchange.request();
     const std::string* content_type = req.header("Content-Type");
     if (content_type && protocol::is_message_http(*content_type)) {
@@ -48,28 +58,47 @@ void publish(broker::Broker& broker, http::Exchange& exchange, const std::string
             return;
         }
     }
+    // One copy in each channel, each with its own id. A full segment stops at that channel:
+    // the copies before it stay (they may have been delivered already).
     const std::string* event = req.header("X-EventSource-Event");
-    auto result = broker.publish(key, content_type ? *content_type : "", event ? *event : "",
-                                 req.body, limits_of(exchange.location().push));
-    if (result.status == core::Status::NoSpace) {
-        LOG_ERROR(
-            "publish to \"%s\" refused: the shared segment is full (push_max_reserved_memory)",
-            log::escape(key).c_str());
-        respond_text(exchange, 507,
-                     "507 Insufficient Storage: the shared segment is full; the message was not "
-                     "stored. Retry once messages expire or channels are deleted.\n");
-        return;
+    bool had_waiters = false;
+    core::ChannelInfo total;
+    for (const std::string& key : keys) {
+        auto result = broker.publish(key, content_type ? *content_type : "", event ? *event : "",
+                                     req.body, limits_of(exchange.location().push));
+        if (result.status == core::Status::NoSpace) {
+            LOG_ERROR(
+                "publish to \"%s\" refused: the shared segment is full "
+                "(push_max_reserved_memory)",
+                log::escape(key).c_str());
+            respond_text(exchange, 507,
+                         "507 Insufficient Storage: the shared segment is full; the message was "
+                         "not stored. Retry once messages expire or channels are deleted.\n");
+            return;
+        }
+        had_waiters = had_waiters || result.had_waiters;
+        add_info(total, result.info);
     }
-    respond_info(broker, exchange, result.had_waiters ? 201 : 202, result.info);
+    respond_info(broker, exchange, had_waiters ? 201 : 202, total);
 }
 
-void delete_channel(broker::Broker& broker, http::Exchange& exchange, const std::string& key) {
-    auto result = broker.delete_channel(key);
-    if (result.status == core::Status::NotFound) {
+// Several channels: each deleted; 404 only when none existed.
+void delete_channel(broker::Broker& broker, http::Exchange& exchange,
+                    const std::vector<std::string>& keys) {
+    bool found = false;
+    core::ChannelInfo total;
+    for (const std::string& key : keys) {
+        auto result = broker.delete_channel(key);
+        if (result.status == core::Status::NotFound)
+            continue;
+        found = true;
+        add_info(total, result.info);
+    }
+    if (!found) {
         respond_empty(exchange, 404);
         return;
     }
-    respond_info(broker, exchange, 200, result.info);
+    respond_info(broker, exchange, 200, total);
 }
 
 void channel_info(broker::Broker& broker, http::Exchange& exchange, const std::string& key) {
@@ -83,14 +112,19 @@ void channel_info(broker::Broker& broker, http::Exchange& exchange, const std::s
 
 }  // namespace
 
-void handle_publisher(broker::Broker& broker, http::Exchange& exchange, const std::string& key) {
+void handle_publisher(broker::Broker& broker, http::Exchange& exchange,
+                      const std::vector<std::string>& keys) {
     const std::string& method = exchange.request().method;
     if (method == "POST" || method == "PUT") {
-        publish(broker, exchange, key);
+        publish(broker, exchange, keys);
     } else if (method == "GET") {
-        channel_info(broker, exchange, key);
+        // transports.md "Multiplexing": no channel info for several channels.
+        if (keys.size() > 1)
+            respond_empty(exchange, 404);
+        else
+            channel_info(broker, exchange, keys.front());
     } else if (method == "DELETE") {
-        delete_channel(broker, exchange, key);
+        delete_channel(broker, exchange, keys);
     } else if (method == "OPTIONS") {
         respond_preflight(exchange, kAllowedMethods, "Content-Type, Origin");
     } else {
