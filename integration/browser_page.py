@@ -15,7 +15,6 @@ import queue
 import shutil
 import subprocess
 import threading
-import time
 import urllib.parse
 from pathlib import Path
 
@@ -57,7 +56,9 @@ class PageServer:
                                     directory=str(BROWSER_DIR))
         handler.log_message = lambda *args: None
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for it.
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       daemon=True)
         self.thread.start()
 
     def url(self, page, **query):
@@ -96,15 +97,6 @@ class Browser:
         assert "error" not in report, (report, "".join(self.stderr))
         return report
 
-    def reports_until(self, done, timeout=WAIT, first_timeout=None):
-        """Collects reports until done(reports) holds; each wait for the next report is bounded
-        by timeout (the first by first_timeout, for Chromium's start)."""
-        reports = []
-        while not done(reports):
-            reports.append(self.next_report(first_timeout if first_timeout and not reports
-                                            else timeout))
-        return reports
-
     def finish(self):
         assert self.proc.wait(timeout=WAIT) == 0, "".join(self.stderr)
 
@@ -133,16 +125,3 @@ def browser_page():
         browser.close()
     pages.close()
 
-
-def wait_report(browser, predicate, what, timeout=WAIT):
-    """Reads reports until one satisfies predicate; returns (that report, the ones before)."""
-    deadline = time.monotonic() + timeout
-    seen = []
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"no report of {what}; got {seen}")
-        report = browser.next_report(timeout=left)
-        if predicate(report):
-            return report, seen
-        seen.append(report)
