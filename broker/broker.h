@@ -47,6 +47,7 @@ struct ChannelRef {
 struct Message {
     MessageId id;
     std::string content_type;  // empty: the publisher sent none
+    std::string event;         // X-EventSource-Event of the publish; empty: none
     std::shared_ptr<const std::string> body;
     std::uint64_t receipt = 0;
     std::shared_ptr<const void> receipt_hold;
@@ -126,6 +127,7 @@ struct Stats {
     std::uint64_t delivered = 0;
     std::uint64_t workers = 0;
     std::uint64_t connections = 0;
+    core::SubscriberCounts held{};  // held subscribers by kind, every worker
     std::int64_t started_ms = 0;
     std::uint64_t reloads = 0;
 };
@@ -135,8 +137,10 @@ class Broker {
     virtual ~Broker() = default;
 
     // ---- publisher side ----
+    // `event`: the publisher's X-EventSource-Event (EventSource `event:` line), empty if none.
     virtual PublishResult publish(std::string_view key, std::string_view content_type,
-                                  std::string_view body, const ChannelLimits& limits) = 0;
+                                  std::string_view event, std::string_view body,
+                                  const ChannelLimits& limits) = 0;
     virtual DeleteResult delete_channel(std::string_view key) = 0;
     virtual std::optional<ChannelInfo> info(std::string_view key) = 0;
 
@@ -161,6 +165,8 @@ class Broker {
     // Drops expired messages and idle channels (the worker's expiry timer).
     virtual void expire() = 0;
     virtual Stats stats() = 0;
+    // This worker now holds `n` subscribers of `kind` (for stats()).
+    virtual void set_held(core::SubscriberKind kind, std::uint32_t n) = 0;
     // Wall-clock milliseconds as the broker dates messages (the loop's time for this iteration).
     virtual std::int64_t now_ms() const = 0;
 };

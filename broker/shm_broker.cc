@@ -43,8 +43,12 @@ void ShmBroker::wake(std::uint64_t slot_mask) const {
 
 Message ShmBroker::copy_out(const shm::MessagePin& pin, std::uint64_t receipt) const {
     shm::MessageView view = store_.view(pin);
-    return {view.id, std::string(view.content_type), std::make_shared<const std::string>(view.body),
-            receipt, nullptr};
+    return {view.id,
+            std::string(view.content_type),
+            std::string(view.event),
+            std::make_shared<const std::string>(view.body),
+            receipt,
+            nullptr};
 }
 
 Message ShmBroker::take(shm::MessagePin& pin) {
@@ -54,8 +58,9 @@ Message ShmBroker::take(shm::MessagePin& pin) {
 }
 
 PublishResult ShmBroker::publish(std::string_view key, std::string_view content_type,
-                                 std::string_view body, const ChannelLimits& limits) {
-    auto result = store_.publish(key, content_type, body, limits, now_ms());
+                                 std::string_view event, std::string_view body,
+                                 const ChannelLimits& limits) {
+    auto result = store_.publish(key, content_type, event, body, limits, now_ms());
     wake(result.wake_slots_mask);
     return {result.status, result.wake_slots_mask != 0, result.info};
 }
@@ -157,6 +162,10 @@ void ShmBroker::expire() {
     store_.expire(now_ms());
 }
 
+void ShmBroker::set_held(core::SubscriberKind kind, std::uint32_t n) {
+    store_.set_held(slot_, kind, n);
+}
+
 Stats ShmBroker::stats() {
     const shm::Store::Stats s = store_.stats();
     return {.segment_size = s.size,
@@ -170,6 +179,7 @@ Stats ShmBroker::stats() {
             .delivered = s.delivered,
             .workers = s.workers,
             .connections = s.connections,
+            .held = s.held,
             .started_ms = s.started_ms,
             .reloads = s.reloads};
 }

@@ -27,7 +27,8 @@ class ShmBroker final : public Broker {
               struct ev_loop* loop);
 
     PublishResult publish(std::string_view key, std::string_view content_type,
-                          std::string_view body, const ChannelLimits& limits) override;
+                          std::string_view event, std::string_view body,
+                          const ChannelLimits& limits) override;
     DeleteResult delete_channel(std::string_view key) override;
     std::optional<ChannelInfo> info(std::string_view key) override;
 
@@ -42,6 +43,7 @@ class ShmBroker final : public Broker {
 
     void expire() override;
     Stats stats() override;
+    void set_held(core::SubscriberKind kind, std::uint32_t n) override;
     std::int64_t now_ms() const override;
 
   private:

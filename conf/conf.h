@@ -63,6 +63,15 @@ struct PushSettings {
     Millis channel_timeout = std::chrono::seconds(5);
     bool ignore_queue_on_no_cache = false;
     std::string allow_origin = "*";  // no control characters (safe in a header)
+    // EventSource pings (transports.md): every interval from subscribe (0: none), made of the
+    // lines that are not empty. No control characters, so no newline.
+    Millis eventsource_ping_interval = Millis(0);
+    std::string eventsource_ping_comment;
+    std::string eventsource_ping_event = "ping";
+    std::string eventsource_ping_data;
+    // Bytes a streaming subscriber may leave unread before it is cut off (it resumes from its
+    // last id; the messages stay stored).
+    uint64_t max_unsent_bytes = 4 << 20;
 
     bool operator==(const PushSettings&) const = default;
 };

@@ -428,6 +428,11 @@ const std::vector<DirectiveSpec>& table() {
         {"push_channel_timeout", {}, kHttpAndBelow, 1, 1, "5s", 0, "", store_push<&PushSettings::channel_timeout>},
         {"push_ignore_queue_on_no_cache", {}, kHttpAndBelow, 1, 1, "off", 0, "", store_push<&PushSettings::ignore_queue_on_no_cache>},
         {"push_allow_origin", {}, kHttpAndBelow, 1, 1, "*", 0, "", store_push<&PushSettings::allow_origin>},
+        {"push_eventsource_ping_interval", {}, kHttpAndBelow, 1, 1, "0", 0, "", store_push<&PushSettings::eventsource_ping_interval>},
+        {"push_eventsource_ping_comment", {}, kHttpAndBelow, 1, 1, "\"\"", 0, "", store_push<&PushSettings::eventsource_ping_comment>},
+        {"push_eventsource_ping_event", {}, kHttpAndBelow, 1, 1, "ping", 0, "", store_push<&PushSettings::eventsource_ping_event>},
+        {"push_eventsource_ping_data", {}, kHttpAndBelow, 1, 1, "\"\"", 0, "", store_push<&PushSettings::eventsource_ping_data>},
+        {"push_subscriber_max_unsent_bytes", {}, kHttpAndBelow, 1, 1, "4m", 0, "", store_push<&PushSettings::max_unsent_bytes>},
         // Core directives.
         {"worker_processes", {}, kMain, 1, 1, "1", 0, "", handle_worker_processes},
         {"worker_rlimit_nofile", {}, kMain, 1, 1, "", 0, "", handle_rlimit_nofile},

@@ -5,11 +5,20 @@
 // store will send it, push/ fills it from the conf and reads the counts for channel info.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <type_traits>
 
 namespace pushrelay::core {
+
+// The kinds of subscriber a worker holds, as push_stub_status counts them (interval-polls are
+// answered at once and never held).
+enum class SubscriberKind : std::uint8_t { LongPoll, EventSource, WebSocket, Chunked, Multipart };
+inline constexpr std::size_t kSubscriberKinds = 5;
+// Held subscribers by kind, indexed by SubscriberKind.
+using SubscriberCounts = std::array<std::uint64_t, kSubscriberKinds>;
 
 enum class Status : std::uint8_t {
     Ok,

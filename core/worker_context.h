@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <csignal>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,13 @@ namespace pushrelay::core {
 // Worker slots (and so worker processes at once, reload overlap included): slot masks are one
 // 64-bit word.
 inline constexpr int kMaxWorkerSlots = 64;
+
+// What a reload sends the workers it replaces: a graceful stop (as SIGQUIT) whose streams are
+// told the service restarts (WebSocket 1012) rather than goes away (1001), since their clients
+// will find a fresh worker at once. SIGWINCH, as nginx retires old workers with: its default
+// action is to ignore it, so the master keeps it blocked across fork() and a worker receives it
+// only once its loop watches it (the worker unblocks it then).
+inline constexpr int kRetireSignal = SIGWINCH;
 
 // A socket the master bound; `server` points into the Config the worker runs.
 struct Listener {

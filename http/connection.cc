@@ -18,7 +18,7 @@ namespace {
 constexpr size_t kReadChunk = 65536;
 constexpr size_t kKeptInputCapacity = 4096;
 // Pipelined requests are not parsed while this much output waits for a slow reader: the client
-// must read before it may ask for more. A stream whose client lets this much pile up is cut off.
+// must read before it may ask for more.
 constexpr size_t kMaxPendingOutput = 4 << 20;
 // Bytes a client whose exchange is open (held, streaming) may send before we stop reading it.
 constexpr size_t kMaxBufferedInput = 64 << 10;
@@ -134,8 +134,9 @@ void Exchange::respond(int status, SharedBytes head, SharedBytes body) {
 }
 
 void Exchange::begin_stream(int status, const std::vector<protocol::Header>& headers,
-                            Framing framing) {
+                            Framing framing, size_t max_unsent) {
     Connection& c = connection_;
+    c.max_unsent_ = max_unsent;
     int minor = http_minor() == 0 ? 0 : 1;
     // Without chunked framing the end of the body is the end of the connection.
     if (framing == Framing::Raw || minor == 0) {
@@ -165,12 +166,7 @@ void Exchange::send(SharedBytes bytes) {
     } else {
         c.queue(std::move(bytes));
     }
-    c.flush();
-    if (!c.closed_ && c.output_.bytes() > kMaxPendingOutput) {
-        LOG_INFO("client %s: stream output over %zu bytes, closing",
-                 core::peer_address(peer()).c_str(), kMaxPendingOutput);
-        c.owner_.close_later(&c);
-    }
+    c.owner_.flush_soon(&c);
 }
 
 void Exchange::end_stream(bool close) {
@@ -212,12 +208,16 @@ Connections::Connections(struct ev_loop* loop, Handler& handler,
     ev_check_init(&reaper_, on_check);
     reaper_.data = this;
     ev_check_start(loop_, &reaper_);
+    ev_prepare_init(&flusher_, on_prepare);
+    flusher_.data = this;
+    ev_prepare_start(loop_, &flusher_);
 }
 
 Connections::~Connections() {
     close_all();
     graveyard_.clear();
     ev_check_stop(loop_, &reaper_);
+    ev_prepare_stop(loop_, &flusher_);
 }
 
 void Connections::adopt(core::UniqueFd socket, const sockaddr_storage& peer,
@@ -247,6 +247,35 @@ void Connections::close_later(Connection* connection) {
     if (!connection->close_pending_) {
         connection->close_pending_ = true;
         closing_.push_back(connection);
+    }
+}
+
+void Connections::flush_soon(Connection* connection) {
+    if (!connection->flush_listed_) {
+        connection->flush_listed_ = true;
+        connection->flush_index_ = flushing_.size();
+        flushing_.push_back(connection);
+    }
+}
+
+void Connections::forget_flush(Connection* connection) {
+    if (!connection->flush_listed_)
+        return;
+    connection->flush_listed_ = false;
+    size_t i = connection->flush_index_;
+    flushing_[i] = flushing_.back();
+    flushing_[i]->flush_index_ = i;
+    flushing_.pop_back();
+}
+
+// After every callback of the turn (the subscribers' deliveries included), before the loop waits.
+void Connections::on_prepare(struct ev_loop*, ev_prepare* w, int) {
+    auto* self = static_cast<Connections*>(w->data);
+    while (!self->flushing_.empty()) {
+        Connection* c = self->flushing_.back();
+        self->flushing_.pop_back();
+        c->flush_listed_ = false;
+        c->flush_stream();
     }
 }
 
@@ -609,10 +638,22 @@ void Connection::close_if_idle() {
         close();
 }
 
+void Connection::flush_stream() {
+    flush();
+    if (!closed_ && body_ == Body::Stream && output_.bytes() > max_unsent_) {
+        LOG_INFO(
+            "client %s: more than %zu bytes of a stream unread "
+            "(push_subscriber_max_unsent_bytes), closing",
+            core::peer_address(exchange_.peer()).c_str(), max_unsent_);
+        close();
+    }
+}
+
 void Connection::close() {
     if (closed_)
         return;
     closed_ = true;
+    owner_.forget_flush(this);
     ev_io_stop(owner_.loop(), &read_watcher_);
     ev_io_stop(owner_.loop(), &write_watcher_);
     ev_timer_stop(owner_.loop(), &timer_);

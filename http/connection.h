@@ -106,10 +106,12 @@ class Exchange {
     // Builds the head and ends the exchange with a simple response (errors, info, OPTIONS).
     void respond(int status, const std::vector<protocol::Header>& headers, std::string body);
 
-    // Starts a response whose body follows in pieces: the head now, with no Content-Length.
-    void begin_stream(int status, const std::vector<protocol::Header>& headers, Framing framing);
+    // Starts a response whose body follows in pieces: the head now, with no Content-Length. A
+    // client that leaves more than `max_unsent` bytes of it unread is cut off.
+    void begin_stream(int status, const std::vector<protocol::Header>& headers, Framing framing,
+                      size_t max_unsent);
     // One piece of a stream's body (framed as begin_stream said). A client too slow to read,
-    // with more than the pending-output bound queued, is cut off (the observer is told).
+    // with more than begin_stream's `max_unsent` bytes queued, is cut off (the observer is told).
     void send(SharedBytes bytes);
     // Ends the stream (the last chunk, or the close for raw framing) and the exchange; `close`
     // (and a graceful stop) closes the connection after it even when chunked.
@@ -161,6 +163,10 @@ class Connections {
     // For Connection: closed from the loop after the current callbacks, so that an open
     // exchange's observer is never told in the middle of its handler's own call.
     void close_later(Connection* connection);
+    // For Connection: a stream's output is written once per loop turn, just before the loop
+    // waits, so that several messages handed to one subscriber in a turn go out in one writev.
+    void flush_soon(Connection* connection);
+    void forget_flush(Connection* connection);
 
     struct ev_loop* loop() const {
         return loop_;
@@ -169,14 +175,17 @@ class Connections {
 
   private:
     static void on_check(struct ev_loop* loop, ev_check* w, int revents);
+    static void on_prepare(struct ev_loop* loop, ev_prepare* w, int revents);
 
     struct ev_loop* loop_;
     Handler& handler_;
     std::function<void(size_t)> count_changed_;
     std::vector<std::unique_ptr<Connection>> open_;  // a connection knows its index
     std::vector<std::unique_ptr<Connection>> graveyard_;
-    std::vector<Connection*> closing_;  // close_later()
+    std::vector<Connection*> closing_;   // close_later()
+    std::vector<Connection*> flushing_;  // flush_soon(); a connection leaves it when it closes
     ev_check reaper_;
+    ev_prepare flusher_;
     bool stopping_ = false;
 };
 
@@ -224,6 +233,8 @@ class Connection {
     void end_exchange();
     void run_on_end();
     void flush();
+    // flush_soon()'s turn: writes, then cuts off a stream whose client left too much unread.
+    void flush_stream();
     void start_lingering_close();
     void hand_over();
     void arm_timer(conf::Millis timeout);
@@ -255,6 +266,8 @@ class Connection {
     bool in_process_input_ = false;
     bool closed_ = false;
     bool close_pending_ = false;  // listed in Connections::closing_
+    bool flush_listed_ = false;   // listed in Connections::flushing_, at flush_index_
+    size_t flush_index_ = 0;
     // Of the current request, copied when it completes: answering a held request then touches
     // only the connection, not the parser's memory (cold by then, with thousands held).
     bool request_keep_alive_ = false;
@@ -263,6 +276,7 @@ class Connection {
     uint32_t requests_ = 0;
     int status_ = 0;              // of the current exchange's response, once begun
     uint64_t body_bytes_ = 0;     // of the current exchange, for the access log
+    size_t max_unsent_ = 0;       // of the current stream
     uint64_t bytes_ = 0;          // head + body of the current exchange
     double request_started_ = 0;  // ev_now() at the request's first byte, for $request_time
     std::string input_;           // bytes read and not yet parsed

@@ -7,7 +7,9 @@ import signal
 import socket
 import time
 
-from client import publish, wait_for_subscribers
+import requests
+
+from client import publish, subscriber_count, wait_for_subscribers
 from conftest import WAIT, wait_until
 
 STREAMS = "long-poll eventsource chunked multipart-mixed"
@@ -73,6 +75,10 @@ def es_frames(body):
     return re.findall(rb"id: (\d+:\d+)\n((?:data: [^\n]*\n)+)\n", body[6:])
 
 
+def subscriber_count_or_zero(pub_url):
+    return subscriber_count(pub_url) or 0
+
+
 def start(pushrelay, extra="", mode=STREAMS):
     return pushrelay(mode=mode, sub_extra=extra)
 
@@ -127,6 +133,98 @@ def test_eventsource_resume_last_event_id(pushrelay):
         assert [d for _, d in es_frames(body)] == expected
         s.close()
         wait_for_subscribers(server.pub_url("r"), 0)
+
+
+def test_eventsource_event_line(pushrelay):
+    """EventSource: `event:` from the publish's X-EventSource-Event, before `id:`; none without."""
+    server = start(pushrelay)
+    publish(server.pub_url("ev"), b"a", headers={"X-EventSource-Event": "update"})
+    publish(server.pub_url("ev"), b"b")
+    s = Stream(server, "ev", ES)
+    body = s.wait_body(lambda b: b.endswith(b"data: b\n\n"))
+    assert re.fullmatch(rb": hi\n\nevent: update\nid: \d+:0\ndata: a\n\nid: \d+:1\ndata: b\n\n",
+                        body), body
+    s.close()
+
+
+def test_eventsource_default_ping(pushrelay):
+    """EventSource pings: every push_eventsource_ping_interval; defaults give `event: ping`."""
+    server = start(pushrelay, "push_eventsource_ping_interval 100ms;")
+    s = Stream(server, "p", ES)
+    body = s.wait_body(lambda b: b.count(b"event: ping\n\n") >= 2, "two pings")
+    assert body.startswith(b": hi\n\nevent: ping\n\nevent: ping\n\n"), body
+    s.close()
+
+
+def test_eventsource_custom_ping(pushrelay):
+    """EventSource pings: comment, event and data set → `:hello\nevent: beat\ndata: tick\n\n`;
+    messages go between pings unchanged."""
+    server = start(pushrelay, "push_eventsource_ping_interval 100ms; "
+                              "push_eventsource_ping_comment hello; "
+                              "push_eventsource_ping_event beat; push_eventsource_ping_data tick;")
+    s = Stream(server, "p", ES)
+    s.wait_body(lambda b: b":hello\nevent: beat\ndata: tick\n\n" in b, "a ping")
+    publish(server.pub_url("p"), b"between")
+    body = s.wait_body(lambda b: b"data: between\n\n" in b and
+                       b.rsplit(b"data: between\n\n", 1)[1].startswith(
+                           b":hello\nevent: beat\ndata: tick\n\n"), "a message, then a ping")
+    frames = body[len(b": hi\n\n"):].split(b"\n\n")
+    assert all(f in (b":hello\nevent: beat\ndata: tick", b"")
+               or re.fullmatch(rb"id: \d+:0\ndata: between", f) for f in frames), body
+    s.close()
+
+
+def test_slow_reader_is_cut_off_and_resumes(pushrelay):
+    """push_subscriber_max_unsent_bytes: a client that never reads is closed once that much waits
+    in the worker; its messages stay stored and it resumes from its last id."""
+    server = start(pushrelay, "push_subscriber_max_unsent_bytes 64k;")
+    publish(server.pub_url("slow"), b"first")
+    probe = Stream(server, "slow", ES)
+    first_id = es_frames(probe.wait_body(lambda b: len(es_frames(b)) == 1))[0][0].decode()
+    probe.close()
+    wait_for_subscribers(server.pub_url("slow"), 0)
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", server.sub))
+    slow.sendall(b"GET /sub?id=slow HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                 b"Last-Event-ID: " + first_id.encode() + b"\r\n\r\n")
+    wait_for_subscribers(server.pub_url("slow"), 1)
+    piece = b"x" * 65536
+    published = 0
+    # Bounded: the loopback socket buffers take a few MB at most before the queue grows.
+    while (published < 400 and
+           (subscriber_count_or_zero(server.pub_url("slow"))) == 1):
+        publish(server.pub_url("slow"), piece)
+        published += 1
+    wait_for_subscribers(server.pub_url("slow"), 0)
+    assert published < 400
+    publish(server.pub_url("slow"), b"last")
+    slow.close()
+    log = (server.dir / "logs" / "error.log").read_text()
+    assert "push_subscriber_max_unsent_bytes" in log
+    # The client comes back with the id of the message it had: what is stored after it follows.
+    s = Stream(server, "slow", dict(ES, **{"Last-Event-ID": first_id}))
+    body = s.wait_body(lambda b: b.endswith(b"data: last\n\n"), "the stored tail")
+    assert b"data: first\n" not in body
+    s.close()
+
+
+def test_status_counts_each_transport(pushrelay):
+    """Channel info and push_stub_status count streaming subscribers; the status page by
+    transport, summed over both workers."""
+    server = start(pushrelay)
+    streams = [Stream(server, "c", h) for h in (ES, ES, ES, CHUNKED, MULTIPART, {})]
+    wait_for_subscribers(server.pub_url("c"), 6)
+
+    def figures():
+        return requests.get(f"{server.base_pub}/status?format=json", timeout=WAIT).json()
+    expected = {"eventsource_subscribers": 3, "chunked_subscribers": 1,
+                "multipart_subscribers": 1, "longpoll_subscribers": 1,
+                "websocket_subscribers": 0, "subscribers": 6}
+    wait_until(lambda: {k: figures()[k] for k in expected} == expected, what=str(expected))
+    for s in streams:
+        s.close()
+    wait_until(lambda: all(figures()[k] == 0 for k in expected), what="every count back to 0")
 
 
 def test_message_id_invalid(pushrelay):

@@ -69,6 +69,7 @@ sigset_t handled_signal_set() {
 
 void install_signal_handlers() {
     sigset_t set = handled_signal_set();
+    sigaddset(&set, core::kRetireSignal);  // blocked, not handled: for the children (see there)
     sigprocmask(SIG_BLOCK, &set, nullptr);
     struct sigaction sa;
     std::memset(&sa, 0, sizeof sa);
@@ -345,8 +346,8 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
     }
     spawn_generation();
     for (pid_t pid : old) {
-        if (kill(pid, SIGQUIT) < 0 && errno != ESRCH)
-            LOG_ALERT_ERRNO("kill(SIGQUIT)");
+        if (kill(pid, core::kRetireSignal) < 0 && errno != ESRCH)
+            LOG_ALERT_ERRNO("kill(SIGWINCH)");
     }
     return true;
 }

@@ -23,13 +23,23 @@ struct Figure {
     std::string_view help;    // Prometheus
 };
 
-constexpr std::array<Figure, 13> kFigures = {{
+constexpr std::array<Figure, 18> kFigures = {{
     {&ServerStatus::connections, "Active connections", "connections", "connections", "gauge",
      "Client connections open, across all workers."},
     {&ServerStatus::workers, "Workers", "workers", "workers", "gauge", "Worker processes running."},
     {&ServerStatus::channels, "Channels", "channels", "channels", "gauge", "Channels that exist."},
     {&ServerStatus::subscribers, "Subscribers", "subscribers", "subscribers", "gauge",
      "Subscribers held, across all workers."},
+    {&ServerStatus::longpoll_subscribers, "Long-poll subscribers", "longpoll_subscribers",
+     "subscribers_longpoll", "gauge", "Long-poll subscribers held, across all workers."},
+    {&ServerStatus::eventsource_subscribers, "EventSource subscribers", "eventsource_subscribers",
+     "subscribers_eventsource", "gauge", "EventSource streams held, across all workers."},
+    {&ServerStatus::websocket_subscribers, "WebSocket subscribers", "websocket_subscribers",
+     "subscribers_websocket", "gauge", "WebSocket subscribers held, across all workers."},
+    {&ServerStatus::chunked_subscribers, "Chunked subscribers", "chunked_subscribers",
+     "subscribers_chunked", "gauge", "HTTP chunked streams held, across all workers."},
+    {&ServerStatus::multipart_subscribers, "Multipart subscribers", "multipart_subscribers",
+     "subscribers_multipart", "gauge", "multipart/mixed streams held, across all workers."},
     {&ServerStatus::messages, "Stored messages", "messages", "messages_stored", "gauge",
      "Messages stored in channel queues."},
     {&ServerStatus::published, "Published messages", "published", "messages_published_total",

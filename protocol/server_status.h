@@ -15,8 +15,14 @@ namespace pushrelay::protocol {
 
 // The server-wide figures, as counted across every worker at one moment.
 struct ServerStatus {
-    uint64_t channels = 0;                // channels that exist
-    uint64_t subscribers = 0;             // subscribers held
+    uint64_t channels = 0;     // channels that exist
+    uint64_t subscribers = 0;  // subscribers held
+    // Of those, by transport.
+    uint64_t longpoll_subscribers = 0;
+    uint64_t eventsource_subscribers = 0;
+    uint64_t websocket_subscribers = 0;
+    uint64_t chunked_subscribers = 0;
+    uint64_t multipart_subscribers = 0;
     uint64_t messages = 0;                // messages stored
     uint64_t published = 0;               // messages published since the segment was created
     uint64_t delivered = 0;               // messages handed to subscribers since then

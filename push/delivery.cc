@@ -12,6 +12,7 @@ namespace pushrelay::push {
 Payload make_payload(const broker::Message& message) {
     Payload payload;
     payload.id = message.id;
+    payload.event = message.event;
     if (protocol::is_message_http(message.content_type)) {
         // Validated at publish time; a parse failure here would mean a corrupt segment.
         auto parsed = protocol::parse_message_http(*message.body);

@@ -20,6 +20,7 @@ struct Payload {
     int status = 200;
     core::MessageId id{};
     std::string content_type;               // empty: the location's default_type
+    std::string event;                      // X-EventSource-Event; empty: none
     std::vector<protocol::Header> headers;  // from a message/http body
     http::SharedBytes body;
 };

@@ -28,6 +28,7 @@ void LongPoll::finish(Ending why) {
             break;
         case Ending::TimedOut:  // push_subscriber_timeout: the client polls again with its ids
         case Ending::Stopping:  // and another worker answers it
+        case Ending::Restarting:
             respond_not_modified(exchange_);
             break;
         case Ending::Delivered:

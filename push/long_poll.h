@@ -13,6 +13,7 @@ class LongPoll final : public Subscription, private http::ExchangeObserver {
     explicit LongPoll(http::Exchange& exchange);
 
     bool one_shot() const override { return true; }
+    core::SubscriberKind kind() const override { return core::SubscriberKind::LongPoll; }
     void deliver(const Payload& payload, DeliveryHeads& heads) override;
     void finish(Ending why) override;
 

@@ -48,8 +48,9 @@ void publish(broker::Broker& broker, http::Exchange& exchange, const std::string
             return;
         }
     }
-    auto result = broker.publish(key, content_type ? *content_type : "", req.body,
-                                 limits_of(exchange.location().push));
+    const std::string* event = req.header("X-EventSource-Event");
+    auto result = broker.publish(key, content_type ? *content_type : "", event ? *event : "",
+                                 req.body, limits_of(exchange.location().push));
     if (result.status == core::Status::NoSpace) {
         LOG_ERROR(
             "publish to \"%s\" refused: the shared segment is full (push_max_reserved_memory)",

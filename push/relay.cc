@@ -26,9 +26,9 @@ Relay::~Relay() {
     broker_.set_listener(nullptr);
 }
 
-void Relay::stop() {
+void Relay::stop(Shutdown why) {
     stopping_ = true;
-    subscriptions_.stop_all();
+    subscriptions_.stop_all(why == Shutdown::Restart ? Ending::Restarting : Ending::Stopping);
 }
 
 void Relay::handle(http::Exchange& exchange) {

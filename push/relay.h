@@ -9,11 +9,19 @@
 
 #include <ev.h>
 
+#include <cstdint>
+
 #include "broker/broker.h"
 #include "http/connection.h"
 #include "push/subscriptions.h"
 
 namespace pushrelay::push {
+
+// Why a worker stops: streams tell their clients (WebSocket close 1001 or 1012).
+enum class Shutdown : std::uint8_t {
+    Stop,     // QUIT: the server goes away
+    Restart,  // a reload retires this worker: a fresh one serves the client's reconnect
+};
 
 class Relay final : public http::Handler {
   public:
@@ -25,7 +33,7 @@ class Relay final : public http::Handler {
 
     // A graceful stop: held subscribers get 304 (they poll another worker), and subscribers that
     // arrive from now on are answered at once instead of held.
-    void stop();
+    void stop(Shutdown why);
 
     const Subscriptions& subscriptions() const { return subscriptions_; }
 

@@ -22,6 +22,12 @@ protocol::ServerStatus server_status(broker::Broker& broker) {
     protocol::ServerStatus status;
     status.channels = stats.channels;
     status.subscribers = stats.subscribers;
+    auto held = [&](core::SubscriberKind kind) { return stats.held[static_cast<size_t>(kind)]; };
+    status.longpoll_subscribers = held(core::SubscriberKind::LongPoll);
+    status.eventsource_subscribers = held(core::SubscriberKind::EventSource);
+    status.websocket_subscribers = held(core::SubscriberKind::WebSocket);
+    status.chunked_subscribers = held(core::SubscriberKind::Chunked);
+    status.multipart_subscribers = held(core::SubscriberKind::Multipart);
     status.messages = stats.messages;
     status.published = stats.published;
     status.delivered = stats.delivered;

@@ -20,8 +20,14 @@ std::string id_text(core::MessageId id) {
 
 }  // namespace
 
-std::string eventsource_frame(core::MessageId id, std::string_view body) {
-    std::string out = "id: " + id_text(id) + "\n";
+std::string eventsource_frame(core::MessageId id, std::string_view event, std::string_view body) {
+    std::string out;
+    if (!event.empty()) {
+        out += "event: ";
+        out.append(event);
+        out += '\n';
+    }
+    out += "id: " + id_text(id) + "\n";
     out.reserve(out.size() + body.size() + 16);
     std::size_t start = 0;
     for (;;) {
@@ -64,7 +70,27 @@ std::string make_boundary() {
     return out;
 }
 
-Stream::Stream(http::Exchange& exchange, StreamKind kind) : exchange_(exchange), kind_(kind) {
+std::string eventsource_ping(const conf::PushSettings& push) {
+    std::string out;
+    if (!push.eventsource_ping_comment.empty())
+        out += ":" + push.eventsource_ping_comment + "\n";
+    if (!push.eventsource_ping_event.empty())
+        out += "event: " + push.eventsource_ping_event + "\n";
+    if (!push.eventsource_ping_data.empty())
+        out += "data: " + push.eventsource_ping_data + "\n";
+    out += '\n';
+    return out;
+}
+
+Stream::Stream(http::Exchange& exchange, StreamKind kind)
+    : exchange_(exchange), loop_(exchange.loop()), kind_(kind) {
+    const conf::PushSettings& push = exchange_.location().push;
+    ev_init(&ping_, on_ping);
+    ping_.data = this;
+    if (kind_ == StreamKind::EventSource && push.eventsource_ping_interval.count() > 0) {
+        ev_timer_set(&ping_, 0., push.eventsource_ping_interval.count() / 1000.0);
+        ev_timer_again(loop_, &ping_);
+    }
     exchange_.set_observer(this);
     std::vector<protocol::Header> headers;
     http::Framing framing = http::Framing::Raw;
@@ -87,9 +113,30 @@ Stream::Stream(http::Exchange& exchange, StreamKind kind) : exchange_(exchange),
         }
     }
     add_cors_headers(exchange_.location(), headers);
-    exchange_.begin_stream(200, headers, framing);
+    exchange_.begin_stream(200, headers, framing, push.max_unsent_bytes);
     if (preamble && !gone_)
         exchange_.send(preamble);
+}
+
+core::SubscriberKind Stream::kind() const {
+    switch (kind_) {
+        case StreamKind::EventSource:
+            return core::SubscriberKind::EventSource;
+        case StreamKind::Chunked:
+            return core::SubscriberKind::Chunked;
+        case StreamKind::Multipart:
+            break;
+    }
+    return core::SubscriberKind::Multipart;
+}
+
+Stream::~Stream() {
+    ev_timer_stop(loop_, &ping_);
+}
+
+void Stream::on_ping(struct ev_loop*, ev_timer* w, int) {
+    auto* self = static_cast<Stream*>(w->data);
+    self->exchange_.send(shared(eventsource_ping(self->exchange_.location().push)));
 }
 
 void Stream::deliver(const Payload& payload, DeliveryHeads& heads) {
@@ -100,7 +147,7 @@ void Stream::deliver(const Payload& payload, DeliveryHeads& heads) {
         const std::string& body = payload.body ? *payload.body : std::string();
         switch (kind_) {
             case StreamKind::EventSource:
-                frame = shared(eventsource_frame(payload.id, body));
+                frame = shared(eventsource_frame(payload.id, payload.event, body));
                 break;
             case StreamKind::Chunked:
                 frame = payload.body ? payload.body : shared("");
@@ -129,6 +176,7 @@ void Stream::finish(Ending why) {
         case Ending::Deleted:
         case Ending::TimedOut:
         case Ending::Stopping:
+        case Ending::Restarting:
         case Ending::Kicked:
             break;
     }
@@ -141,6 +189,7 @@ void Stream::finish(Ending why) {
         exchange_.send(close);
     }
     if (!gone_) {
+        ev_timer_stop(loop_, &ping_);
         exchange_.set_observer(nullptr);
         exchange_.end_stream(why == Ending::Deleted);  // transports.md: deleted closes
     }
@@ -149,6 +198,7 @@ void Stream::finish(Ending why) {
 // Never inside the handler's own call (http/ reports write errors from the loop), so the stream
 // is in Subscriptions by then.
 void Stream::exchange_aborted() {
+    ev_timer_stop(loop_, &ping_);
     gone_ = true;
     client_gone();
 }

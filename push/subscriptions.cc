@@ -38,6 +38,12 @@ Subscriptions::~Subscriptions() {
     }
 }
 
+void Subscriptions::count_held(core::SubscriberKind kind, int delta) {
+    std::uint64_t& n = held_[static_cast<std::size_t>(kind)];
+    n += static_cast<std::uint64_t>(static_cast<std::int64_t>(delta));
+    broker_.set_held(kind, static_cast<std::uint32_t>(n));
+}
+
 void Subscriptions::add(std::unique_ptr<Subscription> subscription,
                         const broker::ChannelRef& channel, std::uint64_t seq, core::MessageId since,
                         conf::Millis timeout) {
@@ -54,6 +60,7 @@ void Subscriptions::add(std::unique_ptr<Subscription> subscription,
     s->seq_ = seq;
     s->since_ = since;
     size_++;
+    count_held(s->kind(), 1);
     if (timeout.count() <= 0)
         return;
     const std::uint64_t timeout_us = static_cast<std::uint64_t>(timeout.count()) * 1000;
@@ -112,6 +119,7 @@ void Subscriptions::end(Subscription& s, Ending why) {
         case Ending::Kicked:
         case Ending::TimedOut:
         case Ending::Stopping:
+        case Ending::Restarting:
         case Ending::ClientGone:
             broker_.unsubscribe(s.waiting_->channel, 1);
             break;
@@ -125,6 +133,7 @@ void Subscriptions::end(Subscription& s, Ending why) {
         s.finish(why);
     unlink(s);
     size_--;
+    count_held(s.kind(), -1);
     delete &s;
 }
 
@@ -297,11 +306,11 @@ void Subscriptions::on_kick(std::uint64_t uid, std::uint64_t before_seq) {
     end_each(uid, Ending::Kicked, [&](const Subscription& s) { return s.seq() < before_seq; });
 }
 
-void Subscriptions::stop_all() {
+void Subscriptions::stop_all(Ending why) {
+    stop_ending_ = why;
     run_walks(true);
     while (!channels_.empty()) {
-        end_each(channels_.begin()->first, Ending::Stopping,
-                 [](const Subscription&) { return true; });
+        end_each(channels_.begin()->first, why, [](const Subscription&) { return true; });
     }
 }
 
@@ -345,7 +354,7 @@ bool Subscriptions::catch_up(Subscription& subscription) {
 }
 
 void Subscriptions::stop(Subscription& subscription) {
-    end(subscription, Ending::Stopping);
+    end(subscription, stop_ending_);
 }
 
 }  // namespace pushrelay::push

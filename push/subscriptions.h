@@ -33,6 +33,7 @@ enum class Ending : std::uint8_t {
     Kicked,      // a `last` subscriber took the channel: 409
     TimedOut,    // push_subscriber_timeout passed: 304
     Stopping,    // the worker stops gracefully: 304, and the client polls another worker
+    Restarting,  // as Stopping, for a reload: streams say the service restarts
     ClientGone,  // the client closed: nobody to answer
 };
 
@@ -44,6 +45,8 @@ class Subscription {
 
     // Whether the first message ends it (long-poll) or it stays for more (streams).
     virtual bool one_shot() const = 0;
+    // Its transport, as push_stub_status counts it.
+    virtual core::SubscriberKind kind() const = 0;
     // Hands one message to the client.
     virtual void deliver(const Payload& payload, DeliveryHeads& heads) = 0;
     // Tells the client the subscription is over (Deleted, Kicked, TimedOut, Stopping).
@@ -127,11 +130,11 @@ class Subscriptions final : public broker::Listener {
     // point, as a resync does. False when that ended it (its channel was deleted, or a `last`
     // subscriber kicked it); it must not be used then.
     bool catch_up(Subscription& subscription);
-    // Ends one subscription as a graceful stop ends them all (a stream that begins while the
-    // worker stops gets what is stored, then ends).
+    // Ends one subscription as the graceful stop under way ended them all (a stream that begins
+    // while the worker stops gets what is stored, then ends).
     void stop(Subscription& subscription);
-    // A graceful stop: every subscription ends as Stopping.
-    void stop_all();
+    // A graceful stop: every subscription ends as `why` (Stopping or Restarting).
+    void stop_all(Ending why);
 
     // Subscriptions held, all channels.
     std::size_t size() const { return size_; }
@@ -160,6 +163,8 @@ class Subscriptions final : public broker::Listener {
     // Returns whether `s` still waits.
     bool resync(Subscription& s, const broker::ChannelRef& channel);
     void settle_walk(Waiting& waiting);
+    // Counts one more (+1) or one fewer (-1) subscription of `kind` and tells the broker.
+    void count_held(core::SubscriberKind kind, int delta);
     // Finishes the pending walks if one is for `uid`, so that its next event applies after them.
     void finish_walks_before(std::uint64_t uid);
     // Forgets `waiting` if nothing refers to it any more.
@@ -180,15 +185,17 @@ class Subscriptions final : public broker::Listener {
     struct ev_loop* loop_;
     std::unordered_map<std::uint64_t, Waiting> channels_;  // by channel uid
     std::size_t size_ = 0;
+    core::SubscriberCounts held_{};  // size_ by kind
 
     // Message deliveries not finished yet, in the order the messages came.
     std::deque<Walk> walks_;
     std::size_t batch_;
-    std::size_t budget_ = 0;           // deliveries left in this loop iteration
-    unsigned budget_iteration_ = ~0u;  // ev_iteration() the budget belongs to
-    bool running_ = false;             // in run_walks()
-    ev_check check_;                   // continues the walks after each poll
-    ev_idle idle_;                     // keeps the poll from blocking while walks are pending
+    std::size_t budget_ = 0;                 // deliveries left in this loop iteration
+    unsigned budget_iteration_ = ~0u;        // ev_iteration() the budget belongs to
+    bool running_ = false;                   // in run_walks()
+    Ending stop_ending_ = Ending::Stopping;  // what stop_all() said
+    ev_check check_;                         // continues the walks after each poll
+    ev_idle idle_;                           // keeps the poll from blocking while walks are pending
 
     // Timeouts without one libev timer per subscription (whose heap, thousands deep, cost a
     // stop and a start per poll): subscriptions with the same timeout join its list in time

@@ -32,7 +32,7 @@ namespace pushrelay::shm {
 // Bumped whenever a structure below changes shape; recorded in the root, checked by Store::open().
 // The size pins at the end of this file stop a change of shape from compiling until they are
 // updated, and whoever updates them bumps this too.
-inline constexpr std::uint32_t kLayoutVersion = 6;
+inline constexpr std::uint32_t kLayoutVersion = 7;
 
 // Events a slot can have pending before further ones are dropped (and the slot told to resync).
 inline constexpr std::uint32_t kMailboxCapacity = 1024;
@@ -57,9 +57,10 @@ using SegmentManager = ManagedBuffer::segment_manager;
 using Hook = bin::set_member_hook<bin::void_pointer<bip::offset_ptr<void>>,
                                   bin::link_mode<bin::normal_link>>;
 
-// One allocation: this header, then content_type_len bytes of content type, then body_len bytes
-// of body. Header fields above `refcount` and the payload never change after publish, which is
-// what lets a pin holder read them without the lock.
+// One allocation: this header, then content_type_len bytes of content type, event_len bytes of
+// EventSource event name (X-EventSource-Event), then body_len bytes of body. Header fields above
+// `refcount` and the payload never change after publish, which is what lets a pin holder read them
+// without the lock.
 struct Message {
     // The id (id_of() in shm/message.h), in two fields rather than one core::MessageId so that
     // content_type_len fills what would be the id's padding.
@@ -71,10 +72,12 @@ struct Message {
     std::uint32_t refcount;      // claims: queued, each mailbox event, ledger entry and loose pin
     std::uint32_t received;      // saturating
     std::uint32_t loose_pins;    // truth: pins held outside every slot's ledger
+    std::uint32_t event_len;     // fills what would be padding
     bip::offset_ptr<Message> next;  // truth: the next newer message while queued
 
     const char* content_type() const { return reinterpret_cast<const char*>(this + 1); }
-    const char* body() const { return content_type() + content_type_len; }
+    const char* event() const { return content_type() + content_type_len; }
+    const char* body() const { return event() + event_len; }
 };
 // Freed with a bare deallocate: no destructor may be owed.
 static_assert(std::is_trivially_destructible_v<Message>);
@@ -179,6 +182,8 @@ struct ServerFigures {
     // Whether the slot's worker accepts connections (false once it stops gracefully), written
     // and read like `connections`: workers balance their accepts on these two.
     std::atomic<bool> accepting[kMaxWorkerSlots] = {};
+    // Held subscribers per slot and core::SubscriberKind, written and read like `connections`.
+    std::atomic<std::uint32_t> held[kMaxWorkerSlots][core::kSubscriberKinds] = {};
     bool present[kMaxWorkerSlots] = {};  // a worker runs on the slot (slot_started .. reset_slot)
     std::int64_t started_ms = 0;         // when the master started the server; 0: not recorded
     std::uint64_t reloads = 0;
@@ -241,12 +246,12 @@ static_assert(sizeof(MessagePin) == 8, "MessagePin changed shape: bump kLayoutVe
 static_assert(sizeof(Mailbox) == 41488,
               "Mailbox (events and pin ledger) changed shape: bump kLayoutVersion");
 static_assert(sizeof(Counters) == 48, "Counters changed shape: bump kLayoutVersion");
-static_assert(sizeof(ServerFigures) == 400, "ServerFigures changed shape: bump kLayoutVersion");
+static_assert(sizeof(ServerFigures) == 1680, "ServerFigures changed shape: bump kLayoutVersion");
 static_assert(sizeof(Intent) == 32, "Intent changed shape: bump kLayoutVersion");
 static_assert(sizeof(RobustMutex) == 48, "RobustMutex changed shape: bump kLayoutVersion");
 static_assert(sizeof(ChannelsByKey) == 32 && sizeof(ChannelsByDeadline) == 32,
               "the channel indexes changed shape: bump kLayoutVersion");
-static_assert(sizeof(Root) == 1152, "Root changed shape: bump kLayoutVersion");
+static_assert(sizeof(Root) == 2432, "Root changed shape: bump kLayoutVersion");
 #endif
 
 }  // namespace pushrelay::shm

@@ -13,8 +13,9 @@ char* heap_base(const Root& root) {
 }  // namespace
 
 Message* new_message(Root& root, core::MessageId id, std::string_view content_type,
-                     std::string_view body, std::int64_t expires_at_ms) noexcept {
-    const std::size_t bytes = sizeof(Message) + content_type.size() + body.size();
+                     std::string_view event, std::string_view body,
+                     std::int64_t expires_at_ms) noexcept {
+    const std::size_t bytes = sizeof(Message) + content_type.size() + event.size() + body.size();
     void* memory = root.manager->allocate(bytes, std::nothrow);
     if (memory == nullptr) {
         return nullptr;
@@ -28,6 +29,7 @@ Message* new_message(Root& root, core::MessageId id, std::string_view content_ty
         .refcount = 0,
         .received = 0,
         .loose_pins = 0,
+        .event_len = static_cast<std::uint32_t>(event.size()),
         .next = nullptr,
     };
     // Named only once its header is readable: repair() recounts what the intent names.
@@ -35,11 +37,11 @@ Message* new_message(Root& root, core::MessageId id, std::string_view content_ty
     crash_point();
     char* payload = reinterpret_cast<char*>(message + 1);
     // memcpy from an empty view's null data() is undefined: skip empty parts.
-    if (!content_type.empty()) {
-        std::memcpy(payload, content_type.data(), content_type.size());
-    }
-    if (!body.empty()) {
-        std::memcpy(payload + content_type.size(), body.data(), body.size());
+    for (std::string_view part : {content_type, event, body}) {
+        if (!part.empty()) {
+            std::memcpy(payload, part.data(), part.size());
+            payload += part.size();
+        }
     }
     return message;
 }

@@ -17,10 +17,11 @@
 namespace pushrelay::shm {
 
 // A new message without any claim, named in Root::intent, or nullptr when the segment is full.
-// Header, content type and body are one allocation. The caller queues it or posts it, then calls
-// release_new_message().
+// Header, content type, event and body are one allocation. The caller queues it or posts it, then
+// calls release_new_message().
 Message* new_message(Root& root, core::MessageId id, std::string_view content_type,
-                     std::string_view body, std::int64_t expires_at_ms) noexcept;
+                     std::string_view event, std::string_view body,
+                     std::int64_t expires_at_ms) noexcept;
 
 // The message's id. No lock needed: time and tag never change after publish.
 core::MessageId id_of(const Message& message) noexcept;

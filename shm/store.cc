@@ -177,8 +177,8 @@ Store::NextResult Store::find_next(std::string_view key, std::uint64_t uid, core
 }
 
 Store::PublishResult Store::publish(std::string_view key, std::string_view content_type,
-                                    std::string_view body, const ChannelLimits& limits,
-                                    std::int64_t now_ms) noexcept {
+                                    std::string_view event, std::string_view body,
+                                    const ChannelLimits& limits, std::int64_t now_ms) noexcept {
     Root& root = *root_;
     StoreLock guard(root, now_ms);
     Channel* channel = find_channel(root, key);
@@ -194,7 +194,7 @@ Store::PublishResult Store::publish(std::string_view key, std::string_view conte
     // Unstored and unwanted, the message needs no memory at all; only its id is consumed.
     Message* message = nullptr;
     if (limits.store_messages || channel->waiters_total > 0) {
-        message = new_message(root, id, content_type, body, expiry_of(limits, now_ms));
+        message = new_message(root, id, content_type, event, body, expiry_of(limits, now_ms));
         if (message == nullptr) {
             if (created) {
                 destroy_channel(root, *channel);
@@ -271,6 +271,7 @@ MessageView Store::view(const MessagePin& pin) const noexcept {
     return MessageView{
         .id = id_of(message),
         .content_type = {message.content_type(), message.content_type_len},
+        .event = {message.event(), message.event_len},
         .body = {message.body(), message.body_len},
     };
 }
@@ -312,6 +313,7 @@ void Store::reset_slot(int slot, std::int64_t now_ms) noexcept {
     root.server.present[slot] = false;
     root.server.connections[slot].store(0, std::memory_order_relaxed);
     root.server.accepting[slot].store(false, std::memory_order_relaxed);
+    for (auto& held : root.server.held[slot]) held.store(0, std::memory_order_relaxed);
 }
 
 void Store::slot_started(int slot) noexcept {
@@ -324,6 +326,11 @@ void Store::slot_started(int slot) noexcept {
 void Store::set_connections(int slot, std::uint32_t n) noexcept {
     assert(valid_slot(slot));
     root_->server.connections[slot].store(n, std::memory_order_relaxed);
+}
+
+void Store::set_held(int slot, core::SubscriberKind kind, std::uint32_t n) noexcept {
+    assert(valid_slot(slot));
+    root_->server.held[slot][static_cast<std::size_t>(kind)].store(n, std::memory_order_relaxed);
 }
 
 void Store::set_accepting(int slot, bool accepting) noexcept {
@@ -369,9 +376,12 @@ Store::Stats Store::stats() const noexcept {
     const ServerFigures& server = root.server;
     std::uint64_t workers = 0;
     std::uint64_t connections = 0;
+    core::SubscriberCounts held{};
     for (int slot = 0; slot < kMaxWorkerSlots; ++slot) {
         workers += server.present[slot] ? 1 : 0;
         connections += server.connections[slot].load(std::memory_order_relaxed);
+        for (std::size_t kind = 0; kind < core::kSubscriberKinds; ++kind)
+            held[kind] += server.held[slot][kind].load(std::memory_order_relaxed);
     }
     return Stats{
         .size = root.manager->get_size(),
@@ -386,6 +396,7 @@ Store::Stats Store::stats() const noexcept {
         .lock_recoveries = root.lock.recoveries(),
         .workers = workers,
         .connections = connections,
+        .held = held,
         .started_ms = server.started_ms,
         .reloads = server.reloads,
     };

@@ -67,6 +67,7 @@ static_assert(std::is_trivially_copyable_v<MessagePin>);
 struct MessageView {
     core::MessageId id{};
     std::string_view content_type;  // empty: the publisher sent none
+    std::string_view event;         // X-EventSource-Event; empty: none
     std::string_view body;
 };
 
@@ -193,8 +194,8 @@ class Store {
     // `limits`, and a channel made by a subscriber leaves the subscriber share, stored message or
     // not. NoSpace: nothing changed (a channel created for this call is removed again).
     PublishResult publish(std::string_view key, std::string_view content_type,
-                          std::string_view body, const ChannelLimits& limits,
-                          std::int64_t now_ms) noexcept;
+                          std::string_view event, std::string_view body,
+                          const ChannelLimits& limits, std::int64_t now_ms) noexcept;
 
     struct DeleteResult {
         Status status = Status::Ok;  // Ok or NotFound
@@ -262,6 +263,10 @@ class Store {
     // Lock-free (a relaxed atomic store), so it is cheap enough for every accept and close.
     void set_connections(int slot, std::uint32_t n) noexcept;
 
+    // For the worker on `slot`, whenever the number of subscribers of `kind` it holds changes:
+    // records n. Lock-free, like set_connections.
+    void set_held(int slot, core::SubscriberKind kind, std::uint32_t n) noexcept;
+
     // For the worker on `slot`: whether it accepts new connections (true from its start, false
     // once it stops gracefully). Lock-free, like set_connections.
     void set_accepting(int slot, bool accepting) noexcept;
@@ -298,11 +303,12 @@ class Store {
         std::uint64_t lock_recoveries = 0;
         std::uint64_t workers = 0;      // slots between slot_started and reset_slot
         std::uint64_t connections = 0;  // open connections, summed over every slot
+        core::SubscriberCounts held{};  // held subscribers by kind, summed over every slot
         std::int64_t started_ms = 0;    // as set_started_ms recorded it; 0: never recorded
         std::uint64_t reloads = 0;      // note_reload calls
     };
-    // A consistent snapshot: everything but `connections` (whose per-slot values are each
-    // exact but are read one after the other) is taken under the lock.
+    // A consistent snapshot: everything but `connections` and `held` (whose per-slot values are
+    // each exact but are read one after the other) is taken under the lock.
     Stats stats() const noexcept;
 
     // ---- diagnostics ----

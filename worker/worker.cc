@@ -74,11 +74,19 @@ void Worker::start() {
     ev_signal_init(&term_watcher_, on_stop_signal, SIGTERM);
     ev_signal_init(&int_watcher_, on_stop_signal, SIGINT);
     ev_signal_init(&quit_watcher_, on_quit_signal, SIGQUIT);
+    ev_signal_init(&retire_watcher_, on_retire_signal, core::kRetireSignal);
     ev_signal_init(&usr1_watcher_, on_reopen_signal, SIGUSR1);
-    for (ev_signal* s : {&term_watcher_, &int_watcher_, &quit_watcher_, &usr1_watcher_}) {
+    for (ev_signal* s :
+         {&term_watcher_, &int_watcher_, &quit_watcher_, &retire_watcher_, &usr1_watcher_}) {
         s->data = this;
         ev_signal_start(loop_, s);
     }
+    // The master forks with the retire signal blocked (a retire sent before this point stays
+    // pending rather than ignored): now that the loop watches it, it may arrive.
+    sigset_t retire;
+    sigemptyset(&retire);
+    sigaddset(&retire, core::kRetireSignal);
+    sigprocmask(SIG_UNBLOCK, &retire, nullptr);
     ev_init(&shutdown_timer_, on_shutdown_timer);
     shutdown_timer_.data = this;
     ev_init(&accept_pause_, on_accept_pause);
@@ -162,7 +170,11 @@ void Worker::on_stop_signal(struct ev_loop* loop, ev_signal*, int) {
 }
 
 void Worker::on_quit_signal(struct ev_loop*, ev_signal* w, int) {
-    static_cast<Worker*>(w->data)->begin_graceful_shutdown();
+    static_cast<Worker*>(w->data)->begin_graceful_shutdown(push::Shutdown::Stop);
+}
+
+void Worker::on_retire_signal(struct ev_loop*, ev_signal* w, int) {
+    static_cast<Worker*>(w->data)->begin_graceful_shutdown(push::Shutdown::Restart);
 }
 
 void Worker::on_reopen_signal(struct ev_loop*, ev_signal*, int) {
@@ -202,7 +214,7 @@ void Worker::stop_accepting() {
 
 // QUIT: accept nothing more, answer held subscribers with 304 (they re-poll elsewhere), let
 // requests in flight finish, close idle connections.
-void Worker::begin_graceful_shutdown() {
+void Worker::begin_graceful_shutdown(push::Shutdown why) {
     if (shutting_down_)
         return;
     shutting_down_ = true;
@@ -211,7 +223,7 @@ void Worker::begin_graceful_shutdown() {
     ev_timer_start(loop_, &shutdown_timer_);
     // Stopping first, so that the 304s below carry Connection: close.
     connections_.stop_gracefully();
-    relay_.stop();
+    relay_.stop(why);
 }
 
 int run(const core::WorkerContext& context) {

@@ -39,6 +39,7 @@ class Worker {
     static void on_check(struct ev_loop* loop, ev_check* w, int revents);
     static void on_stop_signal(struct ev_loop* loop, ev_signal* w, int revents);
     static void on_quit_signal(struct ev_loop* loop, ev_signal* w, int revents);
+    static void on_retire_signal(struct ev_loop* loop, ev_signal* w, int revents);
     static void on_reopen_signal(struct ev_loop* loop, ev_signal* w, int revents);
     static void on_shutdown_timer(struct ev_loop* loop, ev_timer* w, int revents);
     static void on_accept_pause(struct ev_loop* loop, ev_timer* w, int revents);
@@ -47,7 +48,7 @@ class Worker {
     bool too_busy_to_accept() const;
     // Stops watching the listening sockets for kAcceptPause (accept_from() on a busy worker).
     void pause_accepting();
-    void begin_graceful_shutdown();
+    void begin_graceful_shutdown(push::Shutdown why);
     void stop_accepting();
 
     core::WorkerContext context_;
@@ -60,7 +61,7 @@ class Worker {
     ev_io wake_watcher_;
     ev_timer expire_timer_;
     ev_check idle_check_;
-    ev_signal term_watcher_, int_watcher_, quit_watcher_, usr1_watcher_;
+    ev_signal term_watcher_, int_watcher_, quit_watcher_, retire_watcher_, usr1_watcher_;
     ev_timer shutdown_timer_;
     ev_timer accept_pause_;  // a busy worker's step aside (see accept_from)
     bool shutting_down_ = false;

@@ -84,7 +84,7 @@ TEST_F(ShmBrokerTest, APublishWakesTheWaitingWorkerAndDispatchesTheMessage) {
     EXPECT_FALSE(woken());
     listener.broker = broker.get();
     listener.channel = waiting.channel;
-    PublishResult published = broker->publish("/a", "text/plain", "hello", {});
+    PublishResult published = broker->publish("/a", "text/plain", "", "hello", {});
     EXPECT_TRUE(published.had_waiters);
     EXPECT_TRUE(woken());
     broker->dispatch_events();
@@ -98,12 +98,12 @@ TEST_F(ShmBrokerTest, APublishWakesTheWaitingWorkerAndDispatchesTheMessage) {
 }
 
 TEST_F(ShmBrokerTest, APublishWithoutWaitersWakesNobody) {
-    EXPECT_FALSE(broker->publish("/b", "", "x", {}).had_waiters);
+    EXPECT_FALSE(broker->publish("/b", "", "", "x", {}).had_waiters);
     EXPECT_FALSE(woken());
 }
 
 TEST_F(ShmBrokerTest, SubscribeHandsOutAStoredMessageAsItsOwnCopy) {
-    broker->publish("/c", "text/plain", "stored", {});
+    broker->publish("/c", "text/plain", "", "stored", {});
     SubscribeResult result = wait_on("/c");
     ASSERT_TRUE(result.message);
     EXPECT_FALSE(result.waiting);
@@ -114,7 +114,7 @@ TEST_F(ShmBrokerTest, SubscribeHandsOutAStoredMessageAsItsOwnCopy) {
 
 TEST_F(ShmBrokerTest, UnsubscribeGivesTheCountBack) {
     SubscribeResult waiting = wait_on("/d");
-    broker->publish("/d", "", "keep it", {});  // the channel now outlives its waiter
+    broker->publish("/d", "", "", "keep it", {});  // the channel now outlives its waiter
     EXPECT_EQ(broker->info("/d")->subscribers, 1u);
     broker->unsubscribe(waiting.channel, 1);
     EXPECT_EQ(broker->info("/d")->subscribers, 0u);
@@ -123,8 +123,8 @@ TEST_F(ShmBrokerTest, UnsubscribeGivesTheCountBack) {
 
 TEST_F(ShmBrokerTest, FindNextCountsWhatItHandsOut) {
     SubscribeResult waiting = wait_on("/e");
-    broker->publish("/e", "", "one", {});
-    broker->publish("/e", "", "two", {});
+    broker->publish("/e", "", "", "one", {});
+    broker->publish("/e", "", "", "two", {});
     NextResult first = broker->find_next(waiting.channel, waiting.resume_after);
     ASSERT_TRUE(first.message);
     EXPECT_EQ(*first.message->body, "one");

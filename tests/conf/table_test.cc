@@ -41,6 +41,11 @@ const std::vector<Expected> kProtocol{
     {"push_channel_timeout", {}, kHSL, "5s"},
     {"push_ignore_queue_on_no_cache", {}, kHSL, "off"},
     {"push_allow_origin", {}, kHSL, "*"},
+    {"push_eventsource_ping_interval", {}, kHSL, "0"},  // transports.md
+    {"push_eventsource_ping_comment", {}, kHSL, "\"\""},
+    {"push_eventsource_ping_event", {}, kHSL, "ping"},
+    {"push_eventsource_ping_data", {}, kHSL, "\"\""},
+    {"push_subscriber_max_unsent_bytes", {}, kHSL, "4m"},  // issue 11: slow stream readers
     {"push_stub_status", {}, kLocation, ""},
     {"worker_processes", {}, kMain, "1"},
     {"worker_rlimit_nofile", {}, kMain, ""},

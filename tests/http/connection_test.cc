@@ -15,6 +15,9 @@
 namespace pushrelay::http {
 namespace {
 
+// The stream bound the relay uses by default (push_subscriber_max_unsent_bytes).
+constexpr size_t kUnsentLimit = 4 << 20;
+
 constexpr const char* kConf = R"(
 events {}
 http {
@@ -163,7 +166,8 @@ TEST_F(ConnectionTest, AMalformedRequestGets400AndTheClose) {
 TEST_F(ConnectionTest, AChunkedStreamIsFramedAndEnds) {
     handler.answer_at_once = false;
     send("GET /s HTTP/1.1\r\nHost: x\r\n\r\n");
-    handler.held->begin_stream(200, {{"Content-Type", "text/event-stream"}}, Framing::Chunked);
+    handler.held->begin_stream(200, {{"Content-Type", "text/event-stream"}}, Framing::Chunked,
+                               kUnsentLimit);
     handler.held->send(std::make_shared<const std::string>("hello"));
     handler.held->send(std::make_shared<const std::string>("0123456789abcdef"));
     handler.held->end_stream();
@@ -181,7 +185,7 @@ TEST_F(ConnectionTest, AChunkedStreamIsFramedAndEnds) {
 TEST_F(ConnectionTest, ARawStreamEndsWithTheClose) {
     handler.answer_at_once = false;
     send("GET /s HTTP/1.1\r\nHost: x\r\n\r\n");
-    handler.held->begin_stream(200, {}, Framing::Raw);
+    handler.held->begin_stream(200, {}, Framing::Raw, kUnsentLimit);
     handler.held->send(std::make_shared<const std::string>("part1 "));
     turn();
     std::string first = received();
@@ -244,7 +248,7 @@ TEST_F(ConnectionTest, OnEndRunsOnceHoweverTheExchangeEnds) {
     EXPECT_EQ(ended, 1);
     send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
     handler.held->on_end([&] { ended++; });
-    handler.held->begin_stream(200, {}, Framing::Chunked);
+    handler.held->begin_stream(200, {}, Framing::Chunked, kUnsentLimit);
     EXPECT_EQ(ended, 1);  // a stream lasts until its end
     handler.held->end_stream();
     EXPECT_EQ(ended, 2);
@@ -261,7 +265,7 @@ TEST_F(ConnectionTest, AWriteErrorDuringSendIsReportedFromTheLoopNotUnderTheCall
     handler.answer_at_once = false;
     send("GET /s HTTP/1.1\r\nHost: x\r\n\r\n");
     Exchange* stream = handler.held;
-    stream->begin_stream(200, {}, Framing::Chunked);
+    stream->begin_stream(200, {}, Framing::Chunked, kUnsentLimit);
     close(client);
     client = -1;
     // The handler may be walking its subscribers: its observer must not run inside send().
@@ -269,6 +273,21 @@ TEST_F(ConnectionTest, AWriteErrorDuringSendIsReportedFromTheLoopNotUnderTheCall
     stream->send(std::make_shared<const std::string>("lost too"));
     EXPECT_EQ(handler.aborted, 0);
     turn();
+    EXPECT_EQ(handler.aborted, 1);
+    EXPECT_EQ(open, 0u);
+}
+
+TEST_F(ConnectionTest, AStreamWhoseClientLeavesTooMuchUnreadIsCutOff) {
+    handler.answer_at_once = false;
+    send("GET /s HTTP/1.1\r\nHost: x\r\n\r\n");
+    Exchange* stream = handler.held;
+    stream->begin_stream(200, {}, Framing::Raw, 100 << 10);
+    auto piece = std::make_shared<const std::string>(16 << 10, 'x');
+    // The client reads nothing: the socket buffers fill, then the queue passes the bound.
+    for (int i = 0; i < 1024 && handler.aborted == 0; i++) {
+        stream->send(piece);
+        turn();
+    }
     EXPECT_EQ(handler.aborted, 1);
     EXPECT_EQ(open, 0u);
 }

@@ -14,6 +14,11 @@ namespace {
 constexpr ServerStatus kStatus{
     .channels = 2,
     .subscribers = 3,
+    .longpoll_subscribers = 14,
+    .eventsource_subscribers = 15,
+    .websocket_subscribers = 16,
+    .chunked_subscribers = 17,
+    .multipart_subscribers = 18,
     .messages = 4,
     .published = 5,
     .delivered = 6,
@@ -33,6 +38,11 @@ TEST(ServerStatusFormat, Text) {
               "Workers: 8\n"
               "Channels: 2\n"
               "Subscribers: 3\n"
+              "Long-poll subscribers: 14\n"
+              "EventSource subscribers: 15\n"
+              "WebSocket subscribers: 16\n"
+              "Chunked subscribers: 17\n"
+              "Multipart subscribers: 18\n"
               "Stored messages: 4\n"
               "Published messages: 5\n"
               "Delivered messages: 6\n"
@@ -47,7 +57,10 @@ TEST(ServerStatusFormat, Text) {
 TEST(ServerStatusFormat, Json) {
     EXPECT_EQ(format_server_status(kStatus, StatusFormat::Json),
               "{\"connections\": 9, \"workers\": 8, \"channels\": 2, \"subscribers\": 3, "
-              "\"messages\": 4, \"published\": 5, \"delivered\": 6, \"segment_used\": 7000, "
+              "\"longpoll_subscribers\": 14, \"eventsource_subscribers\": 15, "
+              "\"websocket_subscribers\": 16, \"chunked_subscribers\": 17, "
+              "\"multipart_subscribers\": 18, \"messages\": 4, \"published\": 5, \"delivered\": 6, "
+              "\"segment_used\": 7000, "
               "\"segment_total\": 134217728, \"subscriber_share_used\": 12, "
               "\"subscriber_share_total\": 13, \"uptime_seconds\": 10, \"reloads\": 11}\n");
 }
@@ -59,6 +72,11 @@ TEST(ServerStatusFormat, Yaml) {
               "workers: 8\n"
               "channels: 2\n"
               "subscribers: 3\n"
+              "longpoll_subscribers: 14\n"
+              "eventsource_subscribers: 15\n"
+              "websocket_subscribers: 16\n"
+              "chunked_subscribers: 17\n"
+              "multipart_subscribers: 18\n"
               "messages: 4\n"
               "published: 5\n"
               "delivered: 6\n"
@@ -71,49 +89,65 @@ TEST(ServerStatusFormat, Yaml) {
 }
 
 TEST(ServerStatusFormat, Prometheus) {
-    EXPECT_EQ(format_server_status(kStatus, StatusFormat::Prometheus),
-              "# HELP pushrelay_connections Client connections open, across all workers.\n"
-              "# TYPE pushrelay_connections gauge\n"
-              "pushrelay_connections 9\n"
-              "# HELP pushrelay_workers Worker processes running.\n"
-              "# TYPE pushrelay_workers gauge\n"
-              "pushrelay_workers 8\n"
-              "# HELP pushrelay_channels Channels that exist.\n"
-              "# TYPE pushrelay_channels gauge\n"
-              "pushrelay_channels 2\n"
-              "# HELP pushrelay_subscribers Subscribers held, across all workers.\n"
-              "# TYPE pushrelay_subscribers gauge\n"
-              "pushrelay_subscribers 3\n"
-              "# HELP pushrelay_messages_stored Messages stored in channel queues.\n"
-              "# TYPE pushrelay_messages_stored gauge\n"
-              "pushrelay_messages_stored 4\n"
-              "# HELP pushrelay_messages_published_total Messages published.\n"
-              "# TYPE pushrelay_messages_published_total counter\n"
-              "pushrelay_messages_published_total 5\n"
-              "# HELP pushrelay_messages_delivered_total Messages delivered to subscribers, one "
-              "per subscriber.\n"
-              "# TYPE pushrelay_messages_delivered_total counter\n"
-              "pushrelay_messages_delivered_total 6\n"
-              "# HELP pushrelay_segment_used_bytes Bytes of the shared memory segment in use.\n"
-              "# TYPE pushrelay_segment_used_bytes gauge\n"
-              "pushrelay_segment_used_bytes 7000\n"
-              "# HELP pushrelay_segment_size_bytes Size of the shared memory segment in bytes.\n"
-              "# TYPE pushrelay_segment_size_bytes gauge\n"
-              "pushrelay_segment_size_bytes 134217728\n"
-              "# HELP pushrelay_subscriber_share_used_bytes Bytes of the channels subscribers "
-              "created that no publish has reached yet.\n"
-              "# TYPE pushrelay_subscriber_share_used_bytes gauge\n"
-              "pushrelay_subscriber_share_used_bytes 12\n"
-              "# HELP pushrelay_subscriber_share_bytes The most bytes those channels may take "
-              "(push_max_subscriber_memory).\n"
-              "# TYPE pushrelay_subscriber_share_bytes gauge\n"
-              "pushrelay_subscriber_share_bytes 13\n"
-              "# HELP pushrelay_uptime_seconds Seconds since the server started.\n"
-              "# TYPE pushrelay_uptime_seconds gauge\n"
-              "pushrelay_uptime_seconds 10\n"
-              "# HELP pushrelay_reloads_total Configuration reloads since the server started.\n"
-              "# TYPE pushrelay_reloads_total counter\n"
-              "pushrelay_reloads_total 11\n");
+    EXPECT_EQ(
+        format_server_status(kStatus, StatusFormat::Prometheus),
+        "# HELP pushrelay_connections Client connections open, across all workers.\n"
+        "# TYPE pushrelay_connections gauge\n"
+        "pushrelay_connections 9\n"
+        "# HELP pushrelay_workers Worker processes running.\n"
+        "# TYPE pushrelay_workers gauge\n"
+        "pushrelay_workers 8\n"
+        "# HELP pushrelay_channels Channels that exist.\n"
+        "# TYPE pushrelay_channels gauge\n"
+        "pushrelay_channels 2\n"
+        "# HELP pushrelay_subscribers Subscribers held, across all workers.\n"
+        "# TYPE pushrelay_subscribers gauge\n"
+        "pushrelay_subscribers 3\n"
+        "# HELP pushrelay_subscribers_longpoll Long-poll subscribers held, across all workers.\n"
+        "# TYPE pushrelay_subscribers_longpoll gauge\n"
+        "pushrelay_subscribers_longpoll 14\n"
+        "# HELP pushrelay_subscribers_eventsource EventSource streams held, across all workers.\n"
+        "# TYPE pushrelay_subscribers_eventsource gauge\n"
+        "pushrelay_subscribers_eventsource 15\n"
+        "# HELP pushrelay_subscribers_websocket WebSocket subscribers held, across all workers.\n"
+        "# TYPE pushrelay_subscribers_websocket gauge\n"
+        "pushrelay_subscribers_websocket 16\n"
+        "# HELP pushrelay_subscribers_chunked HTTP chunked streams held, across all workers.\n"
+        "# TYPE pushrelay_subscribers_chunked gauge\n"
+        "pushrelay_subscribers_chunked 17\n"
+        "# HELP pushrelay_subscribers_multipart multipart/mixed streams held, across all workers.\n"
+        "# TYPE pushrelay_subscribers_multipart gauge\n"
+        "pushrelay_subscribers_multipart 18\n"
+        "# HELP pushrelay_messages_stored Messages stored in channel queues.\n"
+        "# TYPE pushrelay_messages_stored gauge\n"
+        "pushrelay_messages_stored 4\n"
+        "# HELP pushrelay_messages_published_total Messages published.\n"
+        "# TYPE pushrelay_messages_published_total counter\n"
+        "pushrelay_messages_published_total 5\n"
+        "# HELP pushrelay_messages_delivered_total Messages delivered to subscribers, one "
+        "per subscriber.\n"
+        "# TYPE pushrelay_messages_delivered_total counter\n"
+        "pushrelay_messages_delivered_total 6\n"
+        "# HELP pushrelay_segment_used_bytes Bytes of the shared memory segment in use.\n"
+        "# TYPE pushrelay_segment_used_bytes gauge\n"
+        "pushrelay_segment_used_bytes 7000\n"
+        "# HELP pushrelay_segment_size_bytes Size of the shared memory segment in bytes.\n"
+        "# TYPE pushrelay_segment_size_bytes gauge\n"
+        "pushrelay_segment_size_bytes 134217728\n"
+        "# HELP pushrelay_subscriber_share_used_bytes Bytes of the channels subscribers "
+        "created that no publish has reached yet.\n"
+        "# TYPE pushrelay_subscriber_share_used_bytes gauge\n"
+        "pushrelay_subscriber_share_used_bytes 12\n"
+        "# HELP pushrelay_subscriber_share_bytes The most bytes those channels may take "
+        "(push_max_subscriber_memory).\n"
+        "# TYPE pushrelay_subscriber_share_bytes gauge\n"
+        "pushrelay_subscriber_share_bytes 13\n"
+        "# HELP pushrelay_uptime_seconds Seconds since the server started.\n"
+        "# TYPE pushrelay_uptime_seconds gauge\n"
+        "pushrelay_uptime_seconds 10\n"
+        "# HELP pushrelay_reloads_total Configuration reloads since the server started.\n"
+        "# TYPE pushrelay_reloads_total counter\n"
+        "pushrelay_reloads_total 11\n");
 }
 
 TEST(ServerStatusFormat, ZeroAndLargestValues) {
@@ -121,7 +155,10 @@ TEST(ServerStatusFormat, ZeroAndLargestValues) {
     status.published = UINT64_MAX;
     EXPECT_EQ(format_server_status(status, StatusFormat::Json),
               "{\"connections\": 0, \"workers\": 0, \"channels\": 0, \"subscribers\": 0, "
-              "\"messages\": 0, \"published\": 18446744073709551615, \"delivered\": 0, "
+              "\"longpoll_subscribers\": 0, \"eventsource_subscribers\": 0, "
+              "\"websocket_subscribers\": 0, \"chunked_subscribers\": 0, "
+              "\"multipart_subscribers\": 0, \"messages\": 0, \"published\": 18446744073709551615, "
+              "\"delivered\": 0, "
               "\"segment_used\": 0, \"segment_total\": 0, \"subscriber_share_used\": 0, "
               "\"subscriber_share_total\": 0, \"uptime_seconds\": 0, "
               "\"reloads\": 0}\n");

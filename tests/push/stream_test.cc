@@ -10,14 +10,14 @@ namespace {
 constexpr core::MessageId kId{1795688933, 0};
 
 std::string data_of(std::string_view body) {
-    std::string frame = eventsource_frame(kId, body);
+    std::string frame = eventsource_frame(kId, "", body);
     const std::string id = "id: 1795688933:0\n";
     EXPECT_EQ(frame.substr(0, id.size()), id);
     return frame.substr(id.size());
 }
 
 TEST(EventSourceFrame, OneLine) {
-    EXPECT_EQ(eventsource_frame(kId, "hello"), "id: 1795688933:0\ndata: hello\n\n");
+    EXPECT_EQ(eventsource_frame(kId, "", "hello"), "id: 1795688933:0\ndata: hello\n\n");
 }
 
 TEST(EventSourceFrame, CutAfterEveryNewline) {
@@ -29,7 +29,11 @@ TEST(EventSourceFrame, CutAfterEveryNewline) {
 }
 
 TEST(EventSourceFrame, TagInId) {
-    EXPECT_EQ(eventsource_frame({7, 12}, "m"), "id: 7:12\ndata: m\n\n");
+    EXPECT_EQ(eventsource_frame({7, 12}, "", "m"), "id: 7:12\ndata: m\n\n");
+}
+
+TEST(EventSourceFrame, EventLineFirst) {  // transports.md "EventSource": event, id, data
+    EXPECT_EQ(eventsource_frame({7, 12}, "beat", "m"), "event: beat\nid: 7:12\ndata: m\n\n");
 }
 
 TEST(MultipartPart, WithoutContentType) {

@@ -19,9 +19,10 @@ class CountingBroker final : public broker::Broker {
     std::vector<broker::Message> stored;  // for find_next, oldest first
     bool gone = false;
     std::uint64_t kick_before_seq = 0;
+    core::SubscriberCounts held{};  // as set_held() last said
 
     broker::PublishResult publish(std::string_view, std::string_view, std::string_view,
-                                  const core::ChannelLimits&) override {
+                                  std::string_view, const core::ChannelLimits&) override {
         return {};
     }
     broker::DeleteResult delete_channel(std::string_view) override { return {}; }
@@ -52,6 +53,9 @@ class CountingBroker final : public broker::Broker {
     void dispatch_events() override {}
     void expire() override {}
     broker::Stats stats() override { return {}; }
+    void set_held(core::SubscriberKind kind, std::uint32_t n) override {
+        held[static_cast<std::size_t>(kind)] = n;
+    }
     std::int64_t now_ms() const override { return 0; }
 };
 
@@ -67,6 +71,9 @@ class FakeTransport final : public Subscription {
     FakeTransport(Log& log, bool one_shot) : log_(log), one_shot_(one_shot) {}
     ~FakeTransport() override { log_.destroyed++; }
     bool one_shot() const override { return one_shot_; }
+    core::SubscriberKind kind() const override {
+        return one_shot_ ? core::SubscriberKind::LongPoll : core::SubscriberKind::EventSource;
+    }
     void deliver(const Payload& payload, DeliveryHeads&) override {
         log_.messages.push_back(payload.id);
     }
@@ -79,7 +86,7 @@ class FakeTransport final : public Subscription {
 };
 
 broker::Message message(std::int64_t time, std::uint32_t tag) {
-    return {{time, tag}, "text/plain", std::make_shared<const std::string>("m"), 7, nullptr};
+    return {{time, tag}, "text/plain", "", std::make_shared<const std::string>("m"), 7, nullptr};
 }
 
 struct SubscriptionsTest : ::testing::Test {
@@ -114,6 +121,25 @@ TEST_F(SubscriptionsTest, DeliveryEndsOneShotsAndKeepsPersistentOnes) {
     EXPECT_EQ(broker.delivered, 4u);
     EXPECT_EQ(log.messages.size(), 4u);
     EXPECT_EQ(broker.waiters[1], 1);
+}
+
+TEST_F(SubscriptionsTest, HeldCountsByKindFollowEveryEnding) {
+    Subscriptions subs(broker, loop);
+    auto held = [&](core::SubscriberKind kind) {
+        return broker.held[static_cast<std::size_t>(kind)];
+    };
+    add(subs, 1, true);
+    add(subs, 1, false);
+    FakeTransport* leaving = add(subs, 2, false);
+    EXPECT_EQ(held(core::SubscriberKind::LongPoll), 1u);
+    EXPECT_EQ(held(core::SubscriberKind::EventSource), 2u);
+    subs.on_message(1, message(10, 0));  // the long-poll is answered, the stream stays
+    EXPECT_EQ(held(core::SubscriberKind::LongPoll), 0u);
+    EXPECT_EQ(held(core::SubscriberKind::EventSource), 2u);
+    leaving->client_gone();
+    EXPECT_EQ(held(core::SubscriberKind::EventSource), 1u);
+    subs.on_deleted(1);
+    EXPECT_EQ(held(core::SubscriberKind::EventSource), 0u);
 }
 
 TEST_F(SubscriptionsTest, OnlyMessagesAfterTheStartingPointAreDelivered) {
@@ -190,7 +216,7 @@ TEST_F(SubscriptionsTest, StopAllAnswersEveryChannelAndReleases) {
     add(subs, 1, true);
     add(subs, 2, false);
     add(subs, 3, true);
-    subs.stop_all();
+    subs.stop_all(Ending::Stopping);
     EXPECT_EQ(log.finishes.size(), 3u);
     for (Ending e : log.finishes) EXPECT_EQ(e, Ending::Stopping);
     for (auto& [uid, n] : broker.waiters) EXPECT_EQ(n, 0) << "channel " << uid;
@@ -379,7 +405,7 @@ TEST_F(BatchedDeliveryTest, StopFinishesPendingDeliveriesFirst) {
     for (int i = 0; i < 5; i++) add(subs, 1, true);
     add(subs, 2, false);
     subs.on_message(1, message(10, 0));
-    subs.stop_all();
+    subs.stop_all(Ending::Stopping);
     EXPECT_EQ(log.messages.size(), 5u);
     EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Stopping}));
     EXPECT_EQ(subs.pending_walks(), 0u);

@@ -54,7 +54,7 @@ Store::SubscribeRequest hold(std::string_view key, int slot) {
 
 void publish(Store& store, std::string_view key, std::string_view body,
              const ChannelLimits& limits = {}) {
-    ASSERT_EQ(store.publish(key, "text/plain", body, limits, kT0).status, Status::Ok);
+    ASSERT_EQ(store.publish(key, "text/plain", "", body, limits, kT0).status, Status::Ok);
 }
 
 // Mailboxes (each with its pin ledger) stay for good once a slot has held a waiter; they are
@@ -87,7 +87,7 @@ void exercise(Store& store) {
 
     const auto held = store.subscribe(hold("g/x", kParent));
     ASSERT_TRUE(held.held);
-    EXPECT_EQ(store.publish("g/x", "", "woken", {}, kT0).wake_slots_mask, bit(kParent));
+    EXPECT_EQ(store.publish("g/x", "", "", "woken", {}, kT0).wake_slots_mask, bit(kParent));
     std::vector<Store::Event> events;
     bool overflowed = false;
     store.drain_mailbox(kParent, events, overflowed);
@@ -195,15 +195,15 @@ const Scenario kScenarios[] = {
          w.store.subscribe(hold("g/a", kParent));
          w.store.subscribe(hold("g/a", kChild));
      },
-     [](World& w) { w.store.publish("g/a", "", "4", kThree, kT0); }},
+     [](World& w) { w.store.publish("g/a", "", "", "4", kThree, kT0); }},
     {"publish creating its channel", [](World& w) { publish(w.store, "g/a", "elsewhere"); },
-     [](World& w) { w.store.publish("g/new", "", "1", {}, kT0); }},
+     [](World& w) { w.store.publish("g/new", "", "", "1", {}, kT0); }},
     {"unstored publish to waiters",
      [](World& w) {
          w.store.subscribe(hold("g/a", kParent));
          w.store.subscribe(hold("g/a", kChild));
      },
-     [](World& w) { w.store.publish("g/a", "", "1", {.store_messages = false}, kT0); }},
+     [](World& w) { w.store.publish("g/a", "", "", "1", {.store_messages = false}, kT0); }},
     {"delete a channel with messages, waiters and a pinned message",
      [](World& w) {
          publish(w.store, "g/a", "1");

@@ -63,7 +63,7 @@ TEST(SegmentTest, AMovedSegmentKeepsItsStore) {
     Segment second = std::move(first);
     EXPECT_EQ(first.root(), nullptr);
     Store store = open_store(second);
-    EXPECT_EQ(store.publish("g/a", "", "x", {}, 0).status, Status::Ok);
+    EXPECT_EQ(store.publish("g/a", "", "", "x", {}, 0).status, Status::Ok);
     EXPECT_EQ(store.stats().size, 1u << 20);
 }
 
@@ -94,7 +94,7 @@ TEST(SegmentTest, AMovedStoreKeepsItsBinding) {
     Segment segment = make_segment(1 << 20);
     Store first = open_store(segment);
     Store second = std::move(first);
-    EXPECT_EQ(second.publish("g/a", "", "x", {}, 0).status, Status::Ok);
+    EXPECT_EQ(second.publish("g/a", "", "", "x", {}, 0).status, Status::Ok);
     EXPECT_EQ(second.stats().channels, 1u);
 }
 

@@ -54,7 +54,7 @@ class StoreTest : public ::testing::Test {
 
     Store::PublishResult publish(std::string_view key, std::string_view body, std::int64_t now_ms,
                                  const ChannelLimits& limits = {}) {
-        return store_.publish(key, "text/plain", body, limits, now_ms);
+        return store_.publish(key, "text/plain", "", body, limits, now_ms);
     }
 
     // A long-poll request with defaults; tests change fields before passing it on.

@@ -39,7 +39,7 @@ TEST_F(StoreIdTest, DroppedMessagesStillAdvanceTheId) {
 
 TEST_F(StoreIdTest, PublishCopiesContentTypeAndBinaryBody) {
     const std::string body("a\0b\r\n\xff", 6);
-    store_.publish("g/a", "application/octet-stream", body, {}, kT0);
+    store_.publish("g/a", "application/octet-stream", "", body, {}, kT0);
     auto result = store_.subscribe(request("g/a", kT0));
     ASSERT_TRUE(result.message);
     MessageView view = store_.view(result.message);
@@ -51,7 +51,7 @@ TEST_F(StoreIdTest, PublishCopiesContentTypeAndBinaryBody) {
 }
 
 TEST_F(StoreIdTest, EmptyContentTypeAndBodyAreKept) {
-    store_.publish("g/a", "", "", {}, kT0);
+    store_.publish("g/a", "", "", "", {}, kT0);
     auto result = store_.subscribe(request("g/a", kT0));
     ASSERT_TRUE(result.message);
     EXPECT_EQ(store_.view(result.message).content_type, "");
