@@ -10,7 +10,6 @@ import email.utils
 import re
 import signal
 
-import pytest
 import requests
 
 from browser_page import BROWSER_START, browser_page, require_browser  # noqa: F401 (a fixture)
@@ -71,27 +70,15 @@ def test_browser_eventsource_cross_origin(pushrelay, browser_page):
     lastEventId the same `<time>:<tag>` id long-poll gives the message."""
     server = start(pushrelay)
     messages = [("first", {}), ("zwei: ünïcødé", {}), ("multi\nline\nbody", {}), ("tail\n", {}),
-                ("last", {})]
-    got = eventsource_in_browser(server, browser_page, "es", messages)
+                ("named", {"X-EventSource-Event": "custom"}), ("last", {})]
+    got = eventsource_in_browser(server, browser_page, "es", messages, events="custom")
     assert [g["data"] for g in got] == [body for body, _ in messages]
-    assert [g["type"] for g in got] == ["message"] * len(messages)
+    assert [g["type"] for g in got] == ["message"] * 4 + ["custom", "message"]
     assert {g["origin"] for g in got} == {server.base_sub}
     ids = [g["id"] for g in got]
     assert_increasing(ids)
     assert ids == long_poll_ids(server, "es", len(messages))
     wait_for_subscribers(server.pub_url("es"), 0)  # the page closed it: the count went back
-
-
-@pytest.mark.xfail(strict=True, reason="doc/decisions.md: `event:` lines are not written yet "
-                   "(X-EventSource-Event is not stored with the message)")
-def test_browser_eventsource_named_event(pushrelay, browser_page):
-    """EventSource: a publish with X-EventSource-Event reaches Chromium's EventSource as an event
-    of that name (the `event:` line), the others as "message"."""
-    server = start(pushrelay)
-    messages = [("plain", {}), ("named", {"X-EventSource-Event": "custom"}), ("after", {})]
-    got = eventsource_in_browser(server, browser_page, "named", messages, events="custom")
-    assert [g["data"] for g in got] == ["plain", "named", "after"]
-    assert [g["type"] for g in got] == ["message", "custom", "message"]
 
 
 def eventsource_in_browser(server, browser_page, channel, messages, events=""):

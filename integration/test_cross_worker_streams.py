@@ -275,10 +275,18 @@ def server_sockets_by_worker(server):
     return held
 
 
-def status(server):
+STATUS_KEY = {"eventsource": "eventsource_subscribers", "chunked": "chunked_subscribers",
+              "multipart": "multipart_subscribers", "longpoll": "longpoll_subscribers",
+              "websocket": "websocket_subscribers"}
+
+
+def counted(server, clients):
+    """Whether the status page counts every client, and each under its transport."""
     r = requests.get(f"{server.base_pub}/status?format=json", timeout=WAIT)
     assert r.status_code == 200, r.text
-    return r.json()
+    figures = r.json()
+    want = {key: sum(1 for c in clients if STATUS_KEY[c.kind] == key) for key in STATUS_KEY.values()}
+    return figures["subscribers"] == len(clients) and {k: figures[k] for k in want} == want
 
 
 async def until(predicate, what, timeout=DEADLINE, clients=()):
@@ -363,8 +371,8 @@ async def scenario(server, kinds):
 
 async def phases(server, shared, clients, kinds):
     # Phase 1: all registered and counted, on both workers.
-    await until(lambda: status(server)["subscribers"] == SUBSCRIBERS,
-                f"the status page to count {SUBSCRIBERS} subscribers", WAIT)
+    await until(lambda: counted(server, clients), f"the status page to count {SUBSCRIBERS} "
+                "subscribers, each under its transport", WAIT)
     held = await in_thread(server_sockets_by_worker, server)
     worker_of = {port: pid for pid, ports in held.items() for port in ports}
     spread = {pid: {k: sum(1 for c in clients if c.kind == k and worker_of.get(c.local_port) == pid)
@@ -416,8 +424,8 @@ async def phases(server, shared, clients, kinds):
     assert reconnected == {id(c) for c in victims}, (
         f"{len(reconnected)} reconnected, {len(victims)} were on the killed worker")
     assert {c.kind for c in victims} == set(kinds), "a transport had no client on the victim"
-    await until(lambda: status(server)["subscribers"] == SUBSCRIBERS,
-                f"the store to count {SUBSCRIBERS} subscribers again", WAIT)
+    await until(lambda: counted(server, clients), f"the status page to count {SUBSCRIBERS} "
+                "subscribers again, each under its transport (the dead worker's forgotten)", WAIT)
 
 
 def check(clients, expected, shared):
