@@ -147,7 +147,8 @@ def test_browser_websocket_cross_origin(pushrelay, browser_page):
 def follow_over_transports(server, browser_page, transports):
     """NchanSubscriber follows channel `nchan` over `transports` in turn; on each: 2 messages,
     a HUP reload with one message published while it runs, 2 more, then `next` (the last leg:
-    `end`), after which the page moves to the next transport from the id of that message.
+    `end`), after which the page moves to the next transport from the id of that message, and
+    one message is published while it does.
     Returns (published bodies, the page's reports)."""
     channel = "nchan"
     browser = browser_page("nchan.html", sub=server.sub_url(channel),
@@ -184,6 +185,10 @@ def follow_over_transports(server, browser_page, transports):
         last = "end" if leg + 1 == len(transports) else "next"
         pub(last)
         received(last)
+        if last == "next":
+            # The page has stopped this transport and is starting the next one from the id of
+            # `next`: this message is for the next transport to find after that id.
+            pub(f"{transports[leg + 1]}-resumed")
     browser.finish()
     return published, reports
 
