@@ -317,13 +317,13 @@ def raise_fd_limit(needed):
 @pytest.mark.parametrize("with_websocket", [False, True], ids=["http", "with-websocket"])
 def test_thousand_mixed_streams_across_workers_and_a_killed_worker(pushrelay, with_websocket):
     """Across workers: 1,000 subscribers of every transport (WebSocket in the with-websocket
-    case, a fifth of them) on 2 workers (both hold some, the
-    status page counts 1,000) all get a burst of 50 messages per channel in order, once, with
+    case, a fifth of them) on 2 workers (both hold some; the status page counts 1,000, each
+    under its transport) all get a burst of 50 messages per channel in order, once, with
     the same id for one message on every id-carrying transport (Message id). Then one worker is
     SIGKILLed between two halves of 20 more messages per channel: exactly the clients it held
     lose their connection, they resume with their last id (each transport by its own Resume
     rule) and every message published across the kill arrives exactly once, in order; the
-    store counts 1,000 subscribers again (the dead worker's forgotten)."""
+    status page counts 1,000 again, each under its transport (the dead worker's forgotten)."""
     kinds = list(HTTP_KINDS)
     if with_websocket:
         require_websocket()
@@ -411,8 +411,13 @@ async def phases(server, shared, clients, kinds):
             expected[channel].append(body)
     await until(lambda: not alive(victim) and len(server.worker_pids()) == server.workers,
                 "the killed worker's replacement", WAIT)
-    # A publish cut by the kill is in the channel or not: the clients say which, and all of
-    # them must agree (check() compares each with the result).
+    # A publish cut by the kill is in the channel or not: once every client has every
+    # acknowledged message, the clients say which, and all of them must agree (check()
+    # compares each with the result).
+    sure = {channel: set(bodies) - unsure for channel, bodies in expected.items()}
+    await until(lambda: all(sure[c.channel] <= set(c.bodies) for c in clients),
+                "every subscriber to get every acknowledged message published across the kill",
+                clients=clients)
     seen = {b for c in clients for b in c.bodies}
     for channel in expected:
         expected[channel] = [b for b in expected[channel] if b not in unsure or b in seen]
