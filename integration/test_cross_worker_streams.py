@@ -3,7 +3,9 @@ mixed transports (EventSource, HTTP chunked, multipart/mixed, long-poll, and Web
 ws+meta.nchan when the binary has it) spread over 2 workers all get every message of a burst,
 in order, once; then one worker is SIGKILLed while messages are published, exactly its clients
 see their connection end, they reconnect with their last id (to the other worker or the
-respawned one) and every message published across the kill arrives exactly once.
+respawned one) and every message published across the kill arrives exactly once. The same with
+a HUP reload in place of the kill (Stream end, reload): every client's connection ends, every
+client resumes, nothing is lost or repeated.
 
 Each transport resumes by a different rule of transports.md "Message id", Resume:
   long-poll   rule 1, If-Modified-Since + If-None-Match of its last message;
@@ -41,7 +43,7 @@ BURST = 50          # messages per channel, published as fast as the publisher g
 ACROSS_KILL = 20    # messages per channel in the second phase; the kill after half of them
 DEADLINE = 40.0     # seconds for each phase's deliveries to complete
 CONNECTING = 200    # connections opened at once (the listen backlog is finite)
-MAX_CONNECTIONS = 5  # per client: 1, 1 more after the kill; more means the server cut it again
+MAX_CONNECTIONS = 5  # per client: 1, 1 more after the kill or reload; more: cut again and again
 
 HTTP_KINDS = ["eventsource", "chunked", "multipart", "longpoll"]
 
@@ -94,8 +96,8 @@ class Client:
     async def run(self):
         while not self.shared.stopping:
             if self.connections == MAX_CONNECTIONS:
-                # Each end here is a server's doing (a kill, a crash): a client reconnecting
-                # this often is looping on one, which the test reports rather than waits out.
+                # Each end here is a server's doing (a kill, a reload, a crash): a client
+                # reconnecting this often is looping on one; the test reports it, not waits.
                 self.errors.append(f"{MAX_CONNECTIONS} connections, each ended by the server")
                 return
             self.connections += 1
@@ -126,15 +128,16 @@ class Client:
         headers = {"eventsource": {"Accept": "text/event-stream"}, "chunked": {"TE": "chunked"},
                    "multipart": {"Accept": "multipart/mixed"}, "longpoll": {}}[self.kind]
         headers = dict(headers)
-        if self.bodies:
+        if self.kind == "longpoll":
+            if self.lm_etag:
+                headers["If-Modified-Since"], headers["If-None-Match"] = self.lm_etag
+        elif self.bodies:
             if self.kind == "eventsource":
                 headers["Last-Event-ID"] = last_id
             elif self.kind == "multipart":
                 headers["If-None-Match"] = last_id
-            elif self.kind == "chunked":
-                headers["Etag"] = await self.shared.id_of(self.bodies[-1])
             else:
-                headers["If-Modified-Since"], headers["If-None-Match"] = self.lm_etag
+                headers["Etag"] = await self.shared.id_of(self.bodies[-1])
         lines = [f"GET /sub?{query} HTTP/1.1", "Host: 127.0.0.1"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -190,16 +193,26 @@ class Client:
             writer.write(await self.request_head())
             self.registered.set()
             head = await read_head(reader)
-            length = int(re.search(r"\r\nContent-Length: (\d+)", head).group(1))
-            body = await reader.readexactly(length)
             if head.startswith("HTTP/1.1 304"):
+                # No body. A reload (or push_subscriber_timeout) answers a held long-poll so;
+                # its Last-Modified and Etag echo the request's, and the client takes them as
+                # NchanSubscriber does (it takes them from every response).
+                if "\r\nLast-Modified: " in head:
+                    self.lm_etag = (re.search(r"\r\nLast-Modified: ([^\r]+)", head).group(1),
+                                    re.search(r"\r\nEtag: ([^\r]+)", head).group(1))
+                if "\r\nConnection: close" in head:
+                    return
                 continue
+            body = await reader.readexactly(
+                int(re.search(r"\r\nContent-Length: (\d+)", head).group(1)))
             if not head.startswith("HTTP/1.1 200"):
                 raise AssertionError(f"long-poll: {head!r}")
             last_modified = re.search(r"\r\nLast-Modified: ([^\r]+)", head).group(1)
             etag = re.search(r"\r\nEtag: ([^\r]+)", head).group(1)
             self.lm_etag = (last_modified, etag)
             await self.got(body.decode(), f"{unix_time(last_modified)}:{etag}")
+            if "\r\nConnection: close" in head:
+                return
 
     # WebSocket -------------------------------------------------------------------------------
 
@@ -285,7 +298,8 @@ def counted(server, clients):
     r = requests.get(f"{server.base_pub}/status?format=json", timeout=WAIT)
     assert r.status_code == 200, r.text
     figures = r.json()
-    want = {key: sum(1 for c in clients if STATUS_KEY[c.kind] == key) for key in STATUS_KEY.values()}
+    want = {key: sum(1 for c in clients if STATUS_KEY[c.kind] == key)
+            for key in STATUS_KEY.values()}
     return figures["subscribers"] == len(clients) and {k: figures[k] for k in want} == want
 
 
@@ -314,8 +328,10 @@ def raise_fd_limit(needed):
     return soft
 
 
+@pytest.mark.parametrize("disruption", ["kill", "reload"])
 @pytest.mark.parametrize("with_websocket", [False, True], ids=["http", "with-websocket"])
-def test_thousand_mixed_streams_across_workers_and_a_killed_worker(pushrelay, with_websocket):
+def test_thousand_mixed_streams_across_workers_and_a_killed_worker(pushrelay, with_websocket,
+                                                                   disruption):
     """Across workers: 1,000 subscribers of every transport (WebSocket in the with-websocket
     case, a fifth of them) on 2 workers (both hold some; the status page counts 1,000, each
     under its transport) all get a burst of 50 messages per channel in order, once, with
@@ -323,7 +339,10 @@ def test_thousand_mixed_streams_across_workers_and_a_killed_worker(pushrelay, wi
     SIGKILLed between two halves of 20 more messages per channel: exactly the clients it held
     lose their connection, they resume with their last id (each transport by its own Resume
     rule) and every message published across the kill arrives exactly once, in order; the
-    status page counts 1,000 again, each under its transport (the dead worker's forgotten)."""
+    status page counts 1,000 again, each under its transport (the dead worker's forgotten).
+    reload: a HUP in place of the kill; every stream ends (Stream end, reload) and every
+    long-poll gets its 304 with Connection: close, so every client resumes, exactly once each
+    message."""
     kinds = list(HTTP_KINDS)
     if with_websocket:
         require_websocket()
@@ -334,13 +353,13 @@ def test_thousand_mixed_streams_across_workers_and_a_killed_worker(pushrelay, wi
                        + (" websocket" if "websocket" in kinds else ""),
                        http="push_max_message_buffer_length 1000;")
     try:
-        asyncio.run(asyncio.wait_for(scenario(server, kinds), 3 * DEADLINE))
+        asyncio.run(asyncio.wait_for(scenario(server, kinds, disruption), 3 * DEADLINE))
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE,
                            (old_soft, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
 
-async def scenario(server, kinds):
+async def scenario(server, kinds, disruption):
     shared = Shared(server)
     clients = [Client(shared, kinds[i % len(kinds)], (i // len(kinds)) % CHANNELS)
                for i in range(SUBSCRIBERS)]
@@ -361,7 +380,7 @@ async def scenario(server, kinds):
     tasks = []
     try:
         await asyncio.gather(*(launch(c) for c in clients))
-        await phases(server, shared, clients, kinds)
+        await phases(server, shared, clients, kinds, disruption)
     finally:
         shared.stopping = True
         for task in tasks:
@@ -369,7 +388,7 @@ async def scenario(server, kinds):
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), WAIT)
 
 
-async def phases(server, shared, clients, kinds):
+async def phases(server, shared, clients, kinds, disruption):
     # Phase 1: all registered and counted, on both workers.
     await until(lambda: counted(server, clients), f"the status page to count {SUBSCRIBERS} "
                 "subscribers, each under its transport", WAIT)
@@ -392,15 +411,19 @@ async def phases(server, shared, clients, kinds):
     check(clients, expected, shared)
     assert all(c.connections == 1 for c in clients), "a connection ended before the kill"
 
-    # Phase 2: SIGKILL one worker between the two halves.
+    # Phase 2: SIGKILL one worker (or, reload: HUP the master) between the two halves.
     held = await in_thread(server_sockets_by_worker, server)
     victim = max(held, key=lambda pid: len(held[pid]))
     victims = [c for c in clients if c.local_port in held[victim]]
     assert victims and len(victims) < SUBSCRIBERS
+    old_workers = set(held)
     unsure = set()
     for index in range(BURST, BURST + ACROSS_KILL):
         if index == BURST + ACROSS_KILL // 2:
-            os.kill(victim, signal.SIGKILL)
+            if disruption == "kill":
+                os.kill(victim, signal.SIGKILL)
+            else:
+                server.signal(signal.SIGHUP)
         for channel in range(CHANNELS):
             body = body_of(channel, index)
             publish_status = await post(server, body)
@@ -409,8 +432,13 @@ async def phases(server, shared, clients, kinds):
             else:
                 assert publish_status in (201, 202), publish_status
             expected[channel].append(body)
-    await until(lambda: not alive(victim) and len(server.worker_pids()) == server.workers,
-                "the killed worker's replacement", WAIT)
+    if disruption == "kill":
+        await until(lambda: not alive(victim) and len(server.worker_pids()) == server.workers,
+                    "the killed worker's replacement", WAIT)
+    else:
+        await until(lambda: set(server.worker_pids()).isdisjoint(old_workers)
+                    and len(server.worker_pids()) == server.workers,
+                    "a new generation of workers", WAIT)
     # A publish cut by the kill is in the channel or not: once every client has every
     # acknowledged message, the clients say which, and all of them must agree (check()
     # compares each with the result).
@@ -426,9 +454,15 @@ async def phases(server, shared, clients, kinds):
                 clients=clients)
     check(clients, expected, shared)
     reconnected = {id(c) for c in clients if c.connections > 1}
-    assert reconnected == {id(c) for c in victims}, (
-        f"{len(reconnected)} reconnected, {len(victims)} were on the killed worker")
-    assert {c.kind for c in victims} == set(kinds), "a transport had no client on the victim"
+    if disruption == "kill":
+        assert reconnected == {id(c) for c in victims}, (
+            f"{len(reconnected)} reconnected, {len(victims)} were on the killed worker")
+        assert {c.kind for c in victims} == set(kinds), "a transport had no client on the victim"
+    else:
+        # Stream end, reload: every stream of a retiring worker ends at once; a long-poll's
+        # connection ends when its worker has answered it and gone.
+        assert reconnected == {id(c) for c in clients}, (
+            f"{len(reconnected)} of {len(clients)} reconnected after the reload")
     await until(lambda: counted(server, clients), f"the status page to count {SUBSCRIBERS} "
                 "subscribers again, each under its transport (the dead worker's forgotten)", WAIT)
 
