@@ -105,7 +105,6 @@ def test_browser_websocket_cross_origin(pushrelay, browser_page):
     subprotocol selected, `id: <id>\\ncontent-type: <ct>\\n\\n<body>`) and without (the body
     alone, no subprotocol); text frames, a binary frame for application/octet-stream; no
     extension although Chromium offers permessage-deflate (decision)."""
-    require_browser()
     require_websocket()
     server = start(pushrelay)
     ws_url = f"ws://127.0.0.1:{server.sub}/sub?id=ws"
