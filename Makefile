@@ -40,13 +40,16 @@ run: build
 	@mkdir -p logs
 	$(BUILD)/pushrelay -p $(CURDIR) -c $(CONF) -g 'daemon off;'
 
-# What the tests need beyond the build: man, Chromium, and playwright-core
-# (npm) to drive it in the browser test (no browser download).
-BROWSER_MODULES = integration/browser/node_modules/playwright-core
+# What the tests need beyond the build: man, Chromium, playwright-core (npm) to drive it in the
+# browser tests (no browser download), and nchan (npm), Nchan's own client, which the browser
+# tests load from node_modules. npm ci runs again whenever one of them is missing (a tree
+# installed before nchan joined package.json has playwright-core alone).
+BROWSER_MODULES = integration/browser/node_modules/playwright-core integration/browser/node_modules/nchan
 .PHONY: test-deps
 test-deps:
 	@dist/install-deps --test
-	@test -d $(BROWSER_MODULES) || (cd integration/browser && npm ci --no-audit --no-fund --loglevel=error)
+	@$(foreach m,$(BROWSER_MODULES),test -d $(m) &&) true || \
+		(cd integration/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 test: build test-deps
 	cd $(BUILD) && PUSHRELAY_REQUIRE_BROWSER=1 ctest --output-on-failure

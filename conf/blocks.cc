@@ -31,6 +31,7 @@ MaybeError settle(const Scope& scope, Location* location) {
     location->push = scope.push;
     location->http = scope.http;
     location->sets = scope.sets;
+    location->channel_ids = scope.channel_ids;
     return std::nullopt;
 }
 

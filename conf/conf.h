@@ -64,7 +64,9 @@ struct PushSettings {
     uint32_t min_recipients = 0;
     bool delete_oldest_received = false;
     bool authorized_channels_only = false;
-    std::string channel_group;              // "" for none; channels are keyed group/id
+    std::string channel_group;  // "" for none; channels are keyed group/id
+    // push_channel_id_split_delimiter: every push_channel_id value is split on it ("": none).
+    std::string channel_id_split_delimiter;
     uint32_t max_channel_id_length = 1024;  // >= 1
     uint32_t max_channel_subscribers = 0;   // 0: no limit
     Millis subscriber_timeout = Millis(0);  // 0: none
@@ -169,7 +171,10 @@ struct Location {
     PushSettings push;
     HttpSettings http;
     std::vector<SetDirective> sets;  // the server's first, then the location's, in conf order
-    std::string file;                // where the location (or, for a fallback, server) opens
+    // push_channel_id: 1 to 7 values, each naming one channel or, split on
+    // push.channel_id_split_delimiter, several. Empty: $push_channel_id names the one channel.
+    std::vector<Template> channel_ids;
+    std::string file;  // where the location (or, for a fallback, server) opens
     int line = 0;
 
     bool is_regex() const { return match == Match::Regex || match == Match::RegexCaseless; }

@@ -221,6 +221,29 @@ MaybeError handle_max_channel_id_length(Apply& block, const Statement& st) {
     return read_count(st, 0, 1, &block.scope->push.max_channel_id_length);
 }
 
+// A value with variables (`set`, push_channel_id): it may read those set before it in scope.
+Parsed<Template> compile_value(const Scope& scope, std::string_view text) {
+    const std::vector<SetDirective>& sets = scope.sets;
+    return Template::compile(text, [&sets](std::string_view var) {
+        return std::any_of(sets.begin(), sets.end(),
+                           [var](const SetDirective& set) { return set.variable == var; });
+    });
+}
+
+// Each value is a template like a `set` value.
+MaybeError handle_channel_id(Apply& block, const Statement& st) {
+    std::vector<Template> values;
+    for (const std::string& text : st.args) {
+        Parsed<Template> value = compile_value(*block.scope, text);
+        if (!value.value) {
+            return error_at(st, value.error + " in \"push_channel_id\" directive");
+        }
+        values.push_back(std::move(*value.value));
+    }
+    block.scope->channel_ids = std::move(values);
+    return std::nullopt;
+}
+
 MaybeError handle_reserved_memory(Apply& block, const Statement& st) {
     uint64_t bytes = 0;
     if (MaybeError err = read(st, 0, &bytes)) {
@@ -394,11 +417,7 @@ MaybeError handle_set(Apply& block, const Statement& st) {
         return error_at(
             st, "the variable " + quoted(target) + " comes from the request and cannot be set");
     }
-    const std::vector<SetDirective>& sets = block.scope->sets;
-    Parsed<Template> value = Template::compile(st.args[1], [&sets](std::string_view var) {
-        return std::any_of(sets.begin(), sets.end(),
-                           [var](const SetDirective& set) { return set.variable == var; });
-    });
+    Parsed<Template> value = compile_value(*block.scope, st.args[1]);
     if (!value.value) {
         return error_at(st, value.error + " in \"set\" directive");
     }
@@ -432,6 +451,8 @@ const std::vector<DirectiveSpec>& table() {
         {"push_delete_oldest_received_message", {}, kHttpAndBelow, 1, 1, "off", 0, "", store_push<&PushSettings::delete_oldest_received>},
         {"push_authorized_channels_only", {}, kHttpAndBelow, 1, 1, "off", 0, "", store_push<&PushSettings::authorized_channels_only>},
         {"push_channel_group", {}, kServerAndBelow, 1, 1, "\"\"", 0, "", store_push<&PushSettings::channel_group>},
+        {"push_channel_id", {}, kServerAndBelow, 1, 7, "", 0, "", handle_channel_id},
+        {"push_channel_id_split_delimiter", {}, kHttpAndBelow, 1, 1, "", 0, "", store_push<&PushSettings::channel_id_split_delimiter>},
         {"push_max_channel_id_length", {}, kHttpAndBelow, 1, 1, "1024", 0, "", handle_max_channel_id_length},
         {"push_max_channel_subscribers", {}, kHttpAndBelow, 1, 1, "0", 0, "", store_push<&PushSettings::max_channel_subscribers>},
         {"push_subscriber_timeout", {}, kHttpAndBelow, 1, 1, "0", 0, "", store_push<&PushSettings::subscriber_timeout>},

@@ -33,6 +33,7 @@ struct Scope {
     PushSettings push;
     HttpSettings http;
     std::vector<SetDirective> sets;
+    std::vector<Template> channel_ids;  // push_channel_id
     Origin min_buffer_origin;
     Origin max_buffer_origin;
 };

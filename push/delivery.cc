@@ -34,6 +34,23 @@ Payload make_payload(const broker::Message& message) {
     return payload;
 }
 
+std::size_t oldest_of(std::span<const std::optional<broker::Message>> next) {
+    std::size_t pick = next.size();
+    for (std::size_t i = 0; i < next.size(); ++i) {
+        if (next[i] && (pick == next.size() || next[i]->id < next[pick]->id))
+            pick = i;  // `<`, not `<=`: a tie goes to the earlier position
+    }
+    return pick;
+}
+
+std::string etag_of(const Payload& payload) {
+    return payload.tags.empty() ? protocol::format_etag(payload.id.tag) : payload.tags;
+}
+
+std::string id_of(const Payload& payload) {
+    return std::to_string(payload.id.time) + ":" + etag_of(payload);
+}
+
 http::SharedBytes DeliveryHeads::get(const conf::Location& location, int http_minor,
                                      bool keep_alive) {
     for (const Entry& e : entries_) {
@@ -45,7 +62,7 @@ http::SharedBytes DeliveryHeads::get(const conf::Location& location, int http_mi
         payload_.content_type.empty() ? location.http.default_type : payload_.content_type;
     head.add("Content-Type", type);
     head.add("Last-Modified", protocol::http_date(payload_.id.time));
-    head.add("Etag", protocol::format_etag(payload_.id.tag));
+    head.add("Etag", etag_of(payload_));
     head.add("Vary", "If-None-Match, If-Modified-Since");
     std::vector<protocol::Header> cors;
     add_cors_headers(location, cors);

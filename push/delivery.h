@@ -6,6 +6,8 @@
 #pragma once
 
 #include <array>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,9 @@ namespace pushrelay::push {
 struct Payload {
     int status = 200;
     core::MessageId id{};
+    // A multiplexed subscription's tag list for this message (`[0],-`, push/multiplex.h); empty:
+    // the message's own tag. What the client sends back, so it goes wherever the tag would.
+    std::string tags;
     std::string content_type;               // empty: the location's default_type
     std::string event;                      // X-EventSource-Event; empty: none
     std::vector<protocol::Header> headers;  // from a message/http body
@@ -27,6 +32,16 @@ struct Payload {
 
 // For message/http, unpacks the status, headers and body; otherwise shares the message's body.
 Payload make_payload(const broker::Message& message);
+
+// Of the next messages of a multiplexed subscription's channels (nullopt: none), the one to send
+// first: the oldest by (time, tag), the earlier position on a tie (transports.md
+// "Multiplexing"). next.size() when there is none.
+std::size_t oldest_of(std::span<const std::optional<broker::Message>> next);
+
+// The Etag of a payload: its tag list, or its tag.
+std::string etag_of(const Payload& payload);
+// Its message id as the streams write it: `<time>:<etag>` (transports.md "Message id").
+std::string id_of(const Payload& payload);
 
 // The slots of DeliveryHeads::stream_frame(): push/stream.h's StreamKind values, then the
 // WebSocket frame (the body) and the ws+meta.nchan one (push/websocket.h).

@@ -21,13 +21,19 @@ std::string id_text(core::MessageId id) {
 }  // namespace
 
 std::string eventsource_frame(core::MessageId id, std::string_view event, std::string_view body) {
+    return eventsource_frame(id_text(id), event, body);
+}
+
+std::string eventsource_frame(std::string_view id, std::string_view event, std::string_view body) {
     std::string out;
     if (!event.empty()) {
         out += "event: ";
         out.append(event);
         out += '\n';
     }
-    out += "id: " + id_text(id) + "\n";
+    out += "id: ";
+    out.append(id);
+    out += "\n";
     out.reserve(out.size() + body.size() + 16);
     std::size_t start = 0;
     for (;;) {
@@ -47,8 +53,15 @@ std::string eventsource_frame(core::MessageId id, std::string_view event, std::s
 
 std::string multipart_part(core::MessageId id, std::string_view content_type,
                            std::string_view body) {
-    std::string out = "\r\nLast-Modified: " + protocol::http_date(static_cast<time_t>(id.time)) +
-                      "\r\nEtag: " + protocol::format_etag(id.tag) + "\r\n";
+    return multipart_part(id.time, protocol::format_etag(id.tag), content_type, body);
+}
+
+std::string multipart_part(std::int64_t time, std::string_view etag, std::string_view content_type,
+                           std::string_view body) {
+    std::string out =
+        "\r\nLast-Modified: " + protocol::http_date(static_cast<time_t>(time)) + "\r\nEtag: ";
+    out.append(etag);
+    out += "\r\n";
     if (!content_type.empty()) {
         out += "Content-Type: ";
         out.append(content_type);
@@ -147,13 +160,14 @@ void Stream::deliver(const Payload& payload, DeliveryHeads& heads) {
         const std::string& body = payload.body ? *payload.body : std::string();
         switch (kind_) {
             case StreamKind::EventSource:
-                frame = shared(eventsource_frame(payload.id, payload.event, body));
+                frame = shared(eventsource_frame(id_of(payload), payload.event, body));
                 break;
             case StreamKind::Chunked:
                 frame = payload.body ? payload.body : shared("");
                 break;
             case StreamKind::Multipart:
-                frame = shared(multipart_part(payload.id, payload.content_type, body));
+                frame = shared(
+                    multipart_part(payload.id.time, etag_of(payload), payload.content_type, body));
                 break;
         }
     }

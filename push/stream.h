@@ -20,10 +20,15 @@ enum class StreamKind : std::uint8_t { EventSource = 0, Chunked = 1, Multipart =
 // `event: <event>\n` (when not empty), `id: <time>:<tag>\n`, then `data: ` lines cut after every
 // `\n` of body, then `\n`.
 std::string eventsource_frame(core::MessageId id, std::string_view event, std::string_view body);
+// The same with the id as written (`<time>:<tag>`, or a multiplexed `<time>:<t1>,...,<tn>`).
+std::string eventsource_frame(std::string_view id, std::string_view event, std::string_view body);
 // One multipart part after the previous boundary, up to and including the `--` of the next one
 // (the subscriber's boundary follows): `\r\nLast-Modified: ...\r\nEtag: <tag>\r\n`
 // [`Content-Type: <ct>\r\n`] `\r\n<body>\r\n--`.
 std::string multipart_part(core::MessageId id, std::string_view content_type,
+                           std::string_view body);
+// The same with the Etag as written (a tag, or a multiplexed tag list).
+std::string multipart_part(std::int64_t time, std::string_view etag, std::string_view content_type,
                            std::string_view body);
 // 32 characters of 0-9A-Za-z.
 std::string make_boundary();

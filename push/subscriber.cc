@@ -7,6 +7,7 @@
 #include "push/delivery.h"
 #include "push/locations.h"
 #include "push/long_poll.h"
+#include "push/multiplex.h"
 #include "push/responses.h"
 #include "push/stream.h"
 #include "push/websocket.h"
@@ -72,50 +73,6 @@ bool respond_refusal(http::Exchange& exchange, core::Status status) {
     return true;
 }
 
-// `<time>:<tag>`, or a multiplexed `<time>:<t1>,...,<tn>` whose one bracketed tag is this
-// channel's; a tag `-` means the first message at time >= <time>. nullopt if it does not parse
-// (time not a number, more than one `[...]`, several tags without one `[...]`).
-std::optional<core::MessageId> parse_compound_id(std::string_view text) {
-    std::size_t colon = text.find(':');
-    std::string_view time = text.substr(0, colon);
-    std::string_view tags = text.substr(colon + 1);
-    auto number = [](std::string_view digits, std::uint64_t max) -> std::optional<std::uint64_t> {
-        if (digits.empty() || digits.size() > 19)
-            return std::nullopt;
-        std::uint64_t v = 0;
-        for (char c : digits) {
-            if (c < '0' || c > '9')
-                return std::nullopt;
-            v = v * 10 + static_cast<std::uint64_t>(c - '0');
-        }
-        if (v > max)
-            return std::nullopt;
-        return v;
-    };
-    std::optional<std::uint64_t> t = number(time, static_cast<std::uint64_t>(INT64_MAX));
-    if (!t)
-        return std::nullopt;
-    std::string_view tag = tags;
-    if (tags.find(',') != std::string_view::npos || tags.find('[') != std::string_view::npos) {
-        std::size_t open = tags.find('[');
-        if (open == std::string_view::npos || tags.find('[', open + 1) != std::string_view::npos)
-            return std::nullopt;
-        std::size_t close = tags.find(']', open);
-        if (close == std::string_view::npos)
-            return std::nullopt;
-        tag = tags.substr(open + 1, close - open - 1);
-    }
-    if (tag == "-") {
-        if (*t == 0)
-            return core::MessageId{0, 0};
-        return core::MessageId{static_cast<std::int64_t>(*t) - 1, UINT32_MAX};
-    }
-    std::optional<std::uint64_t> g = number(tag, UINT32_MAX);
-    if (!g)
-        return std::nullopt;
-    return core::MessageId{static_cast<std::int64_t>(*t), static_cast<std::uint32_t>(*g)};
-}
-
 // Percent-decodes %3A / %3a (and any other %XX) of a query value.
 std::string percent_decode(std::string_view text) {
     std::string out;
@@ -140,13 +97,14 @@ std::string percent_decode(std::string_view text) {
     return out;
 }
 
-// The message a subscriber names, every transport (transports.md "Message id", rules 1-5). False: a
-// value with `:` that does not parse (400).
-bool named_message(const protocol::Request& req, std::optional<core::MessageId>* since) {
+// The message a subscriber names, every transport (transports.md "Message id", rules 1-5), as
+// the id list it was written as (one tag, or a multiplexed list). False: a value with `:` that
+// does not parse (400).
+bool named_id(const protocol::Request& req, std::optional<protocol::IdList>* named) {
     const std::string* ims = req.header("If-Modified-Since");
     const std::string* inm = req.header("If-None-Match");
     if (ims) {
-        *since = protocol::parse_message_id(ims, inm);
+        *named = protocol::id_list_from_headers(ims, inm);
         return true;
     }
     std::vector<std::string> candidates;
@@ -165,66 +123,48 @@ bool named_message(const protocol::Request& req, std::optional<core::MessageId>*
     for (const std::string& value : candidates) {
         if (value.find(':') == std::string::npos)
             continue;
-        std::optional<core::MessageId> id = parse_compound_id(value);
-        if (!id)
-            return false;
-        *since = id;
-        return true;
+        *named = protocol::parse_id_list(value);
+        return named->has_value();
     }
     return true;
 }
 
-// Opens the transport of a persistent subscription once the broker accepted it: begins the
-// response (or the upgrade) and returns the subscription.
-using OpenStream = std::function<std::unique_ptr<Subscription>(http::Exchange&)>;
+// named_id() for a single channel.
+bool named_message(const protocol::Request& req, std::optional<core::MessageId>* since) {
+    std::optional<protocol::IdList> named;
+    if (!named_id(req, &named))
+        return false;
+    if (named)
+        *since = protocol::resume_point(*named, 0, 1);
+    return true;
+}
 
-void subscribe_stream(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
-                      http::Exchange& exchange, const std::string& key, const OpenStream& open) {
-    const protocol::Request& req = exchange.request();
-    const conf::PushSettings& push = exchange.location().push;
-    std::optional<core::MessageId> since;
-    if (!named_message(req, &since)) {
-        respond_text(exchange, 400, "Message ID invalid");
-        return;
-    }
+// What every subscribe of a location asks the broker, whatever the transport; the caller sets
+// the key, the starting point (`since`) and how it waits (`wait`, `persistent`).
+broker::SubscribeRequest subscribe_request(const conf::PushSettings& push, bool wait_for_new) {
     core::ChannelLimits limits;
     limits.channel_timeout_ms = push.channel_timeout.count();
-    broker::SubscribeResult result =
-        broker.subscribe({.key = key,
-                          .since = since,
-                          .wait_for_new = !since && push.first_message == 0,
-                          .first_message = push.first_message,
-                          .create_channel = !push.authorized_channels_only,
-                          .wait = true,
-                          .persistent = true,
-                          .max_subscribers = push.max_channel_subscribers,
-                          .concurrency = concurrency_of(push.concurrency),
-                          .limits_if_created = limits});
-    if (respond_refusal(exchange, result.status))
-        return;
-    if (!result.waiting) {  // not created (authorized_channels_only has its own refusal)
-        respond_text(exchange, 403, "403 Forbidden: no such channel.\n");
-        return;
-    }
-    std::unique_ptr<Subscription> stream = open(exchange);
-    Subscription& subscription = *stream;
-    core::MessageId start = result.resume_after;
-    if (result.message) {
-        start = result.message->id;
-        Payload payload = make_payload(*result.message);
-        DeliveryHeads heads(payload);
-        subscription.deliver(payload, heads);
-    }
-    // Registered first, so that every way it ends from here goes through Subscriptions (which
-    // gives the waiter back); then the rest of what is stored, as a resync brings it.
-    subscriptions.add(std::move(stream), result.channel, result.waiter_seq, start,
-                      push.subscriber_timeout);
-    if (subscriptions.catch_up(subscription) && stopping)
-        subscriptions.stop(subscription);
+    return {.key = {},
+            .since = std::nullopt,
+            .wait_for_new = wait_for_new,
+            .first_message = push.first_message,
+            .create_channel = !push.authorized_channels_only,
+            .wait = true,
+            .persistent = false,
+            .max_subscribers = push.max_channel_subscribers,
+            .concurrency = concurrency_of(push.concurrency),
+            .limits_if_created = limits};
 }
 
 // The transport of a GET (transports.md "Transport selection"); Forbidden: 403.
 enum class Served : std::uint8_t { Poll, WebSocket, EventSource, Chunked, Multipart, Forbidden };
+
+// What opening a transport needs beyond the exchange: the WebSocket registry, and the checked
+// handshake when the request is an upgrade (row 1).
+struct Opener {
+    WebSockets& websockets;
+    std::optional<ws::Accepted> accepted;
+};
 
 bool te_lists_chunked(const std::string* te) {
     if (!te)
@@ -281,58 +221,169 @@ Served select_transport(const protocol::Request& req, std::uint8_t transports) {
     return Served::Forbidden;
 }
 
-void subscribe(broker::Broker& broker, Subscriptions& subscriptions, WebSockets& websockets,
-               bool stopping, http::Exchange& exchange, const std::string& key) {
+// The transport a held subscriber is served by; nullptr for Forbidden. A stream's head (or the
+// 101) is sent at once.
+std::unique_ptr<Subscription> make_transport(Served served, http::Exchange& exchange,
+                                             const Opener& opener) {
+    switch (served) {
+        case Served::Poll:
+            return std::make_unique<LongPoll>(exchange);
+        case Served::WebSocket:
+            return opener.websockets.open_subscriber(exchange, *opener.accepted);
+        case Served::EventSource:
+            return std::make_unique<Stream>(exchange, StreamKind::EventSource);
+        case Served::Chunked:
+            return std::make_unique<Stream>(exchange, StreamKind::Chunked);
+        case Served::Multipart:
+            return std::make_unique<Stream>(exchange, StreamKind::Multipart);
+        case Served::Forbidden:
+            break;
+    }
+    return nullptr;
+}
+
+// One channel, a persistent transport (`served`: a stream or a WebSocket).
+void subscribe_stream(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
+                      http::Exchange& exchange, const std::string& key, Served served,
+                      const Opener& opener) {
     const protocol::Request& req = exchange.request();
     const conf::PushSettings& push = exchange.location().push;
-    auto stream_of = [](StreamKind kind) -> OpenStream {
-        return [kind](http::Exchange& ex) { return std::make_unique<Stream>(ex, kind); };
-    };
-    switch (select_transport(req, push.transports)) {
-        case Served::Poll:
-            break;
-        case Served::WebSocket: {
-            // Handshake errors are plain HTTP, before the broker is asked anything.
-            auto handshake = ws::check_handshake(req);
-            if (auto* refused = std::get_if<ws::Refused>(&handshake))
-                return respond_text(exchange, refused->status, refused->body);
-            ws::Accepted accepted = std::get<ws::Accepted>(handshake);
-            return subscribe_stream(
-                broker, subscriptions, stopping, exchange, key,
-                [&](http::Exchange& ex) { return websockets.open_subscriber(ex, accepted); });
-        }
-        case Served::EventSource:
-            return subscribe_stream(broker, subscriptions, stopping, exchange, key,
-                                    stream_of(StreamKind::EventSource));
-        case Served::Chunked:
-            return subscribe_stream(broker, subscriptions, stopping, exchange, key,
-                                    stream_of(StreamKind::Chunked));
-        case Served::Multipart:
-            return subscribe_stream(broker, subscriptions, stopping, exchange, key,
-                                    stream_of(StreamKind::Multipart));
-        case Served::Forbidden:
-            return respond_empty(exchange, 403);
-    }
-    bool no_cache = push.ignore_queue_on_no_cache && (header_has_no_cache(req, "Cache-Control") ||
-                                                      header_has_no_cache(req, "Pragma"));
-    core::ChannelLimits limits;
-    limits.channel_timeout_ms = push.channel_timeout.count();
     std::optional<core::MessageId> since;
     if (!named_message(req, &since)) {
         respond_text(exchange, 400, "Message ID invalid");
         return;
     }
-    broker::SubscribeResult result = broker.subscribe(
-        {.key = key,
-         .since = since,
-         .wait_for_new = no_cache || (!since && push.first_message == 0),
-         .first_message = push.first_message,
-         .create_channel = !push.authorized_channels_only,
-         // Transport selection row 5: interval-poll, when listed, wins over long-poll.
-         .wait = !(push.transports & conf::kTransportIntervalPoll) && !stopping,
-         .max_subscribers = push.max_channel_subscribers,
-         .concurrency = concurrency_of(push.concurrency),
-         .limits_if_created = limits});
+    broker::SubscribeRequest request = subscribe_request(push, !since && push.first_message == 0);
+    request.key = key;
+    request.since = since;
+    request.persistent = true;
+    broker::SubscribeResult result = broker.subscribe(request);
+    if (respond_refusal(exchange, result.status))
+        return;
+    if (!result.waiting) {  // not created (authorized_channels_only has its own refusal)
+        respond_text(exchange, 403, "403 Forbidden: no such channel.\n");
+        return;
+    }
+    std::unique_ptr<Subscription> stream = make_transport(served, exchange, opener);
+    Subscription& subscription = *stream;
+    core::MessageId start = result.resume_after;
+    if (result.message) {
+        start = result.message->id;
+        Payload payload = make_payload(*result.message);
+        DeliveryHeads heads(payload);
+        subscription.deliver(payload, heads);
+    }
+    // Registered first, so that every way it ends from here goes through Subscriptions (which
+    // gives the waiter back); then the rest of what is stored, as a resync brings it.
+    subscriptions.add(std::move(stream), result.channel, result.waiter_seq, start,
+                      push.subscriber_timeout);
+    if (subscriptions.catch_up(subscription) && stopping)
+        subscriptions.stop(subscription);
+}
+
+bool no_cache_requested(const protocol::Request& req, const conf::PushSettings& push) {
+    return push.ignore_queue_on_no_cache &&
+           (header_has_no_cache(req, "Cache-Control") || header_has_no_cache(req, "Pragma"));
+}
+
+// Several channels on one request (transports.md "Multiplexing"): one broker registration per
+// channel, all or none; then either one answer at once (interval-poll, or a long-poll while the
+// worker stops: the oldest match, else 304) or a Multiplex that holds every channel.
+void subscribe_multiplexed(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
+                           http::Exchange& exchange, const std::vector<std::string>& keys,
+                           Served served, const Opener& opener) {
+    const protocol::Request& req = exchange.request();
+    const conf::PushSettings& push = exchange.location().push;
+    std::optional<protocol::IdList> named;
+    if (!named_id(req, &named)) {
+        respond_text(exchange, 400, "Message ID invalid");
+        return;
+    }
+    const bool poll = served == Served::Poll;
+    const bool held = !poll || (!(push.transports & conf::kTransportIntervalPoll) && !stopping);
+    broker::SubscribeRequest request = subscribe_request(
+        push, (poll && no_cache_requested(req, push)) || (!named && push.first_message == 0));
+    request.wait = held;
+    // Registered even with a match, so that every channel is held until the merged backlog is
+    // sent (a one-shot ends them all after its one message).
+    request.persistent = held;
+    std::vector<broker::SubscribeResult> results;
+    results.reserve(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        request.key = keys[i];
+        request.since =
+            named ? std::optional(protocol::resume_point(*named, i, keys.size())) : std::nullopt;
+        broker::SubscribeResult result = broker.subscribe(request);
+        if (result.status != core::Status::Ok || (held && !result.waiting)) {
+            for (const broker::SubscribeResult& r : results) {
+                if (r.waiting)
+                    broker.unsubscribe(r.channel, 1);
+            }
+            if (!respond_refusal(exchange, result.status))
+                respond_text(exchange, 403, "403 Forbidden: no such channel.\n");
+            return;
+        }
+        results.push_back(std::move(result));
+    }
+    std::vector<std::optional<broker::Message>> first;
+    first.reserve(results.size());
+    for (broker::SubscribeResult& result : results) first.push_back(std::move(result.message));
+    if (!held) {
+        const std::size_t pick = oldest_of(first);
+        if (pick == first.size())
+            return respond_not_modified(exchange);
+        Payload payload = make_payload(*first[pick]);
+        payload.tags = protocol::MultiplexedIds(keys.size(), named).next(pick, payload.id);
+        DeliveryHeads heads(payload);
+        return respond_with_payload(exchange, payload, heads);
+    }
+    std::shared_ptr<Multiplex> multiplex =
+        Multiplex::create(subscriptions, make_transport(served, exchange, opener), keys.size(),
+                          named);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        // One timeout for the whole: the first member's ending ends the rest.
+        subscriptions.add(multiplex->member(i), results[i].channel, results[i].waiter_seq,
+                          results[i].resume_after,
+                          i == 0 ? push.subscriber_timeout : conf::Millis(0));
+    }
+    if (multiplex->catch_up(std::move(first)) && stopping)
+        multiplex->stop();
+}
+
+void subscribe(broker::Broker& broker, Subscriptions& subscriptions, WebSockets& websockets,
+               bool stopping, http::Exchange& exchange, const std::vector<std::string>& keys) {
+    const protocol::Request& req = exchange.request();
+    const conf::PushSettings& push = exchange.location().push;
+    const Served served = select_transport(req, push.transports);
+    if (served == Served::Forbidden)
+        return respond_empty(exchange, 403);
+    Opener opener{websockets, std::nullopt};
+    if (served == Served::WebSocket) {
+        // Handshake errors are plain HTTP, before the broker is asked anything.
+        auto handshake = ws::check_handshake(req);
+        if (auto* refused = std::get_if<ws::Refused>(&handshake))
+            return respond_text(exchange, refused->status, refused->body);
+        opener.accepted = std::get<ws::Accepted>(handshake);
+    }
+    if (keys.size() > 1)
+        return subscribe_multiplexed(broker, subscriptions, stopping, exchange, keys, served,
+                                     opener);
+    const std::string& key = keys.front();
+    if (served != Served::Poll)
+        return subscribe_stream(broker, subscriptions, stopping, exchange, key, served, opener);
+    const bool no_cache = no_cache_requested(req, push);
+    std::optional<core::MessageId> since;
+    if (!named_message(req, &since)) {
+        respond_text(exchange, 400, "Message ID invalid");
+        return;
+    }
+    broker::SubscribeRequest request =
+        subscribe_request(push, no_cache || (!since && push.first_message == 0));
+    request.key = key;
+    request.since = since;
+    // Transport selection row 5: interval-poll, when listed, wins over long-poll.
+    request.wait = !(push.transports & conf::kTransportIntervalPoll) && !stopping;
+    broker::SubscribeResult result = broker.subscribe(request);
     if (respond_refusal(exchange, result.status))
         return;
     if (result.message) {
@@ -352,10 +403,11 @@ void subscribe(broker::Broker& broker, Subscriptions& subscriptions, WebSockets&
 }  // namespace
 
 void handle_subscriber(broker::Broker& broker, Subscriptions& subscriptions, WebSockets& websockets,
-                       bool stopping, http::Exchange& exchange, const std::string& key) {
+                       bool stopping, http::Exchange& exchange,
+                       const std::vector<std::string>& keys) {
     const std::string& method = exchange.request().method;
     if (method == "GET") {
-        subscribe(broker, subscriptions, websockets, stopping, exchange, key);
+        subscribe(broker, subscriptions, websockets, stopping, exchange, keys);
     } else if (method == "OPTIONS") {
         respond_preflight(exchange, kAllowedMethods,
                           "If-None-Match, If-Modified-Since, Cache-Control, Origin, Etag");

@@ -12,7 +12,8 @@ constexpr std::size_t kMaxPendingWalks = 256;
 }  // namespace
 
 void Subscription::client_gone() {
-    owner_->end(*this, Ending::ClientGone);
+    Subscription& s = stand_in_ ? *stand_in_ : *this;
+    s.owner_->end(s, Ending::ClientGone);
 }
 
 Subscriptions::Subscriptions(broker::Broker& broker, struct ev_loop* loop, std::size_t batch)
@@ -321,36 +322,64 @@ void Subscriptions::on_events_lost() {
     std::vector<std::uint64_t> uids;
     uids.reserve(channels_.size());
     for (const auto& [uid, waiting] : channels_) uids.push_back(uid);
-    for (std::uint64_t uid : uids)
-        visit_each(uid, [&](Subscription& s, Waiting& waiting) { resync(s, waiting.channel); });
+    for (std::uint64_t uid : uids) visit_each(uid, [&](Subscription& s, Waiting&) { resync(s); });
 }
 
-bool Subscriptions::resync(Subscription& s, const broker::ChannelRef& channel) {
+bool Subscriptions::resync(Subscription& s) {
     for (;;) {
-        broker::NextResult next = broker_.find_next(channel, s.since_);
-        if (next.status == core::Status::Gone) {
-            end(s, Ending::Deleted);
+        std::optional<broker::Message> next;
+        if (!fetch_next(s, &next))
             return false;
-        }
-        if (s.seq_ < next.kick_before_seq) {
-            end(s, Ending::Kicked);
-            return false;
-        }
-        if (!next.message)
+        if (!next)
             return true;
-        Payload payload = make_payload(*next.message);
-        DeliveryHeads heads(payload);
-        s.since_ = next.message->id;
-        s.deliver(payload, heads);
-        if (s.one_shot()) {
-            end(s, Ending::Resynced);
+        if (!hand_over(s, *next))
             return false;
-        }
     }
 }
 
+bool Subscriptions::fetch_next(Subscription& s, std::optional<broker::Message>* next) {
+    broker::NextResult found = broker_.find_next(s.waiting_->channel, s.since_);
+    if (found.status == core::Status::Gone) {
+        end(s, Ending::Deleted);
+        return false;
+    }
+    if (s.seq_ < found.kick_before_seq) {
+        end(s, Ending::Kicked);
+        return false;
+    }
+    *next = std::move(found.message);
+    return true;
+}
+
+bool Subscriptions::hand_over(Subscription& s, const broker::Message& message) {
+    Payload payload = make_payload(message);
+    DeliveryHeads heads(payload);
+    s.since_ = message.id;
+    s.deliver(payload, heads);
+    if (s.one_shot()) {
+        end(s, Ending::Resynced);
+        return false;
+    }
+    return true;
+}
+
 bool Subscriptions::catch_up(Subscription& subscription) {
-    return resync(subscription, subscription.waiting_->channel);
+    return resync(subscription);
+}
+
+// A k-way merge: each channel's next message is fetched only once its previous one is sent, so
+// a long backlog is read as a single channel's is, one find_next() per message. O(channels) per
+// message to pick the oldest: at most 255 channels, and backlogs are short.
+bool Subscriptions::catch_up(std::span<Subscription* const> members,
+                             std::vector<std::optional<broker::Message>> next) {
+    for (;;) {
+        const std::size_t pick = oldest_of(next);
+        if (pick == next.size())
+            return true;
+        Subscription& s = *members[pick];
+        if (!hand_over(s, *next[pick]) || !fetch_next(s, &next[pick]))
+            return false;
+    }
 }
 
 void Subscriptions::stop(Subscription& subscription) {

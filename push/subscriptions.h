@@ -14,7 +14,10 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
+#include <span>
 #include <unordered_map>
+#include <vector>
 
 #include "broker/broker.h"
 #include "conf/conf.h"
@@ -22,6 +25,7 @@
 
 namespace pushrelay::push {
 
+class Multiplex;
 class Subscriptions;
 struct Waiting;
 
@@ -34,7 +38,9 @@ enum class Ending : std::uint8_t {
     TimedOut,    // push_subscriber_timeout passed: 304
     Stopping,    // the worker stops gracefully: 304, and the client polls another worker
     Restarting,  // as Stopping, for a reload: streams say the service restarts
-    ClientGone,  // the client closed: nobody to answer
+    // Nobody to answer through it: the client closed, or (a member of a multiplexed
+    // subscription, push/multiplex.h) another member ended and answered for all.
+    ClientGone,
 };
 
 class Subscription {
@@ -63,8 +69,12 @@ class Subscription {
 
   private:
     friend class Subscriptions;
+    friend class Multiplex;
 
     Subscriptions* owner_ = nullptr;
+    // A transport serving a multiplexed subscription is not in Subscriptions itself: its client
+    // leaving ends this member of it (and so all of them). nullptr otherwise.
+    Subscription* stand_in_ = nullptr;
     Waiting* waiting_ = nullptr;  // its channel's list
     Subscription* prev_ = nullptr;
     Subscription* next_ = nullptr;
@@ -130,6 +140,13 @@ class Subscriptions final : public broker::Listener {
     // point, as a resync does. False when that ended it (its channel was deleted, or a `last`
     // subscriber kicked it); it must not be used then.
     bool catch_up(Subscription& subscription);
+    // catch_up() for the members of one multiplexed subscription (push/multiplex.h), all just
+    // added: `next[i]` is the first stored message of members[i]'s channel (subscribe()'s
+    // match, already counted), and each is followed by the rest of its channel. Sent merged by
+    // (time, tag, position in the list). False when that ended them (a one-shot delivered, a
+    // channel deleted, a kick); they must not be used then.
+    bool catch_up(std::span<Subscription* const> members,
+                  std::vector<std::optional<broker::Message>> next);
     // Ends one subscription as the graceful stop under way ended them all (a stream that begins
     // while the worker stops gets what is stored, then ends).
     void stop(Subscription& subscription);
@@ -149,6 +166,7 @@ class Subscriptions final : public broker::Listener {
 
   private:
     friend class Subscription;
+    friend class Multiplex;
 
     // Unlinks, answers as `why` says, settles the broker's count, and destroys `s`.
     void end(Subscription& s, Ending why);
@@ -161,7 +179,12 @@ class Subscriptions final : public broker::Listener {
     void end_each(std::uint64_t uid, Ending why, Pick pick);
     // After lost events: what `s` missed, asked of the broker. Ends it or brings it up to date.
     // Returns whether `s` still waits.
-    bool resync(Subscription& s, const broker::ChannelRef& channel);
+    bool resync(Subscription& s);
+    // Asks the broker for what follows `s.since()` into *next; false when the answer ended `s`
+    // (its channel deleted: Deleted; a `last` subscriber came after it: Kicked).
+    bool fetch_next(Subscription& s, std::optional<broker::Message>* next);
+    // Sends `message` (already counted by the broker) to `s`; false when that ended it (one-shot).
+    bool hand_over(Subscription& s, const broker::Message& message);
     void settle_walk(Waiting& waiting);
     // Counts one more (+1) or one fewer (-1) subscription of `kind` and tells the broker.
     void count_held(core::SubscriberKind kind, int delta);

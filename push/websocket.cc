@@ -3,7 +3,6 @@
 #include <optional>
 
 #include "core/peer_address.h"
-#include "protocol/message_id.h"
 #include "push/locations.h"
 #include "ws/frame.h"
 #include "ws/session.h"
@@ -46,7 +45,7 @@ std::string websocket_payload(const Payload& payload, bool meta) {
     const std::string& body = payload.body ? *payload.body : empty;
     if (!meta)
         return body;
-    std::string out = "id: " + protocol::format_message_id(payload.id) + "\n";
+    std::string out = "id: " + id_of(payload) + "\n";
     if (!payload.content_type.empty())
         out += "content-type: " + payload.content_type + "\n";
     out += "\n";
@@ -100,8 +99,8 @@ class Endpoint final : public ws::SessionObserver {
     bool meta() const { return meta_; }
     std::size_t index = 0;  // in WebSockets::open_
     WebSocketSubscriber* subscriber = nullptr;
-    // A publisher's: the channel, the location, and the handshake's Content-Type and Accept.
-    std::string key;
+    // A publisher's: the channels, the location, and the handshake's Content-Type and Accept.
+    std::vector<std::string> keys;
     const conf::Location* location = nullptr;
     std::optional<std::string> content_type, accept;
 
@@ -173,7 +172,7 @@ void Endpoint::message_received(ws::Session& session, ws::Opcode opcode, std::st
         type = &kOctetStream;
     else if (content_type)
         type = &*content_type;
-    PublishReply reply = publish_message(owner_.broker(), *location, key, type, nullptr, payload,
+    PublishReply reply = publish_message(owner_.broker(), *location, keys, type, nullptr, payload,
                                          accept ? &*accept : nullptr);
     session.send(ws::shared_frame(ws::Opcode::Text, reply.body));
 }
@@ -263,7 +262,7 @@ std::unique_ptr<Subscription> WebSockets::open_subscriber(http::Exchange& exchan
 }
 
 void WebSockets::open_publisher(http::Exchange& exchange, const ws::Accepted& accepted,
-                                const std::string& key) {
+                                const std::vector<std::string>& keys) {
     const conf::Location& location = exchange.location();
     ws::SessionOptions options;
     options.max_unsent_bytes = location.push.max_unsent_bytes;
@@ -273,7 +272,7 @@ void WebSockets::open_publisher(http::Exchange& exchange, const ws::Accepted& ac
                                      : kUnlimitedMaxMessage;
     options.accept_messages = true;
     Endpoint& endpoint = add(std::make_unique<Endpoint>(*this, options, false));
-    endpoint.key = key;
+    endpoint.keys = keys;
     endpoint.location = &location;
     const protocol::Request& req = exchange.request();
     if (const std::string* type = req.header("Content-Type"))

@@ -67,10 +67,10 @@ class WebSockets {
     std::unique_ptr<Subscription> open_subscriber(http::Exchange& exchange,
                                                   const ws::Accepted& accepted);
     // Answers `exchange` with the 101; every text or binary frame the client sends is then one
-    // publish to `key`, answered with one text frame. Publishers opened while the worker stops
-    // close at once with the stop's code.
+    // publish to `keys` (several: a copy in each, as a POST), answered with one text frame.
+    // Publishers opened while the worker stops close at once with the stop's code.
     void open_publisher(http::Exchange& exchange, const ws::Accepted& accepted,
-                        const std::string& key);
+                        const std::vector<std::string>& keys);
 
     // A graceful stop or a reload: the publishers' sessions close with `why`'s code (Stopping:
     // 1001, Restarting: 1012), now and for any opened later.

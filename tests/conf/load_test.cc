@@ -440,6 +440,38 @@ TEST(Set, ServerSetsComeFirstAndAliasIsCanonical) {
     EXPECT_EQ(config->servers[0].fallback.sets.size(), 1u);
 }
 
+// transports.md "Conf": push_channel_id takes 1-7 values with variables, inherited from the
+// server; the split delimiter inherits from http.
+TEST(ChannelId, ValuesWithVariablesInheritedFromTheServer) {
+    auto config = load_ok(R"(http {
+    push_channel_id_split_delimiter ",";
+    server {
+        listen 8080;
+        set $prefix p;
+        push_channel_id "$prefix-$arg_a" $arg_b fixed;
+        location /sub { push_subscriber; }
+        location /own { push_channel_id $arg_c; push_subscriber; }
+    } })");
+    const Location& sub = config->servers[0].locations[0];
+    ASSERT_EQ(sub.channel_ids.size(), 3u);
+    EXPECT_EQ(sub.channel_ids[0].text(), "$prefix-$arg_a");
+    EXPECT_TRUE(sub.channel_ids[0].reads_set_variables());
+    EXPECT_EQ(sub.push.channel_id_split_delimiter, ",");
+    const Location& own = config->servers[0].locations[1];
+    ASSERT_EQ(own.channel_ids.size(), 1u);
+    RequestVars request;
+    request.query = "c=x,y";
+    EXPECT_EQ(own.channel_ids[0].expand(request), "x,y");
+}
+
+TEST(ChannelId, AtMostSevenValuesAndKnownVariables) {
+    EXPECT_EQ(load_error(one_location("push_channel_id 1 2 3 4 5 6 7; push_subscriber;")),
+              "loaded");
+    EXPECT_NE(load_error(one_location("push_channel_id 1 2 3 4 5 6 7 8;")), "loaded");
+    EXPECT_NE(load_error(one_location("push_channel_id $nope;")).find("unknown \"nope\" variable"),
+              std::string::npos);
+}
+
 TEST(ExtraDirectives, ApplyInMainContext) {
     auto config = load_ok("worker_processes 2;", "daemon off; error_log stderr info;");
     EXPECT_FALSE(config->daemon);

@@ -36,6 +36,8 @@ const std::vector<Expected> kProtocol{
     {"push_delete_oldest_received_message", {}, kHSL, "off"},
     {"push_authorized_channels_only", {}, kHSL, "off"},
     {"push_channel_group", {}, kSL, "\"\""},
+    {"push_channel_id", {}, kSL, ""},  // transports.md "Conf"
+    {"push_channel_id_split_delimiter", {}, kHSL, ""},
     {"push_max_channel_id_length", {}, kHSL, "1024"},
     {"push_max_channel_subscribers", {}, kHSL, "0"},
     {"push_subscriber_timeout", {}, kHSL, "0"},

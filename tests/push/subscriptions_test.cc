@@ -2,6 +2,8 @@
 // count of this worker's waiters is exact, and the client was told what that ending says.
 #include "push/subscriptions.h"
 
+#include "push/multiplex.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -17,6 +19,8 @@ class CountingBroker final : public broker::Broker {
     std::map<std::uint64_t, std::int64_t> waiters;
     std::uint64_t delivered = 0;
     std::vector<broker::Message> stored;  // for find_next, oldest first
+    // For find_next on one channel uid, instead of `stored`.
+    std::map<std::uint64_t, std::vector<broker::Message>> stored_on;
     bool gone = false;
     std::uint64_t kick_before_seq = 0;
     core::SubscriberCounts held{};  // as set_held() last said
@@ -37,10 +41,12 @@ class CountingBroker final : public broker::Broker {
         delivered += n;
         waiters[channel.uid] -= ended;
     }
-    broker::NextResult find_next(const broker::ChannelRef&, core::MessageId since) override {
+    broker::NextResult find_next(const broker::ChannelRef& channel,
+                                 core::MessageId since) override {
         broker::NextResult next{gone ? core::Status::Gone : core::Status::Ok, std::nullopt,
                                 kick_before_seq};
-        for (const broker::Message& m : stored) {
+        auto own = stored_on.find(channel.uid);
+        for (const broker::Message& m : own != stored_on.end() ? own->second : stored) {
             if (m.id > since) {
                 next.message = m;
                 delivered++;
@@ -62,6 +68,7 @@ class CountingBroker final : public broker::Broker {
 // What a client was told.
 struct Log {
     std::vector<core::MessageId> messages;
+    std::vector<std::string> tags;  // Payload::tags of each message
     std::vector<Ending> finishes;
     int destroyed = 0;
 };
@@ -76,6 +83,7 @@ class FakeTransport final : public Subscription {
     }
     void deliver(const Payload& payload, DeliveryHeads&) override {
         log_.messages.push_back(payload.id);
+        log_.tags.push_back(payload.tags);
     }
     void finish(Ending why) override { log_.finishes.push_back(why); }
     using Subscription::client_gone;
@@ -287,6 +295,149 @@ TEST_F(SubscriptionsTest, CatchUpOnADeletedChannelEndsTheStream) {
     EXPECT_FALSE(subs.catch_up(*stream));
     EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Deleted}));
     EXPECT_EQ(subs.size(), 0u);
+}
+
+// Multiplexed subscriptions (push/multiplex.h, transports.md "Multiplexing"): one transport, a
+// member per channel, each counted on its own channel, all ending together.
+struct MultiplexTest : SubscriptionsTest {
+    // A multiplexed subscription on channels uid 1..n, registered as subscribe() would have.
+    std::shared_ptr<Multiplex> add_multiplex(Subscriptions& subs, std::size_t n, bool one_shot,
+                                             FakeTransport** transport,
+                                             conf::Millis timeout = conf::Millis(0)) {
+        auto t = std::make_unique<FakeTransport>(log, one_shot);
+        *transport = t.get();
+        auto m = Multiplex::create(subs, std::move(t), n, std::nullopt);
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint64_t uid = i + 1;
+            broker.waiters[uid]++;
+            subs.add(m->member(i), {"/ch" + std::to_string(uid), uid}, 1, {0, 0},
+                     i == 0 ? timeout : conf::Millis(0));
+        }
+        return m;
+    }
+    void expect_no_waiters(std::size_t n) {
+        for (std::uint64_t uid = 1; uid <= n; ++uid) EXPECT_EQ(broker.waiters[uid], 0) << uid;
+    }
+};
+
+TEST_F(MultiplexTest, OneWaiterPerChannelAndTheIdsOfTheTable) {
+    Subscriptions subs(broker, loop);
+    FakeTransport* t = nullptr;
+    add_multiplex(subs, 2, false, &t);
+    EXPECT_EQ(subs.size(), 2u);
+    EXPECT_EQ(broker.waiters[1], 1);
+    EXPECT_EQ(broker.waiters[2], 1);
+    subs.on_message(1, message(100, 0));
+    subs.on_message(2, message(100, 0));
+    subs.on_message(1, message(100, 1));
+    subs.on_message(2, message(100, 1));
+    subs.on_message(2, message(101, 0));
+    EXPECT_EQ(log.tags, (std::vector<std::string>{"[0],-", "0,[0]", "[1],0", "1,[1]", "-,[0]"}));
+    EXPECT_EQ(broker.delivered, 5u);
+    EXPECT_EQ(broker.waiters[1], 1);  // a stream stays on every channel
+}
+
+TEST_F(MultiplexTest, ALongPollEndsEveryMemberAfterOneMessage) {
+    Subscriptions subs(broker, loop);
+    FakeTransport* t = nullptr;
+    add_multiplex(subs, 3, true, &t);
+    subs.on_message(2, message(100, 0));
+    EXPECT_EQ(log.tags, (std::vector<std::string>{"-,[0],-"}));
+    EXPECT_TRUE(log.finishes.empty());
+    EXPECT_EQ(subs.size(), 0u);
+    EXPECT_EQ(log.destroyed, 1);
+    expect_no_waiters(3);
+    EXPECT_EQ(broker.delivered, 1u);
+}
+
+TEST_F(MultiplexTest, DeletingOneChannelEndsAllWithOne410) {
+    Subscriptions subs(broker, loop);
+    FakeTransport* t = nullptr;
+    add_multiplex(subs, 3, false, &t);
+    broker.waiters[2] = 0;  // the deletion forgot channel 2's waiters itself
+    subs.on_deleted(2);
+    EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Deleted}));
+    EXPECT_EQ(subs.size(), 0u);
+    EXPECT_EQ(log.destroyed, 1);
+    expect_no_waiters(3);
+}
+
+TEST_F(MultiplexTest, TheClientLeavingReleasesEveryChannel) {
+    Subscriptions subs(broker, loop);
+    FakeTransport* t = nullptr;
+    add_multiplex(subs, 2, false, &t);
+    t->client_gone();
+    EXPECT_TRUE(log.finishes.empty());
+    EXPECT_EQ(subs.size(), 0u);
+    expect_no_waiters(2);
+}
+
+TEST_F(MultiplexTest, KickTimeoutAndStopEachAnswerOnce) {
+    {
+        Subscriptions subs(broker, loop);
+        FakeTransport* t = nullptr;
+        add_multiplex(subs, 2, true, &t);
+        subs.on_kick(2, 5);
+        EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Kicked}));
+        expect_no_waiters(2);
+    }
+    {
+        Subscriptions subs(broker, loop);
+        FakeTransport* t = nullptr;
+        add_multiplex(subs, 2, false, &t);
+        subs.stop_all(Ending::Restarting);
+        EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Kicked, Ending::Restarting}));
+        expect_no_waiters(2);
+    }
+    {
+        Subscriptions subs(broker, loop);
+        FakeTransport* t = nullptr;
+        add_multiplex(subs, 2, true, &t, conf::Millis(1));
+        for (int i = 0; i < 1000 && subs.size() > 0; i++) ev_run(loop, EVRUN_ONCE);
+        EXPECT_EQ(log.finishes,
+                  (std::vector<Ending>{Ending::Kicked, Ending::Restarting, Ending::TimedOut}));
+        expect_no_waiters(2);
+    }
+    EXPECT_EQ(log.destroyed, 3);
+}
+
+TEST_F(MultiplexTest, DestructionReleasesEveryMember) {
+    {
+        Subscriptions subs(broker, loop);
+        FakeTransport* t = nullptr;
+        add_multiplex(subs, 3, false, &t);
+    }
+    EXPECT_TRUE(log.finishes.empty());
+    EXPECT_EQ(log.destroyed, 1);
+    expect_no_waiters(3);
+}
+
+TEST_F(MultiplexTest, BacklogMergedByTimeTagAndPosition) {
+    Subscriptions subs(broker, loop);
+    FakeTransport* t = nullptr;
+    auto m = add_multiplex(subs, 2, false, &t);
+    broker.stored_on[1] = {message(10, 0), message(10, 1), message(12, 0)};
+    broker.stored_on[2] = {message(10, 0), message(11, 0)};
+    EXPECT_TRUE(m->catch_up({message(10, 0), message(10, 0)}));
+    EXPECT_EQ(log.messages,
+              (std::vector<core::MessageId>{{10, 0}, {10, 0}, {10, 1}, {11, 0}, {12, 0}}));
+    EXPECT_EQ(log.tags, (std::vector<std::string>{"[0],-", "0,[0]", "[1],0", "-,[0]", "[0],-"}));
+    // Events for what the catch-up sent are not sent again.
+    subs.on_message(2, message(11, 0));
+    EXPECT_EQ(log.messages.size(), 5u);
+    EXPECT_EQ(broker.waiters[1], 1);
+    EXPECT_EQ(broker.waiters[2], 1);
+}
+
+TEST_F(MultiplexTest, ALongPollCatchUpSendsOnlyTheOldestAndReleasesAll) {
+    Subscriptions subs(broker, loop);
+    FakeTransport* t = nullptr;
+    auto m = add_multiplex(subs, 3, true, &t);
+    EXPECT_FALSE(m->catch_up({message(11, 0), message(10, 3), std::nullopt}));
+    EXPECT_EQ(log.messages, (std::vector<core::MessageId>{{10, 3}}));
+    EXPECT_EQ(log.tags, (std::vector<std::string>{"-,[3],-"}));
+    EXPECT_EQ(subs.size(), 0u);
+    expect_no_waiters(3);
 }
 
 // Batched delivery: at most `batch` subscriptions per loop iteration, the rest continued by the
