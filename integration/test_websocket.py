@@ -499,3 +499,44 @@ def test_client_that_never_reads(pushrelay):
     healthy(server)
     fast.close()
     slow.close()
+
+
+# ---- multiplexing ----
+
+MUX_SERVERS = """
+    server {{
+        listen 127.0.0.1:{pub};
+        location /pub {{ set $push_channel_id $arg_id; push_publisher; }}
+        location /mpub {{ push_channel_id $arg_a $arg_b; push_publisher websocket; }}
+    }}
+    server {{
+        listen 127.0.0.1:{sub};
+        location /multi {{ push_channel_id $arg_a $arg_b; push_subscriber websocket; }}
+    }}
+"""
+
+
+def test_multiplexed_websocket(pushrelay):
+    """Multiplexing, any transport: a WebSocket on two channels gets each message once with the
+    multiplexed id in its ws+meta.nchan `id:` line (`T:[0],-`, then `T:0,[0]` in the same
+    second or `T':-,[0]` in the next); a publish by WebSocket to two channels stores one copy in
+    each; deleting one channel closes 1001 `410 Gone`."""
+    server = start(pushrelay, servers=MUX_SERVERS)
+    ws = RawWS(server.sub, "/multi?a=ma&b=mb", {"Sec-WebSocket-Protocol": "ws+meta.nchan"})
+    wait_for_subscribers(server.pub_url("ma"), 1)
+    wait_for_subscribers(server.pub_url("mb"), 1)
+    publish(server.pub_url("ma"), b"one")
+    publish(server.pub_url("mb"), b"two")
+    first = ws.read_frame()[1]
+    second = ws.read_frame()[1]
+    m = re.fullmatch(rb"id: (\d+):\[0\],-\n\none", first)
+    assert m, first
+    assert re.fullmatch(rb"id: " + m.group(1) + rb":0,\[0\]\n\ntwo", second) or \
+        re.fullmatch(rb"id: \d+:-,\[0\]\n\ntwo", second), second
+    pub = RawWS(server.pub, "/mpub?a=ma&b=mb", {"Accept": "application/json"})
+    pub.send(client_frame(TEXT, b"both"))
+    assert json.loads(pub.read_frame()[1])["messages"] == 4  # two stored in each channel
+    assert [ws.read_frame()[1].endswith(b"\n\nboth") for _ in range(2)] == [True, True]
+    publish(server.pub_url("mb"), method="DELETE")
+    assert ws.read_close() == (1001, b"410 Gone")
+    pub.close()
