@@ -12,15 +12,12 @@
 
 #include "bench/loadgen/http_client.h"
 #include "bench/loadgen/stats.h"
+#include "bench/loadgen/subscribers.h"
 
 namespace pushrelay::bench {
 namespace {
 
 constexpr double kChurnTick = 0.01;  // seconds between two churn publish batches
-
-std::string channel_id(const Options& opts, int channel) {
-    return opts.prefix + "-" + std::to_string(channel);
-}
 
 // Posts messages one at a time (so a channel's messages arrive in sequence
 // order) from a queue of (channel, seq); the send timestamp is taken when
@@ -70,7 +67,8 @@ class Publisher final : public Client::Handler {
     void send_next() {
         const Item& item = queue_.front();
         sent_ns_ = monotonic_ns();
-        std::string body = encode_message(item.seq, sent_ns_, opts_.size);
+        std::string body =
+            encode_message({item.seq, static_cast<uint64_t>(item.channel), sent_ns_}, opts_.size);
         client_.send("POST /pub?id=" + channel_id(opts_, item.channel) +
                      " HTTP/1.1\r\nHost: bench\r\nContent-Type: text/plain\r\nContent-Length: " +
                      std::to_string(body.size()) + "\r\n\r\n" + body);
@@ -83,88 +81,6 @@ class Publisher final : public Client::Handler {
     Client client_;
     std::deque<Item> queue_;
     uint64_t sent_ns_ = 0;
-};
-
-// A long-poll subscriber on one channel. Expects seq 1, 2, 3... in order;
-// iterates with the Last-Modified/Etag of the message it last got, echoed
-// back verbatim. With `churn`, it reconnects after every message.
-class Subscriber final : public Client::Handler {
-  public:
-    // Called for each message, after its sequence was checked.
-    using Delivered = std::function<void(uint64_t seq, uint64_t latency_ns)>;
-
-    Subscriber(struct ev_loop* loop, const Options& opts, ConnectGate& gate, int channel,
-               bool churn, Tally& tally, Delivered delivered)
-        : opts_(opts),
-          channel_(channel),
-          churn_(churn),
-          tally_(tally),
-          delivered_(std::move(delivered)),
-          client_(loop, opts.sub, gate, *this) {}
-
-    void poll() {
-        std::string request =
-            "GET /sub?id=" + channel_id(opts_, channel_) + " HTTP/1.1\r\nHost: bench\r\n";
-        if (!last_modified_.empty())
-            request += "If-Modified-Since: " + last_modified_ + "\r\n";
-        if (!etag_.empty())
-            request += "If-None-Match: " + etag_ + "\r\n";
-        client_.send(request + "\r\n");
-    }
-    int channel() const { return channel_; }
-    uint64_t next_seq() const { return expected_; }
-    uint64_t reconnects() const { return reconnects_; }
-
-    void on_response(Client&, Response& response) override {
-        if (response.status == 304 || response.status == 408) {  // a server-side poll timeout
-            poll();
-            return;
-        }
-        if (response.status != 200) {
-            tally_.error("subscriber on " + channel_id(opts_, channel_) + " got " +
-                         std::to_string(response.status));
-            return;
-        }
-        auto stamp = decode_message(response.body);
-        if (!stamp) {
-            tally_.error("subscriber got a body without a stamp: " + response.body.substr(0, 40));
-            return;
-        }
-        uint64_t latency_ns = monotonic_ns() - stamp->sent_ns;
-        check_sequence(stamp->seq);
-        last_modified_ = response.last_modified;
-        etag_ = response.etag;
-        if (churn_) {
-            client_.disconnect();
-            ++reconnects_;
-        }
-        poll();
-        delivered_(stamp->seq, latency_ns);
-    }
-    void on_failure(Client&, std::string_view what) override {
-        tally_.error("subscriber on " + channel_id(opts_, channel_) + ": " + std::string(what));
-    }
-
-  private:
-    void check_sequence(uint64_t seq) {
-        if (seq < expected_) {
-            ++tally_.duplicated;
-            return;
-        }
-        tally_.lost += seq - expected_;
-        ++tally_.delivered;
-        expected_ = seq + 1;
-    }
-
-    const Options& opts_;
-    int channel_;
-    bool churn_;
-    Tally& tally_;
-    Delivered delivered_;
-    Client client_;
-    uint64_t expected_ = 1;
-    uint64_t reconnects_ = 0;
-    std::string last_modified_, etag_;
 };
 
 // Owns the run's libev loop; declared first in Run so that it outlives every watcher.
@@ -307,13 +223,17 @@ class Run {
         }
     }
 
-    // Subscriber i listens on channel i % channels.
+    // Subscriber i listens on channel i % channels; multiplexed, on `mux` channels spread
+    // evenly from there (i, i + channels/mux, ...), so that each channel has the same number.
     void add_subscribers(bool churn) {
+        int step = opts_.channels / opts_.mux;
         for (int i = 0; i < opts_.subs; ++i) {
-            subscribers_.push_back(std::make_unique<Subscriber>(
-                loop_, opts_, gate_, i % opts_.channels, churn, tally_,
+            std::vector<int> channels;
+            for (int k = 0; k < opts_.mux; ++k) channels.push_back((i + k * step) % opts_.channels);
+            subscribers_.push_back(make_subscriber(
+                loop_, opts_, gate_, std::move(channels), churn, tally_,
                 [this](uint64_t seq, uint64_t latency_ns) { delivered(seq, latency_ns); }));
-            subscribers_.back()->poll();
+            subscribers_.back()->start();
         }
     }
 
@@ -368,11 +288,10 @@ class Run {
         }
         if (seq >= round_delivered_.size())
             return;
-        if (++round_delivered_[seq] != static_cast<uint64_t>(opts_.subs))
+        if (++round_delivered_[seq] != per_round())
             return;
         while (rounds_done_ < rounds_started_ &&
-               round_delivered_[static_cast<size_t>(rounds_done_) + 1] ==
-                   static_cast<uint64_t>(opts_.subs)) {
+               round_delivered_[static_cast<size_t>(rounds_done_) + 1] == per_round()) {
             ++rounds_done_;
         }
         if (rounds_done_ == 1 && !measuring_) {
@@ -385,10 +304,15 @@ class Run {
         }
     }
 
+    // Deliveries that complete a round: every subscriber gets one message per channel it has.
+    uint64_t per_round() const { return static_cast<uint64_t>(opts_.subs) * opts_.mux; }
+
     bool all_caught_up() const {
         for (auto& s : subscribers_) {
-            if (s->next_seq() <= last_seq_[static_cast<size_t>(s->channel())])
-                return false;
+            for (size_t i = 0; i < s->channels().size(); ++i) {
+                if (s->next_seq(i) <= last_seq_[static_cast<size_t>(s->channels()[i])])
+                    return false;
+            }
         }
         return true;
     }
@@ -434,10 +358,12 @@ class Run {
     // On a timeout, what never arrived counts as lost.
     void count_missing() {
         for (auto& s : subscribers_) {
-            uint64_t want = churning_ ? last_seq_[static_cast<size_t>(s->channel())] + 1
-                                      : static_cast<uint64_t>(rounds_started_) + 1;
-            if (s->next_seq() < want)
-                tally_.lost += want - s->next_seq();
+            for (size_t i = 0; i < s->channels().size(); ++i) {
+                uint64_t want = churning_ ? last_seq_[static_cast<size_t>(s->channels()[i])] + 1
+                                          : static_cast<uint64_t>(rounds_started_) + 1;
+                if (s->next_seq(i) < want)
+                    tally_.lost += want - s->next_seq(i);
+            }
         }
     }
 

@@ -14,11 +14,12 @@ namespace pushrelay::bench {
 
 struct Stamp {
     uint64_t seq;
+    uint64_t channel;  // the channel's number in the run (a multiplexed stream has several)
     uint64_t sent_ns;
 };
 
-// A body of exactly `size` bytes (at least 40) carrying seq and sent_ns.
-std::string encode_message(uint64_t seq, uint64_t sent_ns, size_t size);
+// A body of exactly `size` bytes (at least 48) carrying the stamp.
+std::string encode_message(const Stamp& stamp, size_t size);
 // The stamp of a body made by encode_message; nullopt for anything else.
 std::optional<Stamp> decode_message(std::string_view body);
 
