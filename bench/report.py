@@ -53,6 +53,77 @@ ROWS = [
 ]
 
 
+def cpu_per_delivery(run):
+    """Server CPU µs per delivery (= ms per 1000), setup and warm-up included."""
+    return 1e6 * run["server_cpu_s"] / max(1, run["result"]["delivered"])
+
+
+def loadgen_cpu_per_delivery(run):
+    return 1e6 * run["loadgen_cpu_s"] / max(1, run["result"]["delivered"])
+
+
+def loadgen_busy(run):
+    """The load generator's CPU over wall time while measuring (first publish to last
+    delivery): near 1.0 it, not the server, is what caps deliveries/s."""
+    return run["result"]["loadgen_measured_cpu_s"] / run["result"]["seconds"]
+
+
+def writes_per_delivery(run):
+    return run["server_writes"] / max(1, run["result"]["delivered"])
+
+
+def deliveries_per_s(run):
+    return run["result"]["deliveries_per_s"]
+
+
+def p50_ms(run):
+    return run["result"]["latency_us"]["p50"] / 1000
+
+
+def p99_ms(run):
+    return run["result"]["latency_us"]["p99"] / 1000
+
+
+# The streaming scenarios (issue 11): (scenario, what it is). Targets against Nchan on the same
+# transport: server CPU per delivery ≤ 0.5×, deliveries/s ≥ 1.5×, p99 ≤ 0.5×.
+STREAMING = [
+    ("es_broadcast", "EventSource broadcast (10k streams, 1 channel)"),
+    ("es_fanout", "EventSource fan-out (10k streams, 100 channels)"),
+    ("ws_broadcast", "WebSocket broadcast (10k streams, 1 channel)"),
+    ("ws_fanout", "WebSocket fan-out (10k streams, 100 channels)"),
+]
+for _scenario, _label in STREAMING:
+    ROWS += [
+        (f"{_label}: deliveries/s", _scenario, deliveries_per_s, "/s", (">=", 1.5)),
+        (f"{_label}: p99 publish-to-delivery latency", _scenario, p99_ms, "ms", ("<=", 0.5)),
+        (f"{_label}: server CPU per delivery", _scenario, cpu_per_delivery, "µs", ("<=", 0.5)),
+    ]
+ROWS += [
+    ("EventSource burst (messages back to back): server writes per delivery", "es_burst",
+     writes_per_delivery, "", None),
+    ("WebSocket burst (messages back to back): server writes per delivery", "ws_burst",
+     writes_per_delivery, "", None),
+    ("multiplexed (1k streams × 10 channels): deliveries/s", "mux", deliveries_per_s, "/s", None),
+    ("multiplexed (1k streams × 10 channels): server CPU per delivery", "mux", cpu_per_delivery,
+     "µs", None),
+    ("idle: memory per held EventSource stream (Pss, 10k held)", "es_idle",
+     lambda r: r["memory"]["kib_per_sub"], "KiB", ("abs<=", 2.0)),
+    ("idle: memory per held WebSocket stream (Pss, 10k held)", "ws_idle",
+     lambda r: r["memory"]["kib_per_sub"], "KiB", ("abs<=", 2.0)),
+]
+# Every streaming scenario, in the per-server table: (column, how to get it, unit).
+STREAM_COLUMNS = [
+    ("deliveries/s", deliveries_per_s, "/s"),
+    ("p50", p50_ms, "ms"),
+    ("p99", p99_ms, "ms"),
+    ("server CPU per delivery", cpu_per_delivery, "µs"),
+    ("server writes per delivery", writes_per_delivery, ""),
+    ("loadgen CPU per delivery", loadgen_cpu_per_delivery, "µs"),
+    ("loadgen busy while measuring (CPU s / wall s)", loadgen_busy, ""),
+]
+STREAM_SCENARIOS = [s for s, _ in STREAMING] + ["es_burst", "ws_burst", "mux"]
+
+
 def figures(bench, scenario, server, get):
     out = []
     for run in bench.runs:
@@ -124,8 +195,11 @@ def table(bench):
         mn = statistics.median(nc) if nc else None
         ratio = f"{mp / mn:.2f}×" if mp is not None and mn else "—"
         medians[label] = (mp, mn)
+        if not pr and not nc and getattr(bench.args, "only", None):
+            continue  # not run
+        why = unsupported(bench, scenario)
         lines.append(f"| {label} | {fmt(mp, unit)} | {fmt(mn, unit)} | {ratio} | "
-                     f"{verdict(target, mp, mn)} |")
+                     f"{why or verdict(target, mp, mn)} |")
     lines.extend(limits_rows(bench))
     lost = sum(r["result"].get("lost", 0) for r in bench.runs)
     dups = sum(r["result"].get("duplicated", 0) for r in bench.runs)
@@ -134,6 +208,31 @@ def table(bench):
     lines.append(f"| runs passed (no loss, duplicate or error) | | | | {passed}/{len(bench.runs)} "
                  f"runs; lost {lost}, duplicated {dups}, errors {errors} |")
     return "\n".join(lines), medians
+
+
+def unsupported(bench, scenario):
+    """The report's line for a scenario this pushrelay build refused, else ""."""
+    reason = getattr(bench, "unsupported", {}).get(scenario)
+    return f"pushrelay: not supported by this build (`{reason}`)" if reason else ""
+
+
+def streaming_table(bench):
+    """Every streaming scenario on each server: medians, the load generator's CPU beside."""
+    head = " | ".join(c for c, _, _ in STREAM_COLUMNS)
+    lines = [f"| scenario | server | {head} |", "|---|---|" + "---:|" * len(STREAM_COLUMNS)]
+    for scenario in STREAM_SCENARIOS:
+        for server in ("pushrelay", "nchan"):
+            cells = []
+            for _, get, unit in STREAM_COLUMNS:
+                values = figures(bench, scenario, server, get)
+                cells.append(fmt(statistics.median(values), unit) if values else "—")
+            if all(c == "—" for c in cells):
+                why = unsupported(bench, scenario) if server == "pushrelay" else ""
+                if why:
+                    lines.append(f"| {scenario} | {server} | {why} |" + " |" * (len(cells) - 1))
+                continue
+            lines.append(f"| {scenario} | {server} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def runs_table(bench):
@@ -220,7 +319,7 @@ def write(bench, path, machine):
     plots = plot(bench)
     (BENCH / "results.json").write_text(json.dumps(
         {"machine": machine, "reps": bench.args.reps, "quick": bench.args.quick,
-         "ceiling_rps": bench.ceiling, "runs": bench.runs,
+         "ceiling_rps": bench.ceiling, "runs": bench.runs, "unsupported": bench.unsupported,
          "profiles": bench.profiles, "failures": bench.failures}, indent=1))
     ceiling = (f"{statistics.median(bench.ceiling):,.0f} requests/s (median of "
                f"{len(bench.ceiling)} wrk runs, 2 threads, 64 connections, nginx `return 200`, "
@@ -251,6 +350,18 @@ Ratios are pushrelay/Nchan: above 1 is better for throughput, below 1 is better 
 CPU and memory.
 
 {"".join(f"![{p}]({p})" + chr(10) + chr(10) for p in plots)}
+## Streaming transports (medians, each server on the same transport)
+
+{streaming_table(bench)}
+
+CPU per delivery is the server's (all processes) or the load generator's CPU time over the
+run, setup included, divided by the deliveries; "loadgen busy" is the load generator's CPU
+time over wall time from the first measured publish to the last delivery: near 1.0 the load
+generator (one thread), not the server, caps deliveries/s. Writes per
+delivery: the server's write syscalls (`/proc/PID/io` syscw: write and writev, which both
+servers use for responses and frames; eventfd wake-ups included) over the run divided by the
+deliveries; below 1 only where a server coalesces several messages into one write.
+
 ## Method
 
 - **fan-out**: 10,000 long-poll subscribers spread over 100 channels; after a warm-up message
@@ -267,9 +378,22 @@ CPU and memory.
 - **churn**: 1,000 subscribers on 100 channels take one message, close the connection, reconnect
   and ask for the next with its Last-Modified/Etag, while 500 messages/s are published (5 per
   channel per second) for 4 s; the run ends when every subscriber has the last message.
-- Every message body carries its channel sequence number and a CLOCK_MONOTONIC send timestamp
-  taken when the POST is written; every subscriber checks that it receives 1, 2, 3... exactly
-  (a gap is a loss, a repeat a duplicate) and records publish-to-delivery latency when the
+- **Streaming** (es_* EventSource, ws_* WebSocket): the fan-out and broadcast above with one
+  stream per subscriber instead of re-polls (`Accept: text/event-stream`; a WebSocket upgrade,
+  version 13, no subprotocol, client frames masked by wslay). **es_burst / ws_burst**: 1,000
+  streams on one channel, 400 messages posted back to back by one publisher (no window): each
+  message arrives while the server is still writing the previous ones. **mux**: 1,000
+  EventSource streams, each on 10 of 100 channels (`id=a,b,...` split on `,`; every channel
+  has 100 streams), 40 rounds. **es_idle / ws_idle**: as idle, with 10,000 held streams.
+  Confs: pushrelay `push_subscriber eventsource` / `websocket` (mux: `push_channel_id $arg_id;
+  push_channel_id_split_delimiter ",";`), Nchan `nchan_subscriber eventsource` / `websocket`
+  (mux: `nchan_channel_id $arg_id; nchan_channel_id_split_delimiter ",";`), the rest as for
+  long-poll. A scenario whose conf the pushrelay build refuses (`pushrelay -t`) runs on Nchan
+  only, and the tables say so.
+- Every message body carries its channel sequence number, its channel's number and a
+  CLOCK_MONOTONIC send timestamp taken when the POST is written; every subscriber checks that
+  it receives 1, 2, 3... exactly on each of its channels (a gap is a loss, a repeat a
+  duplicate) and records publish-to-delivery latency when the
   response is complete. Subscribers echo the Last-Modified and Etag they got back verbatim
   (Nchan 1.3.6 sends `Etag: 0`-style tags, like pushrelay). Any loss, duplicate, non-2xx answer
   or protocol error fails the run and `make bench`.

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -270,7 +271,9 @@ http {{
         if done.returncode == 0:
             return None
         lines = [l for l in (done.stderr + done.stdout).splitlines() if l.strip()]
-        return lines[0] if lines else f"exit status {done.returncode}"
+        # "pushrelay: [emerg] /tmp/.../pushrelay.conf:22: invalid ..." -> "invalid ..."
+        return (re.sub(r"^.*\.conf:\d+: ", "", lines[0]) if lines
+                else f"exit status {done.returncode}")
 
 
 class Nchan(Server):
@@ -587,6 +590,7 @@ def main():
     bench.run()
     if args.only:
         print(report.table(bench)[0], flush=True)
+        print(report.streaming_table(bench), flush=True)
         if bench.failures:
             print("bench: FAILED runs:\n  " + "\n  ".join(bench.failures), file=sys.stderr)
             sys.exit(1)

@@ -1,6 +1,7 @@
 #include "bench/loadgen/scenarios.h"
 
 #include <ev.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -121,8 +122,7 @@ class Run {
     int fanout() {
         rounds_total_ = opts_.rounds + 1;
         start_with_subscribers(false, [this] {
-            held_ns_ = monotonic_ns();
-            measuring_ = true;
+            begin_measuring();
             start_rounds();
         });
         double seconds = elapsed(held_ns_, end_ns_);
@@ -146,8 +146,7 @@ class Run {
     int idle() {
         rounds_total_ = 2;
         start_with_subscribers(false, [this] {
-            held_ns_ = monotonic_ns();
-            measuring_ = true;
+            begin_measuring();
             std::printf("{\"held\": %d, \"setup_s\": %.3f}\n", opts_.subs,
                         elapsed(start_ns_, held_ns_));
             std::fflush(stdout);
@@ -161,8 +160,7 @@ class Run {
         rounds_total_ = 1;
         last_seq_.assign(static_cast<size_t>(opts_.channels), 1);
         start_with_subscribers(true, [this] {
-            held_ns_ = monotonic_ns();
-            measuring_ = true;
+            begin_measuring();
             churning_ = true;
             stop_ns_ = held_ns_ + static_cast<uint64_t>(opts_.duration * 1e9);
             ev_timer_set(&tick_.watcher, kChurnTick, kChurnTick);
@@ -334,10 +332,26 @@ class Run {
         }
     }
 
+    void begin_measuring() {
+        held_ns_ = monotonic_ns();
+        measuring_ = true;
+        cpu_at_start_ = own_cpu_s();
+    }
+
     void finish() {
-        if (end_ns_ == 0)
+        if (end_ns_ == 0) {
             end_ns_ = monotonic_ns();
+            cpu_measured_ = own_cpu_s() - cpu_at_start_;
+        }
         ev_break(loop_, EVBREAK_ALL);
+    }
+
+    // This process's CPU time (user + system), in seconds.
+    static double own_cpu_s() {
+        rusage usage;
+        getrusage(RUSAGE_SELF, &usage);
+        auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime);
     }
 
     void on_deadline() {
@@ -374,6 +388,10 @@ class Run {
             std::snprintf(number, sizeof number, "%.6g", value);
             out += ", " + json_string(name) + ": " + number;
         }
+        if (measuring_) {
+            std::snprintf(number, sizeof number, "%.6g", cpu_measured_);
+            out += std::string(", \"loadgen_measured_cpu_s\": ") + number;
+        }
         out += ", \"latency_us\": " + latencies_.json();
         out += ", \"publish_latency_us\": " + publish_latencies_.json();
         out += ", " + tally_.json() + "}\n";
@@ -401,6 +419,7 @@ class Run {
     uint64_t measured_ = 0, published_ = 0, publish_counter_ = 0, churn_sent_ = 0;
     std::vector<uint64_t> last_seq_;  // churn: the last seq published per channel
     bool measuring_ = false, churning_ = false, stopped_publishing_ = false;
+    double cpu_at_start_ = 0, cpu_measured_ = 0;  // this process's CPU while measuring
 };
 
 }  // namespace
