@@ -19,6 +19,7 @@ namespace pushrelay::bench {
 namespace {
 
 constexpr double kChurnTick = 0.01;  // seconds between two churn publish batches
+constexpr double kWatchdog = 0.2;    // seconds between two checks for a failed run
 
 // Posts messages one at a time (so a channel's messages arrive in sequence
 // order) from a queue of (channel, seq); the send timestamp is taken when
@@ -111,6 +112,9 @@ class Run {
         init_timer(deadline_, [](Run& run) { run.on_deadline(); });
         ev_timer_set(&deadline_.watcher, opts.timeout, 0);
         ev_timer_start(loop_, &deadline_.watcher);
+        init_timer(watchdog_, [](Run& run) { run.on_watchdog(); });
+        ev_timer_set(&watchdog_.watcher, kWatchdog, kWatchdog);
+        ev_timer_start(loop_, &watchdog_.watcher);
         init_timer(tick_, [](Run& run) { run.churn_tick(); });
         init_timer(settle_, [](Run& run) { run.after_warm_up(); });
         ev_init(&stdin_, on_stdin);
@@ -354,6 +358,15 @@ class Run {
         return seconds(usage.ru_utime) + seconds(usage.ru_stime);
     }
 
+    // A failed subscriber or publisher never completes its part (a refused stream, a closed
+    // connection): the run has failed, so it ends now instead of at the deadline.
+    void on_watchdog() {
+        if (tally_.errors == 0)
+            return;
+        count_missing();
+        finish();
+    }
+
     void on_deadline() {
         tally_.error("timed out: the run did not complete in time");
         count_missing();
@@ -409,7 +422,7 @@ class Run {
     Latencies publish_latencies_;  // a publish request's round trip
     std::vector<std::unique_ptr<Publisher>> publishers_;
     std::vector<std::unique_ptr<Subscriber>> subscribers_;
-    Timer deadline_, tick_, settle_;
+    Timer deadline_, watchdog_, tick_, settle_;
     ev_io stdin_{};
     std::function<void()> measure_;
 
