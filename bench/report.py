@@ -210,10 +210,13 @@ def table(bench):
     return "\n".join(lines), medians
 
 
-def unsupported(bench, scenario):
-    """The report's line for a scenario this pushrelay build refused, else ""."""
+def unsupported(bench, scenario, why=False):
+    """The report's line for a scenario this pushrelay build refused (with `why`: and the conf
+    test's complaint), else ""."""
     reason = getattr(bench, "unsupported", {}).get(scenario)
-    return f"pushrelay: not supported by this build (`{reason}`)" if reason else ""
+    if not reason:
+        return ""
+    return "pushrelay: not supported by this build" + (f" (`{reason}`)" if why else "")
 
 
 def streaming_table(bench):
@@ -227,7 +230,7 @@ def streaming_table(bench):
                 values = figures(bench, scenario, server, get)
                 cells.append(fmt(statistics.median(values), unit) if values else "—")
             if all(c == "—" for c in cells):
-                why = unsupported(bench, scenario) if server == "pushrelay" else ""
+                why = unsupported(bench, scenario, why=True) if server == "pushrelay" else ""
                 if why:
                     lines.append(f"| {scenario} | {server} | {why} |" + " |" * (len(cells) - 1))
                 continue
@@ -247,7 +250,8 @@ def runs_table(bench):
 
 
 def plot(bench):
-    """Writes throughput.svg and latency.svg; returns their names (none without matplotlib)."""
+    """Writes throughput.svg, latency.svg and the streaming plots; returns their names (none
+    without matplotlib)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -255,49 +259,75 @@ def plot(bench):
     except ImportError:
         return []
     colors = {"pushrelay": "#1f77b4", "nchan": "#d62728"}
-    throughput = [("fan-out deliveries/s", "fanout", "deliveries_per_s"),
-                  ("broadcast deliveries/s", "broadcast", "deliveries_per_s"),
-                  ("publishes/s, 8 conns", "publish8", "publishes_per_s"),
-                  ("publishes/s, 64 conns", "publish64", "publishes_per_s")]
-    fig, axes = plt.subplots(1, len(throughput), figsize=(13, 3.6))
-    for ax, (title, scenario, key) in zip(axes, throughput):
-        for i, server in enumerate(("pushrelay", "nchan")):
-            values = figures(bench, scenario, server, lambda r: r["result"][key])
-            if not values:
-                continue
-            med = statistics.median(values)
-            ax.bar(i, med, color=colors[server], yerr=[[med - min(values)], [max(values) - med]],
-                   capsize=4)
-            ax.text(i, med, f"{med:,.0f}", ha="center", va="bottom", fontsize=8)
-        ax.set_xticks([0, 1], ["pushrelay", "Nchan"])
-        ax.set_title(title, fontsize=10)
-    fig.suptitle("Throughput: median of the runs (bars: min–max)", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(BENCH / "throughput.svg")
-    plt.close(fig)
 
-    percentiles = ["p50", "p90", "p99", "p999", "max"]
-    scenarios = [("fan-out", "fanout"), ("broadcast", "broadcast"), ("churn", "churn")]
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(13, 3.6))
-    for ax, (title, scenario) in zip(axes, scenarios):
-        for server in ("pushrelay", "nchan"):
-            ys = []
-            for p in percentiles:
-                values = figures(bench, scenario, server,
-                                 lambda r, p=p: r["result"]["latency_us"][p] / 1000)
-                ys.append(statistics.median(values) if values else float("nan"))
-            ax.plot(percentiles, ys, marker="o", color=colors[server],
-                    label="pushrelay" if server == "pushrelay" else "Nchan")
-        ax.set_yscale("log")
-        ax.set_ylabel("ms")
-        ax.set_title(f"{title}: publish-to-delivery latency", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("Latency percentiles (median of the runs)", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(BENCH / "latency.svg")
-    plt.close(fig)
-    return ["throughput.svg", "latency.svg"]
+    def bars(name, panels, title):
+        """One bar chart per (title, scenario, figure, format): each server's median,
+        min–max as error bars."""
+        fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.6))
+        for ax, (panel, scenario, get, form) in zip(axes, panels):
+            for i, server in enumerate(("pushrelay", "nchan")):
+                values = figures(bench, scenario, server, get)
+                if not values:
+                    continue
+                med = statistics.median(values)
+                ax.bar(i, med, color=colors[server],
+                       yerr=[[med - min(values)], [max(values) - med]], capsize=4)
+                ax.text(i, med, form.format(med), ha="center", va="bottom", fontsize=8)
+            ax.set_xticks([0, 1], ["pushrelay", "Nchan"])
+            ax.set_title(panel, fontsize=10)
+        fig.suptitle(title, fontsize=11)
+        fig.tight_layout()
+        fig.savefig(BENCH / name)
+        plt.close(fig)
+
+    bars("throughput.svg",
+         [("fan-out deliveries/s", "fanout", deliveries_per_s, "{:,.0f}"),
+          ("broadcast deliveries/s", "broadcast", deliveries_per_s, "{:,.0f}"),
+          ("publishes/s, 8 conns", "publish8", lambda r: r["result"]["publishes_per_s"],
+           "{:,.0f}"),
+          ("publishes/s, 64 conns", "publish64", lambda r: r["result"]["publishes_per_s"],
+           "{:,.0f}")],
+         "Throughput: median of the runs (bars: min–max)")
+    streams = [(scenario, label.split(" (")[0]) for scenario, label in STREAMING]
+    bars("streaming.svg",
+         [(f"{label}\ndeliveries/s", scenario, deliveries_per_s, "{:,.0f}")
+          for scenario, label in streams] +
+         [("multiplexed\ndeliveries/s", "mux", deliveries_per_s, "{:,.0f}")],
+         "Streaming throughput: median of the runs (bars: min–max)")
+    bars("streaming_cpu.svg",
+         [(f"{label}\nserver CPU µs/delivery", scenario, cpu_per_delivery, "{:.1f}")
+          for scenario, label in streams] +
+         [("multiplexed\nserver CPU µs/delivery", "mux", cpu_per_delivery, "{:.1f}")],
+         "Streaming: server CPU per delivery, median of the runs (lower is better)")
+
+    def latency(name, scenarios):
+        """Publish-to-delivery percentiles per (title, scenario), both servers, log scale."""
+        percentiles = ["p50", "p90", "p99", "p999", "max"]
+        fig, axes = plt.subplots(1, len(scenarios), figsize=(13, 3.6))
+        for ax, (title, scenario) in zip(axes, scenarios):
+            for server in ("pushrelay", "nchan"):
+                ys = []
+                for p in percentiles:
+                    values = figures(bench, scenario, server,
+                                     lambda r, p=p: r["result"]["latency_us"][p] / 1000)
+                    ys.append(statistics.median(values) if values else float("nan"))
+                ax.plot(percentiles, ys, marker="o", color=colors[server],
+                        label="pushrelay" if server == "pushrelay" else "Nchan")
+            ax.set_yscale("log")
+            ax.set_ylabel("ms")
+            ax.set_title(f"{title}:\npublish-to-delivery latency", fontsize=10)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle("Latency percentiles (median of the runs)", fontsize=11)
+        fig.tight_layout()
+        fig.savefig(BENCH / name)
+        plt.close(fig)
+
+    latency("latency.svg", [("fan-out", "fanout"), ("broadcast", "broadcast"),
+                            ("churn", "churn")])
+    latency("streaming_latency.svg", [(label, scenario) for scenario, label in streams])
+    return ["throughput.svg", "latency.svg", "streaming.svg", "streaming_cpu.svg",
+            "streaming_latency.svg"]
 
 
 def profile_section(bench):
