@@ -595,14 +595,14 @@ def main():
             print("bench: FAILED runs:\n  " + "\n  ".join(bench.failures), file=sys.stderr)
             sys.exit(1)
         return
-    report.write(bench, Path(args.out), machine_info(limit))
+    report.write(bench, Path(args.out), machine_info(limit, args.pushrelay))
     print(f"bench: wrote {args.out} in {time.monotonic() - bench.started:.0f}s", flush=True)
     if bench.failures:
         print("bench: FAILED runs:\n  " + "\n  ".join(bench.failures), file=sys.stderr)
         sys.exit(1)
 
 
-def machine_info(fd_limit):
+def machine_info(fd_limit, binary=None):
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())
     nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
@@ -611,7 +611,8 @@ def machine_info(fd_limit):
     git = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
                          capture_output=True, text=True).stdout.strip()
     return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(), "nginx": nginx,
-            "nchan": nchan, "commit": git, "fd_limit": fd_limit,
+            "nchan": nchan, "fd_limit": fd_limit,
+            "commit": git if binary is None else f"{git} (benchmark), binary {binary}",
             "date": time.strftime("%Y-%m-%d %H:%M %Z")}
 
 
