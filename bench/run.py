@@ -114,6 +114,13 @@ PROFILE_ARGS = ["fanout", "--subs", "2000", "--channels", "20", "--rounds", "150
                 "--window", "2", "--publishers", "4"]
 
 SUBJECTS = ("pushrelay", "nchan")
+# Scenarios in which Nchan 1.3.6 itself loses messages now and then: with 1,000 multiplexed
+# EventSource streams (10 channels each), 4 of 6 full-scale development runs saw
+# Nchan skip a message or never deliver one to some of the streams (no warning in its error
+# log), while the same load generator passed on every other scenario. Such an Nchan run is
+# still a failed run (kept out of the medians, shown in RESULTS.md) but does not fail the
+# benchmark's exit status; a pushrelay failure always does.
+NCHAN_LOSES = {"mux"}
 # Scenarios that measure pushrelay against itself, not against Nchan.
 PUSHRELAY_ONLY = {"fanout_limits"}
 # Limits on the subscriber location (fanout_limits): far above what the load generator's
@@ -346,6 +353,7 @@ class Bench:
         self.unsupported = {}  # scenario -> why this pushrelay build refuses its conf
         self.runs = []      # every run: dict(scenario, server, rep, result, cpu_s, ...)
         self.failures = []  # text of every failed run
+        self.nchan_failures = []  # text of the failed Nchan runs in NCHAN_LOSES scenarios
         self.ceiling = []   # wrk requests/s
         self.profiles = {}  # server -> [(percent, symbol)]
         self.started = time.monotonic()
@@ -402,9 +410,10 @@ class Bench:
         self.runs.append(run)
         status = "ok" if result.get("passed") else "FAILED"
         if not result.get("passed"):
-            self.failures.append(f"{scenario} on {subject} (rep {rep + 1}): "
-                                 f"{result.get('first_errors')} lost={result.get('lost')} "
-                                 f"duplicated={result.get('duplicated')}")
+            tolerated = subject == "nchan" and scenario in NCHAN_LOSES
+            (self.nchan_failures if tolerated else self.failures).append(
+                f"{scenario} on {subject} (rep {rep + 1}): {result.get('first_errors')} "
+                f"lost={result.get('lost')} duplicated={result.get('duplicated')}")
         print(f"[{time.monotonic() - self.started:6.1f}s] {scenario:12s} {subject:9s} "
               f"rep {rep + 1}: {status} {self.headline(run)}", flush=True)
 
@@ -573,6 +582,7 @@ def main():
         bench.runs, bench.ceiling = saved["runs"], saved["ceiling_rps"]
         bench.profiles, bench.failures = saved["profiles"], saved["failures"]
         bench.unsupported = saved.get("unsupported", {})
+        bench.nchan_failures = saved.get("nchan_failures", [])
         args.reps, args.quick = saved["reps"], saved["quick"]
         report.write(bench, Path(args.out), saved["machine"])
         return
@@ -591,6 +601,9 @@ def main():
     if args.only:
         print(report.table(bench)[0], flush=True)
         print(report.streaming_table(bench), flush=True)
+        if bench.nchan_failures:
+            print("bench: Nchan lost messages (not counted as a failure):\n  " +
+                  "\n  ".join(bench.nchan_failures), flush=True)
         if bench.failures:
             print("bench: FAILED runs:\n  " + "\n  ".join(bench.failures), file=sys.stderr)
             sys.exit(1)

@@ -361,7 +361,7 @@ class Run {
     // A failed subscriber or publisher never completes its part (a refused stream, a closed
     // connection): the run has failed, so it ends now instead of at the deadline.
     void on_watchdog() {
-        if (tally_.errors == 0)
+        if (tally_.errors == 0 || end_ns_ != 0)
             return;
         count_missing();
         finish();
@@ -383,14 +383,25 @@ class Run {
     }
 
     // On a timeout, what never arrived counts as lost.
+    // Names the first subscriber that is short, and how many are.
     void count_missing() {
+        std::string first;
+        uint64_t short_ones = 0;
         for (auto& s : subscribers_) {
             for (size_t i = 0; i < s->channels().size(); ++i) {
                 uint64_t want = churning_ ? last_seq_[static_cast<size_t>(s->channels()[i])] + 1
                                           : static_cast<uint64_t>(rounds_started_) + 1;
-                if (s->next_seq(i) < want)
-                    tally_.lost += want - s->next_seq(i);
+                if (s->next_seq(i) >= want)
+                    continue;
+                tally_.lost += want - s->next_seq(i);
+                if (short_ones++ == 0) {
+                    first = channel_id(opts_, s->channels()[i]) + " waits for seq " +
+                            std::to_string(s->next_seq(i)) + " of " + std::to_string(want - 1);
+                }
             }
+        }
+        if (short_ones > 0) {
+            tally_.note(std::to_string(short_ones) + " subscriptions short; first: " + first);
         }
     }
 

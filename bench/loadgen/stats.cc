@@ -61,6 +61,10 @@ std::string Latencies::json() {
 
 void Tally::error(std::string what) {
     ++errors;
+    note(std::move(what));
+}
+
+void Tally::note(std::string what) {
     if (first_errors.size() < kKeptErrors)
         first_errors.push_back(std::move(what));
 }

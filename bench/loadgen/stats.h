@@ -44,6 +44,8 @@ struct Tally {
     std::vector<std::string> first_errors;  // the first few, for the report
 
     void error(std::string what);
+    // Keeps the text of a loss or duplicate (already counted) among the first errors.
+    void note(std::string what);
     bool passed() const { return lost == 0 && duplicated == 0 && errors == 0; }
     std::string json() const;
 };

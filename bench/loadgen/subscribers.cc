@@ -292,6 +292,11 @@ bool Subscriber::receive(std::string_view body) {
         return false;
     }
     uint64_t& expected = expected_[static_cast<size_t>(at - channels_.begin())];
+    if (stamp->seq != expected) {
+        tally_.note(name() + ": got seq " + std::to_string(stamp->seq) + " of " +
+                    channel_id(opts_, static_cast<int>(stamp->channel)) + ", expected " +
+                    std::to_string(expected));
+    }
     if (stamp->seq < expected) {
         ++tally_.duplicated;
         return true;
