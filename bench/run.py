@@ -115,7 +115,7 @@ PROFILE_ARGS = ["fanout", "--subs", "2000", "--channels", "20", "--rounds", "150
 
 SUBJECTS = ("pushrelay", "nchan")
 # Scenarios in which Nchan 1.3.6 itself loses messages now and then: with 1,000 multiplexed
-# EventSource streams (10 channels each), 4 of 6 full-scale development runs saw
+# EventSource streams (10 channels each), 5 of 8 full-scale development runs saw
 # Nchan skip a message or never deliver one to some of the streams (no warning in its error
 # log), while the same load generator passed on every other scenario. Such an Nchan run is
 # still a failed run (kept out of the medians, shown in RESULTS.md) but does not fail the
