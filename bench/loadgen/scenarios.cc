@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <functional>
@@ -20,6 +21,8 @@ namespace {
 
 constexpr double kChurnTick = 0.01;  // seconds between two churn publish batches
 constexpr double kWatchdog = 0.2;    // seconds between two checks for a failed run
+// A round outstanding with no delivery for this long has stalled (a server lost a message).
+constexpr uint64_t kStallNs = 15'000'000'000;
 
 // Posts messages one at a time (so a channel's messages arrive in sequence
 // order) from a queue of (channel, seq); the send timestamp is taken when
@@ -279,6 +282,7 @@ class Run {
     }
 
     void delivered(uint64_t seq, uint64_t latency_ns) {
+        last_delivery_ns_ = monotonic_ns();
         if (measuring_) {
             latencies_.add_ns(latency_ns);
             ++measured_;
@@ -359,9 +363,18 @@ class Run {
     }
 
     // A failed subscriber or publisher never completes its part (a refused stream, a closed
-    // connection): the run has failed, so it ends now instead of at the deadline.
+    // connection), nor does a round whose message was lost: once anything failed the run (an
+    // error, a loss, a duplicate, a stall), it ends now instead of at the deadline.
     void on_watchdog() {
-        if (tally_.errors == 0 || end_ns_ != 0)
+        if (end_ns_ != 0)
+            return;
+        uint64_t since = std::max(last_delivery_ns_, start_ns_);
+        if (!churning_ && rounds_done_ < rounds_started_ && since != 0 &&
+            monotonic_ns() - since > kStallNs) {
+            tally_.error("stalled: no delivery for " + std::to_string(kStallNs / 1000000000) +
+                         " s with a message outstanding");
+        }
+        if (tally_.passed())
             return;
         count_missing();
         finish();
@@ -444,6 +457,7 @@ class Run {
     std::vector<uint64_t> last_seq_;  // churn: the last seq published per channel
     bool measuring_ = false, churning_ = false, stopped_publishing_ = false;
     double cpu_at_start_ = 0, cpu_measured_ = 0;  // this process's CPU while measuring
+    uint64_t last_delivery_ns_ = 0;
 };
 
 }  // namespace
