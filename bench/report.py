@@ -337,10 +337,11 @@ def profile_section(bench):
     if not bench.profiles:
         return "perf was unavailable or disabled in this run: no automatic profile.\n"
     out = []
-    for server, profile in bench.profiles.items():
+    for server, profile in bench.profiles.items():  # "pushrelay", "nchan eventsource", ...
         objects = ", ".join(f"{dso} {pct:.0f}%" for pct, dso, _ in profile["objects"])
-        out.append(f"**{server}** workers under a fan-out of 2,000 subscribers on 20 channels, "
-                   f"150 rounds (perf record -e cpu-clock, self time). By object: {objects}.\n")
+        load = profile.get("load", "a fan-out of 2,000 subscribers on 20 channels, 150 rounds")
+        out.append(f"**{server}** workers under {load} (perf record -e cpu-clock, self time). "
+                   f"By object: {objects}.\n")
         out.append("| self % | object | symbol |\n|---:|---|---|")
         out += [f"| {pct:.1f} | {dso} | `{sym}` |" for pct, dso, sym in profile["symbols"]]
         out.append("")

@@ -110,8 +110,16 @@ def scenario_option(scenario, name, default):
     """The value of a loadgen option in a scenario's (full-scale) arguments."""
     args = SCENARIOS[scenario][0]
     return args[args.index(name) + 1] if name in args else default
-PROFILE_ARGS = ["fanout", "--subs", "2000", "--channels", "20", "--rounds", "150",
-                "--window", "2", "--publishers", "4"]
+# The profiles: (key suffix, the scenario whose confs it uses, loadgen arguments, the load).
+PROFILE_LOAD = "--subs 2000 --channels 20 --rounds 150 --window 2 --publishers 4".split()
+PROFILES = [
+    ("", "fanout", ["fanout", *PROFILE_LOAD],
+     "a long-poll fan-out of 2,000 subscribers on 20 channels, 150 rounds"),
+    (" eventsource", "es_fanout", ["fanout", "--transport", "eventsource", *PROFILE_LOAD],
+     "an EventSource fan-out of 2,000 streams on 20 channels, 150 rounds"),
+    (" websocket", "ws_fanout", ["fanout", "--transport", "websocket", *PROFILE_LOAD],
+     "a WebSocket fan-out of 2,000 streams on 20 channels, 150 rounds"),
+]
 
 SUBJECTS = ("pushrelay", "nchan")
 # Scenarios in which Nchan 1.3.6 itself loses messages now and then: with 1,000 multiplexed
@@ -482,30 +490,38 @@ class Bench:
         return probe.returncode == 0
 
     def run_profiles(self):
-        """Samples each server's workers (cpu-clock, call graphs) under a smaller fan-out."""
+        """Samples each server's workers (cpu-clock, call graphs) under a smaller fan-out, for
+        long-poll and each stream transport (pushrelay's only where its build supports it)."""
         if self.args.no_profile or not self.perf_works():
             print("perf unavailable or disabled: no profile", flush=True)
             return
-        for subject in SUBJECTS:
-            server = self.new_server(subject, "fanout").start()
-            data = server.dir / "perf.data"
-            try:
-                pids = ",".join(str(p) for p in server.worker_pids())
-                perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g",
-                                         "-o", str(data), "-p", pids],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                time.sleep(0.5)
-                subprocess.run(self.loadgen_command(server, PROFILE_ARGS, f"profile-{subject}"),
-                               capture_output=True, timeout=300)
-                perf.send_signal(signal.SIGINT)
-                perf.wait(timeout=60)
-                self.profiles[subject] = {
-                    "symbols": self.perf_report(data, "dso,symbol")[:25],
+        for suffix, scenario, loadgen_args, load in PROFILES:
+            for subject in SUBJECTS:
+                if subject == "pushrelay" and not self.supported(scenario):
+                    continue
+                self.profiles[subject + suffix] = dict(
+                    self.profile(subject, scenario, loadgen_args), load=load)
+                print(f"[{time.monotonic() - self.started:6.1f}s] profiled {subject}{suffix}",
+                      flush=True)
+
+    def profile(self, subject, scenario, loadgen_args):
+        server = self.new_server(subject, scenario).start()
+        data = server.dir / "perf.data"
+        try:
+            pids = ",".join(str(p) for p in server.worker_pids())
+            perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g",
+                                     "-o", str(data), "-p", pids],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            subprocess.run(self.loadgen_command(server, loadgen_args, f"profile-{subject}"),
+                           capture_output=True, timeout=300)
+            perf.send_signal(signal.SIGINT)
+            perf.wait(timeout=60)
+            return {"symbols": self.perf_report(data, "dso,symbol")[:25],
                     "objects": self.perf_report(data, "dso")[:8]}
-            finally:
-                server.stop()
-                server.cleanup()
-            print(f"[{time.monotonic() - self.started:6.1f}s] profiled {subject}", flush=True)
+        finally:
+            server.stop()
+            server.cleanup()
 
     @staticmethod
     def perf_report(data, sort):
