@@ -369,20 +369,21 @@ class Run {
         if (end_ns_ != 0)
             return;
         uint64_t since = std::max(last_delivery_ns_, start_ns_);
-        if (!churning_ && rounds_done_ < rounds_started_ && since != 0 &&
-            monotonic_ns() - since > kStallNs) {
+        bool stalled = !churning_ && rounds_done_ < rounds_started_ && since != 0 &&
+                       monotonic_ns() - since > kStallNs;
+        if (stalled) {
             tally_.error("stalled: no delivery for " + std::to_string(kStallNs / 1000000000) +
                          " s with a message outstanding");
         }
         if (tally_.passed())
             return;
-        count_missing();
+        count_missing(stalled);
         finish();
     }
 
     void on_deadline() {
         tally_.error("timed out: the run did not complete in time");
-        count_missing();
+        count_missing(true);
         finish();
     }
 
@@ -395,9 +396,10 @@ class Run {
         self->publish_round();
     }
 
-    // On a timeout, what never arrived counts as lost.
-    // Names the first subscriber that is short, and how many are.
-    void count_missing() {
+    // Names the first subscription that is short of the messages published, and how many are;
+    // `lost` (a timeout, a stall): what never arrived also counts as lost. A run ended early
+    // by an error or a gap leaves messages in flight, which are not lost.
+    void count_missing(bool lost) {
         std::string first;
         uint64_t short_ones = 0;
         for (auto& s : subscribers_) {
@@ -406,7 +408,8 @@ class Run {
                                           : static_cast<uint64_t>(rounds_started_) + 1;
                 if (s->next_seq(i) >= want)
                     continue;
-                tally_.lost += want - s->next_seq(i);
+                if (lost)
+                    tally_.lost += want - s->next_seq(i);
                 if (short_ones++ == 0) {
                     first = channel_id(opts_, s->channels()[i]) + " waits for seq " +
                             std::to_string(s->next_seq(i)) + " of " + std::to_string(want - 1);
