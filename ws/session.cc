@@ -33,14 +33,6 @@ Session::Session(struct ev_loop* loop, core::UniqueFd socket, std::string unread
       options_(options),
       observer_(observer),
       peer_(std::move(peer)) {
-    wslay_event_callbacks callbacks{};
-    callbacks.recv_callback = recv_callback;
-    callbacks.send_callback = send_callback;
-    callbacks.on_frame_recv_start_callback = on_frame_start;
-    callbacks.on_msg_recv_callback = on_message;
-    if (wslay_event_context_server_init(&ctx_, &callbacks, this) != 0)
-        std::abort();  // out of memory: the process's one policy, as operator new
-    wslay_event_config_set_max_recv_msg_length(ctx_, options_.max_message_length);
     ev_io_init(&read_watcher_, on_readable, socket_.get(), EV_READ);
     ev_io_init(&write_watcher_, on_writable, socket_.get(), EV_WRITE);
     ev_prepare_init(&flush_watcher_, on_prepare);
@@ -59,7 +51,25 @@ Session::~Session() {
     ev_timer_stop(loop_, &ping_timer_);
     ev_timer_stop(loop_, &linger_timer_);
     ev_timer_stop(loop_, &report_timer_);
-    wslay_event_context_free(ctx_);
+    if (ctx_)
+        wslay_event_context_free(ctx_);
+}
+
+// wslay's context is about 8.8 KB (its input and output buffers), most of what an idle session
+// would weigh: it is made when the first frame goes through wslay (a client byte, a PING, a
+// close), never for a subscriber that only receives. The message frames themselves never use it.
+wslay_event_context_ptr Session::context() {
+    if (ctx_)
+        return ctx_;
+    wslay_event_callbacks callbacks{};
+    callbacks.recv_callback = recv_callback;
+    callbacks.send_callback = send_callback;
+    callbacks.on_frame_recv_start_callback = on_frame_start;
+    callbacks.on_msg_recv_callback = on_message;
+    if (wslay_event_context_server_init(&ctx_, &callbacks, this) != 0)
+        std::abort();  // out of memory: the process's one policy, as operator new
+    wslay_event_config_set_max_recv_msg_length(ctx_, options_.max_message_length);
+    return ctx_;
 }
 
 void Session::start() {
@@ -83,7 +93,7 @@ void Session::close(std::uint16_t code, std::string_view reason) {
     if (closing())
         return;
     own_close_ = true;
-    wslay_event_queue_close(ctx_, code, reinterpret_cast<const uint8_t*>(reason.data()),
+    wslay_event_queue_close(context(), code, reinterpret_cast<const uint8_t*>(reason.data()),
                             reason.size());
     pump();
 }
@@ -183,7 +193,7 @@ void Session::on_ping_timer(struct ev_loop*, ev_timer* w, int) {
         return;
     }
     wslay_event_msg ping{WSLAY_PING, nullptr, 0};
-    wslay_event_queue_msg(s->ctx_, &ping);
+    wslay_event_queue_msg(s->context(), &ping);
     s->awaiting_pong_ = true;
     s->pump();
 }
@@ -203,7 +213,7 @@ void Session::read_input() {
     if (done_)
         return;
     read_budget_ = kReadBudget;
-    if (shut_ || !wslay_event_get_read_enabled(ctx_)) {
+    if (shut_ || !wslay_event_get_read_enabled(context())) {
         // The closing handshake is over for wslay; what the client still sends is dropped until
         // it closes or the linger timer ends the wait.
         char scratch[4096];
@@ -236,6 +246,8 @@ void Session::read_input() {
 }
 
 void Session::pump() {
+    if (!ctx_)
+        return;  // nothing went through wslay yet
     bool sent_before = wslay_event_get_close_sent(ctx_);
     wslay_event_send(ctx_);
     if (!sent_before && wslay_event_get_close_sent(ctx_)) {
@@ -307,7 +319,7 @@ void Session::flush() {
 void Session::maybe_finish() {
     if (done_ || !close_queued_ || !output_.empty())
         return;
-    if (wslay_event_get_close_received(ctx_)) {
+    if (ctx_ && wslay_event_get_close_received(ctx_)) {
         finish();  // the closing handshake is complete
     } else if (close_after_flush_ && !shut_) {
         // Failing the connection: our side ends now; reading goes on until the client closes or

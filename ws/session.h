@@ -107,6 +107,8 @@ class Session {
     void read_input();
     // Moves what wslay queued (PONG, close) into the output queue, whole frames only.
     void pump();
+    // wslay's context, made on first use (see session.cc).
+    wslay_event_context_ptr context();
     void queue(core::SharedBytes bytes);
     // A slow reader: more than max_unsent_bytes wait while the socket is full.
     void cut_off_if_over_bound();
@@ -125,7 +127,7 @@ class Session {
     SessionOptions options_;
     SessionObserver& observer_;
     std::string peer_;
-    wslay_event_context_ptr ctx_ = nullptr;
+    wslay_event_context_ptr ctx_ = nullptr;  // context(): nullptr until a frame goes through wslay
     ev_io read_watcher_, write_watcher_;
     ev_prepare flush_watcher_;  // writes what this loop turn queued
     ev_timer ping_timer_, linger_timer_, report_timer_;
