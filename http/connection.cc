@@ -150,7 +150,6 @@ void Exchange::upgrade(SharedBytes head, Takeover takeover) {
     c.queue(std::move(head));
     c.log_exchange(101);
     c.observer_ = nullptr;
-    c.run_on_end();
     c.takeover_ = std::move(takeover);
     c.close_after_write_ = true;
     c.flush();
@@ -578,8 +577,9 @@ void Connection::hand_over() {
     closed_ = true;
     Exchange::Takeover takeover = std::move(takeover_);
     std::string unread = input_.substr(input_pos_);
+    std::function<void()> on_end = std::exchange(on_end_, nullptr);
     owner_.retire(this);
-    takeover(std::move(socket_), std::move(unread));
+    takeover(std::move(socket_), std::move(unread), std::move(on_end));
 }
 
 void Connection::on_timeout() {

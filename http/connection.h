@@ -98,9 +98,13 @@ class Exchange {
     void end_stream(bool close = false);
 
     // Hands the socket over to another protocol (WebSocket): queues `head` (a 101 response), and
-    // once it is written gives `takeover` the socket and any bytes the client sent after this
-    // request. The connection is then gone. Ends the exchange.
-    using Takeover = std::function<void(core::UniqueFd socket, std::string unread_input)>;
+    // once it is written gives `takeover` the socket, any bytes the client sent after this
+    // request, and the exchange's on_end() function (empty if none), which the new owner runs
+    // when it closes the socket: what the request holds (a limit_conn count) lasts as long as
+    // the upgraded connection. The connection is then gone. Ends the exchange; if the client
+    // leaves before the 101 is written, on_end() runs then and `takeover` never does.
+    using Takeover = std::function<void(core::UniqueFd socket, std::string unread_input,
+                                        std::function<void()> on_end)>;
     void upgrade(SharedBytes head, Takeover takeover);
 
     // Who to tell if the exchange ends without the handler's doing; nullptr: nobody.

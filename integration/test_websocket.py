@@ -540,3 +540,23 @@ def test_multiplexed_websocket(pushrelay):
     publish(server.pub_url("mb"), method="DELETE")
     assert ws.read_close() == (1001, b"410 Gone")
     pub.close()
+
+
+def test_limit_conn_counts_an_open_websocket(pushrelay):
+    """limit_conn (limits.md) caps open WebSockets per address as it caps held long-polls: the
+    count lasts until the session closes, not until the 101."""
+    server = pushrelay(mode="websocket long-poll", workers=1,
+                       http="limit_conn_zone $binary_remote_addr zone=addr:1m;",
+                       sub_extra="limit_conn addr 1;")
+    first = RawWS(server.sub, sub_path("lc"))
+    assert first.head.startswith("HTTP/1.1 101"), first.head
+    refused = RawWS(server.sub, sub_path("lc"))
+    assert refused.head.startswith("HTTP/1.1 503"), refused.head
+    refused.sock.close()
+    first.sock.close()
+
+    def admitted():
+        ws = RawWS(server.sub, sub_path("lc"))
+        ws.sock.close()
+        return ws.head.startswith("HTTP/1.1 101")
+    wait_until(admitted, what="the count given back when the WebSocket closed")

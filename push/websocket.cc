@@ -68,8 +68,11 @@ class Endpoint final : public ws::SessionObserver {
     Endpoint(WebSockets& owner, ws::SessionOptions options, bool meta)
         : owner_(owner), options_(options), meta_(meta) {}
 
-    // The 101 is written: the session starts with what was queued before it.
-    void attach(core::UniqueFd socket, std::string unread_input, std::string peer) {
+    // The 101 is written: the session starts with what was queued before it. `on_end` gives
+    // back what the request held (a limit_conn count) when the session ends.
+    void attach(core::UniqueFd socket, std::string unread_input, std::string peer,
+                std::function<void()> on_end) {
+        on_end_ = std::move(on_end);
         session_ =
             std::make_unique<ws::Session>(owner_.loop(), std::move(socket), std::move(unread_input),
                                           options_, *this, std::move(peer));
@@ -117,6 +120,7 @@ class Endpoint final : public ws::SessionObserver {
     std::unique_ptr<ws::Session> session_;
     std::vector<core::SharedBytes> pending_;  // before the 101 is written
     std::optional<CloseFrame> pending_close_;
+    std::function<void()> on_end_;  // run by end(); not when the worker's registry goes
 };
 
 // A WebSocket subscriber: one frame per message on its endpoint's session.
@@ -180,6 +184,8 @@ void Endpoint::message_received(ws::Session& session, ws::Opcode opcode, std::st
 void Endpoint::end() {
     if (WebSocketSubscriber* s = std::exchange(subscriber, nullptr))
         s->endpoint_gone();
+    if (std::function<void()> done = std::exchange(on_end_, nullptr))
+        done();
     owner_.remove(this);  // destroys this: nothing after it
 }
 
@@ -241,11 +247,13 @@ void WebSockets::upgrade(http::Exchange& exchange, const ws::Accepted& accepted,
                          Endpoint& endpoint) {
     auto handoff = std::make_shared<Handoff>(&endpoint);
     std::string peer = core::peer_address(exchange.peer());
-    exchange.upgrade(std::make_shared<const std::string>(ws::response_head(accepted)),
-                     [handoff, peer](core::UniqueFd socket, std::string unread) {
-                         handoff->taken = true;
-                         handoff->endpoint->attach(std::move(socket), std::move(unread), peer);
-                     });
+    exchange.upgrade(
+        std::make_shared<const std::string>(ws::response_head(accepted)),
+        [handoff, peer](core::UniqueFd socket, std::string unread, std::function<void()> on_end) {
+            handoff->taken = true;
+            handoff->endpoint->attach(std::move(socket), std::move(unread), peer,
+                                      std::move(on_end));
+        });
 }
 
 std::unique_ptr<Subscription> WebSockets::open_subscriber(http::Exchange& exchange,

@@ -215,16 +215,25 @@ TEST_F(ConnectionTest, UpgradeHandsOverTheSocketAndTheBytesAfterTheRequest) {
     send("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\nFRAME");
     core::UniqueFd taken;
     std::string unread;
+    int ended = 0;
+    std::function<void()> on_end;
+    handler.held->on_end([&] { ended++; });
     handler.held->upgrade(
         std::make_shared<const std::string>("HTTP/1.1 101 Switching Protocols\r\n\r\n"),
-        [&](core::UniqueFd socket, std::string input) {
+        [&](core::UniqueFd socket, std::string input, std::function<void()> done) {
             taken = std::move(socket);
             unread = std::move(input);
+            on_end = std::move(done);
         });
     turn();
     EXPECT_EQ(received(), "HTTP/1.1 101 Switching Protocols\r\n\r\n");
     ASSERT_TRUE(taken);
     EXPECT_EQ(unread, "FRAME");
+    // What the request held goes with the socket: the new owner gives it back when it closes.
+    EXPECT_EQ(ended, 0);
+    ASSERT_TRUE(on_end);
+    on_end();
+    EXPECT_EQ(ended, 1);
     EXPECT_EQ(open, 0u);
     // The socket is the new owner's: it still talks to the client.
     ASSERT_EQ(write(taken.get(), "x", 1), 1);
