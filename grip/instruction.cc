@@ -123,14 +123,13 @@ std::optional<int64_t> parse_count(std::string_view s, int64_t max) {
 
 constexpr int64_t kMaxSeconds = 365LL * 24 * 3600;  // keeps timers far from overflow
 
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+// A keep-alive mode name, header or instruct form alike.
+std::optional<KeepAliveMode> keep_alive_mode(std::string_view name) {
+    if (name == "idle")
+        return KeepAliveMode::Idle;
+    if (name == "interval")
+        return KeepAliveMode::Interval;
+    return std::nullopt;
 }
 
 // Grip-Keep-Alive's format=cstring: \\ \r \n \xHH; any other escape is an error.
@@ -154,12 +153,14 @@ std::optional<std::string> unescape_cstring(std::string_view s) {
                 out.push_back('\n');
                 break;
             case 'x': {
-                if (i + 2 >= s.size())
+                // Exactly two hex digits: from_chars takes no sign or prefix for an unsigned.
+                unsigned char byte = 0;
+                const char* first = s.data() + i + 1;
+                if (i + 2 >= s.size() ||
+                    std::from_chars(first, first + 2, byte, 16).ptr != first + 2) {
                     return std::nullopt;
-                const int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
-                if (hi < 0 || lo < 0)
-                    return std::nullopt;
-                out.push_back(static_cast<char>(hi * 16 + lo));
+                }
+                out.push_back(static_cast<char>(byte));
                 i += 2;
                 break;
             }
@@ -258,10 +259,10 @@ std::optional<InstructionError> parse_keep_alive(std::string_view v, Instruction
         ka.timeout = static_cast<int>(std::max<int64_t>(*n, 1));
     }
     if (const std::string* m = e->param("mode")) {
-        if (*m == "interval")
-            ka.mode = KeepAliveMode::Interval;
-        else if (*m != "idle")
+        std::optional<KeepAliveMode> mode = keep_alive_mode(*m);
+        if (!mode)
             return "Grip-Keep-Alive has an unknown mode";
+        ka.mode = *mode;
     }
     in.keep_alive = std::move(ka);
     return std::nullopt;
@@ -421,10 +422,11 @@ std::optional<InstructionError> instruct_keep_alive(const Json& ka, Instruction&
         out.timeout = static_cast<int>(std::max<long long>(*n, 1));
     }
     if (const Json* m = json::member(ka, "mode")) {
-        if (*m == "interval")
-            out.mode = KeepAliveMode::Interval;
-        else if (*m != "idle")
+        std::optional<KeepAliveMode> mode =
+            m->is_string() ? keep_alive_mode(m->get_ref<const std::string&>()) : std::nullopt;
+        if (!mode)
             return "instruct keep-alive has an unknown mode";
+        out.mode = *mode;
     }
     in.keep_alive = std::move(out);
     return std::nullopt;

@@ -16,99 +16,93 @@ using json::Json;
 
 constexpr std::string_view kItemOwner = "publish item object";
 
-std::optional<Action> parse_action(const Json& format, std::string_view owner, std::string& error) {
+// What every format starts with: it is an object, and its action (default send). Only a send
+// carries more fields.
+bool parse_format_head(const Json& format, std::string_view owner, Action& action,
+                       std::string& error) {
+    if (!format.is_object()) {
+        error = std::string(owner) + " is not an object";
+        return false;
+    }
     std::optional<std::string> name;
     if (!json::optional_string(format, owner, "action", name, error))
-        return std::nullopt;
-    if (!name || *name == "send")
-        return Action::Send;
-    if (*name == "hint")
-        return Action::Hint;
-    if (*name == "close")
-        return Action::Close;
-    // Pushpin answers an unknown action with an empty message ("Invalid format: \n"); this names
-    // the fault in the words Pushpin uses for an unknown ws-message type.
-    error = std::string(owner) + " contains 'action' with unknown value";
-    return std::nullopt;
+        return false;
+    if (!name || *name == "send") {
+        action = Action::Send;
+    } else if (*name == "hint") {
+        action = Action::Hint;
+    } else if (*name == "close") {
+        action = Action::Close;
+    } else {
+        // Pushpin answers an unknown action with an empty message ("Invalid format: \n"); this
+        // names the fault in the words Pushpin uses for an unknown ws-message type.
+        error = std::string(owner) + " contains 'action' with unknown value";
+        return false;
+    }
+    return true;
 }
 
-std::optional<HttpResponseFormat> parse_http_response(const Json& v, std::string& error) {
-    constexpr std::string_view owner = "'http-response'";
-    if (!v.is_object()) {
-        error = std::string(owner) + " is not an object";
-        return std::nullopt;
-    }
-    HttpResponseFormat f;
-    std::optional<Action> action = parse_action(v, owner, error);
-    if (!action)
-        return std::nullopt;
-    f.action = *action;
-    if (f.action != Action::Send)
-        return f;
+// A send's fields of http-response; false with `error` set on a fault.
+bool parse_response_send(const Json& v, std::string_view owner, HttpResponseFormat& f,
+                         std::string& error) {
     if (const Json* code = json::member(v, "code")) {
         // Pushpin tells a code that is no number apart from one out of range.
         if (!json::integer(*code, INT32_MIN, INT32_MAX)) {
             error = json::wrong_type(owner, "code");
-            return std::nullopt;
+            return false;
         }
         std::optional<long long> n = json::integer(*code, 0, 999);
         if (!n) {
             error = json::invalid_value(owner, "code");
-            return std::nullopt;
+            return false;
         }
         f.code = static_cast<int>(*n);
     }
     std::optional<std::string> reason;
     if (!json::optional_string(v, owner, "reason", reason, error))
-        return std::nullopt;
+        return false;
     f.reason = reason && !reason->empty() ? *reason : std::string(protocol::reason_phrase(f.code));
     if (f.reason.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
         error = json::invalid_value(owner, "reason");
-        return std::nullopt;
+        return false;
     }
     if (const Json* headers = json::member(v, "headers")) {
         if (!json::headers(*headers, owner, f.headers, error))
-            return std::nullopt;
+            return false;
     }
-    switch (json::text_or_bin(v, owner, "body", "body-bin", f.body, error)) {
-        case json::Payload::Found:
-            return f;
-        case json::Payload::Error:
-            return std::nullopt;
-        case json::Payload::Absent:
-            break;
-    }
+    const json::Payload body = json::text_or_bin(v, owner, "body", "body-bin", f.body, error);
+    if (body != json::Payload::Absent)
+        return body == json::Payload::Found;
     if (json::member(v, "body-patch")) {
         error = std::string(owner) + " contains 'body-patch', which is not supported";
-        return std::nullopt;
+        return false;
     }
     error = std::string(owner) + " does not contain 'body', 'body-bin', or 'body-patch'";
-    return std::nullopt;
+    return false;
 }
 
-std::optional<HttpStreamFormat> parse_http_stream(const Json& v, std::string& error) {
-    constexpr std::string_view owner = "'http-stream'";
-    if (!v.is_object()) {
-        error = std::string(owner) + " is not an object";
+// A send's fields of http-stream.
+bool parse_stream_send(const Json& v, std::string_view owner, HttpStreamFormat& f,
+                       std::string& error) {
+    const json::Payload content =
+        json::text_or_bin(v, owner, "content", "content-bin", f.content, error);
+    if (content == json::Payload::Absent)
+        error = std::string(owner) + " does not contain 'content' or 'content-bin'";
+    return content == json::Payload::Found;
+}
+
+// A format: its head, then for a send the fields `send_fields` reads.
+template <typename Format>
+std::optional<Format> parse_format(const Json& v, std::string_view owner,
+                                   bool (*send_fields)(const Json&, std::string_view, Format&,
+                                                       std::string&),
+                                   std::string& error) {
+    Format f;
+    if (!parse_format_head(v, owner, f.action, error))
         return std::nullopt;
-    }
-    HttpStreamFormat f;
-    std::optional<Action> action = parse_action(v, owner, error);
-    if (!action)
+    if (f.action == Action::Send && !send_fields(v, owner, f, error))
         return std::nullopt;
-    f.action = *action;
-    if (f.action != Action::Send)
-        return f;
-    switch (json::text_or_bin(v, owner, "content", "content-bin", f.content, error)) {
-        case json::Payload::Found:
-            return f;
-        case json::Payload::Error:
-            return std::nullopt;
-        case json::Payload::Absent:
-            break;
-    }
-    error = std::string(owner) + " does not contain 'content' or 'content-bin'";
-    return std::nullopt;
+    return f;
 }
 
 std::optional<Item> parse_item(const Json& v, size_t max_channel_id_length, std::string& error) {
@@ -153,12 +147,12 @@ std::optional<Item> parse_item(const Json& v, size_t max_channel_id_length, std:
         return std::nullopt;
     }
     if (response) {
-        item.http_response = parse_http_response(*response, error);
+        item.http_response = parse_format(*response, "'http-response'", parse_response_send, error);
         if (!item.http_response)
             return std::nullopt;
     }
     if (stream) {
-        item.http_stream = parse_http_stream(*stream, error);
+        item.http_stream = parse_format(*stream, "'http-stream'", parse_stream_send, error);
         if (!item.http_stream)
             return std::nullopt;
     }
