@@ -74,6 +74,21 @@ Headers origin_request_headers(const Headers& client, bool trusted) {
     });
 }
 
+Headers grip_last_headers(const std::vector<HoldChannel>& channels) {
+    Headers out;
+    for (const HoldChannel& c : channels) {
+        if (c.prev_id)
+            out.push_back({"Grip-Last", c.name + "; last-id=" + *c.prev_id});
+    }
+    return out;
+}
+
+std::string bad_gateway_body(std::string_view reason, bool debug) {
+    if (!debug || reason.empty())
+        return "Error while proxying to origin.\n";
+    return std::string(reason) + "\n";
+}
+
 void set_forwarded_for(Headers& headers, ForwardedFor mode, std::string_view address) {
     if (mode == ForwardedFor::Off)
         return;

@@ -1,6 +1,7 @@
 // grip/headers.h — which headers cross the GRIP proxy (grip.md "Proxying", "Response hold",
-// "Stream hold"): toward the origin, back to the client as a plain response, as a hold
-// response, and as a published response on top of a hold's.
+// "Stream hold"): toward the origin (and the Grip-Feature, Grip-Last and X-Forwarded-For it
+// adds), back to the client as a plain response, as a hold response, and as a published
+// response on top of a hold's; and the body of the proxy's 502.
 //
 // Run by the worker that proxies. Pure functions over header lists (protocol::Header, order and
 // repeats kept): no sockets, no conf. Names compare case-insensitively; kept headers keep the
@@ -12,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "grip/instruction.h"
 #include "protocol/header.h"
 
 namespace pushrelay::grip {
@@ -32,6 +34,18 @@ Headers without_hop_by_hop(const Headers& headers);
 // Grip-* header unless `trusted` (a valid Grip-Sig under push_grip_upstream_key). The caller
 // then adds Grip-Sig, Grip-Feature, X-Forwarded-For and Grip-Last.
 Headers origin_request_headers(const Headers& client, bool trusted);
+
+// The Grip-Feature value sent to the origin: what this proxy understands beyond GRIP's core
+// (grows as later items of grip.md land; `filter` is not in it while filters are later).
+inline constexpr std::string_view kGripFeature = "status, link:next";
+
+// One `Grip-Last: <channel>; last-id=<prev-id>` per channel that has a prev-id, in channel
+// order, for a re-request or a next-link fetch.
+Headers grip_last_headers(const std::vector<HoldChannel>& channels);
+
+// The body of the proxy's 502 (grip.md "Proxying"): the fixed text, or with push_grip_debug the
+// reason (an InstructionError, or the proxy's own for a connect or read failure) and a newline.
+std::string bad_gateway_body(std::string_view reason, bool debug);
 
 enum class ForwardedFor { Append, Replace, Off };  // push_grip_x_forwarded_for
 

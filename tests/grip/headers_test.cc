@@ -96,5 +96,22 @@ TEST(GripHeaders, PublishedHeadersReplaceInheritedOnes) {
     EXPECT_EQ(names(merge_published_headers(hold, {})), names(hold));
 }
 
+// Re-request: "one Grip-Last: <channel>; last-id=<prev-id> per channel that has a prev-id".
+TEST(GripHeaders, GripLast) {
+    const std::vector<HoldChannel> channels{{"a", "3"}, {"b", std::nullopt}, {"c", ""}};
+    EXPECT_EQ(names(grip_last_headers(channels)),
+              (Lines{"Grip-Last: a; last-id=3", "Grip-Last: c; last-id="}));
+    EXPECT_EQ(kGripFeature, "status, link:next");
+}
+
+// Proxying, the 502 row, and push_grip_debug.
+TEST(GripHeaders, BadGatewayBody) {
+    EXPECT_EQ(bad_gateway_body("Grip-Hold is neither response nor stream", false),
+              "Error while proxying to origin.\n");
+    EXPECT_EQ(bad_gateway_body("Grip-Hold is neither response nor stream", true),
+              "Grip-Hold is neither response nor stream\n");
+    EXPECT_EQ(bad_gateway_body("", true), "Error while proxying to origin.\n");
+}
+
 }  // namespace
 }  // namespace pushrelay::grip
