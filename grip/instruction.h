@@ -59,7 +59,7 @@ struct Response {
 
 struct Instruction {
     HoldMode mode = HoldMode::None;
-    std::vector<HoldChannel> channels;  // at most Limits::max_channels; empty for None
+    std::vector<HoldChannel> channels;  // at most Limits::max_channels; non-empty for a hold
     size_t channels_ignored = 0;        // how many beyond max_channels were dropped (to log)
     std::optional<int64_t> timeout;     // Grip-Timeout / "timeout" in seconds, unclamped: see
                                         // hold_timeout()
