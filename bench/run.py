@@ -12,12 +12,19 @@ pushrelay/Nchan, the targets, every run's figures, the profile) plus plots.
 Any loss, duplicate or error in any run fails the whole benchmark (exit 1),
 after RESULTS.md is written so that the failure is on record.
 
-Usage: bench/run.py [--quick] [--reps N] [--build DIR] [--no-profile]
+The streaming scenarios (es_*, ws_*, mux) run the same load over EventSource or
+WebSocket, each server with the equivalent conf; a scenario whose conf this
+pushrelay build refuses (`pushrelay -t`: e.g. `push_subscriber websocket` before
+WebSocket is merged) runs on Nchan alone and the report says so.
+
+Usage: bench/run.py [--quick] [--reps N] [--build DIR] [--pushrelay BIN] [--no-profile]
+                    [--only SCENARIO[,SCENARIO]] [--report-only]
 """
 import argparse
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -63,10 +70,65 @@ SCENARIOS = {
               ["churn", "--subs", "200", "--channels", "20", "--rate", "200",
                "--duration", "1"]),
 }
-PROFILE_ARGS = ["fanout", "--subs", "2000", "--channels", "20", "--rounds", "150",
-                "--window", "2", "--publishers", "4"]
+
+
+def streaming(transport, subs, channels, rounds, window, publishers, quick, mux=1):
+    """fanout over a stream transport: (full, quick) loadgen arguments."""
+    def args(subs, channels, rounds, window, publishers):
+        out = ["fanout", "--transport", transport, "--subs", str(subs), "--channels",
+               str(channels), "--rounds", str(rounds), "--window", str(window),
+               "--publishers", str(publishers)]
+        return out + (["--mux", str(mux)] if mux > 1 else [])
+    return args(subs, channels, rounds, window, publishers), args(*quick)
+
+
+# The streaming scenarios (issue 11): the same fan-out over EventSource and WebSocket streams.
+# *_burst: one publisher posts every message back to back (the window is all of them), so that
+# messages arrive faster than a server can write each one to every stream: a server that
+# coalesces writes several frames per write (see writes per delivery). mux: every subscriber
+# on 10 channels at once (one stream, `id=a,b,...` split on ",").
+SCENARIOS.update({
+    "es_broadcast": streaming("eventsource", 10000, 1, 40, 2, 1, (1000, 1, 20, 2, 1)),
+    "es_fanout": streaming("eventsource", 10000, 100, 40, 2, 4, (1000, 10, 20, 2, 4)),
+    "ws_broadcast": streaming("websocket", 10000, 1, 40, 2, 1, (1000, 1, 20, 2, 1)),
+    "ws_fanout": streaming("websocket", 10000, 100, 40, 2, 4, (1000, 10, 20, 2, 4)),
+    "es_burst": streaming("eventsource", 1000, 1, 400, 400, 1, (200, 1, 100, 100, 1)),
+    "ws_burst": streaming("websocket", 1000, 1, 400, 400, 1, (200, 1, 100, 100, 1)),
+    "mux": streaming("eventsource", 1000, 100, 40, 2, 4, (200, 20, 20, 2, 4), mux=10),
+    "es_idle": (["idle", "--transport", "eventsource", "--subs", "10000", "--channels", "100",
+                 "--settle", "1"],
+                ["idle", "--transport", "eventsource", "--subs", "1000", "--channels", "10",
+                 "--settle", "1"]),
+    "ws_idle": (["idle", "--transport", "websocket", "--subs", "10000", "--channels", "100",
+                 "--settle", "1"],
+                ["idle", "--transport", "websocket", "--subs", "1000", "--channels", "10",
+                 "--settle", "1"]),
+})
+
+
+def scenario_option(scenario, name, default):
+    """The value of a loadgen option in a scenario's (full-scale) arguments."""
+    args = SCENARIOS[scenario][0]
+    return args[args.index(name) + 1] if name in args else default
+# The profiles: (key suffix, the scenario whose confs it uses, loadgen arguments, the load).
+PROFILE_LOAD = "--subs 2000 --channels 20 --rounds 150 --window 2 --publishers 4".split()
+PROFILES = [
+    ("", "fanout", ["fanout", *PROFILE_LOAD],
+     "a long-poll fan-out of 2,000 subscribers on 20 channels, 150 rounds"),
+    (" eventsource", "es_fanout", ["fanout", "--transport", "eventsource", *PROFILE_LOAD],
+     "an EventSource fan-out of 2,000 streams on 20 channels, 150 rounds"),
+    (" websocket", "ws_fanout", ["fanout", "--transport", "websocket", *PROFILE_LOAD],
+     "a WebSocket fan-out of 2,000 streams on 20 channels, 150 rounds"),
+]
 
 SUBJECTS = ("pushrelay", "nchan")
+# Scenarios in which Nchan 1.3.6 itself loses messages now and then: with 1,000 multiplexed
+# EventSource streams (10 channels each), 5 of 8 full-scale development runs saw
+# Nchan skip a message or never deliver one to some of the streams (no warning in its error
+# log), while the same load generator passed on every other scenario. Such an Nchan run is
+# still a failed run (kept out of the medians, shown in RESULTS.md) but does not fail the
+# benchmark's exit status; a pushrelay failure always does.
+NCHAN_LOSES = {"mux"}
 # Scenarios that measure pushrelay against itself, not against Nchan.
 PUSHRELAY_ONLY = {"fanout_limits"}
 # Limits on the subscriber location (fanout_limits): far above what the load generator's
@@ -95,6 +157,21 @@ def children_cpu():
     when stopped, so around one loadgen run the difference is the loadgen's."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def writes(pids):
+    """Write syscalls made so far by the processes (/proc/PID/io syscw: write, writev,
+    pwrite and sendfile, not send/sendto/sendmsg; both servers write responses and
+    frames with writev)."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+                if line.startswith("syscw:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
 
 
 def memory_kib(pids):
@@ -165,10 +242,12 @@ class Server:
 class PushRelay(Server):
     name = "pushrelay"
 
-    def __init__(self, binary, limits=False):
+    def __init__(self, binary, limits=False, transport="long-poll", mux=False):
         super().__init__()
         self.binary = binary
         limits_http, limits_sub = (LIMITS_HTTP, LIMITS_SUB) if limits else ("", "")
+        channel = ('push_channel_id $arg_id; push_channel_id_split_delimiter ",";' if mux
+                   else "set $push_channel_id $arg_id;")
         (self.dir / "pushrelay.conf").write_text(f"""
 worker_processes {self.workers};
 worker_rlimit_nofile {FD_LIMIT};
@@ -190,7 +269,7 @@ http {{
     server {{
         listen 127.0.0.1:{self.sub};
         location /sub {{
-            set $push_channel_id $arg_id; push_subscriber long-poll; {limits_sub}
+            {channel} push_subscriber {transport}; {limits_sub}
         }}
     }}
 }}
@@ -200,15 +279,30 @@ http {{
         return [str(self.binary), "-p", str(self.dir), "-c", str(self.dir / "pushrelay.conf"),
                 "-g", "daemon off;"]
 
+    def refusal(self):
+        """None when this build accepts the conf (`pushrelay -t`), else its complaint."""
+        done = subprocess.run([*self.command(), "-t"], capture_output=True, text=True,
+                              timeout=WAIT)
+        if done.returncode == 0:
+            return None
+        lines = [l for l in (done.stderr + done.stdout).splitlines() if l.strip()]
+        # "pushrelay: [emerg] /tmp/.../pushrelay.conf:22: invalid ..." -> "invalid ..."
+        return (re.sub(r"^.*\.conf:\d+: ", "", lines[0]) if lines
+                else f"exit status {done.returncode}")
+
 
 class Nchan(Server):
-    """nginx + Nchan with the same semantics: long-poll, Last-Modified/Etag
-    iteration from the oldest message, 100 messages kept for an hour, a
-    128M shared segment. A third server answers `return 200` (the ceiling)."""
+    """nginx + Nchan with the same semantics: long-poll (or the stream transport),
+    Last-Modified/Etag iteration from the oldest message, 100 messages kept for an
+    hour, a 128M shared segment. A third server answers `return 200` (the ceiling)."""
     name = "nchan"
+    TRANSPORTS = {"long-poll": "longpoll", "eventsource": "eventsource",
+                  "websocket": "websocket"}
 
-    def __init__(self):
+    def __init__(self, transport="long-poll", mux=False):
         super().__init__()
+        channel = ('nchan_channel_id $arg_id; nchan_channel_id_split_delimiter ",";' if mux
+                   else "nchan_channel_id $arg_id;")
         self.plain = free_port()
         d = self.dir
         (d / "nginx.conf").write_text(f"""
@@ -237,8 +331,8 @@ http {{
     server {{
         listen 127.0.0.1:{self.sub};
         location /sub {{
-            nchan_subscriber longpoll;
-            nchan_channel_id $arg_id;
+            nchan_subscriber {self.TRANSPORTS[transport]};
+            {channel}
             nchan_subscriber_first_message oldest;
             nchan_subscriber_timeout 1h;
         }}
@@ -263,17 +357,35 @@ class Bench:
         self.args = args
         self.build = Path(args.build)
         self.loadgen = self.build / "bench" / "loadgen"
-        self.binary = self.build / "pushrelay"
+        self.binary = Path(args.pushrelay) if args.pushrelay else self.build / "pushrelay"
+        self.unsupported = {}  # scenario -> why this pushrelay build refuses its conf
         self.runs = []      # every run: dict(scenario, server, rep, result, cpu_s, ...)
         self.failures = []  # text of every failed run
+        self.nchan_failures = []  # text of the failed Nchan runs in NCHAN_LOSES scenarios
         self.ceiling = []   # wrk requests/s
         self.profiles = {}  # server -> [(percent, symbol)]
         self.started = time.monotonic()
 
     def new_server(self, name, scenario):
+        transport = scenario_option(scenario, "--transport", "long-poll")
+        mux = int(scenario_option(scenario, "--mux", "1")) > 1
         if name == "nchan":
-            return Nchan()
-        return PushRelay(self.binary, limits=scenario == "fanout_limits")
+            return Nchan(transport, mux)
+        return PushRelay(self.binary, limits=scenario == "fanout_limits", transport=transport,
+                         mux=mux)
+
+    def supported(self, scenario):
+        """Whether this pushrelay build accepts the scenario's conf; remembers why not."""
+        if scenario not in self.unsupported:
+            server = self.new_server("pushrelay", scenario)
+            try:
+                self.unsupported[scenario] = server.refusal()
+            finally:
+                server.cleanup()
+            if self.unsupported[scenario]:
+                print(f"{scenario}: pushrelay skipped, not supported by this build: "
+                      f"{self.unsupported[scenario]}", flush=True)
+        return self.unsupported[scenario] is None
 
     def loadgen_command(self, server, scenario_args, prefix):
         return [str(self.loadgen), *scenario_args, "--pub", f"127.0.0.1:{server.pub}",
@@ -284,29 +396,33 @@ class Bench:
         server = self.new_server(subject, scenario).start()
         try:
             cpu_before = cpu_seconds(server.pids())
+            writes_before = writes(server.pids())
             loadgen_before = children_cpu()
             prefix = f"{scenario}-{rep}-{os.getpid()}"
             command = self.loadgen_command(server, args, prefix)
-            if scenario == "idle":
+            if scenario.endswith("idle"):
                 result, memory = self.run_idle(server, command)
             else:
                 memory = None
                 done = subprocess.run(command, capture_output=True, text=True, timeout=300)
                 result = self.parse_result(done.stdout, done.stderr)
             cpu = cpu_seconds(server.pids()) - cpu_before
+            server_writes = writes(server.pids()) - writes_before
             loadgen_cpu = children_cpu() - loadgen_before
         finally:
             server.stop()
             server.cleanup()
         run = {"scenario": scenario, "server": subject, "rep": rep, "result": result,
-               "server_cpu_s": cpu, "loadgen_cpu_s": loadgen_cpu, "memory": memory}
+               "server_cpu_s": cpu, "loadgen_cpu_s": loadgen_cpu, "memory": memory,
+               "server_writes": server_writes}
         self.runs.append(run)
         status = "ok" if result.get("passed") else "FAILED"
         if not result.get("passed"):
-            self.failures.append(f"{scenario} on {subject} (rep {rep + 1}): "
-                                 f"{result.get('first_errors')} lost={result.get('lost')} "
-                                 f"duplicated={result.get('duplicated')}")
-        print(f"[{time.monotonic() - self.started:6.1f}s] {scenario:10s} {subject:9s} "
+            tolerated = subject == "nchan" and scenario in NCHAN_LOSES
+            (self.nchan_failures if tolerated else self.failures).append(
+                f"{scenario} on {subject} (rep {rep + 1}): {result.get('first_errors')} "
+                f"lost={result.get('lost')} duplicated={result.get('duplicated')}")
+        print(f"[{time.monotonic() - self.started:6.1f}s] {scenario:12s} {subject:9s} "
               f"rep {rep + 1}: {status} {self.headline(run)}", flush=True)
 
     @staticmethod
@@ -338,7 +454,7 @@ class Bench:
     def headline(run):
         r, s = run["result"], run["scenario"]
         lat = r.get("latency_us") or {}
-        if s == "idle":
+        if s.endswith("idle"):
             m = run["memory"] or {}
             return f"{m.get('kib_per_sub', float('nan')):.2f} KiB/subscriber"
         if s.startswith("publish"):
@@ -374,30 +490,38 @@ class Bench:
         return probe.returncode == 0
 
     def run_profiles(self):
-        """Samples each server's workers (cpu-clock, call graphs) under a smaller fan-out."""
+        """Samples each server's workers (cpu-clock, call graphs) under a smaller fan-out, for
+        long-poll and each stream transport (pushrelay's only where its build supports it)."""
         if self.args.no_profile or not self.perf_works():
             print("perf unavailable or disabled: no profile", flush=True)
             return
-        for subject in SUBJECTS:
-            server = self.new_server(subject, "fanout").start()
-            data = server.dir / "perf.data"
-            try:
-                pids = ",".join(str(p) for p in server.worker_pids())
-                perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g",
-                                         "-o", str(data), "-p", pids],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                time.sleep(0.5)
-                subprocess.run(self.loadgen_command(server, PROFILE_ARGS, f"profile-{subject}"),
-                               capture_output=True, timeout=300)
-                perf.send_signal(signal.SIGINT)
-                perf.wait(timeout=60)
-                self.profiles[subject] = {
-                    "symbols": self.perf_report(data, "dso,symbol")[:25],
+        for suffix, scenario, loadgen_args, load in PROFILES:
+            for subject in SUBJECTS:
+                if subject == "pushrelay" and not self.supported(scenario):
+                    continue
+                self.profiles[subject + suffix] = dict(
+                    self.profile(subject, scenario, loadgen_args), load=load)
+                print(f"[{time.monotonic() - self.started:6.1f}s] profiled {subject}{suffix}",
+                      flush=True)
+
+    def profile(self, subject, scenario, loadgen_args):
+        server = self.new_server(subject, scenario).start()
+        data = server.dir / "perf.data"
+        try:
+            pids = ",".join(str(p) for p in server.worker_pids())
+            perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g",
+                                     "-o", str(data), "-p", pids],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            subprocess.run(self.loadgen_command(server, loadgen_args, f"profile-{subject}"),
+                           capture_output=True, timeout=300)
+            perf.send_signal(signal.SIGINT)
+            perf.wait(timeout=60)
+            return {"symbols": self.perf_report(data, "dso,symbol")[:25],
                     "objects": self.perf_report(data, "dso")[:8]}
-            finally:
-                server.stop()
-                server.cleanup()
-            print(f"[{time.monotonic() - self.started:6.1f}s] profiled {subject}", flush=True)
+        finally:
+            server.stop()
+            server.cleanup()
 
     @staticmethod
     def perf_report(data, sort):
@@ -426,6 +550,8 @@ class Bench:
                 subjects = order if rep % 2 == 0 else order[::-1]
                 if scenario in PUSHRELAY_ONLY:
                     subjects = ["pushrelay"]
+                if not self.supported(scenario):
+                    subjects = [s for s in subjects if s != "pushrelay"]
                 for subject in subjects:
                     try:
                         self.run_once(scenario, subject, rep)
@@ -453,6 +579,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small scale, for development")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--build", default=str(ROOT / "build-bench"))
+    parser.add_argument("--pushrelay", metavar="BIN",
+                        help="the pushrelay binary to measure (default: BUILD/pushrelay)")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--out", default=str(BENCH / "RESULTS.md"))
     parser.add_argument("--only", metavar="SCENARIO[,SCENARIO]",
@@ -469,6 +597,8 @@ def main():
         bench = Bench(args)
         bench.runs, bench.ceiling = saved["runs"], saved["ceiling_rps"]
         bench.profiles, bench.failures = saved["profiles"], saved["failures"]
+        bench.unsupported = saved.get("unsupported", {})
+        bench.nchan_failures = saved.get("nchan_failures", [])
         args.reps, args.quick = saved["reps"], saved["quick"]
         report.write(bench, Path(args.out), saved["machine"])
         return
@@ -486,18 +616,22 @@ def main():
     bench.run()
     if args.only:
         print(report.table(bench)[0], flush=True)
+        print(report.streaming_table(bench), flush=True)
+        if bench.nchan_failures:
+            print("bench: Nchan lost messages (not counted as a failure):\n  " +
+                  "\n  ".join(bench.nchan_failures), flush=True)
         if bench.failures:
             print("bench: FAILED runs:\n  " + "\n  ".join(bench.failures), file=sys.stderr)
             sys.exit(1)
         return
-    report.write(bench, Path(args.out), machine_info(limit))
+    report.write(bench, Path(args.out), machine_info(limit, args.pushrelay))
     print(f"bench: wrote {args.out} in {time.monotonic() - bench.started:.0f}s", flush=True)
     if bench.failures:
         print("bench: FAILED runs:\n  " + "\n  ".join(bench.failures), file=sys.stderr)
         sys.exit(1)
 
 
-def machine_info(fd_limit):
+def machine_info(fd_limit, binary=None):
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())
     nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
@@ -506,7 +640,8 @@ def machine_info(fd_limit):
     git = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
                          capture_output=True, text=True).stdout.strip()
     return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(), "nginx": nginx,
-            "nchan": nchan, "commit": git, "fd_limit": fd_limit,
+            "nchan": nchan, "fd_limit": fd_limit,
+            "commit": git if binary is None else f"{git} (benchmark), binary {binary}",
             "date": time.strftime("%Y-%m-%d %H:%M %Z")}
 
 

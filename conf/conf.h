@@ -36,6 +36,12 @@ enum Transport : uint8_t {
     kTransportEventSource = 1u << 2,
     kTransportChunked = 1u << 3,
     kTransportMultipart = 1u << 4,
+    kTransportWebSocket = 1u << 5,
+};
+// How a publisher location takes messages (push_publisher), as bits.
+enum PublishBy : uint8_t {
+    kPublishHttp = 1u << 0,       // POST/PUT
+    kPublishWebSocket = 1u << 1,  // each frame of an upgraded connection
 };
 enum class Concurrency : uint8_t { Broadcast, First, Last };
 using LogLevel = ::pushrelay::log::Level;
@@ -44,7 +50,9 @@ using LogLevel = ::pushrelay::log::Level;
 // initializers are the directive table's defaults (a test keeps them equal).
 struct PushSettings {
     Role role = Role::None;
-    uint8_t transports = kTransportLongPoll;  // Transport bits
+    uint8_t transports = kTransportLongPoll;                // Transport bits
+    uint8_t publish_by = kPublishHttp | kPublishWebSocket;  // PublishBy bits (push_publisher)
+    Millis websocket_ping_interval = Millis(0);             // 0: no PINGs
     Concurrency concurrency = Concurrency::Broadcast;
     // push_subscriber_first_message: 1 oldest (default), 0 newest, N the Nth oldest, -N the Nth
     // newest (-32..32).

@@ -62,7 +62,7 @@ MaybeError read(const Statement& st, size_t index, std::string* out) {
     return std::nullopt;
 }
 
-// push_subscriber's transports, with Nchan's spellings. websocket is refused (not served yet).
+// push_subscriber's transports, with Nchan's spellings.
 constexpr Choices<uint8_t, 18> kTransports{{
     {"long-poll", kTransportLongPoll},
     {"longpoll", kTransportLongPoll},
@@ -79,9 +79,13 @@ constexpr Choices<uint8_t, 18> kTransports{{
     {"multipart", kTransportMultipart},
     {"multipart/mixed", kTransportMultipart},
     {"http-multipart", kTransportMultipart},
-    {"websocket", 0},
-    {"ws", 0},
-    {"websockets", 0},
+    {"websocket", kTransportWebSocket},
+    {"ws", kTransportWebSocket},
+    {"websockets", kTransportWebSocket},
+}};
+constexpr Choices<uint8_t, 2> kPublishers{{
+    {"http", kPublishHttp},
+    {"websocket", kPublishWebSocket},
 }};
 constexpr Choices<Concurrency, 3> kConcurrencies{{
     {"broadcast", Concurrency::Broadcast},
@@ -131,8 +135,17 @@ MaybeError store_main(Apply& block, const Statement& st) {
 
 // --- Push directives. ---
 
-MaybeError handle_publisher(Apply& block, const Statement&) {
+// Bare push_publisher takes both, as Nchan's nchan_publisher.
+MaybeError handle_publisher(Apply& block, const Statement& st) {
     block.scope->push.role = Role::Publisher;
+    uint8_t by = st.args.empty() ? kPublishHttp | kPublishWebSocket : 0;
+    for (size_t i = 0; i < st.args.size(); ++i) {
+        uint8_t bit = 0;
+        if (MaybeError error = read_choice(st, i, kPublishers, &bit))
+            return error;
+        by |= bit;
+    }
+    block.scope->push.publish_by = by;
     return std::nullopt;
 }
 
@@ -145,14 +158,10 @@ MaybeError handle_subscriber(Apply& block, const Statement& st) {
         if (found == kTransports.end()) {
             return invalid_argument(st, i, "transport",
                                     ", it must be \"long-poll\", \"interval-poll\", "
-                                    "\"eventsource\", \"chunked\" or \"multipart-mixed\" "
-                                    "(or one of Nchan's spellings of them)");
+                                    "\"eventsource\", \"websocket\", \"chunked\" or "
+                                    "\"multipart-mixed\" (or one of Nchan's spellings of them)");
         }
-        const uint8_t bit = found->second;
-        if (bit == 0) {
-            return invalid_argument(st, i, "transport", ": websocket is not supported yet");
-        }
-        transports |= bit;
+        transports |= found->second;
     }
     block.scope->push.transports = transports;
     return std::nullopt;
@@ -425,9 +434,10 @@ const std::vector<DirectiveSpec>& table() {
     // clang-format off
     static const std::vector<DirectiveSpec> specs{
         // Push directives.
-        {"push_publisher", {"push_sender"}, kServerAndBelow, 0, 0, "", 0, "push role", handle_publisher},
+        {"push_publisher", {"push_sender"}, kServerAndBelow, 0, 2, "", 0, "push role", handle_publisher},
         {"push_subscriber", {"push_listener"}, kServerAndBelow, 0, kUnlimitedArgs, "long-poll", kArgumentDefault, "push role", handle_subscriber},
         {"push_stub_status", {}, kLocation, 0, 0, "", 0, "push role", handle_stub_status},
+        {"push_websocket_ping_interval", {}, kHttpAndBelow, 1, 1, "0", 0, "", store_push<&PushSettings::websocket_ping_interval>},
         {"push_subscriber_first_message", {}, kHttpAndBelow, 1, 1, "oldest", 0, "", handle_first_message},
         {"push_subscriber_concurrency", {"push_listener_concurrency"}, kHttpAndBelow, 1, 1, "broadcast", 0, "", store_push<&PushSettings::concurrency>},
         {"push_store_messages", {"push_queue_messages"}, kHttpAndBelow, 1, 1, "on", 0, "", store_push<&PushSettings::store_messages>},

@@ -24,7 +24,6 @@ constexpr size_t kMaxPendingOutput = 4 << 20;
 constexpr size_t kMaxBufferedInput = 64 << 10;
 constexpr conf::Millis kSendTimeout{60000};
 constexpr conf::Millis kLingeringTimeout{2000};
-constexpr int kMaxIovecs = 64;
 // Logged for an exchange whose client left before any answer, as nginx does.
 constexpr int kClientClosedRequest = 499;
 
@@ -40,44 +39,6 @@ SharedBytes chunk_size_line(size_t size) {
 }
 
 }  // namespace
-
-// ---- OutputQueue ----
-
-void OutputQueue::push(SharedBytes bytes, size_t offset) {
-    bytes_ += bytes->size() - offset;
-    chunks_.push_back({std::move(bytes), offset});
-}
-
-int OutputQueue::gather(iovec* iov, int max) const {
-    int n = 0;
-    for (size_t i = head_; i < chunks_.size() && n < max; i++, n++) {
-        const Chunk& c = chunks_[i];
-        iov[n].iov_base = const_cast<char*>(c.bytes->data() + c.offset);
-        iov[n].iov_len = c.bytes->size() - c.offset;
-    }
-    return n;
-}
-
-void OutputQueue::consume(size_t n) {
-    bytes_ -= n;
-    while (n > 0) {
-        Chunk& c = chunks_[head_];
-        size_t left = c.bytes->size() - c.offset;
-        if (n < left) {
-            c.offset += n;
-            return;
-        }
-        n -= left;
-        c.bytes.reset();
-        head_++;
-    }
-    if (head_ == chunks_.size()) {
-        // Everything is written: give the memory back rather than keep it for a connection that
-        // may now wait for minutes.
-        std::vector<Chunk>().swap(chunks_);
-        head_ = 0;
-    }
-}
 
 // ---- Exchange: the handler's view of the connection's current request ----
 
@@ -558,20 +519,16 @@ void Connection::end_exchange() {
 }
 
 void Connection::flush() {
-    while (!output_.empty()) {
-        iovec iov[kMaxIovecs];
-        int n = output_.gather(iov, kMaxIovecs);
-        ssize_t written = ::writev(socket_.get(), iov, n);
-        if (written < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!ev_is_active(&write_watcher_))
-                    ev_io_start(owner_.loop(), &write_watcher_);
-                if (!ev_is_active(&timer_))
-                    arm_timer(kSendTimeout);
-                return;
-            }
+    switch (output_.write_to(socket_.get())) {
+        case OutputQueue::Write::Drained:
+            break;
+        case OutputQueue::Write::WouldBlock:
+            if (!ev_is_active(&write_watcher_))
+                ev_io_start(owner_.loop(), &write_watcher_);
+            if (!ev_is_active(&timer_))
+                arm_timer(kSendTimeout);
+            return;
+        case OutputQueue::Write::Failed:
             // With an exchange open its handler may be in the middle of a call (a send among a
             // list of subscribers): the observer is told from the loop, never under the caller.
             if (observer_)
@@ -579,8 +536,6 @@ void Connection::flush() {
             else
                 close();
             return;
-        }
-        output_.consume(written);
     }
     ev_io_stop(owner_.loop(), &write_watcher_);
     if (takeover_) {

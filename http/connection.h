@@ -28,13 +28,14 @@
 #include <vector>
 
 #include "conf/conf.h"
+#include "core/output_queue.h"
 #include "core/unique_fd.h"
 #include "protocol/header.h"
 #include "protocol/request_parser.h"
 
 namespace pushrelay::http {
 
-using SharedBytes = std::shared_ptr<const std::string>;
+using SharedBytes = core::SharedBytes;
 
 class Connection;
 class Connections;
@@ -63,29 +64,8 @@ enum class Framing : std::uint8_t {
     Raw,      // the bytes as given, no length: the connection closes at the end
 };
 
-// Buffers waiting to be written, oldest first. A vector with a head index rather than a deque:
-// an empty deque still allocates its first block, and ten thousand held subscribers would each
-// carry one.
-class OutputQueue {
-  public:
-    // Queues `bytes` from `offset` on (the first `offset` bytes were written already).
-    void push(SharedBytes bytes, size_t offset = 0);
-    bool empty() const { return head_ == chunks_.size(); }
-    size_t bytes() const { return bytes_; }
-    // Fills at most `max` iovecs from the oldest chunk on; returns how many.
-    int gather(struct iovec* iov, int max) const;
-    // Forgets `n` written bytes from the front.
-    void consume(size_t n);
-
-  private:
-    struct Chunk {
-        SharedBytes bytes;
-        size_t offset;
-    };
-    std::vector<Chunk> chunks_;
-    size_t head_ = 0;
-    size_t bytes_ = 0;
-};
+// The output queue lives in core/ so that ws/ sessions queue frames the same way.
+using OutputQueue = core::OutputQueue;
 
 class Exchange {
   public:

@@ -43,13 +43,19 @@ std::string etag_of(const Payload& payload);
 // Its message id as the streams write it: `<time>:<etag>` (transports.md "Message id").
 std::string id_of(const Payload& payload);
 
+// The slots of DeliveryHeads::stream_frame(): push/stream.h's StreamKind values, then the
+// WebSocket frame (the body) and the ws+meta.nchan one (push/websocket.h).
+inline constexpr std::size_t kWebSocketFrameSlot = 3;
+inline constexpr std::size_t kWebSocketMetaFrameSlot = 4;
+inline constexpr std::size_t kFrameSlots = 5;
+
 // Heads for one payload, built on first use for each kind of receiver.
 class DeliveryHeads {
   public:
     explicit DeliveryHeads(const Payload& payload) : payload_(payload) {}
     http::SharedBytes get(const conf::Location& location, int http_minor, bool keep_alive);
-    // The frame of one streaming transport (push/stream.h StreamKind) for this payload: built by
-    // the first stream subscriber that needs it, shared by the rest.
+    // The frame of one streaming transport (a slot above) for this payload: built by the first
+    // stream subscriber that needs it, shared by the rest.
     http::SharedBytes& stream_frame(std::size_t kind) { return frames_[kind]; }
 
   private:
@@ -61,7 +67,7 @@ class DeliveryHeads {
     };
     const Payload& payload_;
     std::vector<Entry> entries_;  // a handful at most: linear search is fastest
-    std::array<http::SharedBytes, 3> frames_;
+    std::array<http::SharedBytes, kFrameSlots> frames_;
 };
 
 // Answers the exchange with the payload as a whole response.

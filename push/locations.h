@@ -7,19 +7,36 @@
 #include "broker/broker.h"
 #include "http/connection.h"
 #include "push/subscriptions.h"
+#include "push/websocket.h"
 
 namespace pushrelay::push {
 
-// push_publisher: POST/PUT publish, GET channel info, DELETE, OPTIONS (push/publisher.cc).
-// `keys`: the channels of the request, at least one (several: transports.md "Multiplexing").
-void handle_publisher(broker::Broker& broker, http::Exchange& exchange,
+// push_publisher: POST/PUT publish, GET channel info, DELETE, OPTIONS, and a GET upgraded to a
+// WebSocket whose frames publish (push/publisher.cc). `keys`: the channels of the request, at
+// least one (several: transports.md "Multiplexing").
+void handle_publisher(broker::Broker& broker, WebSockets& websockets, http::Exchange& exchange,
                       const std::vector<std::string>& keys);
+
+// One publish to `keys`, from a POST or a WebSocket frame: the status an HTTP publisher answers
+// with (201, 202; 400 for a malformed message/http body, 507 when the segment is full) and its
+// body: the channel info in the format `accept` chooses, or the error's text. `content_type`,
+// `event` (X-EventSource-Event) and `accept` may be nullptr (no header).
+struct PublishReply {
+    int status = 0;
+    std::string content_type;
+    std::string body;
+};
+PublishReply publish_message(broker::Broker& broker, const conf::Location& location,
+                             const std::vector<std::string>& keys, const std::string* content_type,
+                             const std::string* event, std::string_view body,
+                             const std::string* accept);
 
 // push_subscriber: GET answers from the queue, holds (long-poll) or answers 304 (interval-poll;
 // and every subscriber once the worker is `stopping`), OPTIONS (push/subscriber.cc).
 // `keys` as for handle_publisher (several: one multiplexed subscription, push/multiplex.h).
-void handle_subscriber(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
-                       http::Exchange& exchange, const std::vector<std::string>& keys);
+void handle_subscriber(broker::Broker& broker, Subscriptions& subscriptions, WebSockets& websockets,
+                       bool stopping, http::Exchange& exchange,
+                       const std::vector<std::string>& keys);
 
 // push_stub_status: GET answers with the server-wide figures (push/status.cc).
 void handle_status(broker::Broker& broker, http::Exchange& exchange);

@@ -27,16 +27,25 @@ core::ChannelLimits limits_of(const conf::PushSettings& push) {
     return limits;
 }
 
-void respond_info(broker::Broker& broker, http::Exchange& exchange, int status,
-                  const core::ChannelInfo& info) {
-    protocol::InfoType type = protocol::choose_info_type(exchange.request().header("Accept"));
+// The channel info body, in the format `accept` chooses (protocol.md), and its media type.
+std::string info_body(broker::Broker& broker, const std::string* accept,
+                      const core::ChannelInfo& info, std::string* content_type) {
+    protocol::InfoType type = protocol::choose_info_type(accept);
     protocol::ChannelInfo body{
         info.messages,
         info.last_requested_ms < 0 ? -1 : (broker.now_ms() - info.last_requested_ms) / 1000,
         info.subscribers};
-    std::vector<protocol::Header> headers{{"Content-Type", type.content_type}};
+    *content_type = type.content_type;
+    return protocol::format_channel_info(body, type.format);
+}
+
+void respond_info(broker::Broker& broker, http::Exchange& exchange, int status,
+                  const core::ChannelInfo& info) {
+    std::string content_type;
+    std::string body = info_body(broker, exchange.request().header("Accept"), info, &content_type);
+    std::vector<protocol::Header> headers{{"Content-Type", content_type}};
     add_cors_headers(exchange.location(), headers);
-    exchange.respond(status, headers, protocol::format_channel_info(body, type.format));
+    exchange.respond(status, headers, std::move(body));
 }
 
 // The channel info answered for several channels (transports.md leaves it open,
@@ -50,36 +59,12 @@ void add_info(core::ChannelInfo& total, const core::ChannelInfo& info) {
 void publish(broker::Broker& broker, http::Exchange& exchange,
              const std::vector<std::string>& keys) {
     const protocol::Request& req = exchange.request();
-    const std::string* content_type = req.header("Content-Type");
-    if (content_type && protocol::is_message_http(*content_type)) {
-        auto parsed = protocol::parse_message_http(req.body);
-        if (auto* err = std::get_if<std::string>(&parsed)) {
-            respond_text(exchange, 400, "Malformed message/http body: " + *err + "\n");
-            return;
-        }
-    }
-    // One copy in each channel, each with its own id. A full segment stops at that channel:
-    // the copies before it stay (they may have been delivered already).
-    const std::string* event = req.header("X-EventSource-Event");
-    bool had_waiters = false;
-    core::ChannelInfo total;
-    for (const std::string& key : keys) {
-        auto result = broker.publish(key, content_type ? *content_type : "", event ? *event : "",
-                                     req.body, limits_of(exchange.location().push));
-        if (result.status == core::Status::NoSpace) {
-            LOG_ERROR(
-                "publish to \"%s\" refused: the shared segment is full "
-                "(push_max_reserved_memory)",
-                log::escape(key).c_str());
-            respond_text(exchange, 507,
-                         "507 Insufficient Storage: the shared segment is full; the message was "
-                         "not stored. Retry once messages expire or channels are deleted.\n");
-            return;
-        }
-        had_waiters = had_waiters || result.had_waiters;
-        add_info(total, result.info);
-    }
-    respond_info(broker, exchange, had_waiters ? 201 : 202, total);
+    PublishReply reply =
+        publish_message(broker, exchange.location(), keys, req.header("Content-Type"),
+                        req.header("X-EventSource-Event"), req.body, req.header("Accept"));
+    std::vector<protocol::Header> headers{{"Content-Type", reply.content_type}};
+    add_cors_headers(exchange.location(), headers);
+    exchange.respond(reply.status, headers, std::move(reply.body));
 }
 
 // Several channels: each deleted; 404 only when none existed.
@@ -112,10 +97,58 @@ void channel_info(broker::Broker& broker, http::Exchange& exchange, const std::s
 
 }  // namespace
 
-void handle_publisher(broker::Broker& broker, http::Exchange& exchange,
+PublishReply publish_message(broker::Broker& broker, const conf::Location& location,
+                             const std::vector<std::string>& keys, const std::string* content_type,
+                             const std::string* event, std::string_view body,
+                             const std::string* accept) {
+    if (content_type && protocol::is_message_http(*content_type)) {
+        auto parsed = protocol::parse_message_http(body);
+        if (auto* err = std::get_if<std::string>(&parsed))
+            return {400, "text/plain", "Malformed message/http body: " + *err + "\n"};
+    }
+    // One copy in each channel, each with its own id. A full segment stops at that channel:
+    // the copies before it stay (they may have been delivered already).
+    bool had_waiters = false;
+    core::ChannelInfo total;
+    for (const std::string& key : keys) {
+        auto result = broker.publish(key, content_type ? *content_type : "", event ? *event : "",
+                                     body, limits_of(location.push));
+        if (result.status == core::Status::NoSpace) {
+            LOG_ERROR(
+                "publish to \"%s\" refused: the shared segment is full "
+                "(push_max_reserved_memory)",
+                log::escape(key).c_str());
+            return {507, "text/plain",
+                    "507 Insufficient Storage: the shared segment is full; the message was not "
+                    "stored. Retry once messages expire or channels are deleted.\n"};
+        }
+        had_waiters = had_waiters || result.had_waiters;
+        add_info(total, result.info);
+    }
+    PublishReply reply;
+    reply.status = had_waiters ? 201 : 202;
+    reply.body = info_body(broker, accept, total, &reply.content_type);
+    return reply;
+}
+
+// Transport selection row 1 on a publisher: WebSocket publishing if the location takes it, else
+// 403. A websocket-only publisher refuses plain HTTP the same way (decisions.md).
+void handle_publisher(broker::Broker& broker, WebSockets& websockets, http::Exchange& exchange,
                       const std::vector<std::string>& keys) {
-    const std::string& method = exchange.request().method;
-    if (method == "POST" || method == "PUT") {
+    const protocol::Request& req = exchange.request();
+    const std::string& method = req.method;
+    const std::uint8_t by = exchange.location().push.publish_by;
+    if (ws::is_upgrade_request(req)) {
+        if (!(by & conf::kPublishWebSocket))
+            return respond_empty(exchange, 403);
+        auto handshake = ws::check_handshake(req);
+        if (auto* refused = std::get_if<ws::Refused>(&handshake))
+            return respond_text(exchange, refused->status, refused->body);
+        return websockets.open_publisher(exchange, std::get<ws::Accepted>(handshake), keys);
+    }
+    if (!(by & conf::kPublishHttp)) {
+        respond_empty(exchange, 403);
+    } else if (method == "POST" || method == "PUT") {
         publish(broker, exchange, keys);
     } else if (method == "GET") {
         // transports.md "Multiplexing": no channel info for several channels.

@@ -80,7 +80,7 @@ bool channel_keys(http::Exchange& exchange, std::vector<std::string>* keys) {
 }  // namespace
 
 Relay::Relay(broker::Broker& broker, struct ev_loop* loop)
-    : broker_(broker), subscriptions_(broker, loop) {
+    : broker_(broker), subscriptions_(broker, loop), websockets_(broker, loop) {
     broker_.set_listener(&subscriptions_);
 }
 
@@ -90,7 +90,9 @@ Relay::~Relay() {
 
 void Relay::stop(Shutdown why) {
     stopping_ = true;
-    subscriptions_.stop_all(why == Shutdown::Restart ? Ending::Restarting : Ending::Stopping);
+    Ending ending = why == Shutdown::Restart ? Ending::Restarting : Ending::Stopping;
+    subscriptions_.stop_all(ending);
+    websockets_.stop(ending);
 }
 
 void Relay::handle(http::Exchange& exchange) {
@@ -109,9 +111,9 @@ void Relay::handle(http::Exchange& exchange) {
     else if (!channel_keys(exchange, &keys))
         return;
     if (location.push.role == conf::Role::Publisher) {
-        handle_publisher(broker_, exchange, keys);
+        handle_publisher(broker_, websockets_, exchange, keys);
     } else {
-        handle_subscriber(broker_, subscriptions_, stopping_, exchange, keys);
+        handle_subscriber(broker_, subscriptions_, websockets_, stopping_, exchange, keys);
     }
 }
 

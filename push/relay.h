@@ -14,6 +14,7 @@
 #include "broker/broker.h"
 #include "http/connection.h"
 #include "push/subscriptions.h"
+#include "push/websocket.h"
 
 namespace pushrelay::push {
 
@@ -36,10 +37,17 @@ class Relay final : public http::Handler {
     void stop(Shutdown why);
 
     const Subscriptions& subscriptions() const { return subscriptions_; }
+    // The upgraded connections (they left http::Connections): the worker counts them as open,
+    // and is told when their number changes.
+    std::size_t websocket_count() const { return websockets_.size(); }
+    void set_websocket_count_listener(std::function<void()> listener) {
+        websockets_.set_count_listener(std::move(listener));
+    }
 
   private:
     broker::Broker& broker_;
     Subscriptions subscriptions_;
+    WebSockets websockets_;  // after subscriptions_: destroyed first, it detaches its subscribers
     bool stopping_ = false;
 };
 

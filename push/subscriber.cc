@@ -10,6 +10,7 @@
 #include "push/multiplex.h"
 #include "push/responses.h"
 #include "push/stream.h"
+#include "push/websocket.h"
 
 namespace pushrelay::push {
 namespace {
@@ -155,45 +156,15 @@ broker::SubscribeRequest subscribe_request(const conf::PushSettings& push, bool 
             .limits_if_created = limits};
 }
 
-void subscribe_stream(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
-                      http::Exchange& exchange, const std::string& key, StreamKind kind) {
-    const protocol::Request& req = exchange.request();
-    const conf::PushSettings& push = exchange.location().push;
-    std::optional<core::MessageId> since;
-    if (!named_message(req, &since)) {
-        respond_text(exchange, 400, "Message ID invalid");
-        return;
-    }
-    broker::SubscribeRequest request = subscribe_request(push, !since && push.first_message == 0);
-    request.key = key;
-    request.since = since;
-    request.persistent = true;
-    broker::SubscribeResult result = broker.subscribe(request);
-    if (respond_refusal(exchange, result.status))
-        return;
-    if (!result.waiting) {  // not created (authorized_channels_only has its own refusal)
-        respond_text(exchange, 403, "403 Forbidden: no such channel.\n");
-        return;
-    }
-    auto stream = std::make_unique<Stream>(exchange, kind);
-    Stream& subscription = *stream;
-    core::MessageId start = result.resume_after;
-    if (result.message) {
-        start = result.message->id;
-        Payload payload = make_payload(*result.message);
-        DeliveryHeads heads(payload);
-        subscription.deliver(payload, heads);
-    }
-    // Registered first, so that every way it ends from here goes through Subscriptions (which
-    // gives the waiter back); then the rest of what is stored, as a resync brings it.
-    subscriptions.add(std::move(stream), result.channel, result.waiter_seq, start,
-                      push.subscriber_timeout);
-    if (subscriptions.catch_up(subscription) && stopping)
-        subscriptions.stop(subscription);
-}
-
 // The transport of a GET (transports.md "Transport selection"); Forbidden: 403.
-enum class Served : std::uint8_t { Poll, EventSource, Chunked, Multipart, Forbidden };
+enum class Served : std::uint8_t { Poll, WebSocket, EventSource, Chunked, Multipart, Forbidden };
+
+// What opening a transport needs beyond the exchange: the WebSocket registry, and the checked
+// handshake when the request is an upgrade (row 1).
+struct Opener {
+    WebSockets& websockets;
+    std::optional<ws::Accepted> accepted;
+};
 
 bool te_lists_chunked(const std::string* te) {
     if (!te)
@@ -233,6 +204,9 @@ bool te_lists_chunked(const std::string* te) {
 }
 
 Served select_transport(const protocol::Request& req, std::uint8_t transports) {
+    // Row 1: an upgrade is a WebSocket or nothing (a subscriber location publishes nothing).
+    if (ws::is_upgrade_request(req))
+        return (transports & conf::kTransportWebSocket) ? Served::WebSocket : Served::Forbidden;
     const std::string* accept = req.header("Accept");
     if ((transports & conf::kTransportEventSource) && accept &&
         accept->find("text/event-stream") != std::string::npos)
@@ -247,11 +221,15 @@ Served select_transport(const protocol::Request& req, std::uint8_t transports) {
     return Served::Forbidden;
 }
 
-// The transport a held subscriber is served by; nullptr for Forbidden.
-std::unique_ptr<Subscription> make_transport(Served served, http::Exchange& exchange) {
+// The transport a held subscriber is served by; nullptr for Forbidden. A stream's head (or the
+// 101) is sent at once.
+std::unique_ptr<Subscription> make_transport(Served served, http::Exchange& exchange,
+                                             const Opener& opener) {
     switch (served) {
         case Served::Poll:
             return std::make_unique<LongPoll>(exchange);
+        case Served::WebSocket:
+            return opener.websockets.open_subscriber(exchange, *opener.accepted);
         case Served::EventSource:
             return std::make_unique<Stream>(exchange, StreamKind::EventSource);
         case Served::Chunked:
@@ -264,6 +242,45 @@ std::unique_ptr<Subscription> make_transport(Served served, http::Exchange& exch
     return nullptr;
 }
 
+// One channel, a persistent transport (`served`: a stream or a WebSocket).
+void subscribe_stream(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
+                      http::Exchange& exchange, const std::string& key, Served served,
+                      const Opener& opener) {
+    const protocol::Request& req = exchange.request();
+    const conf::PushSettings& push = exchange.location().push;
+    std::optional<core::MessageId> since;
+    if (!named_message(req, &since)) {
+        respond_text(exchange, 400, "Message ID invalid");
+        return;
+    }
+    broker::SubscribeRequest request = subscribe_request(push, !since && push.first_message == 0);
+    request.key = key;
+    request.since = since;
+    request.persistent = true;
+    broker::SubscribeResult result = broker.subscribe(request);
+    if (respond_refusal(exchange, result.status))
+        return;
+    if (!result.waiting) {  // not created (authorized_channels_only has its own refusal)
+        respond_text(exchange, 403, "403 Forbidden: no such channel.\n");
+        return;
+    }
+    std::unique_ptr<Subscription> stream = make_transport(served, exchange, opener);
+    Subscription& subscription = *stream;
+    core::MessageId start = result.resume_after;
+    if (result.message) {
+        start = result.message->id;
+        Payload payload = make_payload(*result.message);
+        DeliveryHeads heads(payload);
+        subscription.deliver(payload, heads);
+    }
+    // Registered first, so that every way it ends from here goes through Subscriptions (which
+    // gives the waiter back); then the rest of what is stored, as a resync brings it.
+    subscriptions.add(std::move(stream), result.channel, result.waiter_seq, start,
+                      push.subscriber_timeout);
+    if (subscriptions.catch_up(subscription) && stopping)
+        subscriptions.stop(subscription);
+}
+
 bool no_cache_requested(const protocol::Request& req, const conf::PushSettings& push) {
     return push.ignore_queue_on_no_cache &&
            (header_has_no_cache(req, "Cache-Control") || header_has_no_cache(req, "Pragma"));
@@ -274,7 +291,7 @@ bool no_cache_requested(const protocol::Request& req, const conf::PushSettings& 
 // worker stops: the oldest match, else 304) or a Multiplex that holds every channel.
 void subscribe_multiplexed(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
                            http::Exchange& exchange, const std::vector<std::string>& keys,
-                           Served served) {
+                           Served served, const Opener& opener) {
     const protocol::Request& req = exchange.request();
     const conf::PushSettings& push = exchange.location().push;
     std::optional<protocol::IdList> named;
@@ -321,7 +338,8 @@ void subscribe_multiplexed(broker::Broker& broker, Subscriptions& subscriptions,
         return respond_with_payload(exchange, payload, heads);
     }
     std::shared_ptr<Multiplex> multiplex =
-        Multiplex::create(subscriptions, make_transport(served, exchange), keys.size(), named);
+        Multiplex::create(subscriptions, make_transport(served, exchange, opener), keys.size(),
+                          named);
     for (std::size_t i = 0; i < results.size(); ++i) {
         // One timeout for the whole: the first member's ending ends the rest.
         subscriptions.add(multiplex->member(i), results[i].channel, results[i].waiter_seq,
@@ -332,31 +350,27 @@ void subscribe_multiplexed(broker::Broker& broker, Subscriptions& subscriptions,
         multiplex->stop();
 }
 
-void subscribe(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
-               http::Exchange& exchange, const std::vector<std::string>& keys) {
+void subscribe(broker::Broker& broker, Subscriptions& subscriptions, WebSockets& websockets,
+               bool stopping, http::Exchange& exchange, const std::vector<std::string>& keys) {
     const protocol::Request& req = exchange.request();
     const conf::PushSettings& push = exchange.location().push;
     const Served served = select_transport(req, push.transports);
     if (served == Served::Forbidden)
         return respond_empty(exchange, 403);
-    if (keys.size() > 1)
-        return subscribe_multiplexed(broker, subscriptions, stopping, exchange, keys, served);
-    const std::string& key = keys.front();
-    switch (served) {
-        case Served::Poll:
-            break;
-        case Served::EventSource:
-            return subscribe_stream(broker, subscriptions, stopping, exchange, key,
-                                    StreamKind::EventSource);
-        case Served::Chunked:
-            return subscribe_stream(broker, subscriptions, stopping, exchange, key,
-                                    StreamKind::Chunked);
-        case Served::Multipart:
-            return subscribe_stream(broker, subscriptions, stopping, exchange, key,
-                                    StreamKind::Multipart);
-        case Served::Forbidden:  // answered above
-            return;
+    Opener opener{websockets, std::nullopt};
+    if (served == Served::WebSocket) {
+        // Handshake errors are plain HTTP, before the broker is asked anything.
+        auto handshake = ws::check_handshake(req);
+        if (auto* refused = std::get_if<ws::Refused>(&handshake))
+            return respond_text(exchange, refused->status, refused->body);
+        opener.accepted = std::get<ws::Accepted>(handshake);
     }
+    if (keys.size() > 1)
+        return subscribe_multiplexed(broker, subscriptions, stopping, exchange, keys, served,
+                                     opener);
+    const std::string& key = keys.front();
+    if (served != Served::Poll)
+        return subscribe_stream(broker, subscriptions, stopping, exchange, key, served, opener);
     const bool no_cache = no_cache_requested(req, push);
     std::optional<core::MessageId> since;
     if (!named_message(req, &since)) {
@@ -388,11 +402,12 @@ void subscribe(broker::Broker& broker, Subscriptions& subscriptions, bool stoppi
 
 }  // namespace
 
-void handle_subscriber(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
-                       http::Exchange& exchange, const std::vector<std::string>& keys) {
+void handle_subscriber(broker::Broker& broker, Subscriptions& subscriptions, WebSockets& websockets,
+                       bool stopping, http::Exchange& exchange,
+                       const std::vector<std::string>& keys) {
     const std::string& method = exchange.request().method;
     if (method == "GET") {
-        subscribe(broker, subscriptions, stopping, exchange, keys);
+        subscribe(broker, subscriptions, websockets, stopping, exchange, keys);
     } else if (method == "OPTIONS") {
         respond_preflight(exchange, kAllowedMethods,
                           "If-None-Match, If-Modified-Since, Cache-Control, Origin, Etag");

@@ -237,12 +237,13 @@ void Subscriptions::run_walks(bool all) {
         budget_ = batch_;
     }
     while (!walks_.empty() && (all || budget_ > 0)) {
-        Walk& walk = walks_.front();
-        if (!advance(walk, all))
+        if (!advance(all))
             break;
-        Waiting& waiting = *walk.waiting;
-        walks_.pop_front();
-        waiting.walks--;
+        Waiting& waiting = *walks_.front().waiting;
+        for (std::size_t n = walks_.front().group; n > 0; n--) {
+            walks_.pop_front();
+            waiting.walks--;
+        }
         erase_if_unused(waiting);
     }
     running_ = false;
@@ -255,31 +256,45 @@ void Subscriptions::run_walks(bool all) {
     }
 }
 
-bool Subscriptions::advance(Walk& walk, bool all) {
-    Waiting& waiting = *walk.waiting;
-    if (!walk.started) {
-        walk.started = true;
-        walk.next = waiting.head;
+// A burst on one channel (messages queued faster than they are handed out) goes to each
+// subscription as one group: its frames leave in one write per loop turn, and its list is walked
+// once, not once per message. Only walks queued back to back join, so every channel's messages
+// keep their order relative to the other channels' too.
+bool Subscriptions::advance(bool all) {
+    Walk& lead = walks_.front();
+    Waiting& waiting = *lead.waiting;
+    if (!lead.started) {
+        lead.started = true;
+        lead.next = waiting.head;
+        while (lead.group < walks_.size() && lead.group < kMaxGroup &&
+               walks_[lead.group].waiting == &waiting)
+            lead.group++;
     }
-    std::uint32_t delivered = 0, ended = 0;
-    while (walk.next && (all || budget_ > 0)) {
-        Subscription* s = walk.next;
-        walk.next = s->next_;
+    std::array<std::uint32_t, kMaxGroup> delivered{}, ended{};
+    while (lead.next && (all || budget_ > 0)) {
+        Subscription* s = lead.next;
+        lead.next = s->next_;
         if (budget_ > 0)
             budget_--;
-        if (walk.message.id > s->since_) {
+        for (std::size_t i = 0; i < lead.group; i++) {
+            Walk& walk = walks_[i];
+            if (walk.message.id <= s->since_)
+                continue;
             s->since_ = walk.message.id;
             s->deliver(walk.payload, walk.heads);
-            delivered++;
+            delivered[i]++;
             if (s->one_shot()) {
-                ended++;
+                ended[i]++;
                 end(*s, Ending::Delivered);
+                break;
             }
         }
     }
-    if (delivered > 0)
-        broker_.record_delivery(waiting.channel, walk.message, delivered, ended);
-    return walk.next == nullptr;
+    for (std::size_t i = 0; i < lead.group; i++) {
+        if (delivered[i] > 0)
+            broker_.record_delivery(waiting.channel, walks_[i].message, delivered[i], ended[i]);
+    }
+    return lead.next == nullptr;
 }
 
 void Subscriptions::on_check(struct ev_loop*, ev_check* w, int) {

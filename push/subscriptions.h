@@ -117,6 +117,9 @@ struct Walk {
     DeliveryHeads heads{payload};
     bool started = false;
     Subscription* next = nullptr;  // once started: the next subscription to look at
+    // Once started: how many walks, this one and those queued right behind it for the same
+    // channel, go to each subscription together (see Subscriptions::advance).
+    std::size_t group = 1;
 };
 
 class Subscriptions final : public broker::Listener {
@@ -124,6 +127,8 @@ class Subscriptions final : public broker::Listener {
     // Subscriptions a message is handed to per loop iteration, all channels together, before
     // the loop reads its sockets again.
     static constexpr std::size_t kDeliveryBatch = 256;
+    // Messages of one channel handed to a subscription together, at most (see advance()).
+    static constexpr std::size_t kMaxGroup = 64;
 
     Subscriptions(broker::Broker& broker, struct ev_loop* loop, std::size_t batch = kDeliveryBatch);
     // Every subscription left is ended as ClientGone (its count given back).
@@ -195,9 +200,9 @@ class Subscriptions final : public broker::Listener {
     // Continues the queued walks, oldest first, within this loop iteration's budget (`all`:
     // without a budget); starts or stops the watchers that continue them.
     void run_walks(bool all = false);
-    // Hands the front walk's message to subscriptions until the walk or the budget ends; true
-    // when the walk reached the end of its list.
-    bool advance(Walk& walk, bool all);
+    // Walks the front walk's list until it or the budget ends, handing each subscription the
+    // messages of the front walk's group; true when the list's end was reached.
+    bool advance(bool all);
     static void on_check(struct ev_loop* loop, ev_check* w, int revents);
     static void on_idle(struct ev_loop* loop, ev_idle* w, int revents);
     // Ends the subscriptions whose timeout has passed and sets the timer for the next one.

@@ -41,10 +41,19 @@ Worker::Worker(const core::WorkerContext& context, struct ev_loop* loop)
       broker_(*context_.store, context_.slot, context_.wake_fds, loop),
       relay_(broker_, loop),
       limiter_(relay_, *context_.config, *context_.limit_zones, context_.slot),
-      connections_(loop, limiter_, [this](size_t open) {
-          context_.store->set_connections(context_.slot, static_cast<uint32_t>(open));
-      }) {
+      connections_(loop, limiter_, [this](size_t) { publish_open_count(); }) {
+    relay_.set_websocket_count_listener([this] { publish_open_count(); });
     accept_watchers_.resize(context_.listeners.size());
+}
+
+// HTTP connections and upgraded ones (WebSockets) alike: the balancing, worker_connections and
+// the end of a graceful stop see both.
+size_t Worker::open_count() const {
+    return connections_.size() + relay_.websocket_count();
+}
+
+void Worker::publish_open_count() {
+    context_.store->set_connections(context_.slot, static_cast<uint32_t>(open_count()));
 }
 
 // Members go in reverse order: the connections first (their open exchanges give their waiters
@@ -115,7 +124,7 @@ void Worker::on_accept(struct ev_loop*, ev_io* w, int) {
 // burst, and the kernel then drops SYNs that clients retry only after a second or more).
 bool Worker::too_busy_to_accept() const {
     auto fewest = context_.store->fewest_connections_elsewhere(context_.slot);
-    return fewest && connections_.size() > *fewest + kAcceptSlack;
+    return fewest && open_count() > *fewest + kAcceptSlack;
 }
 
 void Worker::accept_from(int listen_fd, const conf::Server& server) {
@@ -136,7 +145,7 @@ void Worker::accept_from(int listen_fd, const conf::Server& server) {
                 LOG_ALERT_ERRNO("accept4()");
             return;
         }
-        if (connections_.size() >= static_cast<size_t>(context_.config->worker_connections)) {
+        if (open_count() >= static_cast<size_t>(context_.config->worker_connections)) {
             LOG_WARN("%d worker_connections are not enough, closing a new connection",
                      context_.config->worker_connections);
             continue;
@@ -161,7 +170,7 @@ void Worker::on_expire_timer(struct ev_loop*, ev_timer* w, int) {
 // After a graceful stop began: the loop ends once the last connection is gone.
 void Worker::on_check(struct ev_loop* loop, ev_check* w, int) {
     auto* self = static_cast<Worker*>(w->data);
-    if (self->shutting_down_ && self->connections_.size() == 0)
+    if (self->shutting_down_ && self->open_count() == 0)
         ev_break(loop, EVBREAK_ALL);
 }
 

@@ -46,6 +46,8 @@ class Worker {
 
     void accept_from(int listen_fd, const conf::Server& server);
     bool too_busy_to_accept() const;
+    size_t open_count() const;
+    void publish_open_count();
     // Stops watching the listening sockets for kAcceptPause (accept_from() on a busy worker).
     void pause_accepting();
     void begin_graceful_shutdown(push::Shutdown why);

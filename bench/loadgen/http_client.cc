@@ -40,6 +40,10 @@ bool apply_header(std::string_view line, Response& out, long& content_length, st
         out.last_modified = value;
     } else if (iequals(name, "etag")) {
         out.etag = value;
+    } else if (iequals(name, "content-type")) {
+        out.content_type = value;
+    } else if (iequals(name, "sec-websocket-accept")) {
+        out.websocket_accept = value;
     } else if (iequals(name, "connection")) {
         out.close = iequals(value, "close");
     } else if (iequals(name, "transfer-encoding")) {
@@ -57,8 +61,9 @@ uint64_t monotonic_ns() {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-ResponseParser::Result ResponseParser::parse(const std::string& input, size_t& pos, Response& out,
-                                             std::string& error) {
+ResponseParser::Result ResponseParser::parse_head(const std::string& input, size_t& pos,
+                                                  Response& out, long& content_length,
+                                                  std::string& error) {
     size_t end = input.find("\r\n\r\n", pos);
     if (end == std::string::npos)
         return Result::NeedMore;
@@ -71,7 +76,7 @@ ResponseParser::Result ResponseParser::parse(const std::string& input, size_t& p
     }
     out = Response{};
     out.status = std::atoi(std::string(status_line.substr(9, 3)).c_str());
-    long content_length = -1;
+    content_length = -1;
     while (line_end != std::string_view::npos) {
         size_t next = head.find("\r\n", line_end + 2);
         std::string_view line =
@@ -81,6 +86,17 @@ ResponseParser::Result ResponseParser::parse(const std::string& input, size_t& p
             return Result::Error;
         line_end = next;
     }
+    pos = end + 4;
+    return Result::Done;
+}
+
+ResponseParser::Result ResponseParser::parse(const std::string& input, size_t& pos, Response& out,
+                                             std::string& error) {
+    size_t body_start = pos;
+    long content_length = -1;
+    Result head = parse_head(input, body_start, out, content_length, error);
+    if (head != Result::Done)
+        return head;
     if (content_length < 0) {
         // 304 and 204 carry no body; anything else must be framed.
         if (out.status != 304 && out.status != 204) {
@@ -89,12 +105,19 @@ ResponseParser::Result ResponseParser::parse(const std::string& input, size_t& p
         }
         content_length = 0;
     }
-    size_t body_start = end + 4;
     if (input.size() - body_start < static_cast<size_t>(content_length))
         return Result::NeedMore;
     out.body.assign(input, body_start, static_cast<size_t>(content_length));
     pos = body_start + static_cast<size_t>(content_length);
     return Result::Done;
+}
+
+void Client::Handler::on_stream_head(Client& client, Response&) {
+    client.fail("a stream this handler cannot read");
+}
+
+void Client::Handler::on_stream_data(Client& client, std::string_view) {
+    client.fail("a stream this handler cannot read");
 }
 
 void ConnectGate::enter(Client* client) {
@@ -146,6 +169,22 @@ void Client::send(std::string request) {
     }
 }
 
+void Client::open_stream(std::string request) {
+    streaming_ = true;
+    stream_head_ = false;
+    send(std::move(request));
+}
+
+void Client::write(std::string_view bytes) {
+    if (output_pos_ == output_.size()) {
+        output_.clear();
+        output_pos_ = 0;
+    }
+    output_.append(bytes);
+    if (fd_ >= 0 && !connecting_)
+        flush();
+}
+
 void Client::start_connect() {
     fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) {
@@ -182,6 +221,7 @@ void Client::disconnect() {
     fd_ = -1;
     connecting_ = false;
     in_flight_ = false;
+    streaming_ = false;
     input_.clear();
     input_pos_ = 0;
 }
@@ -212,6 +252,10 @@ void Client::on_writable() {
             return;
         }
     }
+    flush();
+}
+
+void Client::flush() {
     while (output_pos_ < output_.size()) {
         ssize_t n =
             ::send(fd_, output_.data() + output_pos_, output_.size() - output_pos_, MSG_NOSIGNAL);
@@ -233,7 +277,12 @@ void Client::on_readable() {
     for (;;) {
         ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
         if (n > 0) {
-            input_.append(buffer, static_cast<size_t>(n));
+            if (streaming_) {
+                if (!stream_input(buffer, static_cast<size_t>(n)))
+                    return;
+            } else {
+                input_.append(buffer, static_cast<size_t>(n));
+            }
             if (static_cast<size_t>(n) < sizeof buffer)
                 break;
             continue;
@@ -247,6 +296,8 @@ void Client::on_readable() {
         fail(n == 0 ? "connection closed by the server" : std::strerror(errno));
         return;
     }
+    if (streaming_)
+        return;
     Response response;
     std::string error;
     switch (ResponseParser::parse(input_, input_pos_, response, error)) {
@@ -268,6 +319,37 @@ void Client::on_readable() {
     if (response.close)
         disconnect();
     handler_.on_response(*this, response);
+}
+
+bool Client::stream_input(const char* data, size_t size) {
+    int fd = fd_;
+    if (stream_head_) {
+        handler_.on_stream_data(*this, std::string_view(data, size));
+        return fd_ == fd;
+    }
+    input_.append(data, size);
+    Response head;
+    long content_length = -1;
+    std::string error;
+    switch (ResponseParser::parse_head(input_, input_pos_, head, content_length, error)) {
+        case ResponseParser::Result::NeedMore:
+            return true;
+        case ResponseParser::Result::Error:
+            fail(error);
+            return false;
+        case ResponseParser::Result::Done:
+            break;
+    }
+    stream_head_ = true;
+    std::string rest = input_.substr(input_pos_);
+    input_.clear();
+    input_pos_ = 0;
+    handler_.on_stream_head(*this, head);
+    if (fd_ != fd)
+        return false;
+    if (!rest.empty())
+        handler_.on_stream_data(*this, rest);
+    return fd_ == fd;
 }
 
 }  // namespace pushrelay::bench

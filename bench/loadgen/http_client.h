@@ -1,7 +1,9 @@
 // The load generator's HTTP/1.1 client: one non-blocking keep-alive
 // connection on a libev loop, one request in flight at a time, and an
 // incremental parser for the responses both servers send (Content-Length
-// bodies; a chunked or unframed response is reported as an error).
+// bodies; a chunked or unframed response is reported as an error). A stream
+// (open_stream: EventSource, a WebSocket upgrade) is one request whose response
+// head is parsed and whose bytes after it are handed on as they come.
 //
 // Single-threaded: every Client of a run lives on the run's loop. Connects
 // pass through a ConnectGate so that 10,000 sockets opened at once do not
@@ -22,6 +24,8 @@ struct Response {
     int status = 0;
     std::string last_modified;
     std::string etag;
+    std::string content_type;
+    std::string websocket_accept;  // Sec-WebSocket-Accept
     std::string body;
     bool close = false;  // the server sent `Connection: close`
 };
@@ -33,6 +37,9 @@ class ResponseParser {
   public:
     enum class Result { Done, NeedMore, Error };
     static Result parse(const std::string& input, size_t& pos, Response& out, std::string& error);
+    // The status line and headers only; `content_length` is -1 when absent.
+    static Result parse_head(const std::string& input, size_t& pos, Response& out,
+                             long& content_length, std::string& error);
 };
 
 class Client;
@@ -62,6 +69,9 @@ class Client {
     struct Handler {
         virtual void on_response(Client& client, Response& response) = 0;
         virtual void on_failure(Client& client, std::string_view what) = 0;
+        // A stream's response head, then its bytes as they arrive (open_stream).
+        virtual void on_stream_head(Client& client, Response& head);
+        virtual void on_stream_data(Client& client, std::string_view bytes);
 
       protected:
         ~Handler() = default;
@@ -75,6 +85,11 @@ class Client {
     // Sends `request` (a full HTTP/1.1 request), connecting first when not
     // connected. Precondition: no request is in flight.
     void send(std::string request);
+    // Sends `request` whose response never ends: on_stream_head, then on_stream_data.
+    void open_stream(std::string request);
+    // Queues more bytes on the connection (a WebSocket's frames); precondition: connected
+    // or connecting.
+    void write(std::string_view bytes);
     // Closes the socket; a request in flight is abandoned silently.
     void disconnect();
     bool in_flight() const { return in_flight_; }
@@ -87,6 +102,9 @@ class Client {
     void on_writable();
     void on_readable();
     void fail(std::string_view what);
+    // Hands received bytes to the stream's handler; false when the connection went meanwhile.
+    bool stream_input(const char* data, size_t size);
+    void flush();
 
     struct ev_loop* loop_;
     sockaddr_in server_;
@@ -96,6 +114,8 @@ class Client {
     bool connecting_ = false;
     bool waiting_gate_ = false;
     bool in_flight_ = false;
+    bool streaming_ = false;    // open_stream() was called
+    bool stream_head_ = false;  // its head has been parsed
     ev_io read_watcher_{};
     ev_io write_watcher_{};
     std::string output_;

@@ -2,7 +2,8 @@
 //   loadgen SCENARIO --pub HOST:PORT --sub HOST:PORT [--name value]...
 // with the names of Options (scenarios.h): --subs, --channels, --rounds,
 // --window, --publishers, --connections, --size, --duration, --rate,
-// --timeout, --settle, --connect-limit, --prefix. Prints one JSON object; exits 0
+// --timeout, --settle, --connect-limit, --prefix, --transport (long-poll,
+// eventsource, websocket), --mux. Prints one JSON object; exits 0
 // when the run passed, 1 when it saw a loss, a duplicate or an error.
 #include <arpa/inet.h>
 #include <sys/resource.h>
@@ -33,6 +34,10 @@ bool apply(Options& opts, const std::string& name, const std::string& value) {
         return parse_address(value, opts.sub);
     if (name == "--prefix")
         opts.prefix = value;
+    else if (name == "--transport")
+        opts.transport = value;
+    else if (name == "--mux")
+        opts.mux = std::atoi(value.c_str());
     else if (name == "--subs")
         opts.subs = std::atoi(value.c_str());
     else if (name == "--channels")
@@ -87,8 +92,17 @@ int main(int argc, char** argv) {
         }
     }
     if (opts.pub.sin_family != AF_INET || opts.sub.sin_family != AF_INET || opts.channels < 1 ||
-        opts.size < 40) {
-        std::fprintf(stderr, "loadgen: --pub and --sub are required; channels >= 1, size >= 40\n");
+        opts.size < 48 || opts.mux < 1 || opts.mux > opts.channels) {
+        std::fprintf(stderr,
+                     "loadgen: --pub and --sub are required; channels >= mux >= 1, size >= 48\n");
+        return 2;
+    }
+    bool stream = opts.transport == "eventsource" || opts.transport == "websocket";
+    if (!(stream || opts.transport == "long-poll") || (opts.mux > 1 && !stream) ||
+        (opts.scenario == "churn" && stream)) {
+        std::fprintf(stderr,
+                     "loadgen: --transport long-poll|eventsource|websocket; --mux and "
+                     "stream transports not with churn, --mux only with streams\n");
         return 2;
     }
     raise_fd_limit();

@@ -1,8 +1,10 @@
 #include "bench/loadgen/scenarios.h"
 
 #include <ev.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <functional>
@@ -12,15 +14,15 @@
 
 #include "bench/loadgen/http_client.h"
 #include "bench/loadgen/stats.h"
+#include "bench/loadgen/subscribers.h"
 
 namespace pushrelay::bench {
 namespace {
 
 constexpr double kChurnTick = 0.01;  // seconds between two churn publish batches
-
-std::string channel_id(const Options& opts, int channel) {
-    return opts.prefix + "-" + std::to_string(channel);
-}
+constexpr double kWatchdog = 0.2;    // seconds between two checks for a failed run
+// A round outstanding with no delivery for this long has stalled (a server lost a message).
+constexpr uint64_t kStallNs = 15'000'000'000;
 
 // Posts messages one at a time (so a channel's messages arrive in sequence
 // order) from a queue of (channel, seq); the send timestamp is taken when
@@ -70,7 +72,8 @@ class Publisher final : public Client::Handler {
     void send_next() {
         const Item& item = queue_.front();
         sent_ns_ = monotonic_ns();
-        std::string body = encode_message(item.seq, sent_ns_, opts_.size);
+        std::string body =
+            encode_message({item.seq, static_cast<uint64_t>(item.channel), sent_ns_}, opts_.size);
         client_.send("POST /pub?id=" + channel_id(opts_, item.channel) +
                      " HTTP/1.1\r\nHost: bench\r\nContent-Type: text/plain\r\nContent-Length: " +
                      std::to_string(body.size()) + "\r\n\r\n" + body);
@@ -83,88 +86,6 @@ class Publisher final : public Client::Handler {
     Client client_;
     std::deque<Item> queue_;
     uint64_t sent_ns_ = 0;
-};
-
-// A long-poll subscriber on one channel. Expects seq 1, 2, 3... in order;
-// iterates with the Last-Modified/Etag of the message it last got, echoed
-// back verbatim. With `churn`, it reconnects after every message.
-class Subscriber final : public Client::Handler {
-  public:
-    // Called for each message, after its sequence was checked.
-    using Delivered = std::function<void(uint64_t seq, uint64_t latency_ns)>;
-
-    Subscriber(struct ev_loop* loop, const Options& opts, ConnectGate& gate, int channel,
-               bool churn, Tally& tally, Delivered delivered)
-        : opts_(opts),
-          channel_(channel),
-          churn_(churn),
-          tally_(tally),
-          delivered_(std::move(delivered)),
-          client_(loop, opts.sub, gate, *this) {}
-
-    void poll() {
-        std::string request =
-            "GET /sub?id=" + channel_id(opts_, channel_) + " HTTP/1.1\r\nHost: bench\r\n";
-        if (!last_modified_.empty())
-            request += "If-Modified-Since: " + last_modified_ + "\r\n";
-        if (!etag_.empty())
-            request += "If-None-Match: " + etag_ + "\r\n";
-        client_.send(request + "\r\n");
-    }
-    int channel() const { return channel_; }
-    uint64_t next_seq() const { return expected_; }
-    uint64_t reconnects() const { return reconnects_; }
-
-    void on_response(Client&, Response& response) override {
-        if (response.status == 304 || response.status == 408) {  // a server-side poll timeout
-            poll();
-            return;
-        }
-        if (response.status != 200) {
-            tally_.error("subscriber on " + channel_id(opts_, channel_) + " got " +
-                         std::to_string(response.status));
-            return;
-        }
-        auto stamp = decode_message(response.body);
-        if (!stamp) {
-            tally_.error("subscriber got a body without a stamp: " + response.body.substr(0, 40));
-            return;
-        }
-        uint64_t latency_ns = monotonic_ns() - stamp->sent_ns;
-        check_sequence(stamp->seq);
-        last_modified_ = response.last_modified;
-        etag_ = response.etag;
-        if (churn_) {
-            client_.disconnect();
-            ++reconnects_;
-        }
-        poll();
-        delivered_(stamp->seq, latency_ns);
-    }
-    void on_failure(Client&, std::string_view what) override {
-        tally_.error("subscriber on " + channel_id(opts_, channel_) + ": " + std::string(what));
-    }
-
-  private:
-    void check_sequence(uint64_t seq) {
-        if (seq < expected_) {
-            ++tally_.duplicated;
-            return;
-        }
-        tally_.lost += seq - expected_;
-        ++tally_.delivered;
-        expected_ = seq + 1;
-    }
-
-    const Options& opts_;
-    int channel_;
-    bool churn_;
-    Tally& tally_;
-    Delivered delivered_;
-    Client client_;
-    uint64_t expected_ = 1;
-    uint64_t reconnects_ = 0;
-    std::string last_modified_, etag_;
 };
 
 // Owns the run's libev loop; declared first in Run so that it outlives every watcher.
@@ -194,6 +115,9 @@ class Run {
         init_timer(deadline_, [](Run& run) { run.on_deadline(); });
         ev_timer_set(&deadline_.watcher, opts.timeout, 0);
         ev_timer_start(loop_, &deadline_.watcher);
+        init_timer(watchdog_, [](Run& run) { run.on_watchdog(); });
+        ev_timer_set(&watchdog_.watcher, kWatchdog, kWatchdog);
+        ev_timer_start(loop_, &watchdog_.watcher);
         init_timer(tick_, [](Run& run) { run.churn_tick(); });
         init_timer(settle_, [](Run& run) { run.after_warm_up(); });
         ev_init(&stdin_, on_stdin);
@@ -205,8 +129,7 @@ class Run {
     int fanout() {
         rounds_total_ = opts_.rounds + 1;
         start_with_subscribers(false, [this] {
-            held_ns_ = monotonic_ns();
-            measuring_ = true;
+            begin_measuring();
             start_rounds();
         });
         double seconds = elapsed(held_ns_, end_ns_);
@@ -230,8 +153,7 @@ class Run {
     int idle() {
         rounds_total_ = 2;
         start_with_subscribers(false, [this] {
-            held_ns_ = monotonic_ns();
-            measuring_ = true;
+            begin_measuring();
             std::printf("{\"held\": %d, \"setup_s\": %.3f}\n", opts_.subs,
                         elapsed(start_ns_, held_ns_));
             std::fflush(stdout);
@@ -245,8 +167,7 @@ class Run {
         rounds_total_ = 1;
         last_seq_.assign(static_cast<size_t>(opts_.channels), 1);
         start_with_subscribers(true, [this] {
-            held_ns_ = monotonic_ns();
-            measuring_ = true;
+            begin_measuring();
             churning_ = true;
             stop_ns_ = held_ns_ + static_cast<uint64_t>(opts_.duration * 1e9);
             ev_timer_set(&tick_.watcher, kChurnTick, kChurnTick);
@@ -307,13 +228,17 @@ class Run {
         }
     }
 
-    // Subscriber i listens on channel i % channels.
+    // Subscriber i listens on channel i % channels; multiplexed, on `mux` channels spread
+    // evenly from there (i, i + channels/mux, ...), so that each channel has the same number.
     void add_subscribers(bool churn) {
+        int step = opts_.channels / opts_.mux;
         for (int i = 0; i < opts_.subs; ++i) {
-            subscribers_.push_back(std::make_unique<Subscriber>(
-                loop_, opts_, gate_, i % opts_.channels, churn, tally_,
+            std::vector<int> channels;
+            for (int k = 0; k < opts_.mux; ++k) channels.push_back((i + k * step) % opts_.channels);
+            subscribers_.push_back(make_subscriber(
+                loop_, opts_, gate_, std::move(channels), churn, tally_,
                 [this](uint64_t seq, uint64_t latency_ns) { delivered(seq, latency_ns); }));
-            subscribers_.back()->poll();
+            subscribers_.back()->start();
         }
     }
 
@@ -357,6 +282,7 @@ class Run {
     }
 
     void delivered(uint64_t seq, uint64_t latency_ns) {
+        last_delivery_ns_ = monotonic_ns();
         if (measuring_) {
             latencies_.add_ns(latency_ns);
             ++measured_;
@@ -368,11 +294,10 @@ class Run {
         }
         if (seq >= round_delivered_.size())
             return;
-        if (++round_delivered_[seq] != static_cast<uint64_t>(opts_.subs))
+        if (++round_delivered_[seq] != per_round())
             return;
         while (rounds_done_ < rounds_started_ &&
-               round_delivered_[static_cast<size_t>(rounds_done_) + 1] ==
-                   static_cast<uint64_t>(opts_.subs)) {
+               round_delivered_[static_cast<size_t>(rounds_done_) + 1] == per_round()) {
             ++rounds_done_;
         }
         if (rounds_done_ == 1 && !measuring_) {
@@ -385,10 +310,15 @@ class Run {
         }
     }
 
+    // Deliveries that complete a round: every subscriber gets one message per channel it has.
+    uint64_t per_round() const { return static_cast<uint64_t>(opts_.subs) * opts_.mux; }
+
     bool all_caught_up() const {
         for (auto& s : subscribers_) {
-            if (s->next_seq() <= last_seq_[static_cast<size_t>(s->channel())])
-                return false;
+            for (size_t i = 0; i < s->channels().size(); ++i) {
+                if (s->next_seq(i) <= last_seq_[static_cast<size_t>(s->channels()[i])])
+                    return false;
+            }
         }
         return true;
     }
@@ -410,15 +340,50 @@ class Run {
         }
     }
 
+    void begin_measuring() {
+        held_ns_ = monotonic_ns();
+        measuring_ = true;
+        cpu_at_start_ = own_cpu_s();
+    }
+
     void finish() {
-        if (end_ns_ == 0)
+        if (end_ns_ == 0) {
             end_ns_ = monotonic_ns();
+            cpu_measured_ = own_cpu_s() - cpu_at_start_;
+        }
         ev_break(loop_, EVBREAK_ALL);
+    }
+
+    // This process's CPU time (user + system), in seconds.
+    static double own_cpu_s() {
+        rusage usage;
+        getrusage(RUSAGE_SELF, &usage);
+        auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+    }
+
+    // A failed subscriber or publisher never completes its part (a refused stream, a closed
+    // connection), nor does a round whose message was lost: once anything failed the run (an
+    // error, a loss, a duplicate, a stall), it ends now instead of at the deadline.
+    void on_watchdog() {
+        if (end_ns_ != 0)
+            return;
+        uint64_t since = std::max(last_delivery_ns_, start_ns_);
+        bool stalled = !churning_ && rounds_done_ < rounds_started_ && since != 0 &&
+                       monotonic_ns() - since > kStallNs;
+        if (stalled) {
+            tally_.error("stalled: no delivery for " + std::to_string(kStallNs / 1000000000) +
+                         " s with a message outstanding");
+        }
+        if (tally_.passed())
+            return;
+        count_missing(stalled);
+        finish();
     }
 
     void on_deadline() {
         tally_.error("timed out: the run did not complete in time");
-        count_missing();
+        count_missing(true);
         finish();
     }
 
@@ -431,13 +396,28 @@ class Run {
         self->publish_round();
     }
 
-    // On a timeout, what never arrived counts as lost.
-    void count_missing() {
+    // Names the first subscription that is short of the messages published, and how many are;
+    // `lost` (a timeout, a stall): what never arrived also counts as lost. A run ended early
+    // by an error or a gap leaves messages in flight, which are not lost.
+    void count_missing(bool lost) {
+        std::string first;
+        uint64_t short_ones = 0;
         for (auto& s : subscribers_) {
-            uint64_t want = churning_ ? last_seq_[static_cast<size_t>(s->channel())] + 1
-                                      : static_cast<uint64_t>(rounds_started_) + 1;
-            if (s->next_seq() < want)
-                tally_.lost += want - s->next_seq();
+            for (size_t i = 0; i < s->channels().size(); ++i) {
+                uint64_t want = churning_ ? last_seq_[static_cast<size_t>(s->channels()[i])] + 1
+                                          : static_cast<uint64_t>(rounds_started_) + 1;
+                if (s->next_seq(i) >= want)
+                    continue;
+                if (lost)
+                    tally_.lost += want - s->next_seq(i);
+                if (short_ones++ == 0) {
+                    first = channel_id(opts_, s->channels()[i]) + " waits for seq " +
+                            std::to_string(s->next_seq(i)) + " of " + std::to_string(want - 1);
+                }
+            }
+        }
+        if (short_ones > 0) {
+            tally_.note(std::to_string(short_ones) + " subscriptions short; first: " + first);
         }
     }
 
@@ -447,6 +427,10 @@ class Run {
         for (auto& [name, value] : figures) {
             std::snprintf(number, sizeof number, "%.6g", value);
             out += ", " + json_string(name) + ": " + number;
+        }
+        if (measuring_) {
+            std::snprintf(number, sizeof number, "%.6g", cpu_measured_);
+            out += std::string(", \"loadgen_measured_cpu_s\": ") + number;
         }
         out += ", \"latency_us\": " + latencies_.json();
         out += ", \"publish_latency_us\": " + publish_latencies_.json();
@@ -465,7 +449,7 @@ class Run {
     Latencies publish_latencies_;  // a publish request's round trip
     std::vector<std::unique_ptr<Publisher>> publishers_;
     std::vector<std::unique_ptr<Subscriber>> subscribers_;
-    Timer deadline_, tick_, settle_;
+    Timer deadline_, watchdog_, tick_, settle_;
     ev_io stdin_{};
     std::function<void()> measure_;
 
@@ -475,6 +459,8 @@ class Run {
     uint64_t measured_ = 0, published_ = 0, publish_counter_ = 0, churn_sent_ = 0;
     std::vector<uint64_t> last_seq_;  // churn: the last seq published per channel
     bool measuring_ = false, churning_ = false, stopped_publishing_ = false;
+    double cpu_at_start_ = 0, cpu_measured_ = 0;  // this process's CPU while measuring
+    uint64_t last_delivery_ns_ = 0;
 };
 
 }  // namespace

@@ -12,9 +12,12 @@
 //   churn    subscribers that take one message, disconnect and reconnect
 //            with its Last-Modified/Etag, under `rate` publishes/s.
 // Every scenario with subscribers starts with a warm-up message (seq 1) to
-// every channel, not measured. Subscribers iterate with Last-Modified/Etag, echoing them back
-// verbatim, and check every message's sequence number (loss, duplicates, order) and its
-// publish-to-delivery latency. A run writes one JSON object to stdout.
+// every channel, not measured. Subscribers use `transport`: long-poll (they iterate with
+// Last-Modified/Etag, echoing them back verbatim), eventsource or websocket (one stream each);
+// with `mux` > 1 each stream subscribes to that many channels at once (`id=a,b,...`, the
+// servers split it on ","). Every subscriber checks every message's sequence number per
+// channel (loss, duplicates, order) and its publish-to-delivery latency. A run writes one
+// JSON object to stdout.
 #pragma once
 
 #include <netinet/in.h>
@@ -28,7 +31,9 @@ struct Options {
     std::string scenario;
     sockaddr_in pub{};
     sockaddr_in sub{};
-    std::string prefix = "bench";  // channel ids are <prefix>-<n>: unique per run
+    std::string prefix = "bench";         // channel ids are <prefix>-<n>: unique per run
+    std::string transport = "long-poll";  // or eventsource, websocket
+    int mux = 1;                          // channels per subscriber (streams only)
     int subs = 1000;
     int channels = 10;
     int rounds = 20;

@@ -23,11 +23,12 @@ std::optional<uint64_t> field(std::string_view body, std::string_view name) {
 
 }  // namespace
 
-std::string encode_message(uint64_t seq, uint64_t sent_ns, size_t size) {
-    char head[64];
-    int n =
-        std::snprintf(head, sizeof head, "seq=%llu t=%llu ", static_cast<unsigned long long>(seq),
-                      static_cast<unsigned long long>(sent_ns));
+std::string encode_message(const Stamp& stamp, size_t size) {
+    char head[80];
+    int n = std::snprintf(head, sizeof head, "seq=%llu c=%llu t=%llu ",
+                          static_cast<unsigned long long>(stamp.seq),
+                          static_cast<unsigned long long>(stamp.channel),
+                          static_cast<unsigned long long>(stamp.sent_ns));
     std::string body(head, static_cast<size_t>(n));
     body.resize(std::max(size, body.size()), 'x');
     return body;
@@ -35,10 +36,11 @@ std::string encode_message(uint64_t seq, uint64_t sent_ns, size_t size) {
 
 std::optional<Stamp> decode_message(std::string_view body) {
     auto seq = field(body, "seq=");
+    auto channel = field(body, " c=");
     auto sent = field(body, " t=");
-    if (!seq || !sent)
+    if (!seq || !channel || !sent)
         return std::nullopt;
-    return Stamp{*seq, *sent};
+    return Stamp{*seq, *channel, *sent};
 }
 
 std::string Latencies::json() {
@@ -59,6 +61,10 @@ std::string Latencies::json() {
 
 void Tally::error(std::string what) {
     ++errors;
+    note(std::move(what));
+}
+
+void Tally::note(std::string what) {
     if (first_errors.size() < kKeptErrors)
         first_errors.push_back(std::move(what));
 }

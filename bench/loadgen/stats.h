@@ -14,11 +14,12 @@ namespace pushrelay::bench {
 
 struct Stamp {
     uint64_t seq;
+    uint64_t channel;  // the channel's number in the run (a multiplexed stream has several)
     uint64_t sent_ns;
 };
 
-// A body of exactly `size` bytes (at least 40) carrying seq and sent_ns.
-std::string encode_message(uint64_t seq, uint64_t sent_ns, size_t size);
+// A body of exactly `size` bytes (at least 48) carrying the stamp.
+std::string encode_message(const Stamp& stamp, size_t size);
 // The stamp of a body made by encode_message; nullopt for anything else.
 std::optional<Stamp> decode_message(std::string_view body);
 
@@ -43,6 +44,8 @@ struct Tally {
     std::vector<std::string> first_errors;  // the first few, for the report
 
     void error(std::string what);
+    // Keeps the text of a loss or duplicate (already counted) among the first errors.
+    void note(std::string what);
     bool passed() const { return lost == 0 && duplicated == 0 && errors == 0; }
     std::string json() const;
 };

@@ -50,7 +50,7 @@ TEST(ConfErrors, WrongArity) {
               at(kBodyLine, "invalid number of arguments in \"push_message_timeout\" directive"));
     EXPECT_EQ(load_error(one_location("push_message_timeout 1 2;")),
               at(kBodyLine, "invalid number of arguments in \"push_message_timeout\" directive"));
-    EXPECT_EQ(load_error(one_location("push_publisher now;")),
+    EXPECT_EQ(load_error(one_location("push_publisher http websocket http;")),
               at(kBodyLine, "invalid number of arguments in \"push_publisher\" directive"));
     EXPECT_EQ(load_error("include a b;"),
               at(1, "invalid number of arguments in \"include\" directive"));
@@ -123,12 +123,12 @@ TEST(ConfErrors, BadEnum) {
     EXPECT_EQ(load_error(one_location("push_subscriber streaming;")),
               at(kBodyLine,
                  "invalid transport \"streaming\" in \"push_subscriber\" directive, it "
-                 "must be \"long-poll\", \"interval-poll\", \"eventsource\", \"chunked\" or "
-                 "\"multipart-mixed\" (or one of Nchan's spellings of them)"));
-    EXPECT_EQ(load_error(one_location("push_subscriber eventsource websocket;")),
+                 "must be \"long-poll\", \"interval-poll\", \"eventsource\", \"websocket\", "
+                 "\"chunked\" or \"multipart-mixed\" (or one of Nchan's spellings of them)"));
+    EXPECT_EQ(load_error(one_location("push_publisher now;")),
               at(kBodyLine,
-                 "invalid transport \"websocket\" in \"push_subscriber\" directive: "
-                 "websocket is not supported yet"));
+                 "invalid value \"now\" in \"push_publisher\" directive, it must be \"http\" "
+                 "or \"websocket\""));
     EXPECT_EQ(load_error(one_location("push_subscriber_first_message 33;")),
               at(kBodyLine,
                  "invalid value \"33\" in \"push_subscriber_first_message\" directive, "

@@ -101,6 +101,23 @@ TEST(PushDirectives, Transports) {
               kTransportChunked | kTransportMultipart);
     EXPECT_EQ(loaded_location("push_subscriber longpoll poll;").push.transports,
               kTransportLongPoll | kTransportIntervalPoll);
+    EXPECT_EQ(loaded_location("push_subscriber websocket ws websockets;").push.transports,
+              kTransportWebSocket);
+}
+
+// transports.md "Conf": push_publisher http and/or websocket, bare = both.
+TEST(PushDirectives, PublisherTransports) {
+    EXPECT_EQ(loaded_location("push_publisher;").push.publish_by, kPublishHttp | kPublishWebSocket);
+    EXPECT_EQ(loaded_location("push_publisher http;").push.publish_by, kPublishHttp);
+    EXPECT_EQ(loaded_location("push_publisher websocket;").push.publish_by, kPublishWebSocket);
+    EXPECT_EQ(loaded_location("push_publisher websocket http;").push.publish_by,
+              kPublishHttp | kPublishWebSocket);
+}
+
+TEST(PushDirectives, WebSocketPingInterval) {
+    EXPECT_EQ(loaded_location("").push.websocket_ping_interval, Millis(0));
+    EXPECT_EQ(loaded_location("push_websocket_ping_interval 30s;").push.websocket_ping_interval,
+              Millis(30000));
 }
 
 TEST(PushDirectives, Aliases) {

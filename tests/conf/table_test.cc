@@ -23,6 +23,7 @@ const std::vector<Expected> kProtocol{
     {"push_publisher", {"push_sender"}, kSL, ""},
     {"push_subscriber", {"push_listener"}, kSL, "long-poll"},
     {"push_subscriber_first_message", {}, kHSL, "oldest"},  // transports.md
+    {"push_websocket_ping_interval", {}, kHSL, "0"},        // transports.md
     {"push_subscriber_concurrency", {"push_listener_concurrency"}, kHSL, "broadcast"},
     {"push_store_messages", {"push_queue_messages"}, kHSL, "on"},
     {"push_max_reserved_memory", {"push_buffer_size"}, kHttp, "128M"},

@@ -487,6 +487,33 @@ TEST_F(BatchedDeliveryTest, ALaterMessageNeverOvertakesAnEarlierOne) {
     EXPECT_EQ(broker.waiters[1], 5);  // persistent: all still waiting
 }
 
+TEST_F(BatchedDeliveryTest, ABurstOnOneChannelReachesEachSubscriptionTogether) {
+    Subscriptions subs(broker, loop, 2);
+    for (int i = 0; i < 4; i++) add(subs, 1, false);
+    subs.on_message(1, message(10, 0));  // handed to two at once, the rest pending
+    add(subs, 1, true, 1, {10, 0});      // a re-poll, after 10:0
+    subs.on_message(1, message(10, 1));  // queued behind: these two go out as a group
+    subs.on_message(1, message(10, 2));
+    drain(subs);
+    using Id = core::MessageId;
+    EXPECT_EQ(log.messages, (std::vector<Id>{{10, 0},
+                                             {10, 0},
+                                             {10, 0},
+                                             {10, 0},  //
+                                             {10, 1},
+                                             {10, 2},
+                                             {10, 1},
+                                             {10, 2},  //
+                                             {10, 1},
+                                             {10, 2},
+                                             {10, 1},
+                                             {10, 2},     //
+                                             {10, 1}}));  // the one-shot ends with its first
+    EXPECT_EQ(broker.delivered, 13u);
+    EXPECT_EQ(broker.waiters[1], 4);
+    EXPECT_EQ(subs.size(), 4u);
+}
+
 TEST_F(BatchedDeliveryTest, OtherChannelsWaitTheirTurnInArrivalOrder) {
     Subscriptions subs(broker, loop, 2);
     for (int i = 0; i < 4; i++) add(subs, 1, true);
