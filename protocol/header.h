@@ -17,6 +17,8 @@ namespace pushrelay::protocol {
 struct Header {
     std::string name;
     std::string value;
+
+    bool operator==(const Header&) const = default;  // exact: case and all
 };
 
 // ASCII case-insensitive equality, for field names and tokens (RFC 9110 §5.1). Not locale-aware

@@ -216,6 +216,88 @@ std::string_view reason_phrase(int status) {
             return "HTTP Version Not Supported";
         case 507:
             return "Insufficient Storage";
+        // The rest of the IANA registry (RFC 9110 §15 and extensions): GRIP's Grip-Status and
+        // published codes default to the standard phrase, and the proxy answers 502.
+        case 101:
+            return "Switching Protocols";
+        case 102:
+            return "Processing";
+        case 103:
+            return "Early Hints";
+        case 203:
+            return "Non-Authoritative Information";
+        case 205:
+            return "Reset Content";
+        case 206:
+            return "Partial Content";
+        case 207:
+            return "Multi-Status";
+        case 208:
+            return "Already Reported";
+        case 226:
+            return "IM Used";
+        case 300:
+            return "Multiple Choices";
+        case 301:
+            return "Moved Permanently";
+        case 302:
+            return "Found";
+        case 303:
+            return "See Other";
+        case 305:
+            return "Use Proxy";
+        case 307:
+            return "Temporary Redirect";
+        case 308:
+            return "Permanent Redirect";
+        case 401:
+            return "Unauthorized";
+        case 402:
+            return "Payment Required";
+        case 406:
+            return "Not Acceptable";
+        case 407:
+            return "Proxy Authentication Required";
+        case 411:
+            return "Length Required";
+        case 412:
+            return "Precondition Failed";
+        case 415:
+            return "Unsupported Media Type";
+        case 416:
+            return "Range Not Satisfiable";
+        case 417:
+            return "Expectation Failed";
+        case 421:
+            return "Misdirected Request";
+        case 422:
+            return "Unprocessable Content";
+        case 423:
+            return "Locked";
+        case 424:
+            return "Failed Dependency";
+        case 425:
+            return "Too Early";
+        case 426:
+            return "Upgrade Required";
+        case 428:
+            return "Precondition Required";
+        case 429:
+            return "Too Many Requests";
+        case 451:
+            return "Unavailable For Legal Reasons";
+        case 502:
+            return "Bad Gateway";
+        case 504:
+            return "Gateway Timeout";
+        case 506:
+            return "Variant Also Negotiates";
+        case 508:
+            return "Loop Detected";
+        case 510:
+            return "Not Extended";
+        case 511:
+            return "Network Authentication Required";
         default:
             return {};
     }

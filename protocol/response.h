@@ -14,8 +14,8 @@
 
 namespace pushrelay::protocol {
 
-// The reason phrase for `status` ("Not Found"), or an empty view for a status this server never
-// produces (an empty reason is valid, RFC 9112 §4). The view refers to static storage.
+// The reason phrase for `status` ("Not Found"), or an empty view for a status without a
+// registered phrase (an empty reason is valid, RFC 9112 §4). The view refers to static storage.
 std::string_view reason_phrase(int status);
 
 // A status line plus headers, finished with the headers every response carries.
