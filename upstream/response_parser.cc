@@ -3,6 +3,7 @@
 #include <llhttp.h>
 
 #include <new>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -40,6 +41,8 @@ class ResponseParser::Impl {
     // What the callback that paused llhttp wants the caller told.
     enum class Pending { None, Head, Body, Complete };
 
+    // The step to repeat once the response is over, else nullopt with llhttp ready to run.
+    std::optional<Step> prepare();
     Step after_execute(llhttp_errno_t err, const char* data, size_t len);
     Step failed_step(llhttp_errno_t err);
     int count_header_bytes(size_t len);
@@ -95,15 +98,22 @@ ResponseParser::Impl::Impl(bool head_request, Limits limits)
     parser_.data = this;
 }
 
-ResponseParser::Step ResponseParser::Impl::feed(const char* data, size_t len) {
+std::optional<ResponseParser::Step> ResponseParser::Impl::prepare() {
     if (phase_ == Phase::Failed) {
-        return {Event::Error, 0, {}};
+        return Step{Event::Error, 0, {}};
     }
     if (phase_ == Phase::Complete) {
-        return {Event::Complete, 0, {}};
+        return Step{Event::Complete, 0, {}};
     }
     if (llhttp_get_errno(&parser_) == HPE_PAUSED) {
-        llhttp_resume(&parser_);
+        llhttp_resume(&parser_);  // we paused at the last event; the caller has handled it
+    }
+    return std::nullopt;
+}
+
+ResponseParser::Step ResponseParser::Impl::feed(const char* data, size_t len) {
+    if (std::optional<Step> over = prepare()) {
+        return *over;
     }
     started = started || len > 0;
     static constexpr char kEmpty[1] = {};
@@ -145,14 +155,8 @@ ResponseParser::Step ResponseParser::Impl::failed_step(llhttp_errno_t err) {
 }
 
 ResponseParser::Step ResponseParser::Impl::finish() {
-    if (phase_ == Phase::Failed) {
-        return {Event::Error, 0, {}};
-    }
-    if (phase_ == Phase::Complete) {
-        return {Event::Complete, 0, {}};
-    }
-    if (llhttp_get_errno(&parser_) == HPE_PAUSED) {
-        llhttp_resume(&parser_);
+    if (std::optional<Step> over = prepare()) {
+        return *over;
     }
     // llhttp_finish() completes a close-delimited body (calling on_message_complete, which
     // pauses) and returns HPE_OK in the idle state between messages; anything else is cut.
