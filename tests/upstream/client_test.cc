@@ -560,6 +560,56 @@ TEST_F(ClientTest, CancelClosesTheConnection) {
     EXPECT_FALSE(r.done());
 }
 
+TEST_F(ClientTest, CancelInTheMiddleOfTheBody) {
+    std::atomic<bool> origin_saw_close{false};
+    TestOrigin origin([&](int fd, int) {
+        read_request(fd);
+        write_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\npart\r\n");
+        wait_for_close(fd);
+        origin_saw_close = true;
+    });
+    Pool pool(loop, origin.origin(), {});
+    Recorder r;
+    std::unique_ptr<Call> call;
+    r.after_body = [&](std::string_view) { call.reset(); };
+    call = pool.start(get(), r);
+    ASSERT_TRUE(run_until([&] { return origin_saw_close.load(); }));
+    EXPECT_EQ(r.body, "part");
+    EXPECT_FALSE(r.done());
+    EXPECT_EQ(pool.idle_connections(), 0u);
+}
+
+TEST_F(ClientTest, CallerConnectionCloseIsNotPooled) {
+    TestOrigin origin(answer_each(std::string(kHello)));
+    Pool pool(loop, origin.origin(), {});
+    Recorder r;
+    auto call =
+        pool.start(Request{"GET", "/", {{"Host", "o"}, {"Connection", "te, close"}}, {}}, r);
+    ASSERT_TRUE(run_until([&] { return r.done(); }));
+    EXPECT_TRUE(r.ended) << r.error;
+    EXPECT_EQ(pool.idle_connections(), 0u);
+}
+
+// A body larger than the socket buffers: written over several writable events.
+TEST_F(ClientTest, LargeRequestBody) {
+    TestOrigin* self = nullptr;
+    TestOrigin origin([&](int fd, int) {
+        std::string request = self->take_request(fd);
+        write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(request.size()) +
+                          "\r\n\r\n" + request);
+        wait_for_close(fd);
+    });
+    self = &origin;
+    Pool pool(loop, origin.origin(), {});
+    Recorder r;
+    std::string body(8 << 20, 'x');
+    auto call = pool.start(Request{"PUT", "/big", {{"Host", "o"}}, body}, r);
+    ASSERT_TRUE(run_until([&] { return r.done(); }, 20));
+    EXPECT_TRUE(r.ended) << r.error;
+    EXPECT_TRUE(r.body.ends_with("\r\n\r\n" + body));
+    EXPECT_NE(r.body.find("Content-Length: 8388608\r\n"), std::string::npos);
+}
+
 TEST_F(ClientTest, CancelAfterCompletionKeepsTheConnection) {
     TestOrigin origin(answer_each(std::string(kHello)));
     Pool pool(loop, origin.origin(), {});
