@@ -55,6 +55,12 @@ class ResponseParser::Impl {
     std::string_view body_;  // the piece on_body saw, for the Body step
     size_t header_bytes_ = 0;
     std::string field_;  // the header name being received
+    // Debian's llhttp (no LLHTTP_STRICT_MODE) skips the two bytes after a chunk's data whatever
+    // they are, so "5\r\nhelloXX0\r\n\r\n" would pass and a pooled connection could then read
+    // the next response from the wrong place. on_body pauses at the end of each chunk's data, so
+    // those bytes always start the next feed: this many of "\r\n" are still to be checked there.
+    size_t crlf_due_ = 0;
+    bool check_chunk_crlf(const char* data, size_t len);
 };
 
 namespace {
@@ -116,6 +122,11 @@ ResponseParser::Step ResponseParser::Impl::feed(const char* data, size_t len) {
         return *over;
     }
     started = started || len > 0;
+    if (!check_chunk_crlf(data, len)) {
+        fail("malformed response: expected CRLF after chunk");
+        phase_ = Phase::Failed;
+        return {Event::Error, 0, {}};
+    }
     static constexpr char kEmpty[1] = {};
     const char* bytes = data != nullptr ? data : kEmpty;
     return after_execute(llhttp_execute(&parser_, bytes, len), bytes, len);
@@ -169,6 +180,15 @@ ResponseParser::Step ResponseParser::Impl::finish() {
     error = started ? "truncated response" : "origin closed the connection without a response";
     phase_ = Phase::Failed;
     return {Event::Error, 0, {}};
+}
+
+bool ResponseParser::Impl::check_chunk_crlf(const char* data, size_t len) {
+    for (size_t i = 0; crlf_due_ > 0 && i < len; ++i, --crlf_due_) {
+        if (data[i] != "\r\n"[2 - crlf_due_]) {
+            return false;
+        }
+    }
+    return true;
 }
 
 int ResponseParser::Impl::fail(const char* reason) {
@@ -260,6 +280,10 @@ int ResponseParser::Impl::on_body(const char* at, size_t len) {
     }
     body_ = std::string_view(at, len);
     pending_ = Pending::Body;
+    // In a chunked body, content_length counts what is left of the current chunk.
+    if ((parser_.flags & F_CHUNKED) != 0 && parser_.content_length == 0) {
+        crlf_due_ = 2;
+    }
     return HPE_PAUSED;
 }
 

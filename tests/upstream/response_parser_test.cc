@@ -150,6 +150,12 @@ TEST_P(ResponseParserTest, MalformedAndTruncated) {
         EXPECT_FALSE(r.complete) << wire;
         EXPECT_TRUE(r.error.starts_with("malformed response")) << wire << " → " << r.error;
     }
+    ResponseParser smuggled(false, {});
+    Parsed bad = parse(smuggled,
+                       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "5\r\nhelloXX0\r\n\r\n",
+                       GetParam());
+    EXPECT_EQ(bad.error, "malformed response: expected CRLF after chunk");
     ResponseParser cut(false, {});
     Parsed r = parse(cut, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", GetParam(), true);
     EXPECT_EQ(r.error, "truncated response");
