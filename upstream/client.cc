@@ -470,7 +470,9 @@ void Pool::put_idle(core::UniqueFd fd) {
     ev_timer_init(&idle->timer, on_idle_timeout, settings_.keepalive_timeout, 0);
     idle->timer.data = idle.get();
     ev_io_start(loop_, &idle->io);
-    ev_timer_start(loop_, &idle->timer);
+    if (settings_.keepalive_timeout > 0) {  // 0: no idle timeout, as for the call's timeouts
+        ev_timer_start(loop_, &idle->timer);
+    }
     idle_.push_back(std::move(idle));
 }
 

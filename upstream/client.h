@@ -31,7 +31,7 @@
 // Error reasons given to on_error: "connection refused", "origin unreachable" (+ errno text),
 // "connect timeout", "read timeout", "write timeout", "connection reset", "malformed response:
 // ...", "truncated response", "origin closed the connection without a response", or the failing
-// call with errno ("socket() failed: EMFILE ...").
+// call with its errno text ("socket() failed: Too many open files").
 #pragma once
 
 #include <ev.h>

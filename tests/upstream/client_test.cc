@@ -335,6 +335,23 @@ TEST_F(ClientTest, PoolKeepsAtMostMaxAndClosesIdleAfterTimeout) {
     ASSERT_TRUE(run_until([&] { return pool.idle_connections() == 0; }, 2));
 }
 
+// Zero turns a limit off: keepalive 0 keeps no connection, keepalive_timeout 0 never expires one.
+TEST_F(ClientTest, ZeroKeepaliveAndZeroIdleTimeout) {
+    TestOrigin origin(answer_each(std::string(kHello)));
+    for (bool pooled : {false, true}) {
+        Settings settings;
+        settings.keepalive = pooled ? 1 : 0;
+        settings.keepalive_timeout = 0;
+        Pool pool(loop, origin.origin(), settings);
+        Recorder r;
+        auto call = pool.start(get(), r);
+        ASSERT_TRUE(run_until([&] { return r.done(); }));
+        EXPECT_TRUE(r.ended) << r.error;
+        run_for(0.1);
+        EXPECT_EQ(pool.idle_connections(), pooled ? 1u : 0u);
+    }
+}
+
 TEST_F(ClientTest, IdleConnectionClosedByOriginLeavesThePool) {
     TestOrigin origin([](int fd, int) {
         read_request(fd);
