@@ -28,7 +28,36 @@
 namespace pushrelay::conf {
 
 // Status: a push_stub_status location, answering with server-wide figures (no channel id).
-enum class Role : uint8_t { None, Publisher, Subscriber, Status };
+// GripProxy: push_grip_proxy, a GRIP-aware reverse proxy to an origin; GripPublish:
+// push_grip_publish, Pushpin's publish API (shared/grip.md).
+enum class Role : uint8_t { None, Publisher, Subscriber, Status, GripProxy, GripPublish };
+// push_grip_x_forwarded_for.
+enum class ForwardedFor : uint8_t { Append, Replace, Off };
+
+// The GRIP directives in force in one location (shared/grip.md "Conf").
+struct GripSettings {
+    // push_grip_proxy http://host:port: the origin, checked (and a name resolved) at conf load.
+    std::string origin_host;  // an IP literal (IPv6 without brackets) or a name
+    uint16_t origin_port = 0;
+    std::string sig_key = "changeme";  // as written: text, or base64:B64
+    std::string sig_iss = "pushpin";
+    std::string upstream_key;  // empty: trust nobody
+    Millis hold_timeout = std::chrono::seconds(55);
+    Millis hold_timeout_min = std::chrono::seconds(5);
+    Millis message_wait = std::chrono::seconds(5);
+    Millis id_cache_ttl = std::chrono::seconds(60);
+    uint32_t max_channels = 20;
+    uint64_t max_instruct_size = 100 * 1024;
+    uint64_t stream_buffer = 1 << 20;
+    Millis connect_timeout = std::chrono::seconds(5);
+    Millis read_timeout = std::chrono::seconds(60);
+    uint32_t keepalive = 32;
+    Millis keepalive_timeout = std::chrono::seconds(60);
+    ForwardedFor x_forwarded_for = ForwardedFor::Append;
+    bool debug = false;
+
+    bool operator==(const GripSettings&) const = default;
+};
 // The transports a subscriber location serves (push_subscriber), as bits.
 enum Transport : uint8_t {
     kTransportLongPoll = 1u << 0,
@@ -53,6 +82,7 @@ struct PushSettings {
     uint8_t transports = kTransportLongPoll;                // Transport bits
     uint8_t publish_by = kPublishHttp | kPublishWebSocket;  // PublishBy bits (push_publisher)
     Millis websocket_ping_interval = Millis(0);             // 0: no PINGs
+    GripSettings grip;
     Concurrency concurrency = Concurrency::Broadcast;
     // push_subscriber_first_message: 1 oldest (default), 0 newest, N the Nth oldest, -N the Nth
     // newest (-32..32).

@@ -1,4 +1,6 @@
 // The directive table and the handlers of the plain (non-block) directives.
+#include <netdb.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -189,6 +191,73 @@ MaybeError handle_first_message(Apply& block, const Statement& st) {
     }
     out = negative ? -static_cast<int32_t>(*n) : static_cast<int32_t>(*n);
     return std::nullopt;
+}
+
+constexpr Choices<ForwardedFor, 3> kForwardedFor{{
+    {"append", ForwardedFor::Append},
+    {"replace", ForwardedFor::Replace},
+    {"off", ForwardedFor::Off},
+}};
+
+MaybeError read(const Statement& st, size_t index, ForwardedFor* out) {
+    return read_choice(st, index, kForwardedFor, out);
+}
+
+// `http://host[:port]` with nothing after the authority but an optional `/`; the host an IP
+// literal (`[v6]` too) or a name that must resolve now (grip.md: resolved at conf load).
+MaybeError handle_grip_proxy(Apply& block, const Statement& st) {
+    GripSettings& grip = block.scope->push.grip;
+    std::string_view url = st.args[0];
+    constexpr std::string_view kScheme = "http://";
+    if (!url.starts_with(kScheme))
+        return invalid_argument(st, 0, "origin",
+                                ", it must be http://host:port (https is not supported yet)");
+    url.remove_prefix(kScheme.size());
+    if (url.ends_with('/'))
+        url.remove_suffix(1);
+    if (url.find('/') != std::string_view::npos || url.find('?') != std::string_view::npos)
+        return invalid_argument(st, 0, "origin", ": a path is not supported yet");
+    std::string_view host = url, port_text;
+    if (url.starts_with('[')) {
+        size_t close = url.find(']');
+        if (close == std::string_view::npos)
+            return invalid_argument(st, 0, "origin", ": unterminated [IPv6 address]");
+        host = url.substr(1, close - 1);
+        std::string_view rest = url.substr(close + 1);
+        if (!rest.empty() && !rest.starts_with(':'))
+            return invalid_argument(st, 0, "origin", ": expected :port after ]");
+        port_text = rest.empty() ? rest : rest.substr(1);
+    } else if (size_t colon = url.rfind(':'); colon != std::string_view::npos) {
+        host = url.substr(0, colon);
+        port_text = url.substr(colon + 1);
+    }
+    std::optional<uint32_t> port = port_text.empty() ? 80u : parse_count(port_text);
+    if (host.empty() || !port || *port == 0 || *port > 65535)
+        return invalid_argument(st, 0, "origin", ", it must be http://host:port");
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    std::string host_text(host);
+    int rc = getaddrinfo(host_text.c_str(), nullptr, &hints, &found);
+    if (rc != 0)
+        return invalid_argument(st, 0, "origin",
+                                std::string(": cannot resolve \"") + host_text + "\": " +
+                                    gai_strerror(rc));
+    freeaddrinfo(found);
+    grip.origin_host = host_text;
+    grip.origin_port = static_cast<uint16_t>(*port);
+    block.scope->push.role = Role::GripProxy;
+    return std::nullopt;
+}
+
+MaybeError handle_grip_publish(Apply& block, const Statement&) {
+    block.scope->push.role = Role::GripPublish;
+    return std::nullopt;
+}
+
+template <auto Field>
+MaybeError store_grip(Apply& block, const Statement& st) {
+    return read(st, 0, &(block.scope->push.grip.*Field));
 }
 
 MaybeError handle_stub_status(Apply& block, const Statement&) {
@@ -437,6 +506,24 @@ const std::vector<DirectiveSpec>& table() {
         {"push_publisher", {"push_sender"}, kServerAndBelow, 0, 2, "", 0, "push role", handle_publisher},
         {"push_subscriber", {"push_listener"}, kServerAndBelow, 0, kUnlimitedArgs, "long-poll", kArgumentDefault, "push role", handle_subscriber},
         {"push_stub_status", {}, kLocation, 0, 0, "", 0, "push role", handle_stub_status},
+        {"push_grip_proxy", {}, kLocation, 1, 1, "", 0, "push role", handle_grip_proxy},
+        {"push_grip_publish", {}, kLocation, 0, 0, "", 0, "push role", handle_grip_publish},
+        {"push_grip_sig_key", {}, kHttpAndBelow, 1, 1, "changeme", 0, "", store_grip<&GripSettings::sig_key>},
+        {"push_grip_sig_iss", {}, kHttpAndBelow, 1, 1, "pushpin", 0, "", store_grip<&GripSettings::sig_iss>},
+        {"push_grip_upstream_key", {}, kHttpAndBelow, 1, 1, "", 0, "", store_grip<&GripSettings::upstream_key>},
+        {"push_grip_hold_timeout", {}, kHttpAndBelow, 1, 1, "55s", 0, "", store_grip<&GripSettings::hold_timeout>},
+        {"push_grip_hold_timeout_min", {}, kHttpAndBelow, 1, 1, "5s", 0, "", store_grip<&GripSettings::hold_timeout_min>},
+        {"push_grip_message_wait", {}, kHttp, 1, 1, "5s", 0, "", store_grip<&GripSettings::message_wait>},
+        {"push_grip_id_cache_ttl", {}, kHttp, 1, 1, "60s", 0, "", store_grip<&GripSettings::id_cache_ttl>},
+        {"push_grip_max_channels", {}, kHttpAndBelow, 1, 1, "20", 0, "", store_grip<&GripSettings::max_channels>},
+        {"push_grip_max_instruct_size", {}, kHttpAndBelow, 1, 1, "100k", 0, "", store_grip<&GripSettings::max_instruct_size>},
+        {"push_grip_stream_buffer", {}, kHttpAndBelow, 1, 1, "1m", 0, "", store_grip<&GripSettings::stream_buffer>},
+        {"push_grip_connect_timeout", {}, kHttpAndBelow, 1, 1, "5s", 0, "", store_grip<&GripSettings::connect_timeout>},
+        {"push_grip_read_timeout", {}, kHttpAndBelow, 1, 1, "60s", 0, "", store_grip<&GripSettings::read_timeout>},
+        {"push_grip_keepalive", {}, kHttpAndBelow, 1, 1, "32", 0, "", store_grip<&GripSettings::keepalive>},
+        {"push_grip_keepalive_timeout", {}, kHttpAndBelow, 1, 1, "60s", 0, "", store_grip<&GripSettings::keepalive_timeout>},
+        {"push_grip_x_forwarded_for", {}, kHttpAndBelow, 1, 1, "append", 0, "", store_grip<&GripSettings::x_forwarded_for>},
+        {"push_grip_debug", {}, kHttpAndBelow, 1, 1, "off", 0, "", store_grip<&GripSettings::debug>},
         {"push_websocket_ping_interval", {}, kHttpAndBelow, 1, 1, "0", 0, "", store_push<&PushSettings::websocket_ping_interval>},
         {"push_subscriber_first_message", {}, kHttpAndBelow, 1, 1, "oldest", 0, "", handle_first_message},
         {"push_subscriber_concurrency", {"push_listener_concurrency"}, kHttpAndBelow, 1, 1, "broadcast", 0, "", store_push<&PushSettings::concurrency>},

@@ -14,6 +14,10 @@ std::string_view role_name(conf::Role role) {
             return "subscriber";
         case conf::Role::Status:
             return "status";
+        case conf::Role::GripProxy:
+            return "GRIP proxy";
+        case conf::Role::GripPublish:
+            return "GRIP publish";
         case conf::Role::None:
             break;
     }
