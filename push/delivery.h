@@ -18,6 +18,11 @@
 
 namespace pushrelay::push {
 
+// The content type a GRIP item (grip::pack_item bytes) travels under through the broker: published
+// unstored to its channel, it reaches GRIP holds only (Subscription::takes_grip_items), never a
+// push subscriber (grip.md "one namespace": bridged one way).
+inline constexpr std::string_view kGripItemType = "application/x-pushrelay-grip-item";
+
 struct Payload {
     int status = 200;
     core::MessageId id{};

@@ -278,7 +278,7 @@ bool Subscriptions::advance(bool all) {
             budget_--;
         for (std::size_t i = 0; i < lead.group; i++) {
             Walk& walk = walks_[i];
-            if (walk.message.id <= s->since_)
+            if (walk.message.id <= s->since_ || (walk.grip_item && !s->takes_grip_items()))
                 continue;
             s->since_ = walk.message.id;
             s->deliver(walk.payload, walk.heads);

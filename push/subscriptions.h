@@ -53,6 +53,9 @@ class Subscription {
     virtual bool one_shot() const = 0;
     // Its transport, as push_stub_status counts it.
     virtual core::SubscriberKind kind() const = 0;
+    // Whether GRIP items (kGripItemType) are for it: a GRIP hold's; push subscribers never see
+    // them.
+    virtual bool takes_grip_items() const { return false; }
     // Hands one message to the client.
     virtual void deliver(const Payload& payload, DeliveryHeads& heads) = 0;
     // Tells the client the subscription is over (Deleted, Kicked, TimedOut, Stopping).
@@ -114,6 +117,7 @@ struct Walk {
     Waiting* waiting;
     broker::Message message;  // a copy: the body shared, the broker's receipt kept valid
     Payload payload;
+    bool grip_item = message.content_type == kGripItemType;
     DeliveryHeads heads{payload};
     bool started = false;
     Subscription* next = nullptr;  // once started: the next subscription to look at
