@@ -96,23 +96,42 @@ void Exchange::respond(int status, SharedBytes head, SharedBytes body) {
 
 void Exchange::begin_stream(int status, const std::vector<protocol::Header>& headers,
                             Framing framing, size_t max_unsent) {
+    protocol::ResponseHead head(status, http_minor() == 0 ? 0 : 1);
+    for (const protocol::Header& h : headers) head.add(h.name, h.value);
+    begin_stream(head, framing, max_unsent);
+}
+
+void Exchange::begin_stream(const protocol::ResponseHead& head, Framing framing,
+                            size_t max_unsent) {
     Connection& c = connection_;
     c.max_unsent_ = max_unsent;
-    int minor = http_minor() == 0 ? 0 : 1;
-    // Without chunked framing the end of the body is the end of the connection.
-    if (framing == Framing::Raw || minor == 0) {
+    // Without chunked framing the end of the body is the end of the connection (an HTTP/1.0
+    // client cannot read chunks), unless the caller's headers frame it.
+    if (framing == Framing::Raw || (framing == Framing::Chunked && http_minor() == 0)) {
         framing = Framing::Raw;
         c.close_after_write_ = true;
+    } else if (framing == Framing::Fixed && !c.keeps_alive()) {
+        c.close_after_write_ = true;
     }
-    protocol::ResponseHead head(status, minor);
-    for (const protocol::Header& h : headers) head.add(h.name, h.value);
+    protocol::ResponseHead framed = head;
     if (framing == Framing::Chunked)
-        head.add("Transfer-Encoding", "chunked");
-    c.status_ = status;
+        framed.add("Transfer-Encoding", "chunked");
+    c.status_ = head.status();
     c.body_ = Connection::Body::Stream;
     c.framing_ = framing;
-    c.queue(std::make_shared<const std::string>(head.finish(std::nullopt, c.keeps_alive())));
+    c.queue(std::make_shared<const std::string>(framed.finish(std::nullopt, c.keeps_alive())));
     c.flush();
+}
+
+size_t Exchange::unsent() const {
+    return connection_.output_.bytes();
+}
+
+void Exchange::abort() {
+    Connection& c = connection_;
+    c.observer_ = nullptr;
+    c.log_exchange(c.status_);
+    c.close();
 }
 
 void Exchange::send(SharedBytes bytes) {
@@ -537,6 +556,14 @@ void Connection::flush() {
             return;
     }
     ev_io_stop(owner_.loop(), &write_watcher_);
+    if (body_ == Body::Stream && observer_ && !in_flush_callback_) {
+        // A write the loop drove, the end of a send burst, or begin_stream()'s own flush.
+        in_flush_callback_ = true;
+        observer_->exchange_drained();
+        in_flush_callback_ = false;
+        if (closed_)
+            return;
+    }
     if (takeover_) {
         hand_over();
         return;

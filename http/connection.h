@@ -32,6 +32,7 @@
 #include "core/unique_fd.h"
 #include "protocol/header.h"
 #include "protocol/request_parser.h"
+#include "protocol/response.h"
 
 namespace pushrelay::http {
 
@@ -56,12 +57,19 @@ class ExchangeObserver {
     // The client closed or reset, a send timed out, or the worker stopped: the exchange is over
     // and must not be used again. Called at most once, and never after the handler ended it.
     virtual void exchange_aborted() = 0;
+    // A stream's output was all written to the socket: a producer that paused for backpressure
+    // (Exchange::unsent()) may go on. May come from inside begin_stream(): resume only (a
+    // resume that delivers from the loop), never end the exchange from here.
+    virtual void exchange_drained() {}
 };
 
 // How a stream's body is framed on the wire.
 enum class Framing : std::uint8_t {
     Chunked,  // Transfer-Encoding: chunked (HTTP/1.1); HTTP/1.0 gets raw bytes and a close
     Raw,      // the bytes as given, no length: the connection closes at the end
+    // The bytes as given, framed by the caller's own headers (a proxied Content-Length, or none
+    // for a bodiless response): the connection stays usable after end_stream().
+    Fixed,
 };
 
 // The output queue lives in core/ so that ws/ sessions queue frames the same way.
@@ -90,6 +98,16 @@ class Exchange {
     // client that leaves more than `max_unsent` bytes of it unread is cut off.
     void begin_stream(int status, const std::vector<protocol::Header>& headers, Framing framing,
                       size_t max_unsent);
+    // As above with a head the caller built (a proxy's: the origin's status, reason phrase and
+    // headers); finish() adds Server, Date and Connection. With Framing::Fixed the caller's
+    // headers carry the length.
+    void begin_stream(const protocol::ResponseHead& head, Framing framing, size_t max_unsent);
+    // Bytes of the response queued and not yet written to the socket: a producer pauses while
+    // this is large and resumes at ExchangeObserver::exchange_drained().
+    size_t unsent() const;
+    // Ends the exchange by closing the connection at once, without the end of the stream (no
+    // terminating chunk): the client sees a cut body. The observer is not told.
+    void abort();
     // One piece of a stream's body (framed as begin_stream said). A client too slow to read,
     // with more than begin_stream's `max_unsent` bytes queued, is cut off (the observer is told).
     void send(SharedBytes bytes);
@@ -248,6 +266,7 @@ class Connection {
     Framing framing_ = Framing::Chunked;
     bool close_after_write_ = false;
     bool in_process_input_ = false;
+    bool in_flush_callback_ = false;  // in ExchangeObserver::exchange_drained()
     bool closed_ = false;
     bool close_pending_ = false;  // listed in Connections::closing_
     bool flush_listed_ = false;   // listed in Connections::flushing_, at flush_index_

@@ -48,6 +48,8 @@ class RecordingHandler final : public Handler, public ExchangeObserver {
         held = &exchange;
         exchange.set_observer(this);
     }
+    int drained = 0;
+    void exchange_drained() override { drained++; }
     void exchange_aborted() override {
         aborted++;
         held = nullptr;
@@ -180,6 +182,44 @@ TEST_F(ConnectionTest, AChunkedStreamIsFramedAndEnds) {
     EXPECT_FALSE(eof);  // chunked: the connection stays for the next request
     send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_EQ(handler.paths.back(), "/after");
+}
+
+TEST_F(ConnectionTest, AFixedStreamKeepsTheCallersLengthAndTheConnection) {
+    handler.answer_at_once = false;
+    send("GET /f HTTP/1.1\r\nHost: x\r\n\r\n");
+    protocol::ResponseHead head(299, "Odd Reason", 1);
+    head.add("Content-Length", "10");
+    handler.held->begin_stream(head, Framing::Fixed, kUnsentLimit);
+    handler.held->send(std::make_shared<const std::string>("01234"));
+    EXPECT_GT(handler.held->unsent(), 0u);  // written from the loop, once per turn
+    turn();
+    EXPECT_GT(handler.drained, 0);  // the producer hears that the output drained
+    handler.held->send(std::make_shared<const std::string>("56789"));
+    handler.held->end_stream();
+    turn();
+    std::string out = received();
+    EXPECT_EQ(out.rfind("HTTP/1.1 299 Odd Reason\r\n", 0), 0u);
+    EXPECT_EQ(count(out, "Content-Length: 10\r\n"), 1);
+    EXPECT_EQ(out.find("chunked"), std::string::npos);
+    EXPECT_NE(out.find("\r\n\r\n0123456789"), std::string::npos);
+    EXPECT_FALSE(eof);
+    send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(handler.paths.back(), "/after");
+}
+
+TEST_F(ConnectionTest, AbortCutsAStreamWithoutItsLastChunk) {
+    handler.answer_at_once = false;
+    send("GET /s HTTP/1.1\r\nHost: x\r\n\r\n");
+    handler.held->begin_stream(200, {}, Framing::Chunked, kUnsentLimit);
+    handler.held->send(std::make_shared<const std::string>("part"));
+    turn();
+    handler.held->abort();
+    turn();
+    std::string out = received();
+    EXPECT_NE(out.find("4\r\npart\r\n"), std::string::npos);
+    EXPECT_EQ(out.find("0\r\n\r\n"), std::string::npos);
+    EXPECT_TRUE(eof);
+    EXPECT_EQ(handler.aborted, 0);  // the handler ended it: its observer is not told
 }
 
 TEST_F(ConnectionTest, ARawStreamEndsWithTheClose) {
