@@ -80,7 +80,10 @@ bool channel_keys(http::Exchange& exchange, std::vector<std::string>* keys) {
 }  // namespace
 
 Relay::Relay(broker::Broker& broker, struct ev_loop* loop)
-    : broker_(broker), subscriptions_(broker, loop), websockets_(broker, loop) {
+    : broker_(broker),
+      grip_(broker, subscriptions_, loop),  // keeps the reference only
+      subscriptions_(broker, loop),
+      websockets_(broker, loop) {
     broker_.set_listener(&subscriptions_);
 }
 
@@ -103,6 +106,15 @@ void Relay::handle(http::Exchange& exchange) {
     }
     if (location.push.role == conf::Role::Status) {
         handle_status(broker_, exchange);
+        return;
+    }
+    if (location.push.role == conf::Role::GripProxy) {
+        grip_.handle(exchange);
+        return;
+    }
+    if (location.push.role == conf::Role::GripPublish) {
+        // Built on another branch (push/grip_publish.*); until it is merged, say so plainly.
+        respond_text(exchange, 501, "The GRIP publish API is not in this build yet.\n");
         return;
     }
     std::vector<std::string> keys;

@@ -13,6 +13,7 @@
 
 #include "broker/broker.h"
 #include "http/connection.h"
+#include "push/grip_proxy.h"
 #include "push/subscriptions.h"
 #include "push/websocket.h"
 
@@ -37,6 +38,7 @@ class Relay final : public http::Handler {
     void stop(Shutdown why);
 
     const Subscriptions& subscriptions() const { return subscriptions_; }
+    const GripProxy& grip() const { return grip_; }
     // The upgraded connections (they left http::Connections): the worker counts them as open,
     // and is told when their number changes.
     std::size_t websocket_count() const { return websockets_.size(); }
@@ -46,6 +48,8 @@ class Relay final : public http::Handler {
 
   private:
     broker::Broker& broker_;
+    // Before subscriptions_: the holds it ends on destruction count themselves in its figures.
+    GripProxy grip_;
     Subscriptions subscriptions_;
     WebSockets websockets_;  // after subscriptions_: destroyed first, it detaches its subscribers
     bool stopping_ = false;

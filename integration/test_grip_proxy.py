@@ -1,0 +1,402 @@
+"""The GRIP proxy location (shared/grip.md "Proxying", "GRIP instructions", "Response hold",
+"Stream hold"). Each test names the grip.md row it checks. Origins are python http.server
+instances in a thread, told per test what to answer; pushrelay runs on free loopback ports."""
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from client import publish, wait_for_subscribers
+from conftest import WAIT, free_port, wait_until
+
+SIG_KEY = "s3cret"
+
+
+class Origin:
+    """A real HTTP origin: `routes` maps a path to handler(request) -> (status, headers, body)
+    or None (the handler wrote the answer itself); every request is recorded."""
+
+    def __init__(self):
+        self.routes = {}
+        self.requests = []
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def handle_any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                self.body = self.rfile.read(length) if length else b""
+                origin.requests.append(self)
+                route = origin.routes.get(self.path.split("?")[0])
+                answer = route(self) if route else (404, [], b"no route\n")
+                if answer is None:
+                    return
+                status, headers, body = answer
+                self.send_response_only(status, dict(headers).get("__reason"))
+                for name, value in headers:
+                    if name != "__reason":
+                        self.send_header(name, value)
+                if not any(n.lower() == "content-length" for n, _ in headers):
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def origin():
+    o = Origin()
+    yield o
+    o.close()
+
+
+GRIP_SERVERS = """
+    server {{{{
+        listen 127.0.0.1:{{pub}};
+        location /pub {{{{ set $push_channel_id $arg_id; push_publisher; }}}}
+    }}}}
+    server {{{{
+        listen 127.0.0.1:{{sub}};
+        location / {{{{
+            push_grip_proxy http://127.0.0.1:{port};
+            {extra}
+        }}}}
+    }}}}
+"""
+
+
+@pytest.fixture
+def grip(pushrelay, origin):
+    """Starts pushrelay with a GRIP proxy location in front of `origin`."""
+
+    def start(extra="", http="", workers=2, port=None):
+        servers = GRIP_SERVERS.format(port=port or origin.port, extra=extra)
+        http = f"push_grip_sig_key {SIG_KEY}; push_grip_hold_timeout_min 1s; {http}"
+        relay = pushrelay(servers=servers, http=http, workers=workers)
+        relay.url = relay.base_sub
+        return relay
+
+    return start
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def valid_sig(token, key):
+    head, claims, sig = token.split(".")
+    mac = hmac.new(key.encode(), f"{head}.{claims}".encode(), hashlib.sha256).digest()
+    return hmac.compare_digest(mac, b64url_decode(sig)) and \
+        json.loads(b64url_decode(claims))["exp"] > time.time()
+
+
+def make_sig(key, exp_in=3600):
+    part = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+    head = part({"alg": "HS256", "typ": "JWT"}) + "." + part({"iss": "x", "exp": int(time.time()) + exp_in})
+    mac = hmac.new(key.encode(), head.encode(), hashlib.sha256).digest()
+    return head + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+# ---- Proxying ----
+
+def test_plain_response_status_reason_headers_verbatim_and_request_rules(grip, origin):
+    """Proxying: request line, Host unchanged; removed / added headers; plain response row."""
+    origin.routes["/plain"] = lambda r: (203, [("__reason", "Fine Indeed"), ("X-A", "1"),
+                                               ("X-A", "2"), ("Content-Type", "text/x")], b"hello")
+    relay = grip()
+    r = requests.post(relay.url + "/plain?q=1", data=b"payload", timeout=WAIT, headers={
+        "Accept-Encoding": "gzip", "Connection": "keep-alive, X-Hop", "X-Hop": "h",
+        "Grip-Last": "forged; last-id=1", "X-Forwarded-For": "10.0.0.1", "X-Keep": "k"})
+    assert (r.status_code, r.reason, r.text) == (203, "Fine Indeed", "hello")
+    assert r.raw.headers.getlist("X-A") == ["1", "2"]
+    assert r.headers["Content-Length"] == "5"
+    seen = origin.requests[-1]
+    assert seen.command == "POST" and seen.path == "/plain?q=1" and seen.body == b"payload"
+    assert seen.headers["Host"] == f"127.0.0.1:{relay.sub}"
+    for gone in ("Accept-Encoding", "X-Hop", "Grip-Last"):
+        assert gone not in seen.headers, gone
+    assert seen.headers["X-Keep"] == "k"
+    assert seen.headers["Grip-Feature"] == "status, link:next"
+    assert valid_sig(seen.headers["Grip-Sig"], SIG_KEY)
+    assert seen.headers["X-Forwarded-For"] == "10.0.0.1, 127.0.0.1"  # append (default)
+
+
+@pytest.mark.parametrize("mode,expected", [("replace", "127.0.0.1"), ("off", "10.0.0.1")])
+def test_x_forwarded_for_modes(grip, origin, mode, expected):
+    """Conf: push_grip_x_forwarded_for replace / off."""
+    origin.routes["/"] = lambda r: (200, [], b"ok")
+    relay = grip(extra=f"push_grip_x_forwarded_for {mode};")
+    requests.get(relay.url + "/", headers={"X-Forwarded-For": "10.0.0.1"}, timeout=WAIT)
+    assert origin.requests[-1].headers["X-Forwarded-For"] == expected
+
+
+def test_trusted_request_passes_grip_headers_and_response_untouched(grip, origin):
+    """Proxying: a trusted request (valid Grip-Sig under push_grip_upstream_key)."""
+    origin.routes["/t"] = lambda r: (200, [("Grip-Hold", "response"), ("Grip-Channel", "c")], b"raw")
+    relay = grip(extra="push_grip_upstream_key up;")
+    r = requests.get(relay.url + "/t", timeout=WAIT,
+                     headers={"Grip-Sig": make_sig("up"), "Grip-Last": "c; last-id=1"})
+    assert r.text == "raw" and r.headers["Grip-Hold"] == "response"
+    seen = origin.requests[-1]
+    assert seen.headers["Grip-Last"] == "c; last-id=1" and "Grip-Feature" not in seen.headers
+    # Signed with another key: not trusted, its Grip-* headers go.
+    origin.routes["/t"] = lambda r: (200, [], b"plain")
+    requests.get(relay.url + "/t", timeout=WAIT, headers={"Grip-Sig": make_sig("nope"),
+                                                          "Grip-Last": "c; last-id=1"})
+    assert "Grip-Last" not in origin.requests[-1].headers
+
+
+def test_large_chunked_body_streams_through(grip, origin):
+    """Proxying: chunked or close-delimited → chunked, streamed as it arrives."""
+    block = bytes(range(256)) * 4096  # 1 MiB
+
+    def big(r):
+        r.send_response(200)
+        r.send_header("Transfer-Encoding", "chunked")
+        r.end_headers()
+        for _ in range(16):
+            r.wfile.write(b"%x\r\n%s\r\n" % (len(block), block))
+        r.wfile.write(b"0\r\n\r\n")
+
+    origin.routes["/big"] = big
+    relay = grip()
+    r = requests.get(relay.url + "/big", stream=True, timeout=WAIT)
+    assert r.headers["Transfer-Encoding"] == "chunked"
+    digest, n = hashlib.sha256(), 0
+    for piece in r.iter_content(65536):
+        digest.update(piece)
+        n += len(piece)
+    assert n == 16 * len(block)
+    assert digest.digest() == hashlib.sha256(block * 16).digest()
+
+
+def test_head_and_304_have_no_body(grip, origin):
+    """Proxying: HEAD, 1xx, 204, 304: no body."""
+    origin.routes["/h"] = lambda r: (200, [("Content-Length", "42")], b"" if r.command == "HEAD" else b"x" * 42)
+    origin.routes["/n"] = lambda r: (304, [("Content-Length", "0")], b"")
+    relay = grip()
+    r = requests.head(relay.url + "/h", timeout=WAIT)
+    assert r.status_code == 200 and r.headers["Content-Length"] == "42"
+    assert requests.get(relay.url + "/n", timeout=WAIT).status_code == 304
+    assert requests.get(relay.url + "/h", timeout=WAIT).text == "x" * 42  # connection still good
+
+
+def test_502_when_origin_refuses(grip):
+    """Proxying: origin refused → 502 text/plain, the compat body."""
+    relay = grip(port=free_port())
+    r = requests.get(relay.url + "/", timeout=WAIT)
+    assert r.status_code == 502 and r.headers["Content-Type"] == "text/plain"
+    assert r.text == "Error while proxying to origin.\n"
+
+
+def test_502_on_read_timeout_with_debug_reason(grip, origin):
+    """Proxying: read timeout → 502; push_grip_debug: the reason."""
+    origin.routes["/slow"] = lambda r: (time.sleep(3), (200, [], b"late"))[1]
+    relay = grip(extra="push_grip_read_timeout 1s; push_grip_debug on;")
+    r = requests.get(relay.url + "/slow", timeout=WAIT)
+    assert r.status_code == 502 and "timeout" in r.text
+
+
+def test_502_on_malformed_response(grip, origin):
+    """Proxying: malformed before the header → 502."""
+    def junk(r):
+        r.wfile.write(b"NOT HTTP\r\n\r\n")
+    origin.routes["/junk"] = junk
+    relay = grip()
+    assert requests.get(relay.url + "/junk", timeout=WAIT).status_code == 502
+
+
+def test_413_without_contacting_origin(grip, origin):
+    """Proxying: body over client_max_body_size → 413, origin not contacted."""
+    origin.routes["/"] = lambda r: (200, [], b"ok")
+    relay = grip(extra="client_max_body_size 10;")
+    r = requests.post(relay.url + "/", data=b"x" * 100, timeout=WAIT)
+    assert r.status_code == 413 and origin.requests == []
+
+
+def test_websocket_upgrade_is_501(grip, origin):
+    """Proxying: Upgrade: websocket request → 501."""
+    relay = grip()
+    r = requests.get(relay.url + "/", timeout=WAIT, headers={"Connection": "Upgrade", "Upgrade": "websocket"})
+    assert r.status_code == 501 and origin.requests == []
+
+
+def test_origin_failing_mid_body_cuts_the_client(grip, origin):
+    """Proxying: origin fails after the client's response started → closed, no last chunk."""
+    def cut(r):
+        r.send_response(200)
+        r.send_header("Transfer-Encoding", "chunked")
+        r.end_headers()
+        r.wfile.write(b"5\r\nhello\r\n")
+        r.wfile.flush()
+        r.connection.shutdown(socket.SHUT_RDWR)
+    origin.routes["/cut"] = cut
+    relay = grip()
+    s = socket.create_connection(("127.0.0.1", relay.sub), timeout=WAIT)
+    s.sendall(b"GET /cut HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    assert b"5\r\nhello\r\n" in data and not data.endswith(b"0\r\n\r\n")
+
+
+# ---- GRIP instructions ----
+
+def test_invalid_grip_hold_is_502(grip, origin):
+    """GRIP instructions: Grip-Hold any other value → 502."""
+    origin.routes["/"] = lambda r: (200, [("Grip-Hold", "forever"), ("Grip-Channel", "c")], b"")
+    relay = grip()
+    assert requests.get(relay.url + "/", timeout=WAIT).status_code == 502
+
+
+def test_no_hold_applies_grip_status_and_strips_grip_headers(grip, origin):
+    """Proxying (GRIP response without Grip-Hold) + Grip-Status row."""
+    origin.routes["/"] = lambda r: (200, [("Grip-Status", "299 Custom"), ("X-Keep", "1")], b"body")
+    relay = grip()
+    r = requests.get(relay.url + "/", timeout=WAIT)
+    assert (r.status_code, r.reason, r.text) == (299, "Custom", "body")
+    assert r.headers["X-Keep"] == "1" and not any(h.lower().startswith("grip-") for h in r.headers)
+
+
+def test_instruct_body_without_hold(grip, origin):
+    """Instruct body: no hold = the `response` replaces the HTTP response."""
+    instruct = {"response": {"code": 201, "headers": {"X-I": "y"}, "body": "from json"}}
+    origin.routes["/"] = lambda r: (200, [("Content-Type", "application/grip-instruct")],
+                                    json.dumps(instruct).encode())
+    relay = grip()
+    r = requests.get(relay.url + "/", timeout=WAIT)
+    assert (r.status_code, r.text, r.headers["X-I"]) == (201, "from json", "y")
+
+
+def test_instruct_body_over_max_size_is_502(grip, origin):
+    """Limits: GRIP response body over push_grip_max_instruct_size → 502."""
+    origin.routes["/"] = lambda r: (200, [("Content-Type", "application/grip-instruct")], b" " * 5000)
+    relay = grip(extra="push_grip_max_instruct_size 1k;")
+    assert requests.get(relay.url + "/", timeout=WAIT).status_code == 502
+
+
+# ---- Response hold ----
+
+def hold_route(channel, timeout=None, extra=()):
+    headers = [("Grip-Hold", "response"), ("Grip-Channel", channel), ("Content-Type", "text/plain"),
+               ("X-Hold", "h"), *extra]
+    if timeout is not None:
+        headers.append(("Grip-Timeout", str(timeout)))
+    return lambda r: (200, headers, b"timed out\n")
+
+
+def test_response_hold_timeout_sends_the_hold_response(grip, origin):
+    """Response hold: timeout → the hold response exactly; Grip-Timeout clamped to the min."""
+    origin.routes["/"] = hold_route("t", timeout=0, extra=[("Grip-Status", "408 Waited")])
+    relay = grip()
+    started = time.monotonic()
+    r = requests.get(relay.url + "/", timeout=WAIT)
+    elapsed = time.monotonic() - started
+    assert (r.status_code, r.reason, r.text, r.headers["X-Hold"]) == (408, "Waited", "timed out\n", "h")
+    assert 0.9 <= elapsed < 4
+
+
+def test_response_holds_across_workers_released_by_a_push_message(grip, origin):
+    """GRIP and push channels: one namespace; a push publish reaches holds on every worker."""
+    origin.routes["/"] = hold_route("news")
+    relay = grip(workers=2)
+    pub = f"{relay.base_pub}/pub?id=news"
+    with ThreadPoolExecutor(6) as pool:
+        futures = [pool.submit(requests.get, relay.url + "/", timeout=WAIT) for _ in range(6)]
+        wait_for_subscribers(pub, 6)
+        r = publish(pub, b"hello", {"Content-Type": "text/x-news"})
+        assert r.status_code == 201
+        for f in futures:
+            got = f.result()
+            assert (got.status_code, got.text) == (200, "hello")
+            assert got.headers["Content-Type"] == "text/x-news" and got.headers["X-Hold"] == "h"
+    wait_for_subscribers(pub, 0)
+
+
+def test_several_channels_one_answer(grip, origin):
+    """Response hold: an item on any of its channels; the hold leaves every channel."""
+    origin.routes["/"] = lambda r: (200, [("Grip-Hold", "response"), ("Grip-Channel", "a, b")], b"")
+    relay = grip()
+    with ThreadPoolExecutor(1) as pool:
+        f = pool.submit(requests.get, relay.url + "/", timeout=WAIT)
+        wait_for_subscribers(f"{relay.base_pub}/pub?id=a", 1)
+        wait_for_subscribers(f"{relay.base_pub}/pub?id=b", 1)
+        publish(f"{relay.base_pub}/pub?id=b", b"on b")
+        assert f.result().text == "on b"
+    wait_for_subscribers(f"{relay.base_pub}/pub?id=a", 0)
+
+
+def test_client_close_leaves_the_channel(grip, origin):
+    """Response hold: client closes → the hold leaves every channel at once."""
+    origin.routes["/"] = hold_route("gone")
+    relay = grip()
+    s = socket.create_connection(("127.0.0.1", relay.sub), timeout=WAIT)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    pub = f"{relay.base_pub}/pub?id=gone"
+    wait_for_subscribers(pub, 1)
+    s.close()
+    wait_for_subscribers(pub, 0)
+
+
+# ---- Stream hold ----
+
+def test_stream_hold_initial_body_then_published_bodies(grip, origin):
+    """Stream hold: hold starts (status, headers, initial body, chunked); a push message appended."""
+    origin.routes["/s"] = lambda r: (200, [("Grip-Hold", "stream"), ("Grip-Channel", "s"),
+                                           ("Content-Type", "text/plain")], b"start\n")
+    relay = grip()
+    s = socket.create_connection(("127.0.0.1", relay.sub), timeout=WAIT)
+    s.sendall(b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while b"start\n" not in data:
+        data += s.recv(65536)
+    assert b"Transfer-Encoding: chunked" in data and b"Content-Length" not in data.split(b"\r\n\r\n")[0]
+    pub = f"{relay.base_pub}/pub?id=s"
+    wait_for_subscribers(pub, 1)
+    publish(pub, b"event one\n")
+    while b"event one\n" not in data:
+        data += s.recv(65536)
+    s.close()
+    wait_for_subscribers(pub, 0)
+
+
+def test_stream_hold_keep_alive(grip, origin):
+    """GRIP instructions: Grip-Keep-Alive, idle mode, written after N s without a send."""
+    origin.routes["/k"] = lambda r: (200, [("Grip-Hold", "stream"), ("Grip-Channel", "k"),
+                                           ("Grip-Keep-Alive", "ping\\n; format=cstring; timeout=1")], b"")
+    relay = grip()
+    s = socket.create_connection(("127.0.0.1", relay.sub), timeout=WAIT)
+    s.sendall(b"GET /k HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while data.count(b"ping\n") < 2:
+        data += s.recv(65536)
+    s.close()
+
+
+def test_stream_hold_prev_id_without_next_link_is_502(grip, origin):
+    """Stream hold: a channel with prev-id but no Grip-Link next → 502, nothing sent."""
+    origin.routes["/"] = lambda r: (200, [("Grip-Hold", "stream"), ("Grip-Channel", "p; prev-id=1")], b"x")
+    relay = grip()
+    assert requests.get(relay.url + "/", timeout=WAIT).status_code == 502

@@ -1,0 +1,102 @@
+// push/grip_proxy.h — the GRIP proxy location (Role::GripProxy, shared/grip.md "Proxying"): each
+// request goes to the location's origin; a plain answer streams back as it arrives, a GRIP answer
+// (Grip-* headers or an application/grip-instruct body) is read whole and becomes an ordinary
+// response or a hold (push/grip_hold.h).
+//
+// Worker process, the loop's thread only. One GripProxy per worker, owned by the Relay: it owns the
+// worker's upstream::Pool per origin, the Grip-Sig caches, and every request in flight toward an
+// origin. It never publishes (the publish location is push/grip_publish.*) and never touches the
+// shared segment except through the broker, as any subscriber does.
+#pragma once
+
+#include <ev.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/broker.h"
+#include "grip/instruction.h"
+#include "grip/sig.h"
+#include "http/connection.h"
+#include "push/subscriptions.h"
+#include "upstream/client.h"
+
+namespace pushrelay::push {
+
+class OriginCall;
+
+// The client request as the origin receives it, kept whole for re-requests: everything but the
+// headers each attempt adds itself (Grip-Sig, Grip-Feature, Grip-Last).
+struct ProxiedRequest {
+    upstream::Request request;
+    bool trusted = false;  // a valid Grip-Sig under push_grip_upstream_key: no GRIP processing
+};
+
+// This worker's GRIP figures (for logs and tests; the status page's server-wide ones are later).
+struct GripFigures {
+    std::uint64_t held_responses = 0;  // response holds open now
+    std::uint64_t held_streams = 0;    // stream holds open now
+    std::uint64_t rerequests = 0;
+    std::uint64_t origin_errors = 0;  // 502s and cut bodies
+};
+
+class GripProxy {
+  public:
+    // `broker`, `subscriptions` and `loop` outlive the proxy.
+    GripProxy(broker::Broker& broker, Subscriptions& subscriptions, struct ev_loop* loop);
+    // Abandons the requests in flight toward origins (their exchanges are closed by
+    // http::Connections, which goes first).
+    ~GripProxy();
+    GripProxy(const GripProxy&) = delete;
+    GripProxy& operator=(const GripProxy&) = delete;
+
+    // Proxies one request of a push_grip_proxy location.
+    void handle(http::Exchange& exchange);
+
+    // For holds: sends the original request again (fresh Grip-Sig, one Grip-Last per channel with
+    // a prev-id) and handles the answer afresh on `exchange`.
+    void rerequest(http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
+                   const std::vector<grip::HoldChannel>& channels);
+    // For OriginCall: a GRIP answer read whole.
+    void on_grip_response(http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
+                          const upstream::ResponseHead& head, const std::string& body);
+    // Answers 502 (push_grip_debug: with `reason`) and counts an origin error.
+    void bad_gateway(http::Exchange& exchange, std::string_view reason);
+    // Runs `work` from the loop after the current callbacks (an object ending itself, a hold
+    // leaving its channels outside a delivery walk).
+    void soon(std::function<void()> work);
+    // An OriginCall is done: destroyed from the loop, never under its own call.
+    void retire(OriginCall* call);
+
+    broker::Broker& broker() { return broker_; }
+    Subscriptions& subscriptions() { return subscriptions_; }
+    struct ev_loop* loop() const {
+        return loop_;
+    }
+    GripFigures& figures() { return figures_; }
+
+  private:
+    void start(http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
+               const std::vector<grip::HoldChannel>& channels);
+    upstream::Pool& pool_for(const conf::GripSettings& settings);
+    grip::SigCache& sig_for(const conf::GripSettings& settings);
+    static void on_soon(struct ev_loop* loop, ev_timer* w, int revents);
+
+    broker::Broker& broker_;
+    Subscriptions& subscriptions_;
+    struct ev_loop* loop_;
+    // By origin and pool settings: a handful per worker.
+    std::map<std::string, std::unique_ptr<upstream::Pool>> pools_;
+    std::map<std::string, std::unique_ptr<grip::SigCache>> sigs_;  // by iss and key
+    std::unordered_map<OriginCall*, std::unique_ptr<OriginCall>> calls_;
+    std::vector<std::function<void()>> soon_;
+    ev_timer soon_timer_;
+    GripFigures figures_;
+};
+
+}  // namespace pushrelay::push
