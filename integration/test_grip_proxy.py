@@ -362,22 +362,34 @@ def test_client_close_leaves_the_channel(grip, origin):
 
 # ---- Stream hold ----
 
+def open_stream(relay, path):
+    """A raw client connection that sent GET `path`; read it with read_until()."""
+    s = socket.create_connection(("127.0.0.1", relay.sub), timeout=WAIT)
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return s
+
+
+def read_until(s, data, done):
+    """Reads from `s` onto `data` until done(data); returns it."""
+    while not done(data):
+        piece = s.recv(65536)
+        assert piece, f"closed before the expected bytes; got {data!r}"
+        data += piece
+    return data
+
+
 def test_stream_hold_initial_body_then_published_bodies(grip, origin):
     """Stream hold: hold starts (status, headers, initial body, chunked); a push message appended."""
     origin.routes["/s"] = lambda r: (200, [("Grip-Hold", "stream"), ("Grip-Channel", "s"),
                                            ("Content-Type", "text/plain")], b"start\n")
     relay = grip()
-    s = socket.create_connection(("127.0.0.1", relay.sub), timeout=WAIT)
-    s.sendall(b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n")
-    data = b""
-    while b"start\n" not in data:
-        data += s.recv(65536)
+    s = open_stream(relay, "/s")
+    data = read_until(s, b"", lambda d: b"start\n" in d)
     assert b"Transfer-Encoding: chunked" in data and b"Content-Length" not in data.split(b"\r\n\r\n")[0]
     pub = f"{relay.base_pub}/pub?id=s"
     wait_for_subscribers(pub, 1)
     publish(pub, b"event one\n")
-    while b"event one\n" not in data:
-        data += s.recv(65536)
+    read_until(s, data, lambda d: b"event one\n" in d)
     s.close()
     wait_for_subscribers(pub, 0)
 
@@ -387,11 +399,8 @@ def test_stream_hold_keep_alive(grip, origin):
     origin.routes["/k"] = lambda r: (200, [("Grip-Hold", "stream"), ("Grip-Channel", "k"),
                                            ("Grip-Keep-Alive", "ping\\n; format=cstring; timeout=1")], b"")
     relay = grip()
-    s = socket.create_connection(("127.0.0.1", relay.sub), timeout=WAIT)
-    s.sendall(b"GET /k HTTP/1.1\r\nHost: x\r\n\r\n")
-    data = b""
-    while data.count(b"ping\n") < 2:
-        data += s.recv(65536)
+    s = open_stream(relay, "/k")
+    read_until(s, b"", lambda d: d.count(b"ping\n") >= 2)
     s.close()
 
 
