@@ -132,6 +132,7 @@ def test_plain_response_status_reason_headers_verbatim_and_request_rules(grip, o
     assert (r.status_code, r.reason, r.text) == (203, "Fine Indeed", "hello")
     assert r.raw.headers.getlist("X-A") == ["1", "2"]
     assert r.headers["Content-Length"] == "5"
+    assert len(r.raw.headers.getlist("Server")) == 1 and r.headers["Server"] == "pushrelay"
     seen = origin.requests[-1]
     assert seen.command == "POST" and seen.path == "/plain?q=1" and seen.body == b"payload"
     assert seen.headers["Host"] == f"127.0.0.1:{relay.sub}"
@@ -316,6 +317,7 @@ def test_response_hold_timeout_sends_the_hold_response(grip, origin):
     elapsed = time.monotonic() - started
     assert (r.status_code, r.reason, r.text, r.headers["X-Hold"]) == (408, "Waited", "timed out\n", "h")
     assert 0.9 <= elapsed < 4
+    assert r.raw.headers.getlist("Date").__len__() == 1  # ours, not the origin's too
 
 
 def test_response_holds_across_workers_released_by_a_push_message(grip, origin):

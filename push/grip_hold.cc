@@ -1,5 +1,7 @@
 #include "push/grip_hold.h"
 
+#include <strings.h>
+
 #include "core/log.h"
 #include "grip/headers.h"
 #include "grip/item.h"
@@ -7,14 +9,24 @@
 
 namespace pushrelay::push {
 
+void drop_head_writer_headers(std::vector<protocol::Header>& headers) {
+    std::erase_if(headers, [](const protocol::Header& h) {
+        return strcasecmp(h.name.c_str(), "Date") == 0 || strcasecmp(h.name.c_str(), "Server") == 0;
+    });
+}
+
 HoldResponse hold_response_of(const grip::Instruction& instruction,
                               const upstream::ResponseHead& head, const std::string& body) {
     if (instruction.response) {
         const grip::Response& r = *instruction.response;
-        return {r.code, r.reason, grip::hold_response_headers(r.headers, std::nullopt), r.body};
+        HoldResponse out{r.code, r.reason, grip::hold_response_headers(r.headers, std::nullopt),
+                         r.body};
+        drop_head_writer_headers(out.headers);
+        return out;
     }
     HoldResponse out{head.status, head.reason,
                      grip::hold_response_headers(head.headers, instruction.expose), body};
+    drop_head_writer_headers(out.headers);
     if (instruction.status) {
         out.code = instruction.status->code;
         out.reason = instruction.status->reason;

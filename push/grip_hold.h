@@ -40,6 +40,10 @@ struct HoldResponse {
     std::string body;
 };
 
+// Drops the origin's Date and Server: protocol::ResponseHead writes pushrelay's own (as nginx's
+// proxy does), and a response must not carry two of either.
+void drop_head_writer_headers(std::vector<protocol::Header>& headers);
+
 // The hold response of a GRIP answer: the instruct body's "response", else the origin's own
 // status (Grip-Status applied), headers and body.
 HoldResponse hold_response_of(const grip::Instruction& instruction,

@@ -29,14 +29,13 @@ bool has_header(const std::vector<protocol::Header>& headers, std::string_view n
 }
 
 // A plain origin response's headers for the client: hop-by-hop ones go (grip/headers.h), and so
-// do Date and Server, which protocol::ResponseHead writes itself (as nginx's proxy drops them).
+// do Date and Server (drop_head_writer_headers).
 std::vector<protocol::Header> plain_headers(const std::vector<protocol::Header>& origin,
                                             bool keep_length) {
     std::vector<protocol::Header> out = grip::without_hop_by_hop(origin);
-    std::erase_if(out, [&](const protocol::Header& h) {
-        return names(h, "Date") || names(h, "Server") ||
-               (!keep_length && names(h, "Content-Length"));
-    });
+    drop_head_writer_headers(out);
+    if (!keep_length)
+        std::erase_if(out, [](const protocol::Header& h) { return names(h, "Content-Length"); });
     return out;
 }
 
