@@ -71,6 +71,8 @@ class Hold::Member final : public Subscription {
 void Hold::start(GripProxy& proxy, http::Exchange& exchange,
                  std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
                  HoldResponse response) {
+    if (proxy.stopping())
+        return respond_with(exchange, response);  // as a stop answers the holds it ends
     const conf::PushSettings& push = exchange.location().push;
     broker::Broker& broker = proxy.broker();
     std::vector<broker::SubscribeResult> results;

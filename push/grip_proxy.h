@@ -57,6 +57,10 @@ class GripProxy {
 
     // Proxies one request of a push_grip_proxy location.
     void handle(http::Exchange& exchange);
+    // A graceful stop: the holds already held are ended by Subscriptions::stop_all(); a hold
+    // that begins from now on gets its hold response at once (the client polls another worker).
+    void stop() { stopping_ = true; }
+    bool stopping() const { return stopping_; }
 
     // For holds: sends the original request again (fresh Grip-Sig, one Grip-Last per channel with
     // a prev-id) and handles the answer afresh on `exchange`.
@@ -97,6 +101,7 @@ class GripProxy {
     std::vector<std::function<void()>> soon_;
     ev_timer soon_timer_;
     GripFigures figures_;
+    bool stopping_ = false;
 };
 
 }  // namespace pushrelay::push

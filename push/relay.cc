@@ -94,6 +94,7 @@ Relay::~Relay() {
 void Relay::stop(Shutdown why) {
     stopping_ = true;
     Ending ending = why == Shutdown::Restart ? Ending::Restarting : Ending::Stopping;
+    grip_.stop();
     subscriptions_.stop_all(ending);
     websockets_.stop(ending);
 }

@@ -233,6 +233,21 @@ TEST_F(GripHoldTest, TheClientLeavingLeavesEveryChannelAtOnce) {
     EXPECT_EQ(proxy.figures().held_responses, 0u);
 }
 
+TEST_F(GripHoldTest, AGracefulStopAnswersHoldsWithTheirHoldResponse) {
+    hold(grip::HoldMode::Response, {{"c", {}}});
+    subscriptions.stop_all(Ending::Stopping);
+    turn();
+    std::string out = received();
+    EXPECT_NE(out.find("X-Hold: h\r\n"), std::string::npos);
+    EXPECT_EQ(out.substr(out.size() - 7), "timeout");
+    EXPECT_EQ(broker.waiters[1], 0);
+    proxy.stop();  // a hold that begins now is answered at once, never subscribed
+    hold(grip::HoldMode::Response, {{"d", {}}});
+    out = received();
+    EXPECT_EQ(out.substr(out.size() - 7), "timeout");
+    EXPECT_EQ(broker.uids.count("/d"), 0u);
+}
+
 TEST(HoldResponseOf, GripStatusReplacesTheOriginsStatusAndGripHeadersGo) {
     grip::Instruction instruction;
     instruction.status = grip::StatusOverride{304, "Not Modified"};
