@@ -84,10 +84,16 @@ class HoldingHandler final : public http::Handler {
     GripProxy& proxy_;
 };
 
+// Declared first in the fixture, so destroyed last: everything else stops its watchers before.
+struct Loop {
+    struct ev_loop* loop = ev_loop_new(EVFLAG_AUTO);
+    ~Loop() { ev_loop_destroy(loop); }
+};
+
 struct GripHoldTest : ::testing::Test {
     GripHoldTest()
         : config(conf::load_string(kConf, "/tmp/test.conf", "/tmp").config),
-          loop(ev_loop_new(EVFLAG_AUTO)),
+          loop(owned_loop.loop),
           subscriptions(broker, loop),
           proxy(broker, subscriptions, loop),
           handler(proxy),
@@ -139,6 +145,7 @@ struct GripHoldTest : ::testing::Test {
         return item;
     }
 
+    Loop owned_loop;
     std::unique_ptr<conf::Config> config;
     struct ev_loop* loop;
     HoldingBroker broker;
