@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import signal
 import socket
 import threading
 import time
@@ -411,3 +412,88 @@ def test_stream_hold_prev_id_without_next_link_is_502(grip, origin):
     origin.routes["/"] = lambda r: (200, [("Grip-Hold", "stream"), ("Grip-Channel", "p; prev-id=1")], b"x")
     relay = grip()
     assert requests.get(relay.url + "/", timeout=WAIT).status_code == 502
+
+
+def test_stream_client_reading_too_slowly_is_disconnected(grip, origin):
+    """Stream hold: more than push_grip_stream_buffer unsent → disconnected."""
+    origin.routes["/s"] = lambda r: (200, [("Grip-Hold", "stream"), ("Grip-Channel", "slow")], b"")
+    relay = grip(extra="push_grip_stream_buffer 64k;")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the client never reads
+    s.connect(("127.0.0.1", relay.sub))
+    s.sendall(b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n")
+    pub = f"{relay.base_pub}/pub?id=slow"
+    wait_for_subscribers(pub, 1)
+    body = b"x" * 65536
+    session = requests.Session()
+    for _ in range(200):
+        publish(pub, body, session=session)
+        info = requests.get(pub, headers={"Accept": "application/json"}, timeout=WAIT)
+        if info.status_code == 200 and info.json()["subscribers"] == 0:
+            break
+    wait_for_subscribers(pub, 0)
+    s.close()
+
+
+def worker_rss_kib(relay):
+    total = 0
+    for pid in relay.worker_pids():
+        with open(f"/proc/{pid}/status") as f:
+            total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return total
+
+
+def test_slow_client_slows_the_origin_instead_of_buffering(grip, origin):
+    """Proxying: body streamed as it arrives; a slow client slows the origin read (issue 12)."""
+    block = b"y" * (1 << 20)
+    sent = []
+
+    def big(r):
+        r.send_response(200)
+        r.send_header("Content-Length", str(64 * len(block)))
+        r.end_headers()
+        try:
+            for _ in range(64):
+                r.wfile.write(block)
+                sent.append(len(block))
+        except OSError:
+            pass
+
+    origin.routes["/big"] = big
+    relay = grip(workers=1)
+    before = worker_rss_kib(relay)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", relay.sub))
+    s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(1.5)  # the client reads nothing: the origin must stall well before 64 MiB
+    assert sum(sent) < 32 * len(block)
+    assert worker_rss_kib(relay) - before < 16 * 1024
+    got = 0
+    while got < 64 * len(block):
+        piece = s.recv(1 << 20)
+        assert piece
+        got += len(piece)
+    assert got >= 64 * len(block)  # head + the whole body, Content-Length framed
+    s.close()
+
+
+def test_reload_answers_held_requests_with_their_hold_response(grip, origin):
+    """Across workers: a HUP reload retires the old workers; their response holds get the hold
+    response (doc/decisions.md) and the client polls again on a new worker."""
+    origin.routes["/"] = hold_route("r")
+    relay = grip()
+    pub = f"{relay.base_pub}/pub?id=r"
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(requests.get, relay.url + "/", timeout=WAIT) for _ in range(2)]
+        wait_for_subscribers(pub, 2)
+        relay.signal(signal.SIGHUP)
+        for f in futures:
+            r = f.result()
+            assert (r.status_code, r.text, r.headers["X-Hold"]) == (200, "timed out\n", "h")
+    # The new workers hold and deliver as before.
+    with ThreadPoolExecutor(1) as pool:
+        f = pool.submit(requests.get, relay.url + "/", timeout=WAIT)
+        wait_for_subscribers(pub, 1)
+        publish(pub, b"after reload")
+        assert f.result().text == "after reload"
