@@ -14,9 +14,18 @@
 namespace pushrelay::core {
 
 // The kinds of subscriber a worker holds, as push_stub_status counts them (interval-polls are
-// answered at once and never held).
-enum class SubscriberKind : std::uint8_t { LongPoll, EventSource, WebSocket, Chunked, Multipart };
-inline constexpr std::size_t kSubscriberKinds = 5;
+// answered at once and never held). GripResponse and GripStream are the GRIP proxy's holds
+// (shared/grip.md), one per channel of a hold as each is a waiter on its channel.
+enum class SubscriberKind : std::uint8_t {
+    LongPoll,
+    EventSource,
+    WebSocket,
+    Chunked,
+    Multipart,
+    GripResponse,
+    GripStream,
+};
+inline constexpr std::size_t kSubscriberKinds = 7;
 // Held subscribers by kind, indexed by SubscriberKind.
 using SubscriberCounts = std::array<std::uint64_t, kSubscriberKinds>;
 

@@ -77,6 +77,7 @@ GRIP_SERVERS = """
     server {{{{
         listen 127.0.0.1:{{pub}};
         location /pub {{{{ set $push_channel_id $arg_id; push_publisher; }}}}
+        location = /status {{{{ push_stub_status; }}}}
     }}}}
     server {{{{
         listen 127.0.0.1:{{sub}};
@@ -359,8 +360,11 @@ def test_client_close_leaves_the_channel(grip, origin):
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     pub = f"{relay.base_pub}/pub?id=gone"
     wait_for_subscribers(pub, 1)
+    status = lambda: requests.get(f"{relay.base_pub}/status?format=json", timeout=WAIT).json()
+    wait_until(lambda: status()["grip_response_subscribers"] == 1, what="the hold on the status page")
     s.close()
     wait_for_subscribers(pub, 0)
+    assert status()["grip_response_subscribers"] == 0
 
 
 # ---- Stream hold ----

@@ -19,6 +19,8 @@ TEXT_LABELS = {
     "WebSocket subscribers": "websocket_subscribers",
     "Chunked subscribers": "chunked_subscribers",
     "Multipart subscribers": "multipart_subscribers",
+    "GRIP response holds": "grip_response_subscribers",
+    "GRIP stream holds": "grip_stream_subscribers",
 
     "Published messages": "published", "Delivered messages": "delivered",
     "Segment bytes used": "segment_used", "Segment bytes total": "segment_total",
@@ -37,6 +39,8 @@ METRICS = {
     "pushrelay_subscribers_websocket": ("gauge", "websocket_subscribers"),
     "pushrelay_subscribers_chunked": ("gauge", "chunked_subscribers"),
     "pushrelay_subscribers_multipart": ("gauge", "multipart_subscribers"),
+    "pushrelay_subscribers_grip_response": ("gauge", "grip_response_subscribers"),
+    "pushrelay_subscribers_grip_stream": ("gauge", "grip_stream_subscribers"),
     "pushrelay_messages_stored": ("gauge", "messages"),
     "pushrelay_messages_published_total": ("counter", "published"),
     "pushrelay_messages_delivered_total": ("counter", "delivered"),

@@ -23,7 +23,7 @@ struct Figure {
     std::string_view help;    // Prometheus
 };
 
-constexpr std::array<Figure, 18> kFigures = {{
+constexpr std::array<Figure, 20> kFigures = {{
     {&ServerStatus::connections, "Active connections", "connections", "connections", "gauge",
      "Client connections open, across all workers."},
     {&ServerStatus::workers, "Workers", "workers", "workers", "gauge", "Worker processes running."},
@@ -40,6 +40,11 @@ constexpr std::array<Figure, 18> kFigures = {{
      "subscribers_chunked", "gauge", "HTTP chunked streams held, across all workers."},
     {&ServerStatus::multipart_subscribers, "Multipart subscribers", "multipart_subscribers",
      "subscribers_multipart", "gauge", "multipart/mixed streams held, across all workers."},
+    {&ServerStatus::grip_response_subscribers, "GRIP response holds", "grip_response_subscribers",
+     "subscribers_grip_response", "gauge",
+     "GRIP response holds, one per channel, across all workers."},
+    {&ServerStatus::grip_stream_subscribers, "GRIP stream holds", "grip_stream_subscribers",
+     "subscribers_grip_stream", "gauge", "GRIP stream holds, one per channel, across all workers."},
     {&ServerStatus::messages, "Stored messages", "messages", "messages_stored", "gauge",
      "Messages stored in channel queues."},
     {&ServerStatus::published, "Published messages", "published", "messages_published_total",

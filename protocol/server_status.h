@@ -23,10 +23,12 @@ struct ServerStatus {
     uint64_t websocket_subscribers = 0;
     uint64_t chunked_subscribers = 0;
     uint64_t multipart_subscribers = 0;
-    uint64_t messages = 0;                // messages stored
-    uint64_t published = 0;               // messages published since the segment was created
-    uint64_t delivered = 0;               // messages handed to subscribers since then
-    uint64_t segment_used = 0;            // bytes of the shared segment in use
+    uint64_t grip_response_subscribers = 0;  // GRIP response holds (one per channel)
+    uint64_t grip_stream_subscribers = 0;    // GRIP stream holds (one per channel)
+    uint64_t messages = 0;                   // messages stored
+    uint64_t published = 0;                  // messages published since the segment was created
+    uint64_t delivered = 0;                  // messages handed to subscribers since then
+    uint64_t segment_used = 0;               // bytes of the shared segment in use
     uint64_t segment_total = 0;           // bytes of the shared segment (push_max_reserved_memory)
     uint64_t subscriber_share_used = 0;   // bytes of channels subscribers made, unpublished
     uint64_t subscriber_share_total = 0;  // their bound (push_max_subscriber_memory)

@@ -109,7 +109,7 @@ void Hold::start(GripProxy& proxy, http::Exchange& exchange,
     hold->members_.assign(results.size(), nullptr);
     exchange.set_observer(hold.get());
     const core::SubscriberKind kind =
-        stream ? core::SubscriberKind::Chunked : core::SubscriberKind::LongPoll;
+        stream ? core::SubscriberKind::GripStream : core::SubscriberKind::GripResponse;
     for (std::size_t i = 0; i < results.size(); ++i) {
         auto member = std::make_unique<Member>(hold, i, kind);
         hold->members_[i] = member.get();

@@ -28,6 +28,8 @@ protocol::ServerStatus server_status(broker::Broker& broker) {
     status.websocket_subscribers = held(core::SubscriberKind::WebSocket);
     status.chunked_subscribers = held(core::SubscriberKind::Chunked);
     status.multipart_subscribers = held(core::SubscriberKind::Multipart);
+    status.grip_response_subscribers = held(core::SubscriberKind::GripResponse);
+    status.grip_stream_subscribers = held(core::SubscriberKind::GripStream);
     status.messages = stats.messages;
     status.published = stats.published;
     status.delivered = stats.delivered;

@@ -32,7 +32,7 @@ namespace pushrelay::shm {
 // Bumped whenever a structure below changes shape; recorded in the root, checked by Store::open().
 // The size pins at the end of this file stop a change of shape from compiling until they are
 // updated, and whoever updates them bumps this too.
-inline constexpr std::uint32_t kLayoutVersion = 7;
+inline constexpr std::uint32_t kLayoutVersion = 8;
 
 // Events a slot can have pending before further ones are dropped (and the slot told to resync).
 inline constexpr std::uint32_t kMailboxCapacity = 1024;
@@ -246,12 +246,12 @@ static_assert(sizeof(MessagePin) == 8, "MessagePin changed shape: bump kLayoutVe
 static_assert(sizeof(Mailbox) == 41488,
               "Mailbox (events and pin ledger) changed shape: bump kLayoutVersion");
 static_assert(sizeof(Counters) == 48, "Counters changed shape: bump kLayoutVersion");
-static_assert(sizeof(ServerFigures) == 1680, "ServerFigures changed shape: bump kLayoutVersion");
+static_assert(sizeof(ServerFigures) == 2192, "ServerFigures changed shape: bump kLayoutVersion");
 static_assert(sizeof(Intent) == 32, "Intent changed shape: bump kLayoutVersion");
 static_assert(sizeof(RobustMutex) == 48, "RobustMutex changed shape: bump kLayoutVersion");
 static_assert(sizeof(ChannelsByKey) == 32 && sizeof(ChannelsByDeadline) == 32,
               "the channel indexes changed shape: bump kLayoutVersion");
-static_assert(sizeof(Root) == 2432, "Root changed shape: bump kLayoutVersion");
+static_assert(sizeof(Root) == 2944, "Root changed shape: bump kLayoutVersion");
 #endif
 
 }  // namespace pushrelay::shm

@@ -19,6 +19,8 @@ constexpr ServerStatus kStatus{
     .websocket_subscribers = 16,
     .chunked_subscribers = 17,
     .multipart_subscribers = 18,
+    .grip_response_subscribers = 19,
+    .grip_stream_subscribers = 20,
     .messages = 4,
     .published = 5,
     .delivered = 6,
@@ -43,6 +45,8 @@ TEST(ServerStatusFormat, Text) {
               "WebSocket subscribers: 16\n"
               "Chunked subscribers: 17\n"
               "Multipart subscribers: 18\n"
+              "GRIP response holds: 19\n"
+              "GRIP stream holds: 20\n"
               "Stored messages: 4\n"
               "Published messages: 5\n"
               "Delivered messages: 6\n"
@@ -55,14 +59,16 @@ TEST(ServerStatusFormat, Text) {
 }
 
 TEST(ServerStatusFormat, Json) {
-    EXPECT_EQ(format_server_status(kStatus, StatusFormat::Json),
-              "{\"connections\": 9, \"workers\": 8, \"channels\": 2, \"subscribers\": 3, "
-              "\"longpoll_subscribers\": 14, \"eventsource_subscribers\": 15, "
-              "\"websocket_subscribers\": 16, \"chunked_subscribers\": 17, "
-              "\"multipart_subscribers\": 18, \"messages\": 4, \"published\": 5, \"delivered\": 6, "
-              "\"segment_used\": 7000, "
-              "\"segment_total\": 134217728, \"subscriber_share_used\": 12, "
-              "\"subscriber_share_total\": 13, \"uptime_seconds\": 10, \"reloads\": 11}\n");
+    EXPECT_EQ(
+        format_server_status(kStatus, StatusFormat::Json),
+        "{\"connections\": 9, \"workers\": 8, \"channels\": 2, \"subscribers\": 3, "
+        "\"longpoll_subscribers\": 14, \"eventsource_subscribers\": 15, "
+        "\"websocket_subscribers\": 16, \"chunked_subscribers\": 17, "
+        "\"multipart_subscribers\": 18, \"grip_response_subscribers\": 19, "
+        "\"grip_stream_subscribers\": 20, \"messages\": 4, \"published\": 5, \"delivered\": 6, "
+        "\"segment_used\": 7000, "
+        "\"segment_total\": 134217728, \"subscriber_share_used\": 12, "
+        "\"subscriber_share_total\": 13, \"uptime_seconds\": 10, \"reloads\": 11}\n");
 }
 
 TEST(ServerStatusFormat, Yaml) {
@@ -77,6 +83,8 @@ TEST(ServerStatusFormat, Yaml) {
               "websocket_subscribers: 16\n"
               "chunked_subscribers: 17\n"
               "multipart_subscribers: 18\n"
+              "grip_response_subscribers: 19\n"
+              "grip_stream_subscribers: 20\n"
               "messages: 4\n"
               "published: 5\n"
               "delivered: 6\n"
@@ -118,6 +126,14 @@ TEST(ServerStatusFormat, Prometheus) {
         "# HELP pushrelay_subscribers_multipart multipart/mixed streams held, across all workers.\n"
         "# TYPE pushrelay_subscribers_multipart gauge\n"
         "pushrelay_subscribers_multipart 18\n"
+        "# HELP pushrelay_subscribers_grip_response GRIP response holds, one per channel, across "
+        "all workers.\n"
+        "# TYPE pushrelay_subscribers_grip_response gauge\n"
+        "pushrelay_subscribers_grip_response 19\n"
+        "# HELP pushrelay_subscribers_grip_stream GRIP stream holds, one per channel, across all "
+        "workers.\n"
+        "# TYPE pushrelay_subscribers_grip_stream gauge\n"
+        "pushrelay_subscribers_grip_stream 20\n"
         "# HELP pushrelay_messages_stored Messages stored in channel queues.\n"
         "# TYPE pushrelay_messages_stored gauge\n"
         "pushrelay_messages_stored 4\n"
@@ -153,15 +169,17 @@ TEST(ServerStatusFormat, Prometheus) {
 TEST(ServerStatusFormat, ZeroAndLargestValues) {
     ServerStatus status{};
     status.published = UINT64_MAX;
-    EXPECT_EQ(format_server_status(status, StatusFormat::Json),
-              "{\"connections\": 0, \"workers\": 0, \"channels\": 0, \"subscribers\": 0, "
-              "\"longpoll_subscribers\": 0, \"eventsource_subscribers\": 0, "
-              "\"websocket_subscribers\": 0, \"chunked_subscribers\": 0, "
-              "\"multipart_subscribers\": 0, \"messages\": 0, \"published\": 18446744073709551615, "
-              "\"delivered\": 0, "
-              "\"segment_used\": 0, \"segment_total\": 0, \"subscriber_share_used\": 0, "
-              "\"subscriber_share_total\": 0, \"uptime_seconds\": 0, "
-              "\"reloads\": 0}\n");
+    EXPECT_EQ(
+        format_server_status(status, StatusFormat::Json),
+        "{\"connections\": 0, \"workers\": 0, \"channels\": 0, \"subscribers\": 0, "
+        "\"longpoll_subscribers\": 0, \"eventsource_subscribers\": 0, "
+        "\"websocket_subscribers\": 0, \"chunked_subscribers\": 0, "
+        "\"multipart_subscribers\": 0, \"grip_response_subscribers\": 0, "
+        "\"grip_stream_subscribers\": 0, \"messages\": 0, \"published\": 18446744073709551615, "
+        "\"delivered\": 0, "
+        "\"segment_used\": 0, \"segment_total\": 0, \"subscriber_share_used\": 0, "
+        "\"subscriber_share_total\": 0, \"uptime_seconds\": 0, "
+        "\"reloads\": 0}\n");
     EXPECT_NE(format_server_status(status, StatusFormat::Yaml)
                   .find("\npublished: 18446744073709551615\n"),
               std::string::npos);
