@@ -62,6 +62,7 @@ class CountingBroker final : public broker::Broker {
     void set_held(core::SubscriberKind kind, std::uint32_t n) override {
         held[static_cast<std::size_t>(kind)] = n;
     }
+    void count_grip_items(std::uint64_t) override {}
     std::int64_t now_ms() const override { return 0; }
 };
 
