@@ -80,7 +80,10 @@ bool channel_keys(http::Exchange& exchange, std::vector<std::string>* keys) {
 }  // namespace
 
 Relay::Relay(broker::Broker& broker, struct ev_loop* loop)
-    : broker_(broker), subscriptions_(broker, loop), websockets_(broker, loop) {
+    : broker_(broker),
+      subscriptions_(broker, loop),
+      websockets_(broker, loop),
+      grip_publisher_(broker, loop) {
     broker_.set_listener(&subscriptions_);
 }
 
@@ -103,6 +106,10 @@ void Relay::handle(http::Exchange& exchange) {
     }
     if (location.push.role == conf::Role::Status) {
         handle_status(broker_, exchange);
+        return;
+    }
+    if (location.push.role == conf::Role::GripPublish) {
+        grip_publisher_.handle(exchange);  // the channels are in the body, not the request
         return;
     }
     std::vector<std::string> keys;
