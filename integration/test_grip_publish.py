@@ -4,6 +4,7 @@ reaches a push subscriber), and "Ordering, de-duplication" through response hold
 push_grip_proxy locations hold (skipped, with the reason, while they do not)."""
 import http.client
 import json
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -282,6 +283,36 @@ def test_body_over_client_max_body_size_is_413(grip):
     big = items({"channel": "c", "formats": {"http-stream": {"content": "x" * 70000}}})
     r = post(grip.api + "publish/", big)
     assert r.status_code == 413
+
+
+def test_a_full_segment_is_507_and_publishes_nothing(pushrelay):
+    """Row: the shared segment cannot take the items → 507, text reason, nothing delivered
+    (a 1M segment filled with stored push messages; every item of the request is refused)."""
+    servers = """
+        server {{
+            listen 127.0.0.1:{pub};
+            location /pub {{ set $push_channel_id $arg_id; push_publisher; }}
+            location = /status {{ push_stub_status; }}
+            location /grip/ {{ push_grip_publish; }}
+        }}
+        server {{ listen 127.0.0.1:{sub}; location /sub {{ push_subscriber; }} }}
+    """
+    server = pushrelay(servers=servers, workers=1,
+                       http="push_max_reserved_memory 1M; push_min_message_buffer_length 0;")
+    for i in range(200):
+        if publish(server.pub_url(f"fill{i}"), os.urandom(48 * 1024)).status_code == 507:
+            break
+    else:
+        raise AssertionError("a 1M segment took 200 messages of 48 KiB")
+    body = items(*[{"channel": f"g{i}", "formats": {"http-stream": {"content": "x" * 20000}}}
+                   for i in range(3)])
+    r = post(f"{server.base_pub}/grip/publish/", body, {"Accept": "application/json"})
+    assert r.status_code == 507
+    assert r.headers["Content-Type"] == "text/plain"
+    assert b"none was published" in r.content
+    assert status(server)["grip_items_published"] == 0
+    assert all(channel_info(server.pub_url(f"g{i}")) is None for i in range(3))
+    assert "[alert]" not in server.error_log
 
 
 def test_replies_keep_the_connection_alive(grip):

@@ -98,18 +98,22 @@ grip::ApiReply GripPublisher::publish(const conf::Location& location, std::strin
     const GripSequencer::Timing timing{push.grip.message_wait.count(),
                                        push.grip.id_cache_ttl.count()};
     const std::int64_t now = now_ms();
-    bool refused = false;
+    std::size_t taken = 0;            // items handed to the sequencer before one was refused
     for (grip::Item& item : items) {  // in array order (grip.md "Ordering")
         std::string key = push.channel_group + "/" + item.channel;
         if (sequencer_.submit(key, std::move(item), limits, timing, now) ==
-            GripSequencer::Outcome::NoSpace) {
-            refused = true;
+            GripSequencer::Outcome::NoSpace)
             break;
-        }
+        ++taken;
     }
     after_emitting();
-    if (refused)
+    if (taken == 0 && !items.empty())
         return grip::error_reply(507, std::string(kNoSpace));
+    if (taken < items.size())  // the estimate was wrong: say what went out
+        return grip::error_reply(
+            507, "507 Insufficient Storage: the shared segment is full; the first " +
+                     std::to_string(taken) + " of " + std::to_string(items.size()) +
+                     " items were accepted, the rest were not.\n");
     return grip::publish_reply(grip::ApiRequest::Publish, format);
 }
 
