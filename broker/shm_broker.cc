@@ -170,6 +170,10 @@ void ShmBroker::count_grip_items(std::uint64_t n) {
     store_.count_grip_items(n);
 }
 
+std::uint64_t ShmBroker::note_grip_recover() {
+    return store_.note_grip_recover();
+}
+
 Stats ShmBroker::stats() {
     const shm::Store::Stats s = store_.stats();
     return {.segment_size = s.size,
@@ -182,6 +186,7 @@ Stats ShmBroker::stats() {
             .published = s.published,
             .delivered = s.delivered,
             .grip_items = s.grip_items,
+            .grip_recovers = s.grip_recovers,
             .workers = s.workers,
             .connections = s.connections,
             .held = s.held,

@@ -486,3 +486,20 @@ def test_items_of_one_request_go_in_array_order(holds):
                                            response_item("a1", "second")))
     assert r.status_code == 200
     assert h.result().content == b"first"
+
+
+def test_recover_forgets_the_last_id_on_every_worker(holds):
+    """Reliability `/recover`: every channel's L is forgotten, whichever worker took the recover
+    (here a connection of its own, on any worker): an item naming an unknown prev-id then goes
+    at once instead of waiting push_grip_message_wait."""
+    assert send(holds, holds.api + "publish/", items(response_item("rc", "1", id="1"))) \
+        .status_code == 200
+    assert post(holds.api + "recover/").status_code == 200
+    h = hold(holds, ["rc"])
+    held_on(holds, "rc")
+    started = time.monotonic()
+    assert send(holds, holds.api + "publish/",
+                items(response_item("rc", "after", id="5", **{"prev-id": "4"}))).status_code \
+        == 200
+    assert h.result().content == b"after"
+    assert time.monotonic() - started < 1.5, "the item waited: L was not forgotten"

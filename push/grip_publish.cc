@@ -69,7 +69,8 @@ void GripPublisher::handle(http::Exchange& exchange) {
             respond(exchange, publish(exchange.location(), req.body, route.format));
             break;
         case grip::ApiRequest::Recover:
-            // Per worker for now (doc/decisions.md): the other workers keep their L.
+            // The other workers forget theirs at their next publish (the epoch in the segment).
+            recovers_seen_ = broker_.note_grip_recover();
             sequencer_.recover();
             respond(exchange, grip::publish_reply(route.request, route.format));
             break;
@@ -90,8 +91,12 @@ grip::ApiReply GripPublisher::publish(const conf::Location& location, std::strin
     std::uint64_t needed = body.size();  // the packed items together are no larger than it
     for (const grip::Item& item : items)
         needed += push.channel_group.size() + item.channel.size() + kItemOverhead;
-    if (broker_.stats().segment_free < needed)
+    const broker::Stats stats = broker_.stats();
+    if (stats.segment_free < needed)
         return grip::error_reply(507, std::string(kNoSpace));
+    if (recovers_seen_ && *recovers_seen_ != stats.grip_recovers)
+        sequencer_.recover();  // another worker took a recover since this one last published
+    recovers_seen_ = stats.grip_recovers;
 
     core::ChannelLimits limits = channel_limits(push);
     limits.store_messages = false;  // grip.md: a GRIP item is never stored

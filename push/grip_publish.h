@@ -11,6 +11,7 @@
 #include <ev.h>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "broker/broker.h"
@@ -54,6 +55,9 @@ class GripPublisher {
     struct ev_loop* loop_;
     GripSequencer sequencer_;
     std::uint64_t emitted_ = 0;  // items emitted since the broker's count was last brought up
+    // The server's GRIP recover count when this worker last looked (nullopt: not yet): a larger
+    // one means a recover taken by another worker, so this one forgets its L too.
+    std::optional<std::uint64_t> recovers_seen_;
     ev_timer timer_;
 };
 

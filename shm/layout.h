@@ -174,6 +174,9 @@ struct Counters {
     // Store::count_grip_items: items push_grip_publish sent on (a plain number to the store,
     // which cannot tell them from other unstored messages); layout version 8.
     std::uint64_t grip_items = 0;
+    // Store::note_grip_recover: POST …/recover calls so far, the epoch each worker compares with
+    // the one it last saw to forget its GRIP sequencing (layout version 8).
+    std::uint64_t grip_recovers = 0;
 };
 
 // Server-wide figures beyond the store's own counters, for push_stub_status.
@@ -248,13 +251,13 @@ static_assert(sizeof(Hook) == 32, "the channel index hooks changed shape: bump k
 static_assert(sizeof(MessagePin) == 8, "MessagePin changed shape: bump kLayoutVersion");
 static_assert(sizeof(Mailbox) == 41488,
               "Mailbox (events and pin ledger) changed shape: bump kLayoutVersion");
-static_assert(sizeof(Counters) == 56, "Counters changed shape: bump kLayoutVersion");
+static_assert(sizeof(Counters) == 64, "Counters changed shape: bump kLayoutVersion");
 static_assert(sizeof(ServerFigures) == 1680, "ServerFigures changed shape: bump kLayoutVersion");
 static_assert(sizeof(Intent) == 32, "Intent changed shape: bump kLayoutVersion");
 static_assert(sizeof(RobustMutex) == 48, "RobustMutex changed shape: bump kLayoutVersion");
 static_assert(sizeof(ChannelsByKey) == 32 && sizeof(ChannelsByDeadline) == 32,
               "the channel indexes changed shape: bump kLayoutVersion");
-static_assert(sizeof(Root) == 2440, "Root changed shape: bump kLayoutVersion");
+static_assert(sizeof(Root) == 2448, "Root changed shape: bump kLayoutVersion");
 #endif
 
 }  // namespace pushrelay::shm

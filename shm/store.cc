@@ -369,6 +369,12 @@ void Store::count_grip_items(std::uint64_t n) noexcept {
     root.counters.grip_items += n;
 }
 
+std::uint64_t Store::note_grip_recover() noexcept {
+    Root& root = *root_;
+    StoreLock guard(root);
+    return ++root.counters.grip_recovers;
+}
+
 void Store::set_subscriber_share(std::uint64_t bytes) noexcept {
     Root& root = *root_;
     StoreLock guard(root);
@@ -400,6 +406,7 @@ Store::Stats Store::stats() const noexcept {
         .published = counters.published,
         .delivered = counters.delivered,
         .grip_items = counters.grip_items,
+        .grip_recovers = counters.grip_recovers,
         .lock_recoveries = root.lock.recoveries(),
         .workers = workers,
         .connections = connections,
