@@ -145,6 +145,11 @@ void GripPublisher::arm_timer() {
     ev_timer_start(loop_, &timer_);
 }
 
+void GripPublisher::stop() {
+    sequencer_.flush(now_ms());
+    after_emitting();
+}
+
 void GripPublisher::on_timer(struct ev_loop*, ev_timer* w, int) {
     auto* self = static_cast<GripPublisher*>(w->data);
     self->sequencer_.tick(now_ms());

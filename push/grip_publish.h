@@ -39,6 +39,10 @@ class GripPublisher {
     // but 413, which http/ answers before the body is read).
     void handle(http::Exchange& exchange);
 
+    // The worker stops (quit or reload): items still waiting for their predecessor go now,
+    // out of order rather than lost with this worker.
+    void stop();
+
   private:
     // Validates and publishes a body: the reply to send (200, 400, 507).
     grip::ApiReply publish(const conf::Location& location, std::string_view body,

@@ -1,6 +1,7 @@
 #include "push/grip_sequencer.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace pushrelay::push {
 
@@ -75,18 +76,31 @@ bool GripSequencer::idle(const Channel& channel, std::int64_t now_ms) {
     return channel.waiting.empty() && now_ms >= channel.forget_at_ms;
 }
 
+std::size_t GripSequencer::release_due(const std::string& key, Channel& channel,
+                                       std::int64_t due_ms, std::int64_t now_ms) {
+    std::size_t sent = 0;
+    // Deadlines are in arrival order (one message_wait per server); a release may remove later
+    // entries, so the front is looked at afresh each time.
+    while (!channel.waiting.empty() && channel.waiting.front().deadline_ms <= due_ms) {
+        Waiting waiting = std::move(channel.waiting.front());
+        channel.waiting.pop_front();
+        sent += send(key, channel, waiting.item, waiting.limits, now_ms);
+    }
+    return sent;
+}
+
+std::size_t GripSequencer::flush(std::int64_t now_ms) {
+    std::size_t sent = 0;
+    for (auto& [key, channel] : channels_) sent += release_due(key, channel, INT64_MAX, now_ms);
+    return sent;
+}
+
 std::size_t GripSequencer::tick(std::int64_t now_ms) {
     std::size_t sent = 0;
     // O(channels + remembered ids): tick runs when a deadline passes, not per publish.
     for (auto it = channels_.begin(); it != channels_.end();) {
         Channel& channel = it->second;
-        // Deadlines are in arrival order (one message_wait per server); a release may remove
-        // later entries, so the front is looked at afresh each time.
-        while (!channel.waiting.empty() && channel.waiting.front().deadline_ms <= now_ms) {
-            Waiting waiting = std::move(channel.waiting.front());
-            channel.waiting.pop_front();
-            sent += send(it->first, channel, waiting.item, waiting.limits, now_ms);
-        }
+        sent += release_due(it->first, channel, now_ms, now_ms);
         std::erase_if(channel.seen_until, [&](const auto& seen) { return seen.second <= now_ms; });
         it = idle(channel, now_ms) ? channels_.erase(it) : std::next(it);
     }

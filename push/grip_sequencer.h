@@ -67,6 +67,10 @@ class GripSequencer {
     // are forgotten. Returns how many items went out.
     std::size_t tick(std::int64_t now_ms);
 
+    // Every waiting item goes now, whatever its deadline (in each channel's arrival order): for
+    // a worker that stops, whose waiting items would otherwise be lost. Returns how many went.
+    std::size_t flush(std::int64_t now_ms);
+
     // POST …/recover: every channel's L is forgotten (waiting items keep their deadline).
     void recover();
 
@@ -101,6 +105,9 @@ class GripSequencer {
     // Remembers `item`'s id for the id cache ttl (no id or ttl 0: nothing).
     static void remember(Channel& channel, const grip::Item& item, std::int64_t now_ms);
     static bool idle(const Channel& channel, std::int64_t now_ms);
+    // Sends the waiting items of `channel` whose deadline is at or before `due_ms`.
+    std::size_t release_due(const std::string& key, Channel& channel, std::int64_t due_ms,
+                            std::int64_t now_ms);
 
     Emit emit_;
     std::unordered_map<std::string, Channel> channels_;

@@ -96,6 +96,7 @@ void Relay::stop(Shutdown why) {
     Ending ending = why == Shutdown::Restart ? Ending::Restarting : Ending::Stopping;
     subscriptions_.stop_all(ending);
     websockets_.stop(ending);
+    grip_publisher_.stop();
 }
 
 void Relay::handle(http::Exchange& exchange) {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -71,6 +73,22 @@ TEST_F(Sequenced, AWaitingItemGoesAnywayAfterTheMessageWait) {
     EXPECT_EQ(seq.tick(6000), 1u);
     EXPECT_EQ(out, (Strings{"/c:1", "/c:3"}));
     EXPECT_EQ(submit(item("4", "3"), 6001), Outcome::Sent);  // L followed it
+}
+
+TEST_F(Sequenced, FlushSendsEveryWaitingItemInArrivalOrder) {
+    submit(item("1"), 0);
+    submit(item("5", "4"), 1);
+    submit(item("3", "2"), 2);
+    submit(item("9"), 0, "/d");
+    submit(item("x", "y"), 3, "/d");
+    EXPECT_EQ(seq.flush(4), 3u);
+    // Channels come in any order; within one, arrival order.
+    Strings c;
+    std::copy_if(out.begin(), out.end(), std::back_inserter(c),
+                 [](const std::string& s) { return s.starts_with("/c:"); });
+    EXPECT_EQ(c, (Strings{"/c:1", "/c:5", "/c:3"}));
+    EXPECT_EQ(out.size(), 5u);
+    EXPECT_EQ(seq.tick(10'000), 0u);
 }
 
 TEST_F(Sequenced, ASecondWaiterOnTheSamePrevIdIsDropped) {
