@@ -219,12 +219,27 @@ void Subscriptions::on_message(std::uint64_t uid, const broker::Message& message
         run_walks(true);
     walks_.emplace_back(waiting, message);
     waiting.walks++;
+    join_walk_in_progress(waiting);
     if (walks_.size() == 1)
         run_walks();
     else if (!ev_is_active(&check_)) {
         ev_check_start(loop_, &check_);
         ev_idle_start(loop_, &idle_);
     }
+}
+
+// A message for the channel whose walk is under way, queued right behind that walk's group, joins
+// it: the subscriptions the walk has yet to visit get it in the same visit (the same write) as
+// the earlier ones, not one whole walk later. It stays queued for its own walk too, which hands it
+// to the subscriptions before the join point; the rest have it already, and their `since` skips
+// them.
+void Subscriptions::join_walk_in_progress(Waiting& waiting) {
+    Walk& lead = walks_.front();
+    if (!lead.started || lead.waiting != &waiting || lead.group != walks_.size() - 1 ||
+        lead.group >= kMaxGroup)
+        return;
+    lead.group++;
+    lead.joined++;
 }
 
 void Subscriptions::run_walks(bool all) {
@@ -240,7 +255,8 @@ void Subscriptions::run_walks(bool all) {
         if (!advance(all))
             break;
         Waiting& waiting = *walks_.front().waiting;
-        for (std::size_t n = walks_.front().group; n > 0; n--) {
+        // Walks that joined the group midway stay for their own walk, from the list's head.
+        for (std::size_t n = walks_.front().group - walks_.front().joined; n > 0; n--) {
             walks_.pop_front();
             waiting.walks--;
         }
@@ -274,7 +290,9 @@ bool Subscriptions::advance(bool all) {
     while (lead.next && (all || budget_ > 0)) {
         Subscription* s = lead.next;
         lead.next = s->next_;
-        if (budget_ > 0)
+        // The budget counts visits that hand something out: a walk whose messages most
+        // subscriptions have already (joined midway, see join_walk_in_progress) passes them fast.
+        if (budget_ > 0 && s->since_ < walks_[lead.group - 1].message.id)
             budget_--;
         for (std::size_t i = 0; i < lead.group; i++) {
             Walk& walk = walks_[i];

@@ -124,6 +124,8 @@ struct Walk {
     // Once started: how many walks, this one and those queued right behind it for the same
     // channel, go to each subscription together (see Subscriptions::advance).
     std::size_t group = 1;
+    // Of `group`, the last ones joined while this walk was under way (they walk again after it).
+    std::size_t joined = 0;
 };
 
 class Subscriptions final : public broker::Listener {
@@ -207,6 +209,7 @@ class Subscriptions final : public broker::Listener {
     // Walks the front walk's list until it or the budget ends, handing each subscription the
     // messages of the front walk's group; true when the list's end was reached.
     bool advance(bool all);
+    void join_walk_in_progress(Waiting& waiting);
     static void on_check(struct ev_loop* loop, ev_check* w, int revents);
     static void on_idle(struct ev_loop* loop, ev_idle* w, int revents);
     // Ends the subscriptions whose timeout has passed and sets the timer for the next one.

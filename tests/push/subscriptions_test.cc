@@ -494,26 +494,27 @@ TEST_F(BatchedDeliveryTest, ABurstOnOneChannelReachesEachSubscriptionTogether) {
     for (int i = 0; i < 4; i++) add(subs, 1, false);
     subs.on_message(1, message(10, 0));  // handed to two at once, the rest pending
     add(subs, 1, true, 1, {10, 0});      // a re-poll, after 10:0
-    subs.on_message(1, message(10, 1));  // queued behind: these two go out as a group
+    subs.on_message(1, message(10, 1));  // these join the walk under way, then walk themselves
     subs.on_message(1, message(10, 2));
     drain(subs);
     using Id = core::MessageId;
     EXPECT_EQ(log.messages, (std::vector<Id>{{10, 0},
+                                             {10, 0},  // the first batch
                                              {10, 0},
-                                             {10, 0},
-                                             {10, 0},  //
                                              {10, 1},
-                                             {10, 2},
+                                             {10, 2},  // the rest: all three at once
+                                             {10, 0},
                                              {10, 1},
                                              {10, 2},  //
+                                             {10, 1},  // the one-shot: its first
                                              {10, 1},
                                              {10, 2},
                                              {10, 1},
-                                             {10, 2},     //
-                                             {10, 1}}));  // the one-shot ends with its first
+                                             {10, 2}}));  // the joiners' own walk
     EXPECT_EQ(broker.delivered, 13u);
     EXPECT_EQ(broker.waiters[1], 4);
     EXPECT_EQ(subs.size(), 4u);
+    EXPECT_EQ(subs.pending_walks(), 0u);
 }
 
 TEST_F(BatchedDeliveryTest, OtherChannelsWaitTheirTurnInArrivalOrder) {
