@@ -5,7 +5,9 @@
 //
 // Run by a worker, from its loop only. Owns the worker's GripSequencer (ordering and
 // de-duplication, per worker for now: push/grip_sequencer.h) and the timer that releases the
-// items waiting in it. Holds nothing of the client: every request is answered at once.
+// items waiting in it; /recover reaches the other workers through a recover count in the
+// segment (Broker::note_grip_recover), read with each publish's free-space check. Holds nothing
+// of the client: every request is answered at once.
 #pragma once
 
 #include <ev.h>
