@@ -80,7 +80,10 @@ bool channel_keys(http::Exchange& exchange, std::vector<std::string>* keys) {
 }  // namespace
 
 Relay::Relay(broker::Broker& broker, struct ev_loop* loop)
-    : broker_(broker), subscriptions_(broker, loop), websockets_(broker, loop) {
+    : broker_(broker),
+      subscriptions_(broker, loop),
+      websockets_(broker, loop),
+      grip_publisher_(broker, loop) {
     broker_.set_listener(&subscriptions_);
 }
 
@@ -93,6 +96,7 @@ void Relay::stop(Shutdown why) {
     Ending ending = why == Shutdown::Restart ? Ending::Restarting : Ending::Stopping;
     subscriptions_.stop_all(ending);
     websockets_.stop(ending);
+    grip_publisher_.stop();
 }
 
 void Relay::handle(http::Exchange& exchange) {
@@ -103,6 +107,10 @@ void Relay::handle(http::Exchange& exchange) {
     }
     if (location.push.role == conf::Role::Status) {
         handle_status(broker_, exchange);
+        return;
+    }
+    if (location.push.role == conf::Role::GripPublish) {
+        grip_publisher_.handle(exchange);  // the channels are in the body, not the request
         return;
     }
     std::vector<std::string> keys;

@@ -22,6 +22,7 @@ constexpr ServerStatus kStatus{
     .messages = 4,
     .published = 5,
     .delivered = 6,
+    .grip_items_published = 19,
     .segment_used = 7000,
     .segment_total = 134217728,
     .subscriber_share_used = 12,
@@ -46,6 +47,7 @@ TEST(ServerStatusFormat, Text) {
               "Stored messages: 4\n"
               "Published messages: 5\n"
               "Delivered messages: 6\n"
+              "GRIP items published: 19\n"
               "Segment bytes used: 7000\n"
               "Segment bytes total: 134217728\n"
               "Subscriber share bytes used: 12\n"
@@ -60,7 +62,7 @@ TEST(ServerStatusFormat, Json) {
               "\"longpoll_subscribers\": 14, \"eventsource_subscribers\": 15, "
               "\"websocket_subscribers\": 16, \"chunked_subscribers\": 17, "
               "\"multipart_subscribers\": 18, \"messages\": 4, \"published\": 5, \"delivered\": 6, "
-              "\"segment_used\": 7000, "
+              "\"grip_items_published\": 19, \"segment_used\": 7000, "
               "\"segment_total\": 134217728, \"subscriber_share_used\": 12, "
               "\"subscriber_share_total\": 13, \"uptime_seconds\": 10, \"reloads\": 11}\n");
 }
@@ -80,6 +82,7 @@ TEST(ServerStatusFormat, Yaml) {
               "messages: 4\n"
               "published: 5\n"
               "delivered: 6\n"
+              "grip_items_published: 19\n"
               "segment_used: 7000\n"
               "segment_total: 134217728\n"
               "subscriber_share_used: 12\n"
@@ -128,6 +131,10 @@ TEST(ServerStatusFormat, Prometheus) {
         "per subscriber.\n"
         "# TYPE pushrelay_messages_delivered_total counter\n"
         "pushrelay_messages_delivered_total 6\n"
+        "# HELP pushrelay_grip_items_published_total GRIP items published through "
+        "push_grip_publish (also counted as messages published).\n"
+        "# TYPE pushrelay_grip_items_published_total counter\n"
+        "pushrelay_grip_items_published_total 19\n"
         "# HELP pushrelay_segment_used_bytes Bytes of the shared memory segment in use.\n"
         "# TYPE pushrelay_segment_used_bytes gauge\n"
         "pushrelay_segment_used_bytes 7000\n"
@@ -158,7 +165,7 @@ TEST(ServerStatusFormat, ZeroAndLargestValues) {
               "\"longpoll_subscribers\": 0, \"eventsource_subscribers\": 0, "
               "\"websocket_subscribers\": 0, \"chunked_subscribers\": 0, "
               "\"multipart_subscribers\": 0, \"messages\": 0, \"published\": 18446744073709551615, "
-              "\"delivered\": 0, "
+              "\"delivered\": 0, \"grip_items_published\": 0, "
               "\"segment_used\": 0, \"segment_total\": 0, \"subscriber_share_used\": 0, "
               "\"subscriber_share_total\": 0, \"uptime_seconds\": 0, "
               "\"reloads\": 0}\n");
