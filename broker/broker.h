@@ -125,6 +125,8 @@ struct Stats {
     std::uint64_t subscriber_share = 0;  // the most subscriber_bytes may reach
     std::uint64_t published = 0;
     std::uint64_t delivered = 0;
+    std::uint64_t grip_items = 0;     // GRIP items published (count_grip_items totals)
+    std::uint64_t grip_recovers = 0;  // GRIP recovers taken (note_grip_recover calls)
     std::uint64_t workers = 0;
     std::uint64_t connections = 0;
     core::SubscriberCounts held{};  // held subscribers by kind, every worker
@@ -167,6 +169,12 @@ class Broker {
     virtual Stats stats() = 0;
     // This worker now holds `n` subscribers of `kind` (for stats()).
     virtual void set_held(core::SubscriberKind kind, std::uint32_t n) = 0;
+    // This worker published `n` GRIP items (each a publish() of its own), for stats(). Apart
+    // from publish() so that the broker need not know GRIP's content type.
+    virtual void count_grip_items(std::uint64_t n) = 0;
+    // This worker took a GRIP recover: returns the server's recover count after it, which
+    // stats() shows every worker (so each forgets its sequencing at its next publish).
+    virtual std::uint64_t note_grip_recover() = 0;
     // Wall-clock milliseconds as the broker dates messages (the loop's time for this iteration).
     virtual std::int64_t now_ms() const = 0;
 };

@@ -166,6 +166,14 @@ void ShmBroker::set_held(core::SubscriberKind kind, std::uint32_t n) {
     store_.set_held(slot_, kind, n);
 }
 
+void ShmBroker::count_grip_items(std::uint64_t n) {
+    store_.count_grip_items(n);
+}
+
+std::uint64_t ShmBroker::note_grip_recover() {
+    return store_.note_grip_recover();
+}
+
 Stats ShmBroker::stats() {
     const shm::Store::Stats s = store_.stats();
     return {.segment_size = s.size,
@@ -177,6 +185,8 @@ Stats ShmBroker::stats() {
             .subscriber_share = s.subscriber_share,
             .published = s.published,
             .delivered = s.delivered,
+            .grip_items = s.grip_items,
+            .grip_recovers = s.grip_recovers,
             .workers = s.workers,
             .connections = s.connections,
             .held = s.held,

@@ -44,6 +44,8 @@ class ShmBroker final : public Broker {
     void expire() override;
     Stats stats() override;
     void set_held(core::SubscriberKind kind, std::uint32_t n) override;
+    void count_grip_items(std::uint64_t n) override;
+    std::uint64_t note_grip_recover() override;
     std::int64_t now_ms() const override;
 
   private:

@@ -23,6 +23,7 @@ TEXT_LABELS = {
     "GRIP stream holds": "grip_stream_subscribers",
 
     "Published messages": "published", "Delivered messages": "delivered",
+    "GRIP items published": "grip_items_published",
     "Segment bytes used": "segment_used", "Segment bytes total": "segment_total",
     "Subscriber share bytes used": "subscriber_share_used",
     "Subscriber share bytes total": "subscriber_share_total",
@@ -44,6 +45,7 @@ METRICS = {
     "pushrelay_messages_stored": ("gauge", "messages"),
     "pushrelay_messages_published_total": ("counter", "published"),
     "pushrelay_messages_delivered_total": ("counter", "delivered"),
+    "pushrelay_grip_items_published_total": ("counter", "grip_items_published"),
     "pushrelay_segment_used_bytes": ("gauge", "segment_used"),
     "pushrelay_segment_size_bytes": ("gauge", "segment_total"),
     "pushrelay_subscriber_share_used_bytes": ("gauge", "subscriber_share_used"),
@@ -145,6 +147,7 @@ def test_figures_are_what_the_test_did(busy_server, fmt, how):
     assert figures["messages"] == 4
     assert figures["published"] == 4
     assert figures["delivered"] == 3
+    assert figures["grip_items_published"] == 0
     assert figures["workers"] == 2
     # The 3 held subscribers and this request's own connection; closed ones may linger a moment.
     assert figures["connections"] >= 4

@@ -23,7 +23,7 @@ struct Figure {
     std::string_view help;    // Prometheus
 };
 
-constexpr std::array<Figure, 20> kFigures = {{
+constexpr std::array<Figure, 21> kFigures = {{
     {&ServerStatus::connections, "Active connections", "connections", "connections", "gauge",
      "Client connections open, across all workers."},
     {&ServerStatus::workers, "Workers", "workers", "workers", "gauge", "Worker processes running."},
@@ -51,6 +51,9 @@ constexpr std::array<Figure, 20> kFigures = {{
      "counter", "Messages published."},
     {&ServerStatus::delivered, "Delivered messages", "delivered", "messages_delivered_total",
      "counter", "Messages delivered to subscribers, one per subscriber."},
+    {&ServerStatus::grip_items_published, "GRIP items published", "grip_items_published",
+     "grip_items_published_total", "counter",
+     "GRIP items published through push_grip_publish (also counted as messages published)."},
     {&ServerStatus::segment_used, "Segment bytes used", "segment_used", "segment_used_bytes",
      "gauge", "Bytes of the shared memory segment in use."},
     {&ServerStatus::segment_total, "Segment bytes total", "segment_total", "segment_size_bytes",

@@ -28,6 +28,7 @@ struct ServerStatus {
     uint64_t messages = 0;                   // messages stored
     uint64_t published = 0;                  // messages published since the segment was created
     uint64_t delivered = 0;                  // messages handed to subscribers since then
+    uint64_t grip_items_published = 0;       // GRIP items published (push_grip_publish) since then
     uint64_t segment_used = 0;               // bytes of the shared segment in use
     uint64_t segment_total = 0;           // bytes of the shared segment (push_max_reserved_memory)
     uint64_t subscriber_share_used = 0;   // bytes of channels subscribers made, unpublished

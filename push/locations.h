@@ -17,6 +17,9 @@ namespace pushrelay::push {
 void handle_publisher(broker::Broker& broker, WebSockets& websockets, http::Exchange& exchange,
                       const std::vector<std::string>& keys);
 
+// The limits a publish to a channel of a location with `push` gives the channel (and its message).
+core::ChannelLimits channel_limits(const conf::PushSettings& push);
+
 // One publish to `keys`, from a POST or a WebSocket frame: the status an HTTP publisher answers
 // with (201, 202; 400 for a malformed message/http body, 507 when the segment is full) and its
 // body: the channel info in the format `accept` chooses, or the error's text. `content_type`,

@@ -15,18 +15,6 @@ namespace {
 
 constexpr std::string_view kAllowedMethods = "GET, POST, PUT, DELETE, OPTIONS";
 
-core::ChannelLimits limits_of(const conf::PushSettings& push) {
-    core::ChannelLimits limits;
-    limits.min_buffer = push.min_buffer;
-    limits.max_buffer = push.max_buffer;
-    limits.message_timeout_ms = push.message_timeout.count();
-    limits.min_recipients = push.min_recipients;
-    limits.delete_oldest_received = push.delete_oldest_received;
-    limits.channel_timeout_ms = push.channel_timeout.count();
-    limits.store_messages = push.store_messages;
-    return limits;
-}
-
 // The channel info body, in the format `accept` chooses (protocol.md), and its media type.
 std::string info_body(broker::Broker& broker, const std::string* accept,
                       const core::ChannelInfo& info, std::string* content_type) {
@@ -97,6 +85,18 @@ void channel_info(broker::Broker& broker, http::Exchange& exchange, const std::s
 
 }  // namespace
 
+core::ChannelLimits channel_limits(const conf::PushSettings& push) {
+    core::ChannelLimits limits;
+    limits.min_buffer = push.min_buffer;
+    limits.max_buffer = push.max_buffer;
+    limits.message_timeout_ms = push.message_timeout.count();
+    limits.min_recipients = push.min_recipients;
+    limits.delete_oldest_received = push.delete_oldest_received;
+    limits.channel_timeout_ms = push.channel_timeout.count();
+    limits.store_messages = push.store_messages;
+    return limits;
+}
+
 PublishReply publish_message(broker::Broker& broker, const conf::Location& location,
                              const std::vector<std::string>& keys, const std::string* content_type,
                              const std::string* event, std::string_view body,
@@ -112,7 +112,7 @@ PublishReply publish_message(broker::Broker& broker, const conf::Location& locat
     core::ChannelInfo total;
     for (const std::string& key : keys) {
         auto result = broker.publish(key, content_type ? *content_type : "", event ? *event : "",
-                                     body, limits_of(location.push));
+                                     body, channel_limits(location.push));
         if (result.status == core::Status::NoSpace) {
             LOG_ERROR(
                 "publish to \"%s\" refused: the shared segment is full "

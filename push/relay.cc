@@ -83,7 +83,8 @@ Relay::Relay(broker::Broker& broker, struct ev_loop* loop)
     : broker_(broker),
       grip_(broker, subscriptions_, loop),  // keeps the reference only
       subscriptions_(broker, loop),
-      websockets_(broker, loop) {
+      websockets_(broker, loop),
+      grip_publisher_(broker, loop) {
     broker_.set_listener(&subscriptions_);
 }
 
@@ -97,6 +98,7 @@ void Relay::stop(Shutdown why) {
     grip_.stop();
     subscriptions_.stop_all(ending);
     websockets_.stop(ending);
+    grip_publisher_.stop();
 }
 
 void Relay::handle(http::Exchange& exchange) {
@@ -114,8 +116,7 @@ void Relay::handle(http::Exchange& exchange) {
         return;
     }
     if (location.push.role == conf::Role::GripPublish) {
-        // Built on another branch (push/grip_publish.*); until it is merged, say so plainly.
-        respond_text(exchange, 501, "The GRIP publish API is not in this build yet.\n");
+        grip_publisher_.handle(exchange);  // the channels are in the body, not the request
         return;
     }
     std::vector<std::string> keys;

@@ -3,7 +3,8 @@
 //
 // The Relay is the http::Handler of a worker's connections. It routes each exchange by its
 // location's role: publisher (POST/PUT store and fan out, GET reports, DELETE removes),
-// subscriber (answer from the queue, hold, or 304), push_stub_status, or 404. Held subscribers
+// subscriber (answer from the queue, hold, or 304), push_stub_status, push_grip_publish (its
+// GripPublisher), or 404. Held subscribers
 // live in its Subscriptions, which receive the broker's events.
 #pragma once
 
@@ -14,6 +15,7 @@
 #include "broker/broker.h"
 #include "http/connection.h"
 #include "push/grip_proxy.h"
+#include "push/grip_publish.h"
 #include "push/subscriptions.h"
 #include "push/websocket.h"
 
@@ -52,6 +54,7 @@ class Relay final : public http::Handler {
     GripProxy grip_;
     Subscriptions subscriptions_;
     WebSockets websockets_;  // after subscriptions_: destroyed first, it detaches its subscribers
+    GripPublisher grip_publisher_;
     bool stopping_ = false;
 };
 

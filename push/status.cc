@@ -33,6 +33,7 @@ protocol::ServerStatus server_status(broker::Broker& broker) {
     status.messages = stats.messages;
     status.published = stats.published;
     status.delivered = stats.delivered;
+    status.grip_items_published = stats.grip_items;
     status.segment_used = stats.segment_size - stats.segment_free;
     status.segment_total = stats.segment_size;
     status.subscriber_share_used = stats.subscriber_bytes;

@@ -32,7 +32,7 @@ namespace pushrelay::shm {
 // Bumped whenever a structure below changes shape; recorded in the root, checked by Store::open().
 // The size pins at the end of this file stop a change of shape from compiling until they are
 // updated, and whoever updates them bumps this too.
-inline constexpr std::uint32_t kLayoutVersion = 8;
+inline constexpr std::uint32_t kLayoutVersion = 9;
 
 // Events a slot can have pending before further ones are dropped (and the slot told to resync).
 inline constexpr std::uint32_t kMailboxCapacity = 1024;
@@ -171,6 +171,12 @@ struct Counters {
     std::uint64_t subscriber_bytes = 0;
     std::uint64_t published = 0;  // Store::publish
     std::uint64_t delivered = 0;  // count_receipts
+    // Store::count_grip_items: items push_grip_publish sent on (a plain number to the store,
+    // which cannot tell them from other unstored messages); layout version 8.
+    std::uint64_t grip_items = 0;
+    // Store::note_grip_recover: POST …/recover calls so far, the epoch each worker compares with
+    // the one it last saw to forget its GRIP sequencing (layout version 8).
+    std::uint64_t grip_recovers = 0;
 };
 
 // Server-wide figures beyond the store's own counters, for push_stub_status.
@@ -245,13 +251,13 @@ static_assert(sizeof(Hook) == 32, "the channel index hooks changed shape: bump k
 static_assert(sizeof(MessagePin) == 8, "MessagePin changed shape: bump kLayoutVersion");
 static_assert(sizeof(Mailbox) == 41488,
               "Mailbox (events and pin ledger) changed shape: bump kLayoutVersion");
-static_assert(sizeof(Counters) == 48, "Counters changed shape: bump kLayoutVersion");
+static_assert(sizeof(Counters) == 64, "Counters changed shape: bump kLayoutVersion");
 static_assert(sizeof(ServerFigures) == 2192, "ServerFigures changed shape: bump kLayoutVersion");
 static_assert(sizeof(Intent) == 32, "Intent changed shape: bump kLayoutVersion");
 static_assert(sizeof(RobustMutex) == 48, "RobustMutex changed shape: bump kLayoutVersion");
 static_assert(sizeof(ChannelsByKey) == 32 && sizeof(ChannelsByDeadline) == 32,
               "the channel indexes changed shape: bump kLayoutVersion");
-static_assert(sizeof(Root) == 2944, "Root changed shape: bump kLayoutVersion");
+static_assert(sizeof(Root) == 2960, "Root changed shape: bump kLayoutVersion");
 #endif
 
 }  // namespace pushrelay::shm

@@ -363,6 +363,18 @@ void Store::note_reload() noexcept {
     ++root.server.reloads;
 }
 
+void Store::count_grip_items(std::uint64_t n) noexcept {
+    Root& root = *root_;
+    StoreLock guard(root);
+    root.counters.grip_items += n;
+}
+
+std::uint64_t Store::note_grip_recover() noexcept {
+    Root& root = *root_;
+    StoreLock guard(root);
+    return ++root.counters.grip_recovers;
+}
+
 void Store::set_subscriber_share(std::uint64_t bytes) noexcept {
     Root& root = *root_;
     StoreLock guard(root);
@@ -393,6 +405,8 @@ Store::Stats Store::stats() const noexcept {
         .subscriber_share = root.subscriber_share,
         .published = counters.published,
         .delivered = counters.delivered,
+        .grip_items = counters.grip_items,
+        .grip_recovers = counters.grip_recovers,
         .lock_recoveries = root.lock.recoveries(),
         .workers = workers,
         .connections = connections,

@@ -283,6 +283,13 @@ class Store {
     // For the master, once per completed reload of the configuration.
     void note_reload() noexcept;
 
+    // For a worker, after it published `n` GRIP items (push_grip_publish) with publish(): the
+    // store counts them apart from `published` for the status page, which it cannot do alone.
+    void count_grip_items(std::uint64_t n) noexcept;
+    // For a worker that took a GRIP recover: counts it and returns the new count (the epoch
+    // that stats() shows every worker).
+    std::uint64_t note_grip_recover() noexcept;
+
     // The subscriber share: the most bytes (footprint: header and key) that channels made by
     // subscribers and not yet published to may take together. Subscribers face the internet;
     // this keeps the rest of the segment for publishing. The master sets it from the conf before
@@ -300,6 +307,8 @@ class Store {
         std::uint64_t subscriber_share = 0;
         std::uint64_t published = 0;
         std::uint64_t delivered = 0;
+        std::uint64_t grip_items = 0;     // count_grip_items() totals
+        std::uint64_t grip_recovers = 0;  // note_grip_recover() calls
         std::uint64_t lock_recoveries = 0;
         std::uint64_t workers = 0;      // slots between slot_started and reset_slot
         std::uint64_t connections = 0;  // open connections, summed over every slot

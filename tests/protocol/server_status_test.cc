@@ -19,11 +19,12 @@ constexpr ServerStatus kStatus{
     .websocket_subscribers = 16,
     .chunked_subscribers = 17,
     .multipart_subscribers = 18,
-    .grip_response_subscribers = 19,
-    .grip_stream_subscribers = 20,
+    .grip_response_subscribers = 21,
+    .grip_stream_subscribers = 22,
     .messages = 4,
     .published = 5,
     .delivered = 6,
+    .grip_items_published = 19,
     .segment_used = 7000,
     .segment_total = 134217728,
     .subscriber_share_used = 12,
@@ -45,11 +46,12 @@ TEST(ServerStatusFormat, Text) {
               "WebSocket subscribers: 16\n"
               "Chunked subscribers: 17\n"
               "Multipart subscribers: 18\n"
-              "GRIP response holds: 19\n"
-              "GRIP stream holds: 20\n"
+              "GRIP response holds: 21\n"
+              "GRIP stream holds: 22\n"
               "Stored messages: 4\n"
               "Published messages: 5\n"
               "Delivered messages: 6\n"
+              "GRIP items published: 19\n"
               "Segment bytes used: 7000\n"
               "Segment bytes total: 134217728\n"
               "Subscriber share bytes used: 12\n"
@@ -64,9 +66,9 @@ TEST(ServerStatusFormat, Json) {
         "{\"connections\": 9, \"workers\": 8, \"channels\": 2, \"subscribers\": 3, "
         "\"longpoll_subscribers\": 14, \"eventsource_subscribers\": 15, "
         "\"websocket_subscribers\": 16, \"chunked_subscribers\": 17, "
-        "\"multipart_subscribers\": 18, \"grip_response_subscribers\": 19, "
-        "\"grip_stream_subscribers\": 20, \"messages\": 4, \"published\": 5, \"delivered\": 6, "
-        "\"segment_used\": 7000, "
+        "\"multipart_subscribers\": 18, \"grip_response_subscribers\": 21, "
+        "\"grip_stream_subscribers\": 22, \"messages\": 4, \"published\": 5, \"delivered\": 6, "
+        "\"grip_items_published\": 19, \"segment_used\": 7000, "
         "\"segment_total\": 134217728, \"subscriber_share_used\": 12, "
         "\"subscriber_share_total\": 13, \"uptime_seconds\": 10, \"reloads\": 11}\n");
 }
@@ -83,11 +85,12 @@ TEST(ServerStatusFormat, Yaml) {
               "websocket_subscribers: 16\n"
               "chunked_subscribers: 17\n"
               "multipart_subscribers: 18\n"
-              "grip_response_subscribers: 19\n"
-              "grip_stream_subscribers: 20\n"
+              "grip_response_subscribers: 21\n"
+              "grip_stream_subscribers: 22\n"
               "messages: 4\n"
               "published: 5\n"
               "delivered: 6\n"
+              "grip_items_published: 19\n"
               "segment_used: 7000\n"
               "segment_total: 134217728\n"
               "subscriber_share_used: 12\n"
@@ -129,11 +132,11 @@ TEST(ServerStatusFormat, Prometheus) {
         "# HELP pushrelay_subscribers_grip_response GRIP response holds, one per channel, across "
         "all workers.\n"
         "# TYPE pushrelay_subscribers_grip_response gauge\n"
-        "pushrelay_subscribers_grip_response 19\n"
+        "pushrelay_subscribers_grip_response 21\n"
         "# HELP pushrelay_subscribers_grip_stream GRIP stream holds, one per channel, across all "
         "workers.\n"
         "# TYPE pushrelay_subscribers_grip_stream gauge\n"
-        "pushrelay_subscribers_grip_stream 20\n"
+        "pushrelay_subscribers_grip_stream 22\n"
         "# HELP pushrelay_messages_stored Messages stored in channel queues.\n"
         "# TYPE pushrelay_messages_stored gauge\n"
         "pushrelay_messages_stored 4\n"
@@ -144,6 +147,10 @@ TEST(ServerStatusFormat, Prometheus) {
         "per subscriber.\n"
         "# TYPE pushrelay_messages_delivered_total counter\n"
         "pushrelay_messages_delivered_total 6\n"
+        "# HELP pushrelay_grip_items_published_total GRIP items published through "
+        "push_grip_publish (also counted as messages published).\n"
+        "# TYPE pushrelay_grip_items_published_total counter\n"
+        "pushrelay_grip_items_published_total 19\n"
         "# HELP pushrelay_segment_used_bytes Bytes of the shared memory segment in use.\n"
         "# TYPE pushrelay_segment_used_bytes gauge\n"
         "pushrelay_segment_used_bytes 7000\n"
@@ -176,7 +183,7 @@ TEST(ServerStatusFormat, ZeroAndLargestValues) {
         "\"websocket_subscribers\": 0, \"chunked_subscribers\": 0, "
         "\"multipart_subscribers\": 0, \"grip_response_subscribers\": 0, "
         "\"grip_stream_subscribers\": 0, \"messages\": 0, \"published\": 18446744073709551615, "
-        "\"delivered\": 0, "
+        "\"delivered\": 0, \"grip_items_published\": 0, "
         "\"segment_used\": 0, \"segment_total\": 0, \"subscriber_share_used\": 0, "
         "\"subscriber_share_total\": 0, \"uptime_seconds\": 0, "
         "\"reloads\": 0}\n");

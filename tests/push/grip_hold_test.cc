@@ -67,6 +67,8 @@ class HoldingBroker final : public broker::Broker {
     void expire() override {}
     broker::Stats stats() override { return {}; }
     void set_held(core::SubscriberKind, std::uint32_t) override {}
+    void count_grip_items(std::uint64_t) override {}
+    std::uint64_t note_grip_recover() override { return 0; }
     std::int64_t now_ms() const override { return 0; }
 };
 

@@ -62,6 +62,8 @@ class CountingBroker final : public broker::Broker {
     void set_held(core::SubscriberKind kind, std::uint32_t n) override {
         held[static_cast<std::size_t>(kind)] = n;
     }
+    void count_grip_items(std::uint64_t) override {}
+    std::uint64_t note_grip_recover() override { return 0; }
     std::int64_t now_ms() const override { return 0; }
 };
 

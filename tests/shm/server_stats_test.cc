@@ -88,6 +88,20 @@ TEST_F(ServerStatsTest, StartTimeAndReloadsAreRecorded) {
     EXPECT_EQ(stats.reloads, 2u);
 }
 
+// grip_items and grip_recovers: what the GRIP publish location tells the store (status page
+// figure, and the recover epoch every worker compares), counted apart from `published`.
+TEST_F(ServerStatsTest, GripItemsAndRecoversAreCounted) {
+    store_.count_grip_items(3);
+    store_.count_grip_items(2);
+    EXPECT_EQ(store_.note_grip_recover(), 1u);
+    const int code = exit_code_of_child([this] { return store_.note_grip_recover() == 2 ? 0 : 1; });
+    ASSERT_EQ(code, 0);
+    const Store::Stats stats = store_.stats();
+    EXPECT_EQ(stats.grip_items, 5u);
+    EXPECT_EQ(stats.grip_recovers, 2u);
+    EXPECT_EQ(stats.published, 0u);
+}
+
 TEST_F(ServerStatsTest, FiguresWrittenByAChildAreSeenByTheParent) {
     store_.set_started_ms(kT0);
     store_.slot_started(0);
