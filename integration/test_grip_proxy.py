@@ -78,6 +78,7 @@ GRIP_SERVERS = """
         listen 127.0.0.1:{{pub}};
         location /pub {{{{ set $push_channel_id $arg_id; push_publisher; }}}}
         location = /status {{{{ push_stub_status; }}}}
+        location /grip/ {{{{ push_grip_publish; }}}}
     }}}}
     server {{{{
         listen 127.0.0.1:{{sub}};
@@ -501,3 +502,61 @@ def test_reload_answers_held_requests_with_their_hold_response(grip, origin):
         wait_for_subscribers(pub, 1)
         publish(pub, b"after reload")
         assert f.result().text == "after reload"
+
+
+def publish_items(relay, *items):
+    r = requests.post(f"{relay.base_pub}/grip/publish/", json={"items": list(items)}, timeout=WAIT)
+    assert r.status_code == 200, r.text
+
+
+def test_grip_item_answers_response_holds_on_every_worker(grip, origin):
+    """Response hold: http-response send item, on holds across 2 workers (publish API)."""
+    origin.routes["/"] = hold_route("items")
+    relay = grip(workers=2)
+    pub = f"{relay.base_pub}/pub?id=items"
+    with ThreadPoolExecutor(6) as pool:
+        futures = [pool.submit(requests.get, relay.url + "/", timeout=WAIT) for _ in range(6)]
+        wait_for_subscribers(pub, 6)
+        publish_items(relay, {"channel": "items", "formats": {"http-response": {
+            "code": 202, "reason": "Taken", "headers": {"X-Hold": "item"}, "body": "from item"}}})
+        for f in futures:
+            r = f.result()
+            assert (r.status_code, r.reason, r.text) == (202, "Taken", "from item")
+            assert r.headers["X-Hold"] == "item" and r.headers["Content-Length"] == "9"
+    wait_for_subscribers(pub, 0)
+
+
+def test_grip_hint_item_rerequests_with_grip_last(grip, origin):
+    """Response hold: action hint → re-request with Grip-Last for the channel's prev-id."""
+    calls = []
+
+    def route(r):
+        calls.append(r.headers.get("Grip-Last"))
+        if len(calls) == 1:
+            return (200, [("Grip-Hold", "response"), ("Grip-Channel", "h; prev-id=5")], b"")
+        return (200, [], b"fresh answer")
+
+    origin.routes["/"] = route
+    relay = grip()
+    with ThreadPoolExecutor(1) as pool:
+        f = pool.submit(requests.get, relay.url + "/", timeout=WAIT)
+        wait_for_subscribers(f"{relay.base_pub}/pub?id=h", 1)
+        publish_items(relay, {"channel": "h", "formats": {"http-response": {"action": "hint"}}})
+        assert f.result().text == "fresh answer"
+    assert calls == [None, "h; last-id=5"]
+
+
+def test_grip_stream_items_then_close_keeps_the_connection(grip, origin):
+    """Stream hold: http-stream send appended; close → terminating chunk, connection reusable."""
+    origin.routes["/s"] = lambda r: (200, [("Grip-Hold", "stream"), ("Grip-Channel", "st")], b"")
+    origin.routes["/after"] = lambda r: (200, [], b"next")
+    relay = grip()
+    s = open_stream(relay, "/s")
+    wait_for_subscribers(f"{relay.base_pub}/pub?id=st", 1)
+    publish_items(relay, {"channel": "st", "formats": {"http-stream": {"content": "one\n"}}},
+                  {"channel": "st", "formats": {"http-stream": {"content-bin": "dHdvCg=="}}},
+                  {"channel": "st", "formats": {"http-stream": {"action": "close"}}})
+    data = read_until(s, b"", lambda d: d.endswith(b"0\r\n\r\n"))
+    assert b"4\r\none\n\r\n4\r\ntwo\n\r\n0\r\n\r\n" in data
+    s.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_until(s, b"", lambda d: d.endswith(b"next")).startswith(b"HTTP/1.1 200")
