@@ -5,16 +5,15 @@ push_grip_proxy locations hold (skipped, with the reason, while they do not)."""
 import http.client
 import json
 import os
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
 
-from conftest import WAIT, free_port
+from conftest import WAIT
 from client import Held, channel_info, publish, wait_for_subscribers
+from grip_origin import origin  # noqa: F401 (a fixture)
 
 NOT_ACCEPTABLE = b"Not Acceptable. Supported formats are text/plain and application/json.\n"
 
@@ -36,59 +35,18 @@ SERVERS = """
 """
 
 
-class Origin:
-    """A tiny GRIP origin: GET /app/hold?ch=a&ch=b answers `Grip-Hold: response` on those
-    channels (timeout 3 s, body "timeout\\n"), GET /app/plain an empty 200; it counts the
-    requests it got."""
-
-    def __init__(self):
-        self.hits = 0
-        origin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                origin.hits += 1
-                if self.path.startswith("/app/plain"):
-                    self.send_response(200)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                channels = parse_qs(urlparse(self.path).query).get("ch", ["c"])
-                body = b"timeout\n"
-                self.send_response(200)
-                self.send_header("Grip-Hold", "response")
-                for channel in channels:
-                    self.send_header("Grip-Channel", channel)
-                self.send_header("Grip-Timeout", "3")
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def origin():
-    o = Origin()
-    yield o
-    o.close()
+def hold_route(request):
+    """GET /app/hold?ch=a&ch=b: `Grip-Hold: response` on those channels (timeout 3 s, body
+    "timeout\n")."""
+    channels = parse_qs(urlparse(request.path).query).get("ch", ["c"])
+    return (200, [("Grip-Hold", "response")] + [("Grip-Channel", c) for c in channels] +
+            [("Grip-Timeout", "3"), ("Content-Type", "text/plain")], b"timeout\n")
 
 
 @pytest.fixture
 def grip(pushrelay, origin):
+    origin.routes["/app/hold"] = hold_route
+    origin.routes["/app/plain"] = lambda request: (200, [], b"")
     server = pushrelay(servers=SERVERS.format(origin=origin.port), workers=2,
                        http="client_max_body_size 64k; push_grip_message_wait 2s; "
                             "push_grip_hold_timeout_min 1s;")
@@ -403,7 +361,7 @@ def hold(grip, channels):
 def holds(grip):
     """Skips while push_grip_proxy locations do not hold yet (501, or the origin never asked)."""
     r = requests.get(f"{grip.base_pub}/app/plain", timeout=WAIT)
-    if r.status_code == 501 or grip.origin.hits == 0:
+    if r.status_code == 501 or not grip.origin.requests:
         pytest.skip("push_grip_proxy does not proxy yet (the proxy work is not merged): "
                     f"GET /app/plain answered {r.status_code}")
     # One connection, so one worker, takes every publish of a test: sequencing is per worker
