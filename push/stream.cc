@@ -18,6 +18,14 @@ std::string id_text(core::MessageId id) {
     return std::to_string(id.time) + ":" + protocol::format_etag(id.tag);
 }
 
+// `<name><value><end>`: one line of an EventSource frame or a multipart part's head.
+void append_field(std::string& out, std::string_view name, std::string_view value,
+                  std::string_view end) {
+    out.append(name);
+    out.append(value);
+    out.append(end);
+}
+
 }  // namespace
 
 std::string eventsource_frame(core::MessageId id, std::string_view event, std::string_view body) {
@@ -26,14 +34,9 @@ std::string eventsource_frame(core::MessageId id, std::string_view event, std::s
 
 std::string eventsource_frame(std::string_view id, std::string_view event, std::string_view body) {
     std::string out;
-    if (!event.empty()) {
-        out += "event: ";
-        out.append(event);
-        out += '\n';
-    }
-    out += "id: ";
-    out.append(id);
-    out += "\n";
+    if (!event.empty())
+        append_field(out, "event: ", event, "\n");
+    append_field(out, "id: ", id, "\n");
     out.reserve(out.size() + body.size() + 16);
     std::size_t start = 0;
     for (;;) {
@@ -58,15 +61,11 @@ std::string multipart_part(core::MessageId id, std::string_view content_type,
 
 std::string multipart_part(std::int64_t time, std::string_view etag, std::string_view content_type,
                            std::string_view body) {
-    std::string out =
-        "\r\nLast-Modified: " + protocol::http_date(static_cast<time_t>(time)) + "\r\nEtag: ";
-    out.append(etag);
-    out += "\r\n";
-    if (!content_type.empty()) {
-        out += "Content-Type: ";
-        out.append(content_type);
-        out += "\r\n";
-    }
+    std::string out = "\r\n";
+    append_field(out, "Last-Modified: ", protocol::http_date(static_cast<time_t>(time)), "\r\n");
+    append_field(out, "Etag: ", etag, "\r\n");
+    if (!content_type.empty())
+        append_field(out, "Content-Type: ", content_type, "\r\n");
     out += "\r\n";
     out.append(body);
     out += "\r\n--";
