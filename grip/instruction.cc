@@ -132,7 +132,8 @@ std::optional<KeepAliveMode> keep_alive_mode(std::string_view name) {
     return std::nullopt;
 }
 
-// Grip-Keep-Alive's format=cstring: \\ \r \n \xHH; any other escape is an error.
+// Grip-Keep-Alive's format=cstring: \\ \r \n \t \xHH; any other escape is an error. \t is
+// beyond Pushpin's set (it drops the escape) because @fanoutio/grip's encoder writes it for a tab.
 std::optional<std::string> unescape_cstring(std::string_view s) {
     std::string out;
     for (size_t i = 0; i < s.size(); ++i) {
@@ -151,6 +152,9 @@ std::optional<std::string> unescape_cstring(std::string_view s) {
                 break;
             case 'n':
                 out.push_back('\n');
+                break;
+            case 't':
+                out.push_back('\t');
                 break;
             case 'x': {
                 // Exactly two hex digits: from_chars takes no sign or prefix for an unsigned.

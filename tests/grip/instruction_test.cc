@@ -93,6 +93,9 @@ TEST(GripInstruction, KeepAlive) {
     in = ok(hold("stream", {{"Grip-Keep-Alive", "a\\\\b\\r\\x41\\x7e; format=cstring"}}));
     EXPECT_EQ(in.keep_alive->data, "a\\b\rA~");
     EXPECT_EQ(in.keep_alive->timeout, 55);
+    // What @fanoutio/grip's setKeepAlive writes for a tab (integration/test_grip_app.py).
+    in = ok(hold("stream", {{"Grip-Keep-Alive", "keep\\talive\\n; format=cstring; timeout=1"}}));
+    EXPECT_EQ(in.keep_alive->data, "keep\talive\n");
     in = ok(hold("stream", {{"Grip-Keep-Alive", "AAo=; format=base64; mode=interval; timeout=0"}}));
     EXPECT_EQ(in.keep_alive->data, std::string("\0\n", 2));
     EXPECT_EQ(in.keep_alive->mode, KeepAliveMode::Interval);
