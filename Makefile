@@ -41,15 +41,20 @@ run: build
 	$(BUILD)/pushrelay -p $(CURDIR) -c $(CONF) -g 'daemon off;'
 
 # What the tests need beyond the build: man, Chromium, playwright-core (npm) to drive it in the
-# browser tests (no browser download), and nchan (npm), Nchan's own client, which the browser
-# tests load from node_modules. npm ci runs again whenever one of them is missing (a tree
-# installed before nchan joined package.json has playwright-core alone).
-BROWSER_MODULES = integration/browser/node_modules/playwright-core integration/browser/node_modules/nchan
+# browser tests (no browser download), nchan (npm), Nchan's own client, which the browser tests
+# load from node_modules, and the GRIP libraries the test app of integration/grip_app is built on.
+# npm ci runs again in a directory whenever one of its modules is missing (a tree installed
+# before nchan joined package.json has playwright-core alone).
+BROWSER_MODULES = playwright-core nchan
+GRIP_APP_MODULES = @fanoutio/grip @fanoutio/serve-grip
+# $(call npm_ci,DIR,MODULES): npm ci in DIR unless every one of MODULES is in DIR/node_modules.
+npm_ci = $(foreach m,$(2),test -d $(1)/node_modules/$(m) &&) true || \
+	(cd $(1) && npm ci --no-audit --no-fund --loglevel=error)
 .PHONY: test-deps
 test-deps:
 	@dist/install-deps --test
-	@$(foreach m,$(BROWSER_MODULES),test -d $(m) &&) true || \
-		(cd integration/browser && npm ci --no-audit --no-fund --loglevel=error)
+	@$(call npm_ci,integration/browser,$(BROWSER_MODULES))
+	@$(call npm_ci,integration/grip_app,$(GRIP_APP_MODULES))
 
 test: build test-deps
 	cd $(BUILD) && PUSHRELAY_REQUIRE_BROWSER=1 ctest --output-on-failure

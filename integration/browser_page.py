@@ -10,9 +10,7 @@ PUSHRELAY_REQUIRE_BROWSER is set (`make test` sets it).
 import functools
 import http.server
 import json
-import os
 import queue
-import shutil
 import subprocess
 import threading
 import urllib.parse
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import WAIT
+from conftest import WAIT, missing_npm_modules, require
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -31,20 +29,9 @@ BROWSER_START = 60.0
 def require_browser(node_modules=("playwright-core",)):
     """Skips (or, under PUSHRELAY_REQUIRE_BROWSER, fails) the test when Chromium, node or one of
     `node_modules` is missing."""
-    missing = None
     if not CHROMIUM.exists():
-        missing = "no /usr/bin/chromium: apt-get install -y chromium"
-    elif shutil.which("node") is None:
-        missing = "no node: apt-get install -y nodejs npm"
-    else:
-        for module in node_modules:
-            if not (BROWSER_DIR / "node_modules" / module).is_dir():
-                missing = f"{module} missing: cd integration/browser && npm ci"
-                break
-    if missing and os.environ.get("PUSHRELAY_REQUIRE_BROWSER"):
-        pytest.fail(missing)
-    if missing:
-        pytest.skip(missing)
+        require("no /usr/bin/chromium: apt-get install -y chromium")
+    require(missing_npm_modules(BROWSER_DIR, node_modules))
 
 
 class PageServer:

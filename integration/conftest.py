@@ -7,6 +7,7 @@ then KILL) even when the test fails. The binary comes from $PUSHRELAY_BIN
 """
 import functools
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -208,6 +209,28 @@ def pushrelay(tmp_path):
     yield start
     for server in started:
         server.stop()
+
+
+def require(missing):
+    """Skips the calling test for `missing` (what is missing and how to install it; None when
+    nothing is), or fails it under PUSHRELAY_REQUIRE_BROWSER: `make test` sets that after
+    installing Chromium, node and the npm modules (make test-deps), so there a gap is a fault."""
+    if missing is None:
+        return
+    if os.environ.get("PUSHRELAY_REQUIRE_BROWSER"):
+        pytest.fail(missing)
+    pytest.skip(missing)
+
+
+def missing_npm_modules(directory, modules):
+    """Why node or one of `modules` (in directory/node_modules, from its package-lock.json) can't
+    be used, with how to install it; None when all are there. For require()."""
+    if shutil.which("node") is None:
+        return "no node: apt-get install -y nodejs npm"
+    for module in modules:
+        if not (directory / "node_modules" / module).is_dir():
+            return f"{module} missing: cd {directory.relative_to(ROOT)} && npm ci"
+    return None
 
 
 @pytest.fixture
