@@ -430,25 +430,43 @@ def test_slow_client_slows_the_origin_instead_of_buffering(grip, origin):
     s.close()
 
 
-def test_reload_answers_held_requests_with_their_hold_response(grip, origin):
-    """Across workers: a HUP reload retires the old workers; their response holds get the hold
-    response (doc/decisions.md) and the client polls again on a new worker."""
-    origin.routes["/"] = hold_route("r")
+def test_reload_keeps_holds_on_the_old_workers_until_they_end(grip, origin):
+    """Across workers: during a HUP reload publishes reach holds on old and new workers; an old
+    worker keeps its holds until they end, then exits."""
+    origin.routes["/"] = hold_route("r", timeout=30)
     relay = grip()
     pub = f"{relay.base_pub}/pub?id=r"
-    with ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(requests.get, relay.url + "/", timeout=WAIT) for _ in range(2)]
+    with ThreadPoolExecutor(3) as pool:
+        held_before = [pool.submit(requests.get, relay.url + "/", timeout=WAIT) for _ in range(2)]
         wait_for_subscribers(pub, 2)
+        old = set(relay.worker_pids())
         relay.signal(signal.SIGHUP)
-        for f in futures:
+        wait_until(lambda: len(set(relay.worker_pids()) - old) == 2, what="two new workers")
+        held_after = pool.submit(requests.get, relay.url + "/", timeout=WAIT)
+        wait_for_subscribers(pub, 3)
+        assert all(not f.done() for f in held_before), "a reload answered a hold"
+        publish(pub, b"across the reload")
+        for f in held_before + [held_after]:
             r = f.result()
-            assert (r.status_code, r.text, r.headers["X-Hold"]) == (200, "timed out\n", "h")
-    # The new workers hold and deliver as before.
+            assert (r.status_code, r.text) == (200, "across the reload")
+    wait_until(lambda: set(relay.worker_pids()).isdisjoint(old),
+               what=f"the old workers {sorted(old)} exiting once their holds ended")
+
+
+def test_reload_closes_holds_left_at_worker_shutdown_timeout(pushrelay, origin):
+    """Across workers: an old worker keeps its holds until worker_shutdown_timeout, then closes
+    them (the client sees the connection end, no response)."""
+    origin.routes["/"] = hold_route("late", timeout=30)
+    relay = pushrelay(servers=GRIP_SERVERS.format(port=origin.port, extra=""), workers=1,
+                      main="worker_shutdown_timeout 1s;", http=f"push_grip_sig_key {SIG_KEY};")
+    pub = f"{relay.base_pub}/pub?id=late"
     with ThreadPoolExecutor(1) as pool:
-        f = pool.submit(requests.get, relay.url + "/", timeout=WAIT)
+        held = pool.submit(requests.get, relay.base_sub + "/", timeout=WAIT)
         wait_for_subscribers(pub, 1)
-        publish(pub, b"after reload")
-        assert f.result().text == "after reload"
+        relay.signal(signal.SIGHUP)
+        with pytest.raises(requests.ConnectionError):
+            held.result()
+    wait_for_subscribers(pub, 0)
 
 
 def publish_items(relay, *items):

@@ -55,6 +55,7 @@ class Hold::Member final : public Subscription {
     bool one_shot() const override { return false; }
     core::SubscriberKind kind() const override { return kind_; }
     bool takes_grip_items() const override { return true; }
+    bool outlives_reload() const override { return true; }
     void deliver(const Payload& payload, DeliveryHeads&) override {
         if (!hold_->answered_)
             hold_->deliver(position_, payload);

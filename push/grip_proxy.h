@@ -57,8 +57,9 @@ class GripProxy {
 
     // Proxies one request of a push_grip_proxy location.
     void handle(http::Exchange& exchange);
-    // A graceful stop: the holds already held are ended by Subscriptions::stop_all(); a hold
-    // that begins from now on gets its hold response at once (the client polls another worker).
+    // A graceful stop: the holds already held are ended by Subscriptions::stop_all() (a reload
+    // keeps them until they end); a hold that begins from now on gets its hold response at once
+    // (the client polls another worker).
     void stop() { stopping_ = true; }
     bool stopping() const { return stopping_; }
 

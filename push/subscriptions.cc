@@ -340,22 +340,28 @@ void Subscriptions::on_kick(std::uint64_t uid, std::uint64_t before_seq) {
     end_each(uid, Ending::Kicked, [&](const Subscription& s) { return s.seq() < before_seq; });
 }
 
+// A copy: what is done per channel may remove channels.
+std::vector<std::uint64_t> Subscriptions::channel_uids() const {
+    std::vector<std::uint64_t> uids;
+    uids.reserve(channels_.size());
+    for (const auto& [uid, waiting] : channels_) uids.push_back(uid);
+    return uids;
+}
+
 void Subscriptions::stop_all(Ending why) {
     stop_ending_ = why;
     run_walks(true);
-    while (!channels_.empty()) {
-        end_each(channels_.begin()->first, why, [](const Subscription&) { return true; });
-    }
+    const bool reload = why == Ending::Restarting;
+    for (std::uint64_t uid : channel_uids())
+        end_each(uid, why, [&](const Subscription& s) { return !(reload && s.outlives_reload()); });
 }
 
 // Lost events may have said anything: a deletion, a newer `last` subscriber, or messages. Every
 // subscription asks the broker; a persistent one gets everything it missed, not only the next.
 void Subscriptions::on_events_lost() {
     run_walks(true);
-    std::vector<std::uint64_t> uids;
-    uids.reserve(channels_.size());
-    for (const auto& [uid, waiting] : channels_) uids.push_back(uid);
-    for (std::uint64_t uid : uids) visit_each(uid, [&](Subscription& s, Waiting&) { resync(s); });
+    for (std::uint64_t uid : channel_uids())
+        visit_each(uid, [&](Subscription& s, Waiting&) { resync(s); });
 }
 
 bool Subscriptions::resync(Subscription& s) {

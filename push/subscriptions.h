@@ -56,6 +56,10 @@ class Subscription {
     // Whether GRIP items (kGripItemType) are for it: a GRIP hold's; push subscribers never see
     // them.
     virtual bool takes_grip_items() const { return false; }
+    // Whether a reload leaves it on its retiring worker until it ends (grip.md "Across workers":
+    // a GRIP hold), instead of ending it as Restarting. The worker exits once none is left, or
+    // at worker_shutdown_timeout.
+    virtual bool outlives_reload() const { return false; }
     // Hands one message to the client.
     virtual void deliver(const Payload& payload, DeliveryHeads& heads) = 0;
     // Tells the client the subscription is over (Deleted, Kicked, TimedOut, Stopping).
@@ -161,7 +165,8 @@ class Subscriptions final : public broker::Listener {
     // Ends one subscription as the graceful stop under way ended them all (a stream that begins
     // while the worker stops gets what is stored, then ends).
     void stop(Subscription& subscription);
-    // A graceful stop: every subscription ends as `why` (Stopping or Restarting).
+    // A graceful stop: every subscription ends as `why` (Stopping, or Restarting for the ones that
+    // do not outlive a reload).
     void stop_all(Ending why);
 
     // Subscriptions held, all channels.
@@ -199,6 +204,7 @@ class Subscriptions final : public broker::Listener {
     void settle_walk(Waiting& waiting);
     // Counts one more (+1) or one fewer (-1) subscription of `kind` and tells the broker.
     void count_held(core::SubscriberKind kind, int delta);
+    std::vector<std::uint64_t> channel_uids() const;
     // Finishes the pending walks if one is for `uid`, so that its next event applies after them.
     void finish_walks_before(std::uint64_t uid);
     // Forgets `waiting` if nothing refers to it any more.

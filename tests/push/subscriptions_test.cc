@@ -77,9 +77,11 @@ struct Log {
 
 class FakeTransport final : public Subscription {
   public:
-    FakeTransport(Log& log, bool one_shot) : log_(log), one_shot_(one_shot) {}
+    FakeTransport(Log& log, bool one_shot, bool outlives_reload = false)
+        : log_(log), one_shot_(one_shot), outlives_reload_(outlives_reload) {}
     ~FakeTransport() override { log_.destroyed++; }
     bool one_shot() const override { return one_shot_; }
+    bool outlives_reload() const override { return outlives_reload_; }
     core::SubscriberKind kind() const override {
         return one_shot_ ? core::SubscriberKind::LongPoll : core::SubscriberKind::EventSource;
     }
@@ -93,6 +95,7 @@ class FakeTransport final : public Subscription {
   private:
     Log& log_;
     bool one_shot_;
+    bool outlives_reload_;
 };
 
 broker::Message message(std::int64_t time, std::uint32_t tag) {
@@ -105,9 +108,10 @@ struct SubscriptionsTest : ::testing::Test {
 
     // Registers a waiter the way the broker's subscribe() would have counted it.
     FakeTransport* add(Subscriptions& subs, std::uint64_t uid, bool one_shot, std::uint64_t seq = 1,
-                       core::MessageId since = {0, 0}, conf::Millis timeout = conf::Millis(0)) {
+                       core::MessageId since = {0, 0}, conf::Millis timeout = conf::Millis(0),
+                       bool outlives_reload = false) {
         broker.waiters[uid]++;
-        auto t = std::make_unique<FakeTransport>(log, one_shot);
+        auto t = std::make_unique<FakeTransport>(log, one_shot, outlives_reload);
         FakeTransport* raw = t.get();
         subs.add(std::move(t), {"/ch" + std::to_string(uid), uid}, seq, since, timeout);
         return raw;
@@ -229,6 +233,23 @@ TEST_F(SubscriptionsTest, StopAllAnswersEveryChannelAndReleases) {
     subs.stop_all(Ending::Stopping);
     EXPECT_EQ(log.finishes.size(), 3u);
     for (Ending e : log.finishes) EXPECT_EQ(e, Ending::Stopping);
+    for (auto& [uid, n] : broker.waiters) EXPECT_EQ(n, 0) << "channel " << uid;
+}
+
+TEST_F(SubscriptionsTest, AReloadKeepsWhatOutlivesItAndAStopEndsEverything) {
+    Subscriptions subs(broker, loop);
+    add(subs, 1, true);
+    add(subs, 1, false, 2, {0, 0}, conf::Millis(0), true);
+    add(subs, 2, false, 1, {0, 0}, conf::Millis(0), true);
+    subs.stop_all(Ending::Restarting);
+    EXPECT_EQ(log.finishes, std::vector<Ending>{Ending::Restarting});
+    EXPECT_EQ(subs.size(), 2u);
+    EXPECT_EQ(broker.waiters[1], 1);
+    EXPECT_EQ(broker.waiters[2], 1);
+    subs.on_message(2, message(10, 0));  // the kept ones still take messages
+    EXPECT_EQ(log.messages.size(), 1u);
+    subs.stop_all(Ending::Stopping);
+    EXPECT_EQ(subs.size(), 0u);
     for (auto& [uid, n] : broker.waiters) EXPECT_EQ(n, 0) << "channel " << uid;
 }
 
