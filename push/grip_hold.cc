@@ -56,6 +56,7 @@ class Hold::Member final : public Subscription {
     core::SubscriberKind kind() const override { return kind_; }
     bool takes_grip_items() const override { return true; }
     bool outlives_reload() const override { return true; }
+    bool outlives_delete() const override { return true; }
     void deliver(const Payload& payload, DeliveryHeads&) override {
         if (!hold_->answered_)
             hold_->deliver(position_, payload);

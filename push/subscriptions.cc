@@ -45,21 +45,26 @@ void Subscriptions::count_held(core::SubscriberKind kind, int delta) {
     broker_.set_held(kind, static_cast<std::uint32_t>(n));
 }
 
+void Subscriptions::link(Subscription& s, const broker::ChannelRef& channel, std::uint64_t seq,
+                         core::MessageId since) {
+    Waiting& waiting = channels_[channel.uid];
+    if (!waiting.head)
+        waiting.channel = channel;
+    s.waiting_ = &waiting;  // a node of the map: stable across rehashes
+    s.prev_ = waiting.tail;
+    s.next_ = nullptr;
+    (waiting.tail ? waiting.tail->next_ : waiting.head) = &s;
+    waiting.tail = &s;
+    s.seq_ = seq;
+    s.since_ = since;
+}
+
 void Subscriptions::add(std::unique_ptr<Subscription> subscription,
                         const broker::ChannelRef& channel, std::uint64_t seq, core::MessageId since,
                         conf::Millis timeout) {
     Subscription* s = subscription.release();  // owned by the list until end()
-    Waiting& waiting = channels_[channel.uid];
-    if (!waiting.head)
-        waiting.channel = channel;
     s->owner_ = this;
-    s->waiting_ = &waiting;  // a node of the map: stable across rehashes
-    s->prev_ = waiting.tail;
-    s->next_ = nullptr;
-    (waiting.tail ? waiting.tail->next_ : waiting.head) = s;
-    waiting.tail = s;
-    s->seq_ = seq;
-    s->since_ = since;
+    link(*s, channel, seq, since);
     size_++;
     count_held(s->kind(), 1);
     if (timeout.count() <= 0)
@@ -332,7 +337,30 @@ void Subscriptions::finish_walks_before(std::uint64_t uid) {
 
 void Subscriptions::on_deleted(std::uint64_t uid) {
     finish_walks_before(uid);
-    end_each(uid, Ending::Deleted, [](const Subscription&) { return true; });
+    std::vector<Subscription*> staying;
+    std::string key;
+    visit_each(uid, [&](Subscription& s, Waiting& waiting) {
+        if (!s.outlives_delete())
+            return end(s, Ending::Deleted);
+        key = waiting.channel.key;
+        staying.push_back(&s);
+    });
+    for (Subscription* s : staying) rejoin(*s, key);
+}
+
+// A message published between the deletion and this registration (by another worker) is missed:
+// GRIP holds keep no history, as for one published before they subscribed.
+void Subscriptions::rejoin(Subscription& s, const std::string& key) {
+    broker::SubscribeRequest request;
+    request.key = key;
+    request.wait_for_new = true;
+    request.persistent = true;
+    request.limits_if_created.store_messages = false;
+    const broker::SubscribeResult result = broker_.subscribe(request);
+    if (result.status != core::Status::Ok || !result.waiting)
+        return end(s, Ending::Deleted);  // the deletion already forgot its waiter
+    unlink(s);
+    link(s, result.channel, result.waiter_seq, result.resume_after);
 }
 
 void Subscriptions::on_kick(std::uint64_t uid, std::uint64_t before_seq) {

@@ -60,6 +60,9 @@ class Subscription {
     // a GRIP hold), instead of ending it as Restarting. The worker exits once none is left, or
     // at worker_shutdown_timeout.
     virtual bool outlives_reload() const { return false; }
+    // Whether a push DELETE of its channel leaves it waiting (grip.md: DELETE concerns push
+    // subscribers only; a GRIP hold stays, registered again on the channel as it is re-created).
+    virtual bool outlives_delete() const { return false; }
     // Hands one message to the client.
     virtual void deliver(const Payload& payload, DeliveryHeads& heads) = 0;
     // Tells the client the subscription is over (Deleted, Kicked, TimedOut, Stopping).
@@ -204,6 +207,12 @@ class Subscriptions final : public broker::Listener {
     void settle_walk(Waiting& waiting);
     // Counts one more (+1) or one fewer (-1) subscription of `kind` and tells the broker.
     void count_held(core::SubscriberKind kind, int delta);
+    // Puts `s` at the tail of `channel`'s list (creating it) with its registration `seq`.
+    void link(Subscription& s, const broker::ChannelRef& channel, std::uint64_t seq,
+              core::MessageId since);
+    // After a deletion of `key`: registers `s` again on the channel, as it is created anew, and
+    // moves it there; ends it (Deleted) when the broker refuses.
+    void rejoin(Subscription& s, const std::string& key);
     std::vector<std::uint64_t> channel_uids() const;
     // Finishes the pending walks if one is for `uid`, so that its next event applies after them.
     void finish_walks_before(std::uint64_t uid);

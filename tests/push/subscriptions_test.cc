@@ -24,6 +24,9 @@ class CountingBroker final : public broker::Broker {
     bool gone = false;
     std::uint64_t kick_before_seq = 0;
     core::SubscriberCounts held{};  // as set_held() last said
+    std::vector<broker::SubscribeRequest> subscribed;
+    std::vector<std::string> subscribed_keys;
+    std::uint64_t next_uid = 1000;
 
     broker::PublishResult publish(std::string_view, std::string_view, std::string_view,
                                   std::string_view, const core::ChannelLimits&) override {
@@ -31,7 +34,17 @@ class CountingBroker final : public broker::Broker {
     }
     broker::DeleteResult delete_channel(std::string_view) override { return {}; }
     std::optional<core::ChannelInfo> info(std::string_view) override { return std::nullopt; }
-    broker::SubscribeResult subscribe(const broker::SubscribeRequest&) override { return {}; }
+    // A registration on a channel created anew (a rejoin after a deletion): uids from 1000 on.
+    broker::SubscribeResult subscribe(const broker::SubscribeRequest& request) override {
+        subscribed.push_back(request);
+        subscribed.back().key = {};  // the caller's key is gone after the call
+        subscribed_keys.emplace_back(request.key);
+        broker::SubscribeResult result;
+        result.channel = {std::string(request.key), next_uid++};
+        result.waiting = true;
+        waiters[result.channel.uid]++;
+        return result;
+    }
     void unsubscribe(const broker::ChannelRef& channel, std::uint32_t n) override {
         waiters[channel.uid] -= n;
     }
@@ -77,11 +90,11 @@ struct Log {
 
 class FakeTransport final : public Subscription {
   public:
-    FakeTransport(Log& log, bool one_shot, bool outlives_reload = false)
-        : log_(log), one_shot_(one_shot), outlives_reload_(outlives_reload) {}
+    FakeTransport(Log& log, bool one_shot) : log_(log), one_shot_(one_shot) {}
     ~FakeTransport() override { log_.destroyed++; }
     bool one_shot() const override { return one_shot_; }
-    bool outlives_reload() const override { return outlives_reload_; }
+    bool outlives_reload() const override { return stays_through_reload; }
+    bool outlives_delete() const override { return stays_through_delete; }
     core::SubscriberKind kind() const override {
         return one_shot_ ? core::SubscriberKind::LongPoll : core::SubscriberKind::EventSource;
     }
@@ -92,10 +105,12 @@ class FakeTransport final : public Subscription {
     void finish(Ending why) override { log_.finishes.push_back(why); }
     using Subscription::client_gone;
 
+    bool stays_through_reload = false;  // as a GRIP hold
+    bool stays_through_delete = false;
+
   private:
     Log& log_;
     bool one_shot_;
-    bool outlives_reload_;
 };
 
 broker::Message message(std::int64_t time, std::uint32_t tag) {
@@ -108,10 +123,9 @@ struct SubscriptionsTest : ::testing::Test {
 
     // Registers a waiter the way the broker's subscribe() would have counted it.
     FakeTransport* add(Subscriptions& subs, std::uint64_t uid, bool one_shot, std::uint64_t seq = 1,
-                       core::MessageId since = {0, 0}, conf::Millis timeout = conf::Millis(0),
-                       bool outlives_reload = false) {
+                       core::MessageId since = {0, 0}, conf::Millis timeout = conf::Millis(0)) {
         broker.waiters[uid]++;
-        auto t = std::make_unique<FakeTransport>(log, one_shot, outlives_reload);
+        auto t = std::make_unique<FakeTransport>(log, one_shot);
         FakeTransport* raw = t.get();
         subs.add(std::move(t), {"/ch" + std::to_string(uid), uid}, seq, since, timeout);
         return raw;
@@ -179,6 +193,24 @@ TEST_F(SubscriptionsTest, DeletionAnswers410AndLeavesTheCountToTheBroker) {
     EXPECT_EQ(log.destroyed, 2);
 }
 
+TEST_F(SubscriptionsTest, DeletionLeavesWhatOutlivesItWaitingOnTheChannelCreatedAnew) {
+    Subscriptions subs(broker, loop);
+    add(subs, 1, true);
+    add(subs, 1, false);
+    add(subs, 1, false)->stays_through_delete = true;
+    broker.waiters[1] = 0;  // the deletion itself forgot them
+    subs.on_deleted(1);
+    EXPECT_EQ(log.finishes, (std::vector<Ending>{Ending::Deleted, Ending::Deleted}));
+    ASSERT_EQ(broker.subscribed.size(), 1u);
+    EXPECT_EQ(broker.subscribed_keys[0], "/ch1");
+    EXPECT_TRUE(broker.subscribed[0].wait_for_new && broker.subscribed[0].persistent);
+    EXPECT_FALSE(broker.subscribed[0].limits_if_created.store_messages);
+    EXPECT_EQ(broker.waiters[1000], 1);
+    EXPECT_EQ(subs.size(), 1u);
+    subs.on_message(1000, message(10, 0));  // it waits on the new channel
+    EXPECT_EQ(log.messages.size(), 1u);
+}
+
 TEST_F(SubscriptionsTest, KickEndsOnlyOlderWaitersAndReleasesThem) {
     Subscriptions subs(broker, loop);
     add(subs, 1, true, 1);
@@ -239,8 +271,8 @@ TEST_F(SubscriptionsTest, StopAllAnswersEveryChannelAndReleases) {
 TEST_F(SubscriptionsTest, AReloadKeepsWhatOutlivesItAndAStopEndsEverything) {
     Subscriptions subs(broker, loop);
     add(subs, 1, true);
-    add(subs, 1, false, 2, {0, 0}, conf::Millis(0), true);
-    add(subs, 2, false, 1, {0, 0}, conf::Millis(0), true);
+    add(subs, 1, false)->stays_through_reload = true;
+    add(subs, 2, false)->stays_through_reload = true;
     subs.stop_all(Ending::Restarting);
     EXPECT_EQ(log.finishes, std::vector<Ending>{Ending::Restarting});
     EXPECT_EQ(subs.size(), 2u);
