@@ -2,7 +2,7 @@
 //   loadgen SCENARIO --pub HOST:PORT --sub HOST:PORT [--name value]...
 // with the names of Options (scenarios.h): --subs, --channels, --rounds,
 // --window, --publishers, --connections, --size, --duration, --rate,
-// --timeout, --settle, --connect-limit, --prefix, --transport (long-poll,
+// --timeout, --settle, --connect-limit, --open-rate, --prefix, --transport (long-poll,
 // eventsource, websocket, grip-response, grip-stream), --mux. Prints one JSON object; exits 0
 // when the run passed, 1 when it saw a loss, a duplicate or an error.
 #include <arpa/inet.h>
@@ -62,6 +62,8 @@ bool apply(Options& opts, const std::string& name, const std::string& value) {
         opts.timeout = std::atof(value.c_str());
     else if (name == "--connect-limit")
         opts.connect_limit = std::atoi(value.c_str());
+    else if (name == "--open-rate")
+        opts.open_rate = std::atof(value.c_str());
     else
         return false;
     return true;

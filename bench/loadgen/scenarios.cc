@@ -21,6 +21,7 @@ namespace {
 
 constexpr double kChurnTick = 0.01;  // seconds between two churn publish batches
 constexpr double kWatchdog = 0.2;    // seconds between two checks for a failed run
+constexpr double kOpenTick = 0.01;   // seconds between two batches of subscribers (open_rate)
 // A round outstanding with no delivery for this long has stalled (a server lost a message).
 constexpr uint64_t kStallNs = 15'000'000'000;
 
@@ -196,6 +197,7 @@ class Run {
         init_timer(tick_, [](Run& run) { run.churn_tick(); });
         init_timer(settle_, [](Run& run) { run.after_warm_up(); });
         init_timer(ready_settle_, [](Run& run) { run.after_ready(); });
+        init_timer(open_, [](Run& run) { run.open_tick(); });
         ev_init(&stdin_, on_stdin);
         stdin_.data = this;
     }
@@ -355,8 +357,24 @@ class Run {
                 [this](uint64_t seq, uint64_t latency_ns) { delivered(seq, latency_ns); }));
             if (is_grip(opts_))
                 subscribers_.back()->on_ready([this] { subscriber_ready(); });
-            subscribers_.back()->start();
         }
+        if (opts_.open_rate > 0) {
+            ev_timer_set(&open_.watcher, 0, kOpenTick);
+            ev_timer_start(loop_, &open_.watcher);
+        } else {
+            for (auto& s : subscribers_) s->start();
+        }
+    }
+
+    // Starts the subscribers due by now at `open_rate` per second (a proxy that cannot take a
+    // burst of new requests, Pushpin, gets them spread out; setup is not measured).
+    void open_tick() {
+        double due = opts_.open_rate * elapsed(start_ns_, monotonic_ns()) + 1;
+        while (opened_ < subscribers_.size() && static_cast<double>(opened_) < due) {
+            subscribers_[opened_++]->start();
+        }
+        if (opened_ == subscribers_.size())
+            ev_timer_stop(loop_, &open_.watcher);
     }
 
     // A channel always goes through the same publisher, keeping its order.
@@ -570,7 +588,8 @@ class Run {
     std::vector<std::unique_ptr<Getter>> getters_;
     size_t ready_ = 0, getters_done_ = 0;  // GRIP subscribers ready; getters past the stop time
     bool warm_up_ = true;                  // false: GRIP held requests, released once
-    Timer deadline_, watchdog_, tick_, settle_, ready_settle_;
+    Timer deadline_, watchdog_, tick_, settle_, ready_settle_, open_;
+    size_t opened_ = 0;  // subscribers started (open_rate)
     ev_io stdin_{};
     std::function<void()> measure_;
 

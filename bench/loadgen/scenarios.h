@@ -50,6 +50,7 @@ struct Options {
     double timeout = 60.0;    // the whole run, setup included
     double settle = 0.5;      // seconds after the warm-up before measuring
     int connect_limit = 128;  // connects in progress at once
+    double open_rate = 0;     // subscribers started per second; 0: all at once
 };
 
 // Runs opts.scenario; returns the process exit status (0: passed).
