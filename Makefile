@@ -85,8 +85,9 @@ asan: deps
 asan-test: asan
 	cd $(ASAN_BUILD) && ctest --output-on-failure
 
-# The benchmark against nginx + Nchan (about 25 minutes: 3 runs per scenario and server, long-poll
-# and the streaming transports); writes bench/RESULTS.md and the plots. See bench/run.py.
+# The benchmark against nginx + Nchan, and the GRIP proxy against Pushpin and nginx proxy_pass (about
+# 30 minutes: 3 runs per scenario and server, long-poll, the streaming transports and GRIP); writes
+# bench/RESULTS.md and the plots. See bench/run.py.
 BENCH_BUILD ?= build-bench
 .PHONY: bench
 bench:

@@ -127,6 +127,93 @@ STREAM_COLUMNS = [
 STREAM_SCENARIOS = [s for s, _ in STREAMING] + ["es_burst", "ws_burst", "mux"]
 
 
+# The GRIP scenarios (issue 12): pushrelay's GRIP proxy against Pushpin 1.36 as shipped
+# ("pushpin"), Pushpin with its message_rate cap lifted ("pushpin_uncapped") and, for plain
+# GETs, nginx proxy_pass with upstream keepalive ("nginx"), all in front of the same origin.
+GRIP_SERVERS = [("pushrelay", "pushrelay"), ("pushpin", "Pushpin as shipped"),
+                ("pushpin_uncapped", "Pushpin, message_rate lifted"),
+                ("nginx", "nginx proxy_pass")]
+# Memory target: 0.1× Pushpin's 36 KB per held client, in KiB.
+GRIP_MEMORY_KIB = 3600 / 1024
+
+
+def requests_per_s(run):
+    return run["result"]["requests_per_s"]
+
+
+def rss_kib_per_sub(run):
+    return run["memory"]["rss_kib_per_sub"]
+
+
+def cpu_per_request(run):
+    """Server CPU µs per proxied request."""
+    return 1e6 * run["server_cpu_s"] / max(1, run["result"]["delivered"])
+
+
+# (label, scenario, figure, unit, targets): each target (server, ">="|"<=", ratio) compares
+# pushrelay's median with that server's, ("abs<=", bound) pushrelay's alone (KiB).
+GRIP_ROWS = [
+    ("held long-polls: release rate (responses/s, 5k held on 100 channels)", "grip_hold_release",
+     deliveries_per_s, "/s", [("pushpin_uncapped", ">=", 5.0), ("pushpin", ">=", 20.0)]),
+    ("held long-polls: p50 publish-to-response latency", "grip_hold_release", p50_ms, "ms", []),
+    ("held long-polls: p99 publish-to-response latency", "grip_hold_release", p99_ms, "ms",
+     [("pushpin_uncapped", "<=", 0.1)]),
+    ("held long-polls: memory per held client (RSS, all processes)", "grip_hold_release",
+     rss_kib_per_sub, "KiB", [("pushpin", "<=", 0.1), ("abs<=", GRIP_MEMORY_KIB)]),
+    ("held long-polls: memory per held client (Pss, all processes)", "grip_hold_release",
+     kib_per_sub, "KiB", []),
+    ("plain proxied GETs: requests/s (64 keep-alive clients)", "grip_proxy_get",
+     requests_per_s, "/s", [("nginx", ">=", 1.0), ("pushpin", ">=", 3.0)]),
+    ("plain proxied GETs: p99 request latency", "grip_proxy_get", p99_ms, "ms", []),
+    ("plain proxied GETs: server CPU per request", "grip_proxy_get", cpu_per_request, "µs", []),
+    ("stream holds: items delivered/s (1k streams, 1 channel)", "grip_stream_fanout",
+     deliveries_per_s, "/s", [("pushpin_uncapped", ">=", 5.0), ("pushpin", ">=", 5.0)]),
+    ("stream holds: p99 publish-to-delivery latency", "grip_stream_fanout", p99_ms, "ms", []),
+    ("stream holds: server CPU per delivery", "grip_stream_fanout", cpu_per_delivery, "µs", []),
+]
+
+
+def grip_verdicts(targets, medians):
+    """The target cell: each target's ratio and whether it is met."""
+    pr = medians.get("pushrelay")
+    out = []
+    for target in targets:
+        if pr is None:
+            break
+        if target[0] == "abs<=":
+            bound = target[1]
+            out.append(f"≤ {bound:.2f} KiB: {'met' if pr <= bound else 'NOT met'}")
+            continue
+        server, kind, bound = target
+        other = medians.get(server)
+        if not other:
+            continue
+        ratio = pr / other
+        met = ratio >= bound if kind == ">=" else ratio <= bound
+        name = dict(GRIP_SERVERS)[server]
+        out.append(f"{kind.replace('>=', '≥').replace('<=', '≤')} {bound}× {name}: "
+                   f"{ratio:.2f}× {'met' if met else 'NOT met'}")
+    return "; ".join(out)
+
+
+def grip_table(bench):
+    """Every GRIP figure per server (medians) with the targets' ratios and verdicts."""
+    names = " | ".join(label for _, label in GRIP_SERVERS)
+    lines = [f"| metric | {names} | target |", "|---|" + "---:|" * len(GRIP_SERVERS) + "---|"]
+    for label, scenario, get, unit, targets in GRIP_ROWS:
+        medians = {}
+        for server, _ in GRIP_SERVERS:
+            values = figures(bench, scenario, server, get)
+            if values:
+                medians[server] = statistics.median(values)
+        if not medians:
+            continue
+        why = unsupported(bench, scenario)
+        cells = " | ".join(fmt(medians.get(server), unit) for server, _ in GRIP_SERVERS)
+        lines.append(f"| {label} | {cells} | {why or grip_verdicts(targets, medians)} |")
+    return "\n".join(lines)
+
+
 def figures(bench, scenario, server, get):
     out = []
     for run in bench.runs:
@@ -208,7 +295,8 @@ def table(bench):
     dups = sum(r["result"].get("duplicated", 0) for r in bench.runs)
     errors = sum(r["result"].get("errors", 0) for r in bench.runs)
     passed = sum(1 for r in bench.runs if r["result"].get("passed"))
-    lines.append(f"| runs passed (no loss, duplicate or error) | | | | {passed}/{len(bench.runs)} "
+    lines.append(f"| runs passed (no loss, duplicate or error; GRIP runs included) | | | | "
+                 f"{passed}/{len(bench.runs)} "
                  f"runs; lost {lost}, duplicated {dups}, errors {errors} |")
     return "\n".join(lines), medians
 
@@ -329,8 +417,69 @@ def plot(bench):
     latency("latency.svg", [("fan-out", "fanout"), ("broadcast", "broadcast"),
                             ("churn", "churn")])
     latency("streaming_latency.svg", [(label, scenario) for scenario, label in streams])
-    return ["throughput.svg", "latency.svg", "streaming.svg", "streaming_cpu.svg",
-            "streaming_latency.svg"]
+    plots = ["throughput.svg", "latency.svg", "streaming.svg", "streaming_cpu.svg",
+             "streaming_latency.svg"]
+    if any(run["scenario"] in GRIP_SCENARIOS for run in bench.runs):
+        grip_plots(bench, plt)
+        plots += ["grip.svg", "grip_latency.svg"]
+    return plots
+
+
+GRIP_SCENARIOS = {"grip_hold_release", "grip_proxy_get", "grip_stream_fanout"}
+GRIP_COLORS = {"pushrelay": "#1f77b4", "pushpin": "#ff7f0e", "pushpin_uncapped": "#2ca02c",
+               "nginx": "#9467bd"}
+
+
+def grip_plots(bench, plt):
+    """grip.svg: each server's median per GRIP figure, min–max as error bars, log scale (the
+    servers differ by orders of magnitude); grip_latency.svg: release latency percentiles."""
+    panels = [("held long-polls:\nreleases/s", "grip_hold_release", deliveries_per_s, "{:,.0f}"),
+              ("held long-polls:\np99 release latency, ms", "grip_hold_release", p99_ms,
+               "{:.1f}"),
+              ("held long-polls:\nKiB RSS per held client", "grip_hold_release",
+               rss_kib_per_sub, "{:.1f}"),
+              ("plain proxied GETs:\nrequests/s", "grip_proxy_get", requests_per_s, "{:,.0f}"),
+              ("stream holds:\nitems delivered/s", "grip_stream_fanout", deliveries_per_s,
+               "{:,.0f}")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.2))
+    for ax, (title, scenario, get, form) in zip(axes, panels):
+        names = []
+        for server, label in GRIP_SERVERS:
+            values = figures(bench, scenario, server, get)
+            if not values:
+                continue
+            med, i = statistics.median(values), len(names)
+            ax.bar(i, med, color=GRIP_COLORS[server],
+                   yerr=[[med - min(values)], [max(values) - med]], capsize=4)
+            ax.text(i, med, form.format(med), ha="center", va="bottom", fontsize=8)
+            names.append(label.replace(", ", ",\n").replace(" as ", "\nas "))
+        ax.set_xticks(range(len(names)), names, fontsize=7)
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=10)
+    fig.suptitle("GRIP proxy: median of the runs (bars: min–max; log scale)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(BENCH / "grip.svg")
+    plt.close(fig)
+
+    percentiles = ["p50", "p90", "p99", "p999", "max"]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for server, label in GRIP_SERVERS:
+        ys = []
+        for p in percentiles:
+            values = figures(bench, "grip_hold_release", server,
+                             lambda r, p=p: r["result"]["latency_us"][p] / 1000)
+            ys.append(statistics.median(values) if values else float("nan"))
+        if any(not math.isnan(y) for y in ys):
+            ax.plot(percentiles, ys, marker="o", color=GRIP_COLORS[server], label=label)
+    ax.set_yscale("log")
+    ax.set_ylabel("ms")
+    ax.set_title("Held long-polls: publish-to-response latency\n(median of the runs)",
+                 fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(BENCH / "grip_latency.svg")
+    plt.close(fig)
 
 
 def profile_section(bench):
@@ -355,7 +504,8 @@ def write(bench, path, machine):
         {"machine": machine, "reps": bench.args.reps, "quick": bench.args.quick,
          "ceiling_rps": bench.ceiling, "runs": bench.runs, "unsupported": bench.unsupported,
          "profiles": bench.profiles, "failures": bench.failures,
-         "nchan_failures": bench.nchan_failures}, indent=1))
+         "nchan_failures": bench.nchan_failures,
+         "pushpin_failures": getattr(bench, "pushpin_failures", [])}, indent=1))
     ceiling = (f"{statistics.median(bench.ceiling):,.0f} requests/s (median of "
                f"{len(bench.ceiling)} wrk runs, 2 threads, 64 connections, nginx `return 200`, "
                f"2 workers)" if bench.ceiling else "not measured (wrk missing)")
@@ -366,12 +516,16 @@ def write(bench, path, machine):
         status += ("; except Nchan's own losses with multiplexed streams (a known Nchan 1.3.6 "
                    "fault, see bench/run.py NCHAN_LOSES; those runs are out of the medians): " +
                    "; ".join(bench.nchan_failures))
-    text = f"""# pushrelay against nginx + Nchan
+    if getattr(bench, "pushpin_failures", None):
+        status += ("; except Pushpin's own failures under the GRIP setup bursts (see bench/run.py "
+                   "PUSHPIN_SUBJECTS; those runs are out of the medians): " +
+                   "; ".join(bench.pushpin_failures))
+    text = f"""# pushrelay against nginx + Nchan, and its GRIP proxy against Pushpin
 
 Generated by `make bench` (bench/run.py); do not edit: the analysis comes from bench/notes.md.
 
 Machine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}; {machine['nginx']},
-Nchan {machine['nchan']}; pushrelay at {machine['commit']}; {machine['date']}. Both servers: 2
+Nchan {machine['nchan']}, Pushpin {machine.get('pushpin', '?')}; pushrelay at {machine['commit']}; {machine['date']}. Both servers: 2
 workers, loopback, fd limit {machine['fd_limit']}, fresh server for every run. Each scenario ran
 {bench.args.reps} times per server, alternating which went first; the figures are medians.
 The load generator (bench/loadgen, one libev thread) shares the 2 cores with the server under test,
@@ -400,6 +554,47 @@ generator (one thread), not the server, caps deliveries/s. Writes per
 delivery: the server's write syscalls (`/proc/PID/io` syscw: write and writev, which both
 servers use for responses and frames; eventfd wake-ups included) over the run divided by the
 deliveries; below 1 only where a server coalesces several messages into one write.
+
+## GRIP proxy against Pushpin and nginx (medians)
+
+{grip_table(bench) if any(r["scenario"] in GRIP_SCENARIOS for r in bench.runs) else
+ "The GRIP scenarios did not run."}
+
+Targets (issue 12): release rate ≥ 5× Pushpin with its cap lifted and ≥ 20× as shipped;
+release p99 ≤ 0.1× Pushpin's with the cap lifted; memory per held client ≤ 0.1× Pushpin's and
+≤ 3.6 KB (3.52 KiB), RSS delta over all the server's processes; plain proxied GETs ≥ 1.0× nginx
+`proxy_pass` with upstream keepalive and ≥ 3× Pushpin; stream items delivered/s ≥ 5× Pushpin
+(both variants shown). Pushpin {machine.get('pushpin', '')}.
+
+- **grip_hold_release**: 5,000 clients GET `/hold?c=<channel>` through the proxy (100
+  channels); the origin answers `Grip-Hold: response`, `Grip-Channel`, `Grip-Timeout: 300`.
+  Once every request is written, 1 s more, and the server's processes are idle (under 10 ms
+  of CPU in 250 ms), its memory is read (RSS and Pss summed over all its processes, before
+  the clients connected and with all of them held), then one item per channel (`POST
+  /publish/`, `http-response` body = the stamp, 4 publishers, one request in flight each)
+  releases them. Release rate = 5,000 / (first publish to last response); latency = each
+  response's arrival minus its item's publish. A hold that times out (the origin's body, no
+  stamp) fails the run.
+- **grip_proxy_get**: 64 keep-alive clients GET `/get` (a 40-byte 200 from the origin) back to
+  back, one request in flight each, for 3 s. nginx: `proxy_pass` to an `upstream` with
+  `keepalive 32`, `proxy_http_version 1.1`, `Connection ""`, 2 workers.
+- **grip_stream_fanout**: 1,000 clients GET `/stream?c=<channel>` (one channel; the origin
+  answers `Grip-Hold: stream` with an empty body); once every stream's head has arrived and
+  1 s more, a warm-up item and 20 rounds of one `http-stream` item (the stamp and a newline)
+  are published, at most 2 outstanding, as in broadcast. Items delivered/s = 20,000 / (first
+  publish to last delivery).
+- **Servers**: pushrelay 2 workers (`push_grip_proxy` / `push_grip_publish`, defaults
+  otherwise). Pushpin 1.36 (Debian) started by its own launcher from a temp dir: condure,
+  zurl, pushpin-proxy, pushpin-handler (Debian's `pushpin.conf` with the ports and paths
+  changed, log level 1 instead of 2: per-request logging off, as for the other servers);
+  "as shipped" keeps `message_rate=2500`, `message_hwm=25000`, "lifted" sets both to -1
+  (the handler's own default: no limiter). The origin: nginx, 1 worker, answering every
+  request from its conf, started afresh with each server; its CPU and memory are not counted.
+- The origin, the proxy and the load generator share the same 2 cores: the GRIP proxies each
+  pay for their origin requests on the same cores the measurement runs on.
+
+{"Profile of pushrelay under the GRIP release: see below (**pushrelay GRIP release**)." if
+ "pushrelay GRIP release" in bench.profiles else ""}
 
 ## Method
 

@@ -12,6 +12,11 @@ pushrelay/Nchan, the targets, every run's figures, the profile) plus plots.
 Any loss, duplicate or error in any run fails the whole benchmark (exit 1),
 after RESULTS.md is written so that the failure is on record.
 
+The GRIP scenarios (grip_*) set pushrelay's GRIP proxy against Debian's Pushpin 1.36 (as
+shipped, and with its message_rate cap lifted) and, for plain proxied GETs, nginx proxy_pass
+with upstream keepalive; every one of them proxies to the same origin, an nginx that answers
+`Grip-Hold` for /hold and /stream and a small 200 for /get (GripOrigin).
+
 The streaming scenarios (es_*, ws_*, mux) run the same load over EventSource or
 WebSocket, each server with the equivalent conf; a scenario whose conf this
 pushrelay build refuses (`pushrelay -t`: e.g. `push_subscriber websocket` before
@@ -21,6 +26,7 @@ Usage: bench/run.py [--quick] [--reps N] [--build DIR] [--pushrelay BIN] [--no-p
                     [--only SCENARIO[,SCENARIO]] [--report-only]
 """
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -43,6 +49,9 @@ BENCH = ROOT / "bench"
 NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
 FD_LIMIT = 20000
 WAIT = 15.0  # seconds for a server to start or stop
+# A server is quiet (its memory is read) once its processes used under QUIET_CPU_S of CPU in
+# QUIET_WINDOW_S; waited for at most QUIET_MAX_S.
+QUIET_CPU_S, QUIET_WINDOW_S, QUIET_MAX_S = 0.01, 0.25, 10.0
 
 # Scenario name -> loadgen arguments, at full scale and at --quick scale.
 SCENARIOS = {
@@ -106,22 +115,58 @@ SCENARIOS.update({
 })
 
 
+# The GRIP scenarios (issue 12): through a GRIP proxy to GripOrigin, publishing to the proxy's
+# `POST /publish/`. grip_hold_release: held requests (`Grip-Hold: response`), their memory
+# measured while held, then one item per channel releases them all; grip_stream_fanout: stream
+# holds on one channel, rounds of one item as in broadcast; grip_proxy_get: keep-alive clients
+# GETting a small response. `--settle 1`: GRIP keeps no history, so the proxy must have
+# subscribed every hold before the first publish (Pushpin subscribes asynchronously).
+# `--open-rate 1000`: the clients start 1,000 per second, for every server (setup is not
+# measured): Pushpin answers 502 to much of a burst of new requests, and at 5,000 at once it
+# then missed the release of hundreds of the holds it had accepted.
+SCENARIOS.update({
+    "grip_hold_release": (["idle", "--transport", "grip-response", "--subs", "5000",
+                           "--channels", "100", "--settle", "1", "--open-rate", "1000"],
+                          ["idle", "--transport", "grip-response", "--subs", "500",
+                           "--channels", "10", "--settle", "1", "--open-rate", "1000"]),
+    "grip_proxy_get": (["get", "--connections", "64", "--duration", "3"],
+                       ["get", "--connections", "16", "--duration", "1"]),
+    "grip_stream_fanout": (["fanout", "--transport", "grip-stream", "--subs", "1000",
+                            "--channels", "1", "--rounds", "20", "--window", "2",
+                            "--publishers", "1", "--settle", "1", "--open-rate", "1000"],
+                           ["fanout", "--transport", "grip-stream", "--subs", "200",
+                            "--channels", "1", "--rounds", "10", "--window", "2",
+                            "--publishers", "1", "--settle", "1", "--open-rate", "1000"]),
+})
+# Who runs each GRIP scenario (the others: SUBJECTS). pushpin = Pushpin 1.36 as Debian ships
+# its conf (message_rate=2500, message_hwm=25000); pushpin_uncapped = the same without them.
+GRIP_SUBJECTS = {
+    "grip_hold_release": ("pushrelay", "pushpin", "pushpin_uncapped"),
+    "grip_proxy_get": ("pushrelay", "nginx", "pushpin"),
+    "grip_stream_fanout": ("pushrelay", "pushpin", "pushpin_uncapped"),
+}
+
+
 def scenario_option(scenario, name, default):
     """The value of a loadgen option in a scenario's (full-scale) arguments."""
     args = SCENARIOS[scenario][0]
     return args[args.index(name) + 1] if name in args else default
-# The profiles: (key suffix, the scenario whose confs it uses, loadgen arguments, the load).
+SUBJECTS = ("pushrelay", "nchan")
+
+# The profiles: (key suffix, the scenario whose confs it uses, loadgen arguments, the load,
+# the servers profiled).
 PROFILE_LOAD = "--subs 2000 --channels 20 --rounds 150 --window 2 --publishers 4".split()
 PROFILES = [
     ("", "fanout", ["fanout", *PROFILE_LOAD],
-     "a long-poll fan-out of 2,000 subscribers on 20 channels, 150 rounds"),
+     "a long-poll fan-out of 2,000 subscribers on 20 channels, 150 rounds", SUBJECTS),
     (" eventsource", "es_fanout", ["fanout", "--transport", "eventsource", *PROFILE_LOAD],
-     "an EventSource fan-out of 2,000 streams on 20 channels, 150 rounds"),
+     "an EventSource fan-out of 2,000 streams on 20 channels, 150 rounds", SUBJECTS),
     (" websocket", "ws_fanout", ["fanout", "--transport", "websocket", *PROFILE_LOAD],
-     "a WebSocket fan-out of 2,000 streams on 20 channels, 150 rounds"),
+     "a WebSocket fan-out of 2,000 streams on 20 channels, 150 rounds", SUBJECTS),
+    (" GRIP release", "grip_hold_release", SCENARIOS["grip_hold_release"][0],
+     "grip_hold_release at full scale, setup included (5,000 requests proxied to the origin "
+     "and held on 100 channels, then released by one item per channel)", ("pushrelay",)),
 ]
-
-SUBJECTS = ("pushrelay", "nchan")
 # Scenarios in which Nchan 1.3.6 itself loses messages now and then: with 1,000 multiplexed
 # EventSource streams (10 channels each), 5 of 8 full-scale development runs saw
 # Nchan skip a message or never deliver one to some of the streams (no warning in its error
@@ -129,6 +174,14 @@ SUBJECTS = ("pushrelay", "nchan")
 # still a failed run (kept out of the medians, shown in RESULTS.md) but does not fail the
 # benchmark's exit status; a pushrelay failure always does.
 NCHAN_LOSES = {"mux"}
+# Pushpin 1.36 fails some runs on its own under the GRIP scenarios' setup bursts, more often as
+# shipped (message_rate 2500): in development runs it answered 500 or 502 to some of the new
+# requests (the load generator retries those, see bench/loadgen Retry), closed a held stream
+# (grip_stream_fanout, as shipped: "connection closed by the server" after the stream's head),
+# or missed the release of most holds that it had accepted (a stall: the items were published
+# after the server went idle, yet 437 of 500 holds never got theirs). Such a run is shown as
+# failed and left out of the medians, but does not fail the benchmark's exit status.
+PUSHPIN_SUBJECTS = {"pushpin", "pushpin_uncapped"}
 # Scenarios that measure pushrelay against itself, not against Nchan.
 PUSHRELAY_ONLY = {"fanout_limits"}
 # Limits on the subscriber location (fanout_limits): far above what the load generator's
@@ -239,7 +292,26 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class PushRelay(Server):
+class PushRelayCommand:
+    """pushrelay run on the pushrelay.conf its server wrote to its temp dir."""
+
+    def command(self):
+        return [str(self.binary), "-p", str(self.dir), "-c", str(self.dir / "pushrelay.conf"),
+                "-g", "daemon off;"]
+
+    def refusal(self):
+        """None when this build accepts the conf (`pushrelay -t`), else its complaint."""
+        done = subprocess.run([*self.command(), "-t"], capture_output=True, text=True,
+                              timeout=WAIT)
+        if done.returncode == 0:
+            return None
+        lines = [l for l in (done.stderr + done.stdout).splitlines() if l.strip()]
+        # "pushrelay: [emerg] /tmp/.../pushrelay.conf:22: invalid ..." -> "invalid ..."
+        return (re.sub(r"^.*\.conf:\d+: ", "", lines[0]) if lines
+                else f"exit status {done.returncode}")
+
+
+class PushRelay(PushRelayCommand, Server):
     name = "pushrelay"
 
     def __init__(self, binary, limits=False, transport="long-poll", mux=False):
@@ -275,38 +347,15 @@ http {{
 }}
 """)
 
-    def command(self):
-        return [str(self.binary), "-p", str(self.dir), "-c", str(self.dir / "pushrelay.conf"),
-                "-g", "daemon off;"]
 
-    def refusal(self):
-        """None when this build accepts the conf (`pushrelay -t`), else its complaint."""
-        done = subprocess.run([*self.command(), "-t"], capture_output=True, text=True,
-                              timeout=WAIT)
-        if done.returncode == 0:
-            return None
-        lines = [l for l in (done.stderr + done.stdout).splitlines() if l.strip()]
-        # "pushrelay: [emerg] /tmp/.../pushrelay.conf:22: invalid ..." -> "invalid ..."
-        return (re.sub(r"^.*\.conf:\d+: ", "", lines[0]) if lines
-                else f"exit status {done.returncode}")
+class NginxServer(Server):
+    """nginx on the nginx.conf in its temp dir."""
 
-
-class Nchan(Server):
-    """nginx + Nchan with the same semantics: long-poll (or the stream transport),
-    Last-Modified/Etag iteration from the oldest message, 100 messages kept for an
-    hour, a 128M shared segment. A third server answers `return 200` (the ceiling)."""
-    name = "nchan"
-    TRANSPORTS = {"long-poll": "longpoll", "eventsource": "eventsource",
-                  "websocket": "websocket"}
-
-    def __init__(self, transport="long-poll", mux=False):
-        super().__init__()
-        channel = ('nchan_channel_id $arg_id; nchan_channel_id_split_delimiter ",";' if mux
-                   else "nchan_channel_id $arg_id;")
-        self.plain = free_port()
+    def write_conf(self, http, head=""):
+        """nginx.conf: `head` (load_module lines), the common settings, then `http`'s body."""
         d = self.dir
         (d / "nginx.conf").write_text(f"""
-load_module {NCHAN_MODULE};
+{head}
 worker_processes {self.workers};
 worker_rlimit_nofile {FD_LIMIT};
 pid {d}/logs/nginx.pid;
@@ -319,11 +368,34 @@ http {{
     fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
+    keepalive_timeout 75s;
+    keepalive_requests 1000000;
+{http}
+}}
+""")
+
+    def command(self):
+        return ["nginx", "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"),
+                "-g", "daemon off;"]
+
+
+class Nchan(NginxServer):
+    """nginx + Nchan with the same semantics: long-poll (or the stream transport),
+    Last-Modified/Etag iteration from the oldest message, 100 messages kept for an
+    hour, a 128M shared segment. A third server answers `return 200` (the ceiling)."""
+    name = "nchan"
+    TRANSPORTS = {"long-poll": "longpoll", "eventsource": "eventsource",
+                  "websocket": "websocket"}
+
+    def __init__(self, transport="long-poll", mux=False):
+        super().__init__()
+        channel = ('nchan_channel_id $arg_id; nchan_channel_id_split_delimiter ",";' if mux
+                   else "nchan_channel_id $arg_id;")
+        self.plain = free_port()
+        self.write_conf(f"""
     nchan_shared_memory_size 128M;
     nchan_message_buffer_length 100;
     nchan_message_timeout 1h;
-    keepalive_timeout 75s;
-    keepalive_requests 1000000;
     server {{
         listen 127.0.0.1:{self.pub};
         location /pub {{ nchan_publisher; nchan_channel_id $arg_id; }}
@@ -340,16 +412,228 @@ http {{
     server {{
         listen 127.0.0.1:{self.plain};
         location / {{ return 200; }}
-    }}
-}}
-""")
+    }}""", head=f"load_module {NCHAN_MODULE};")
 
     def ports(self):
         return (self.pub, self.sub, self.plain)
 
+
+# The hold timeout the origin asks for: far beyond any run, so that a hold's timeout response
+# (the origin's body, no stamp: an error) means a hold the release never reached.
+ORIGIN_HOLD_TIMEOUT = 300
+
+
+class GripOrigin(NginxServer):
+    """The GRIP origin of every GRIP subject: nginx answering /hold?c=C with `Grip-Hold:
+    response` on channel C, /stream?c=C with `Grip-Hold: stream` (empty initial body: every
+    line of the stream is a published item), /get with a small 200. One worker: it answers
+    each request from its conf, far cheaper than the proxy in front of it."""
+    name = "origin"
+    workers = 1
+
+    def __init__(self):
+        super().__init__()
+        self.write_conf(f"""
+    default_type text/plain;
+    server {{
+        listen 127.0.0.1:{self.sub};
+        location /hold {{
+            add_header Grip-Hold response;
+            add_header Grip-Channel $arg_c;
+            add_header Grip-Timeout {ORIGIN_HOLD_TIMEOUT};
+            return 200 "hold timed out\\n";
+        }}
+        location /stream {{
+            add_header Grip-Hold stream;
+            add_header Grip-Channel $arg_c;
+            return 200 "";
+        }}
+        location /get {{ return 200 "hello from the origin: a small response\\n"; }}
+    }}""")
+
+    def ports(self):
+        return (self.sub,)
+
+
+class GripSubject(Server):
+    """A proxy in front of its own GripOrigin, both started and stopped together. Its pids
+    (CPU, memory) are the proxy's alone: the origin's cost is the same for every subject."""
+
+    def __init__(self):
+        self.origin = GripOrigin()
+        super().__init__()
+
+    def start(self):
+        self.origin.start()
+        try:
+            super().start()
+            self.wait_proxying()
+            return self
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def wait_proxying(self):
+        """Waits until a GET of /get through the proxy answers 200: a listening port is not
+        enough (Pushpin's condure accepts before its proxy and zurl are connected, and answers
+        502 meanwhile)."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            connection = http.client.HTTPConnection("127.0.0.1", self.sub, timeout=1)
+            try:
+                connection.request("GET", "/get")
+                if connection.getresponse().status == 200:
+                    return
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                connection.close()
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not proxy GET /get in {WAIT}s (see {self.dir})")
+
+    def stop(self):
+        super().stop()
+        self.origin.stop()
+
+    def cleanup(self):
+        super().cleanup()
+        self.origin.cleanup()
+
+
+class PushRelayGrip(PushRelayCommand, GripSubject):
+    """pushrelay's GRIP proxy (sub port) and publish API (pub port, `POST /publish/`)."""
+    name = "pushrelay"
+
+    def __init__(self, binary):
+        super().__init__()
+        self.binary = binary
+        (self.dir / "pushrelay.conf").write_text(f"""
+worker_processes {self.workers};
+worker_rlimit_nofile {FD_LIMIT};
+pid logs/pushrelay.pid;
+error_log logs/error.log warn;
+events {{ worker_connections 12000; }}
+http {{
+    access_log off;
+    push_max_reserved_memory 128M;
+    keepalive_timeout 75s;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{self.pub};
+        location / {{ push_grip_publish; }}
+    }}
+    server {{
+        listen 127.0.0.1:{self.sub};
+        location / {{ push_grip_proxy http://127.0.0.1:{self.origin.sub}; }}
+    }}
+}}
+""")
+
+
+class NginxProxy(NginxServer, GripSubject):
+    """nginx proxy_pass to the origin with upstream keep-alive (plain GETs only: no publish
+    API; the load generator's publish address is the proxy's own)."""
+    name = "nginx"
+
+    def __init__(self):
+        super().__init__()
+        self.pub = self.sub
+        self.write_conf(f"""
+    upstream origin {{
+        server 127.0.0.1:{self.origin.sub};
+        keepalive 32;
+    }}
+    server {{
+        listen 127.0.0.1:{self.sub};
+        location / {{
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}""")
+
+    def ports(self):
+        return (self.sub,)
+
+
+class Pushpin(GripSubject):
+    """Pushpin 1.36 (Debian) run by its own launcher from the temp dir: condure (clients, sub
+    port), zurl (toward the origin), pushpin-proxy, pushpin-handler (publish API, pub port),
+    every ZeroMQ socket an ipc socket in the temp dir. The conf is Debian's pushpin.conf with
+    the paths and ports changed, log_level 1 (Debian's 2 logs every request; pushrelay and
+    nginx run without access logs) and, `capped`, Debian's message_rate=2500 and
+    message_hwm=25000; uncapped, both -1 (pushpin-handler's own default: no rate limiter)."""
+    workers = 4
+
+    def __init__(self, capped):
+        self.name = "pushpin" if capped else "pushpin_uncapped"
+        super().__init__()
+        d = self.dir
+        (d / "run").mkdir()
+        (d / "routes").write_text(f"* 127.0.0.1:{self.origin.sub}\n")
+        rate, hwm = (2500, 25000) if capped else (-1, -1)
+        (d / "pushpin.conf").write_text(f"""
+[global]
+include={{libdir}}/internal.conf
+rundir={d}/run
+ipc_prefix=pushpin-
+port_offset=0
+stats_connection_ttl=120
+
+[runner]
+services=condure,zurl,pushpin-proxy,pushpin-handler
+http_port=127.0.0.1:{self.sub}
+logdir={d}/logs
+log_level=1
+client_buffer_size=8192
+client_maxconn=50000
+condure_bin=condure
+zurl_bin=zurl
+
+[proxy]
+# internal.conf expects a system-wide zurl under /var/run/zurl: use the one the runner starts
+zurl_out_specs=ipc://{{rundir}}/{{ipc_prefix}}zurl-in
+zurl_out_stream_specs=ipc://{{rundir}}/{{ipc_prefix}}zurl-in-stream
+zurl_in_specs=ipc://{{rundir}}/{{ipc_prefix}}zurl-out
+routesfile=routes
+debug=false
+auto_cross_origin=false
+accept_x_forwarded_protocol=false
+set_x_forwarded_protocol=proto-only
+x_forwarded_for=
+x_forwarded_for_trusted=
+orig_headers_need_mark=
+accept_pushpin_route=false
+log_from=false
+log_user_agent=false
+sig_iss=pushpin
+sig_key=changeme
+upstream_key=
+updates_check=off
+
+[handler]
+push_in_spec=ipc://{{rundir}}/{{ipc_prefix}}push-in
+push_in_sub_specs=ipc://{{rundir}}/{{ipc_prefix}}push-in-sub
+push_in_sub_connect=false
+push_in_http_addr=127.0.0.1
+push_in_http_port={self.pub}
+push_in_http_max_headers_size=10000
+push_in_http_max_body_size=1000000
+stats_spec=ipc://{{rundir}}/{{ipc_prefix}}stats
+command_spec=ipc://{{rundir}}/{{ipc_prefix}}command
+message_rate={rate}
+message_hwm={hwm}
+message_wait=5000
+id_cache_ttl=60
+connection_subscription_max=20
+subscription_linger=60
+stats_subscription_ttl=60
+stats_report_interval=10
+stats_format=tnetstring
+""")
+
     def command(self):
-        return ["nginx", "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"),
-                "-g", "daemon off;"]
+        return ["pushpin", "--config", str(self.dir / "pushpin.conf")]
 
 
 class Bench:
@@ -362,11 +646,18 @@ class Bench:
         self.runs = []      # every run: dict(scenario, server, rep, result, cpu_s, ...)
         self.failures = []  # text of every failed run
         self.nchan_failures = []  # text of the failed Nchan runs in NCHAN_LOSES scenarios
+        self.pushpin_failures = []  # text of the failed Pushpin runs (PUSHPIN_SUBJECTS)
         self.ceiling = []   # wrk requests/s
         self.profiles = {}  # server -> [(percent, symbol)]
         self.started = time.monotonic()
 
     def new_server(self, name, scenario):
+        if scenario in GRIP_SUBJECTS:
+            if name == "pushrelay":
+                return PushRelayGrip(self.binary)
+            if name == "nginx":
+                return NginxProxy()
+            return Pushpin(capped=name == "pushpin")
         transport = scenario_option(scenario, "--transport", "long-poll")
         mux = int(scenario_option(scenario, "--mux", "1")) > 1
         if name == "nchan":
@@ -400,7 +691,7 @@ class Bench:
             loadgen_before = children_cpu()
             prefix = f"{scenario}-{rep}-{os.getpid()}"
             command = self.loadgen_command(server, args, prefix)
-            if scenario.endswith("idle"):
+            if args[0] == "idle":
                 result, memory = self.run_idle(server, command)
             else:
                 memory = None
@@ -418,8 +709,13 @@ class Bench:
         self.runs.append(run)
         status = "ok" if result.get("passed") else "FAILED"
         if not result.get("passed"):
-            tolerated = subject == "nchan" and scenario in NCHAN_LOSES
-            (self.nchan_failures if tolerated else self.failures).append(
+            if subject == "nchan" and scenario in NCHAN_LOSES:
+                kept = self.nchan_failures
+            elif subject in PUSHPIN_SUBJECTS:
+                kept = self.pushpin_failures
+            else:
+                kept = self.failures
+            kept.append(
                 f"{scenario} on {subject} (rep {rep + 1}): {result.get('first_errors')} "
                 f"lost={result.get('lost')} duplicated={result.get('duplicated')}")
         print(f"[{time.monotonic() - self.started:6.1f}s] {scenario:12s} {subject:9s} "
@@ -432,21 +728,36 @@ class Bench:
             return {"passed": False, "first_errors": [f"loadgen printed no result: {stderr[-300:]}"]}
         return json.loads(lines[-1])
 
+    @staticmethod
+    def wait_quiet(server):
+        """Waits until the server's processes are idle (under QUIET_CPU_S of CPU in
+        QUIET_WINDOW_S), at most QUIET_MAX_S: it has done what the load asked of it (a GRIP
+        proxy: every origin request answered and every hold subscribed)."""
+        deadline = time.monotonic() + QUIET_MAX_S
+        cpu = cpu_seconds(server.pids())
+        while time.monotonic() < deadline:
+            time.sleep(QUIET_WINDOW_S)
+            now = cpu_seconds(server.pids())
+            if now - cpu < QUIET_CPU_S:
+                return
+            cpu = now
+
     def run_idle(self, server, command):
         """Holds the subscribers, measures the server's memory, releases them."""
-        time.sleep(0.3)
+        self.wait_quiet(server)
         before = memory_kib(server.pids())
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         held = proc.stdout.readline()
         memory = None
         if held.startswith("{\"held\""):
-            time.sleep(0.5)
+            self.wait_quiet(server)
             after = memory_kib(server.pids())
             subs = json.loads(held)["held"]
             memory = {"pss_before_kib": before[0], "pss_after_kib": after[0],
                       "rss_before_kib": before[1], "rss_after_kib": after[1],
-                      "kib_per_sub": (after[0] - before[0]) / subs}
+                      "kib_per_sub": (after[0] - before[0]) / subs,
+                      "rss_kib_per_sub": (after[1] - before[1]) / subs}
         out, err = proc.communicate(input="go\n", timeout=120)
         return self.parse_result(held + out, err), memory
 
@@ -454,13 +765,24 @@ class Bench:
     def headline(run):
         r, s = run["result"], run["scenario"]
         lat = r.get("latency_us") or {}
+        retried = f", {r['retried']} setup requests retried" if r.get("retried") else ""
+        if s == "grip_hold_release":
+            m = run["memory"] or {}
+            return (f"{r.get('deliveries_per_s', 0):,.0f} releases/s, p99 "
+                    f"{lat.get('p99', 0) / 1000:.1f} ms, {m.get('rss_kib_per_sub', float('nan')):.2f}"
+                    f" KiB RSS ({m.get('kib_per_sub', float('nan')):.2f} KiB Pss) per held client"
+                    f"{retried}")
+        if s == "grip_proxy_get":
+            return (f"{r.get('requests_per_s', 0):,.0f} requests/s, p99 "
+                    f"{lat.get('p99', 0) / 1000:.1f} ms")
         if s.endswith("idle"):
             m = run["memory"] or {}
             return f"{m.get('kib_per_sub', float('nan')):.2f} KiB/subscriber"
         if s.startswith("publish"):
             return f"{r.get('publishes_per_s', 0):,.0f} publishes/s"
         return (f"{r.get('deliveries_per_s', 0):,.0f} deliveries/s, "
-                f"p50 {lat.get('p50', 0) / 1000:.1f} ms p99 {lat.get('p99', 0) / 1000:.1f} ms")
+                f"p50 {lat.get('p50', 0) / 1000:.1f} ms p99 {lat.get('p99', 0) / 1000:.1f} ms"
+                f"{retried}")
 
     def run_ceiling(self):
         """nginx `return 200` with wrk: what this machine does for trivial HTTP."""
@@ -495,8 +817,8 @@ class Bench:
         if self.args.no_profile or not self.perf_works():
             print("perf unavailable or disabled: no profile", flush=True)
             return
-        for suffix, scenario, loadgen_args, load in PROFILES:
-            for subject in SUBJECTS:
+        for suffix, scenario, loadgen_args, load, subjects in PROFILES:
+            for subject in subjects:
                 if subject == "pushrelay" and not self.supported(scenario):
                     continue
                 self.profiles[subject + suffix] = dict(
@@ -513,8 +835,9 @@ class Bench:
                                      "-o", str(data), "-p", pids],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
+            # An idle-style run waits for a line on stdin before its release: it is there already.
             subprocess.run(self.loadgen_command(server, loadgen_args, f"profile-{subject}"),
-                           capture_output=True, timeout=300)
+                           input=b"go\n", capture_output=True, timeout=300)
             perf.send_signal(signal.SIGINT)
             perf.wait(timeout=60)
             return {"symbols": self.perf_report(data, "dso,symbol")[:25],
@@ -540,14 +863,15 @@ class Bench:
         return rows
 
     def run(self):
-        order = list(SUBJECTS)
         only = self.args.only.split(",") if self.args.only else None
         for scenario in SCENARIOS:
             if only and scenario not in only:
                 continue
+            order = list(GRIP_SUBJECTS.get(scenario, SUBJECTS))
             for rep in range(self.args.reps):
-                # Alternate which server goes first, so neither always runs on a warmer machine.
-                subjects = order if rep % 2 == 0 else order[::-1]
+                # Rotate which server goes first, so none always runs on a warmer machine.
+                first = rep % len(order)
+                subjects = order[first:] + order[:first]
                 if scenario in PUSHRELAY_ONLY:
                     subjects = ["pushrelay"]
                 if not self.supported(scenario):
@@ -599,6 +923,7 @@ def main():
         bench.profiles, bench.failures = saved["profiles"], saved["failures"]
         bench.unsupported = saved.get("unsupported", {})
         bench.nchan_failures = saved.get("nchan_failures", [])
+        bench.pushpin_failures = saved.get("pushpin_failures", [])
         args.reps, args.quick = saved["reps"], saved["quick"]
         report.write(bench, Path(args.out), saved["machine"])
         return
@@ -606,7 +931,7 @@ def main():
     if limit < 12000 and not args.quick:
         sys.exit(f"bench: the fd limit is {limit}; 10,000 subscribers need about 12,000")
     bench = Bench(args)
-    for needed in (bench.loadgen, bench.binary, Path(NCHAN_MODULE)):
+    for needed in (bench.loadgen, bench.binary, Path(NCHAN_MODULE), Path("/usr/bin/pushpin")):
         if not needed.exists():
             sys.exit(f"bench: {needed} is missing (make bench builds and installs it)")
     if args.only:
@@ -615,11 +940,18 @@ def main():
             sys.exit(f"bench: unknown scenarios {sorted(unknown)}; known: {list(SCENARIOS)}")
     bench.run()
     if args.only:
-        print(report.table(bench)[0], flush=True)
-        print(report.streaming_table(bench), flush=True)
+        only = set(args.only.split(","))
+        if only - set(GRIP_SUBJECTS):
+            print(report.table(bench)[0], flush=True)
+            print(report.streaming_table(bench), flush=True)
+        if only & set(GRIP_SUBJECTS):
+            print(report.grip_table(bench), flush=True)
         if bench.nchan_failures:
             print("bench: Nchan lost messages (not counted as a failure):\n  " +
                   "\n  ".join(bench.nchan_failures), flush=True)
+        if bench.pushpin_failures:
+            print("bench: Pushpin failed runs (not counted as a failure):\n  " +
+                  "\n  ".join(bench.pushpin_failures), flush=True)
         if bench.failures:
             print("bench: FAILED runs:\n  " + "\n  ".join(bench.failures), file=sys.stderr)
             sys.exit(1)
@@ -635,12 +967,13 @@ def machine_info(fd_limit, binary=None):
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())
     nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
-    nchan = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libnginx-mod-nchan"],
-                           capture_output=True, text=True).stdout.strip()
+    nchan, pushpin = (subprocess.run(["dpkg-query", "-W", "-f=${Version}", package],
+                                     capture_output=True, text=True).stdout.strip()
+                      for package in ("libnginx-mod-nchan", "pushpin"))
     git = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
                          capture_output=True, text=True).stdout.strip()
     return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(), "nginx": nginx,
-            "nchan": nchan, "fd_limit": fd_limit,
+            "nchan": nchan, "pushpin": pushpin, "fd_limit": fd_limit,
             "commit": git if binary is None else f"{git} (benchmark), binary {binary}",
             "date": time.strftime("%Y-%m-%d %H:%M %Z")}
 

@@ -47,8 +47,7 @@ bool apply_header(std::string_view line, Response& out, long& content_length, st
     } else if (iequals(name, "connection")) {
         out.close = iequals(value, "close");
     } else if (iequals(name, "transfer-encoding")) {
-        error = "chunked responses are not supported";
-        return false;
+        out.chunked = true;
     }
     return true;
 }
@@ -97,6 +96,10 @@ ResponseParser::Result ResponseParser::parse(const std::string& input, size_t& p
     Result head = parse_head(input, body_start, out, content_length, error);
     if (head != Result::Done)
         return head;
+    if (out.chunked) {
+        error = "chunked responses are not supported outside streams";
+        return Result::Error;
+    }
     if (content_length < 0) {
         // 304 and 204 carry no body; anything else must be framed.
         if (out.status != 304 && out.status != 204) {
@@ -162,6 +165,7 @@ void Client::send(std::string request) {
     output_ = std::move(request);
     output_pos_ = 0;
     in_flight_ = true;
+    sent_notice_ = true;
     if (fd_ >= 0 && !connecting_) {
         on_writable();
     } else if (fd_ < 0 && !waiting_gate_) {
@@ -222,6 +226,7 @@ void Client::disconnect() {
     connecting_ = false;
     in_flight_ = false;
     streaming_ = false;
+    sent_notice_ = false;
     input_.clear();
     input_pos_ = 0;
 }
@@ -270,6 +275,10 @@ void Client::flush() {
         output_pos_ += static_cast<size_t>(n);
     }
     ev_io_stop(loop_, &write_watcher_);
+    if (sent_notice_) {
+        sent_notice_ = false;
+        handler_.on_request_sent(*this);
+    }
 }
 
 void Client::on_readable() {

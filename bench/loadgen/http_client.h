@@ -1,9 +1,10 @@
 // The load generator's HTTP/1.1 client: one non-blocking keep-alive
 // connection on a libev loop, one request in flight at a time, and an
-// incremental parser for the responses both servers send (Content-Length
+// incremental parser for the responses the servers send (Content-Length
 // bodies; a chunked or unframed response is reported as an error). A stream
-// (open_stream: EventSource, a WebSocket upgrade) is one request whose response
-// head is parsed and whose bytes after it are handed on as they come.
+// (open_stream: EventSource, a WebSocket upgrade, a GRIP stream hold) is one request whose
+// response head is parsed and whose bytes after it are handed on as they come (a chunked
+// stream's framing included: its reader decodes it).
 //
 // Single-threaded: every Client of a run lives on the run's loop. Connects
 // pass through a ConnectGate so that 10,000 sockets opened at once do not
@@ -27,7 +28,8 @@ struct Response {
     std::string content_type;
     std::string websocket_accept;  // Sec-WebSocket-Accept
     std::string body;
-    bool close = false;  // the server sent `Connection: close`
+    bool close = false;    // the server sent `Connection: close`
+    bool chunked = false;  // `Transfer-Encoding: chunked` (streams only)
 };
 
 // Parses responses out of a byte buffer. parse() consumes one complete
@@ -72,6 +74,8 @@ class Client {
         // A stream's response head, then its bytes as they arrive (open_stream).
         virtual void on_stream_head(Client& client, Response& head);
         virtual void on_stream_data(Client& client, std::string_view bytes);
+        // The last byte of the request given to send() or open_stream() was written.
+        virtual void on_request_sent(Client&) {}
 
       protected:
         ~Handler() = default;
@@ -116,6 +120,7 @@ class Client {
     bool in_flight_ = false;
     bool streaming_ = false;    // open_stream() was called
     bool stream_head_ = false;  // its head has been parsed
+    bool sent_notice_ = false;  // on_request_sent is due once the output is written
     ev_io read_watcher_{};
     ev_io write_watcher_{};
     std::string output_;

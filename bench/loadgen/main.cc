@@ -2,8 +2,8 @@
 //   loadgen SCENARIO --pub HOST:PORT --sub HOST:PORT [--name value]...
 // with the names of Options (scenarios.h): --subs, --channels, --rounds,
 // --window, --publishers, --connections, --size, --duration, --rate,
-// --timeout, --settle, --connect-limit, --prefix, --transport (long-poll,
-// eventsource, websocket), --mux. Prints one JSON object; exits 0
+// --timeout, --settle, --connect-limit, --open-rate, --prefix, --transport (long-poll,
+// eventsource, websocket, grip-response, grip-stream), --mux. Prints one JSON object; exits 0
 // when the run passed, 1 when it saw a loss, a duplicate or an error.
 #include <arpa/inet.h>
 #include <sys/resource.h>
@@ -62,6 +62,8 @@ bool apply(Options& opts, const std::string& name, const std::string& value) {
         opts.timeout = std::atof(value.c_str());
     else if (name == "--connect-limit")
         opts.connect_limit = std::atoi(value.c_str());
+    else if (name == "--open-rate")
+        opts.open_rate = std::atof(value.c_str());
     else
         return false;
     return true;
@@ -80,7 +82,8 @@ void raise_fd_limit() {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: loadgen fanout|publish|idle|churn --pub H:P --sub H:P ...\n");
+        std::fprintf(stderr,
+                     "usage: loadgen fanout|publish|idle|churn|get --pub H:P --sub H:P ...\n");
         return 2;
     }
     Options opts;
@@ -98,11 +101,15 @@ int main(int argc, char** argv) {
         return 2;
     }
     bool stream = opts.transport == "eventsource" || opts.transport == "websocket";
-    if (!(stream || opts.transport == "long-poll") || (opts.mux > 1 && !stream) ||
+    bool grip_ok =
+        (opts.transport == "grip-response" && opts.scenario == "idle") ||
+        (opts.transport == "grip-stream" && (opts.scenario == "idle" || opts.scenario == "fanout"));
+    if (!(stream || grip_ok || opts.transport == "long-poll") || (opts.mux > 1 && !stream) ||
         (opts.scenario == "churn" && stream)) {
         std::fprintf(stderr,
-                     "loadgen: --transport long-poll|eventsource|websocket; --mux and "
-                     "stream transports not with churn, --mux only with streams\n");
+                     "loadgen: --transport long-poll|eventsource|websocket|grip-response|"
+                     "grip-stream; --mux and stream transports not with churn, --mux only with "
+                     "streams, grip-response only with idle, grip-stream with idle or fanout\n");
         return 2;
     }
     raise_fd_limit();

@@ -21,12 +21,15 @@ namespace {
 
 constexpr double kChurnTick = 0.01;  // seconds between two churn publish batches
 constexpr double kWatchdog = 0.2;    // seconds between two checks for a failed run
+constexpr double kOpenTick = 0.01;   // seconds between two batches of subscribers (open_rate)
 // A round outstanding with no delivery for this long has stalled (a server lost a message).
 constexpr uint64_t kStallNs = 15'000'000'000;
 
 // Posts messages one at a time (so a channel's messages arrive in sequence
 // order) from a queue of (channel, seq); the send timestamp is taken when
-// the request is written.
+// the request is written. Push publishing: `POST /pub?id=`, the stamp as the body, 201/202;
+// GRIP: one item per request to `POST /publish/`, the stamp as the `http-response` body or
+// the `http-stream` content (one line), 200.
 class Publisher final : public Client::Handler {
   public:
     using Done = std::function<void(int channel, uint64_t seq, const Response& response)>;
@@ -50,7 +53,9 @@ class Publisher final : public Client::Handler {
         latencies_.add_ns(monotonic_ns() - sent_ns_);
         Item item = queue_.front();
         queue_.pop_front();
-        if (response.status != 201 && response.status != 202) {
+        bool accepted = is_grip(opts_) ? response.status == 200
+                                       : response.status == 201 || response.status == 202;
+        if (!accepted) {
             tally_.error("publish to " + channel_id(opts_, item.channel) + " answered " +
                          std::to_string(response.status));
         }
@@ -74,9 +79,26 @@ class Publisher final : public Client::Handler {
         sent_ns_ = monotonic_ns();
         std::string body =
             encode_message({item.seq, static_cast<uint64_t>(item.channel), sent_ns_}, opts_.size);
+        if (is_grip(opts_)) {
+            send_grip(item.channel, body);
+            return;
+        }
         client_.send("POST /pub?id=" + channel_id(opts_, item.channel) +
                      " HTTP/1.1\r\nHost: bench\r\nContent-Type: text/plain\r\nContent-Length: " +
                      std::to_string(body.size()) + "\r\n\r\n" + body);
+    }
+
+    // The stamp is plain ASCII: it needs no escaping in JSON.
+    void send_grip(int channel, const std::string& stamp) {
+        std::string format = opts_.transport == "grip-stream"
+                                 ? R"("http-stream": {"content": ")" + stamp + R"(\n"})"
+                                 : R"("http-response": {"body": ")" + stamp + R"("})";
+        std::string json = R"({"items": [{"channel": ")" + channel_id(opts_, channel) +
+                           R"(", "formats": {)" + format + "}}]}";
+        client_.send(
+            "POST /publish/ HTTP/1.1\r\nHost: bench\r\nContent-Type: "
+            "application/json\r\nContent-Length: " +
+            std::to_string(json.size()) + "\r\n\r\n" + json);
     }
 
     const Options& opts_;
@@ -85,6 +107,56 @@ class Publisher final : public Client::Handler {
     Done done_;
     Client client_;
     std::deque<Item> queue_;
+    uint64_t sent_ns_ = 0;
+};
+
+// A keep-alive client GETting `/get` back to back, one request in flight, until the run's
+// stop time: the plain proxied requests of a GRIP proxy. Every answer must be a 200 with a
+// body (the origin's small response); its round trip is the latency recorded.
+class Getter final : public Client::Handler {
+  public:
+    Getter(struct ev_loop* loop, const Options& opts, ConnectGate& gate, Tally& tally,
+           Latencies& latencies, std::function<void()> done)
+        : tally_(tally),
+          latencies_(latencies),
+          done_(std::move(done)),
+          client_(loop, opts.sub, gate, *this) {}
+
+    void start(uint64_t stop_ns) {
+        stop_ns_ = stop_ns;
+        send();
+    }
+
+    void on_response(Client&, Response& response) override {
+        latencies_.add_ns(monotonic_ns() - sent_ns_);
+        if (response.status != 200 || response.body.empty()) {
+            tally_.error("GET /get answered " + std::to_string(response.status) + " with " +
+                         std::to_string(response.body.size()) + " body bytes");
+        } else {
+            ++tally_.delivered;
+        }
+        if (monotonic_ns() < stop_ns_) {
+            send();
+        } else {
+            done_();
+        }
+    }
+    void on_failure(Client&, std::string_view what) override {
+        tally_.error("GET client: " + std::string(what));
+        done_();
+    }
+
+  private:
+    void send() {
+        sent_ns_ = monotonic_ns();
+        client_.send("GET /get HTTP/1.1\r\nHost: bench\r\n\r\n");
+    }
+
+    Tally& tally_;
+    Latencies& latencies_;
+    std::function<void()> done_;
+    Client client_;
+    uint64_t stop_ns_ = 0;
     uint64_t sent_ns_ = 0;
 };
 
@@ -108,6 +180,10 @@ class Loop {
 // subscriber, then `settle` seconds for their next polls to be held. Only
 // then does measuring start. (Neither server's channel info tells when all
 // subscribers are held: Nchan's subscriber counts lag behind across workers.)
+// GRIP keeps no history, so with a GRIP transport nothing is published until every
+// subscriber is ready (Subscriber::on_ready) and `settle` seconds more have passed for the
+// proxy to subscribe the last holds; GRIP held requests (idle) have no warm-up at all:
+// each is answered once, by the measured release.
 class Run {
   public:
     explicit Run(const Options& opts)
@@ -120,6 +196,8 @@ class Run {
         ev_timer_start(loop_, &watchdog_.watcher);
         init_timer(tick_, [](Run& run) { run.churn_tick(); });
         init_timer(settle_, [](Run& run) { run.after_warm_up(); });
+        init_timer(ready_settle_, [](Run& run) { run.after_ready(); });
+        init_timer(open_, [](Run& run) { run.open_tick(); });
         ev_init(&stdin_, on_stdin);
         stdin_.data = this;
     }
@@ -151,7 +229,8 @@ class Run {
     }
 
     int idle() {
-        rounds_total_ = 2;
+        warm_up_ = !is_grip(opts_);
+        rounds_total_ = warm_up_ ? 2 : 1;
         start_with_subscribers(false, [this] {
             begin_measuring();
             std::printf("{\"held\": %d, \"setup_s\": %.3f}\n", opts_.subs,
@@ -160,7 +239,24 @@ class Run {
             ev_io_set(&stdin_, STDIN_FILENO, EV_READ);
             ev_io_start(loop_, &stdin_);
         });
-        return report({{"setup_s", elapsed(start_ns_, held_ns_)}});
+        double seconds = elapsed(release_ns_, end_ns_);
+        return report({{"setup_s", elapsed(start_ns_, held_ns_)},
+                       {"deliveries_per_s", measured_ / seconds},
+                       {"seconds", seconds}});
+    }
+
+    int get() {
+        for (int i = 0; i < opts_.connections; ++i) {
+            getters_.push_back(std::make_unique<Getter>(loop_, opts_, gate_, tally_, latencies_,
+                                                        [this] { getter_done(); }));
+        }
+        start_ns_ = monotonic_ns();
+        begin_measuring();
+        uint64_t stop_ns = start_ns_ + static_cast<uint64_t>(opts_.duration * 1e9);
+        for (auto& getter : getters_) getter->start(stop_ns);
+        ev_run(loop_, 0);
+        double seconds = elapsed(start_ns_, end_ns_);
+        return report({{"requests_per_s", tally_.delivered / seconds}, {"seconds", seconds}});
     }
 
     int churn() {
@@ -214,11 +310,32 @@ class Run {
         start_ns_ = monotonic_ns();
         // The publishers connect after every subscriber (the gate is FIFO):
         // most subscribers are held before the warm-up is published.
-        publish_round();
+        if (!is_grip(opts_))
+            publish_round();
         ev_run(loop_, 0);
     }
 
     void after_warm_up() { measure_(); }
+
+    void subscriber_ready() {
+        if (++ready_ < subscribers_.size())
+            return;
+        ev_timer_set(&ready_settle_.watcher, opts_.settle, 0);
+        ev_timer_start(loop_, &ready_settle_.watcher);
+    }
+
+    void after_ready() {
+        if (warm_up_) {
+            publish_round();
+        } else {
+            measure_();
+        }
+    }
+
+    void getter_done() {
+        if (++getters_done_ == getters_.size())
+            finish();
+    }
 
     void add_publishers(int count) {
         for (int p = 0; p < count; ++p) {
@@ -238,8 +355,26 @@ class Run {
             subscribers_.push_back(make_subscriber(
                 loop_, opts_, gate_, std::move(channels), churn, tally_,
                 [this](uint64_t seq, uint64_t latency_ns) { delivered(seq, latency_ns); }));
-            subscribers_.back()->start();
+            if (is_grip(opts_))
+                subscribers_.back()->on_ready([this] { subscriber_ready(); });
         }
+        if (opts_.open_rate > 0) {
+            ev_timer_set(&open_.watcher, 0, kOpenTick);
+            ev_timer_start(loop_, &open_.watcher);
+        } else {
+            for (auto& s : subscribers_) s->start();
+        }
+    }
+
+    // Starts the subscribers due by now at `open_rate` per second (a proxy that cannot take a
+    // burst of new requests, Pushpin, gets them spread out; setup is not measured).
+    void open_tick() {
+        double due = opts_.open_rate * elapsed(start_ns_, monotonic_ns()) + 1;
+        while (opened_ < subscribers_.size() && static_cast<double>(opened_) < due) {
+            subscribers_[opened_++]->start();
+        }
+        if (opened_ == subscribers_.size())
+            ev_timer_stop(loop_, &open_.watcher);
     }
 
     // A channel always goes through the same publisher, keeping its order.
@@ -393,6 +528,7 @@ class Run {
         if (read(STDIN_FILENO, buffer, sizeof buffer) < 0)
             self->tally_.error("read(stdin) failed");
         ev_io_stop(self->loop_, w);
+        self->release_ns_ = monotonic_ns();
         self->publish_round();
     }
 
@@ -445,15 +581,20 @@ class Run {
     struct ev_loop* loop_;
     ConnectGate gate_;
     Tally tally_;
-    Latencies latencies_;          // publish to delivery, measured deliveries only
+    Latencies latencies_;  // publish to delivery, measured deliveries only (get: round trips)
     Latencies publish_latencies_;  // a publish request's round trip
     std::vector<std::unique_ptr<Publisher>> publishers_;
     std::vector<std::unique_ptr<Subscriber>> subscribers_;
-    Timer deadline_, watchdog_, tick_, settle_;
+    std::vector<std::unique_ptr<Getter>> getters_;
+    size_t ready_ = 0, getters_done_ = 0;  // GRIP subscribers ready; getters past the stop time
+    bool warm_up_ = true;                  // false: GRIP held requests, released once
+    Timer deadline_, watchdog_, tick_, settle_, ready_settle_, open_;
+    size_t opened_ = 0;  // subscribers started (open_rate)
     ev_io stdin_{};
     std::function<void()> measure_;
 
     uint64_t start_ns_ = 0, held_ns_ = 0, stop_ns_ = 0, end_ns_ = 0;
+    uint64_t release_ns_ = 0;  // idle: the line on stdin that releases the subscribers
     int rounds_total_ = 0, rounds_started_ = 0, rounds_done_ = 0;
     std::vector<uint64_t> round_delivered_;  // by seq (= round number)
     uint64_t measured_ = 0, published_ = 0, publish_counter_ = 0, churn_sent_ = 0;
@@ -475,6 +616,8 @@ int run_scenario(const Options& opts) {
         return run.idle();
     if (opts.scenario == "churn")
         return run.churn();
+    if (opts.scenario == "get")
+        return run.get();
     std::fprintf(stderr, "loadgen: unknown scenario %s\n", opts.scenario.c_str());
     return 2;
 }

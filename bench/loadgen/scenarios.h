@@ -10,12 +10,16 @@
 //            line on stdin (the orchestrator measures memory meanwhile), then
 //            releases them with one message per channel;
 //   churn    subscribers that take one message, disconnect and reconnect
-//            with its Last-Modified/Etag, under `rate` publishes/s.
+//            with its Last-Modified/Etag, under `rate` publishes/s;
+//   get      `connections` keep-alive clients GETting `/get` from the subscriber address
+//            back to back for `duration` seconds (a GRIP proxy's plain proxied requests).
 // Every scenario with subscribers starts with a warm-up message (seq 1) to
 // every channel, not measured. Subscribers use `transport`: long-poll (they iterate with
 // Last-Modified/Etag, echoing them back verbatim), eventsource or websocket (one stream each);
 // with `mux` > 1 each stream subscribes to that many channels at once (`id=a,b,...`, the
-// servers split it on ","). Every subscriber checks every message's sequence number per
+// servers split it on ","), grip-response (`/hold?c=`: idle only, the release is the measured
+// part) or grip-stream (`/stream?c=`): clients of a GRIP proxy, publishing to its `/publish/`
+// API (see Subscriber, Publisher). Every subscriber checks every message's sequence number per
 // channel (loss, duplicates, order) and its publish-to-delivery latency. A run writes one
 // JSON object to stdout.
 #pragma once
@@ -32,7 +36,7 @@ struct Options {
     sockaddr_in pub{};
     sockaddr_in sub{};
     std::string prefix = "bench";         // channel ids are <prefix>-<n>: unique per run
-    std::string transport = "long-poll";  // or eventsource, websocket
+    std::string transport = "long-poll";  // or eventsource, websocket, grip-response, grip-stream
     int mux = 1;                          // channels per subscriber (streams only)
     int subs = 1000;
     int channels = 10;
@@ -46,6 +50,7 @@ struct Options {
     double timeout = 60.0;    // the whole run, setup included
     double settle = 0.5;      // seconds after the warm-up before measuring
     int connect_limit = 128;  // connects in progress at once
+    double open_rate = 0;     // subscribers started per second; 0: all at once
 };
 
 // Runs opts.scenario; returns the process exit status (0: passed).

@@ -72,7 +72,8 @@ void Tally::note(std::string what) {
 std::string Tally::json() const {
     std::string out = R"("delivered": )" + std::to_string(delivered) + R"(, "lost": )" +
                       std::to_string(lost) + R"(, "duplicated": )" + std::to_string(duplicated) +
-                      R"(, "errors": )" + std::to_string(errors) + R"(, "first_errors": [)";
+                      R"(, "errors": )" + std::to_string(errors) + R"(, "retried": )" +
+                      std::to_string(retried) + R"(, "first_errors": [)";
     for (size_t i = 0; i < first_errors.size(); ++i) {
         if (i > 0)
             out += ", ";

@@ -41,6 +41,9 @@ struct Tally {
     uint64_t lost = 0;
     uint64_t duplicated = 0;
     uint64_t errors = 0;
+    // Requests a GRIP proxy answered 502 and that were sent again (not a failure: Pushpin
+    // answers so under bursts of new requests; the report shows how often).
+    uint64_t retried = 0;
     std::vector<std::string> first_errors;  // the first few, for the report
 
     void error(std::string what);

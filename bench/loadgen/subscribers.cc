@@ -6,7 +6,9 @@
 #include <wslay/wslay.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace pushrelay::bench {
 namespace {
@@ -260,10 +262,188 @@ class WebSocketSubscriber final : public StreamSubscriber {
     std::string_view pending_;
 };
 
+// Sends a GRIP client's request again after the proxy failed it before it was held: a 5xx
+// answer or the connection closed (Pushpin answers 502 while its queue toward zurl is full,
+// under a burst of new requests, and 500 or a closed connection now and then in the same
+// burst), after a pause that grows with each attempt, at most kMaxRetries times. The pause
+// stays under bench/run.py's quiet window, so a retry pending is never mistaken for an idle
+// server. A retry after the release was published would miss its item: the run then fails as
+// stalled, so a retry can never hide a loss.
+class Retry {
+  public:
+    static constexpr int kMaxRetries = 20;
+
+    Retry(struct ev_loop* loop, Tally& tally, std::function<void()> resend)
+        : loop_(loop), tally_(tally), resend_(std::move(resend)) {
+        ev_init(&timer_, on_timer);
+        timer_.data = this;
+    }
+    ~Retry() { ev_timer_stop(loop_, &timer_); }
+    Retry(const Retry&) = delete;
+    Retry& operator=(const Retry&) = delete;
+
+    // Schedules the next attempt and counts it; false once the attempts are used up.
+    bool again() {
+        if (++attempts_ > kMaxRetries)
+            return false;
+        ++tally_.retried;
+        ev_timer_set(&timer_, std::min(0.05 * attempts_, 0.2), 0);
+        ev_timer_start(loop_, &timer_);
+        return true;
+    }
+
+  private:
+    static void on_timer(struct ev_loop*, ev_timer* w, int) {
+        static_cast<Retry*>(w->data)->resend_();
+    }
+
+    struct ev_loop* loop_;
+    Tally& tally_;
+    std::function<void()> resend_;
+    ev_timer timer_{};
+    int attempts_ = 0;
+};
+
+// A request held by a GRIP proxy (the origin answers `Grip-Hold: response`): answered once,
+// by the published `http-response` item; it does not poll again. The hold's timeout response
+// (the origin's own body) carries no stamp and is an error.
+class GripResponseSubscriber final : public Subscriber {
+  public:
+    GripResponseSubscriber(struct ev_loop* loop, const Options& opts, ConnectGate& gate,
+                           std::vector<int> channels, Tally& tally, Delivered delivered)
+        : Subscriber(loop, opts, gate, std::move(channels), tally, std::move(delivered)),
+          retry_(loop, tally, [this] { start(); }) {}
+
+    void start() override { client_.send(request_head() + "\r\n"); }
+
+    void on_request_sent(Client&) override { ready(); }
+
+    void on_failure(Client& client, std::string_view what) override {
+        if (!retry_.again())
+            Subscriber::on_failure(client, what);
+    }
+
+    void on_response(Client&, Response& response) override {
+        if (response.status >= 500 && retry_.again())
+            return;
+        if (response.status != 200) {
+            tally_.error(name() + " got " + std::to_string(response.status));
+            return;
+        }
+        receive(response.body);
+    }
+
+  private:
+    Retry retry_;
+};
+
+// A GRIP stream hold (the origin answers `Grip-Hold: stream`): one chunked response that
+// never ends; each published `http-stream` item is one line. The chunked framing is decoded
+// here; the end of the stream is an error.
+class GripStreamSubscriber final : public StreamSubscriber {
+  public:
+    GripStreamSubscriber(struct ev_loop* loop, const Options& opts, ConnectGate& gate,
+                         std::vector<int> channels, Tally& tally, Delivered delivered)
+        : StreamSubscriber(loop, opts, gate, std::move(channels), tally, std::move(delivered)),
+          retry_(loop, tally, [this] { start(); }) {}
+
+    void start() override { client_.open_stream(request_head() + "\r\n"); }
+
+    void on_stream_head(Client&, Response& head) override {
+        if (head.status >= 500) {
+            client_.disconnect();
+            if (retry_.again())
+                return;
+        }
+        if (!expect_head(head, 200, ""))
+            return;
+        if (!head.chunked) {
+            tally_.error(name() + ": the stream is not chunked");
+            client_.disconnect();
+            return;
+        }
+        held_ = true;
+        ready();
+    }
+
+    // Before its head, a stream is not held yet: it may be retried.
+    void on_failure(Client& client, std::string_view what) override {
+        if (held_ || !retry_.again())
+            Subscriber::on_failure(client, what);
+    }
+
+    void on_stream_data(Client&, std::string_view bytes) override {
+        raw_.append(bytes);
+        if (!dechunk())
+            return;
+        size_t pos = 0;
+        for (size_t eol; (eol = lines_.find('\n', pos)) != std::string::npos; pos = eol + 1) {
+            receive(std::string_view(lines_).substr(pos, eol - pos));
+        }
+        lines_.erase(0, pos);
+    }
+
+  private:
+    // Moves the chunk data out of raw_ into lines_; false (an error counted) when the framing
+    // is broken or the stream ended.
+    bool dechunk() {
+        size_t pos = 0;
+        for (;;) {
+            if (chunk_left_ > 0) {
+                size_t n = std::min(chunk_left_, raw_.size() - pos);
+                lines_.append(raw_, pos, n);
+                pos += n;
+                chunk_left_ -= n;
+                if (chunk_left_ > 0)
+                    break;
+                chunk_crlf_ = true;
+            }
+            if (chunk_crlf_) {
+                if (raw_.size() - pos < 2)
+                    break;
+                if (raw_.compare(pos, 2, "\r\n") != 0)
+                    return broken("no CRLF after a chunk");
+                pos += 2;
+                chunk_crlf_ = false;
+            }
+            size_t eol = raw_.find("\r\n", pos);
+            if (eol == std::string::npos)
+                break;
+            char* end = nullptr;
+            unsigned long size = std::strtoul(raw_.c_str() + pos, &end, 16);
+            if (end == raw_.c_str() + pos)
+                return broken("a malformed chunk size");
+            if (size == 0)
+                return broken("the stream ended");
+            chunk_left_ = size;
+            pos = eol + 2;
+        }
+        raw_.erase(0, pos);
+        return true;
+    }
+
+    bool broken(const std::string& what) {
+        tally_.error(name() + ": " + what);
+        client_.disconnect();
+        return false;
+    }
+
+    Retry retry_;
+    bool held_ = false;  // the stream's head has arrived
+    std::string raw_;    // received bytes not yet decoded
+    std::string lines_;  // decoded bytes not yet split into lines
+    size_t chunk_left_ = 0;
+    bool chunk_crlf_ = false;  // a chunk's data is complete, its CRLF is next
+};
+
 }  // namespace
 
 std::string channel_id(const Options& opts, int channel) {
     return opts.prefix + "-" + std::to_string(channel);
+}
+
+bool is_grip(const Options& opts) {
+    return opts.transport.starts_with("grip-");
 }
 
 Subscriber::Subscriber(struct ev_loop* loop, const Options& opts, ConnectGate& gate,
@@ -308,8 +488,15 @@ bool Subscriber::receive(std::string_view body) {
     return true;
 }
 
+void Subscriber::ready() {
+    if (ready_)
+        std::exchange(ready_, nullptr)();
+}
+
 std::string Subscriber::request_head() const {
-    std::string target = "GET /sub?id=";
+    std::string target = opts_.transport == "grip-response" ? "GET /hold?c="
+                         : opts_.transport == "grip-stream" ? "GET /stream?c="
+                                                            : "GET /sub?id=";
     for (size_t i = 0; i < channels_.size(); ++i) {
         if (i > 0)
             target += ',';
@@ -333,6 +520,12 @@ std::unique_ptr<Subscriber> make_subscriber(struct ev_loop* loop, const Options&
     if (opts.transport == "websocket")
         return std::make_unique<WebSocketSubscriber>(loop, opts, gate, std::move(channels), tally,
                                                      std::move(delivered));
+    if (opts.transport == "grip-response")
+        return std::make_unique<GripResponseSubscriber>(loop, opts, gate, std::move(channels),
+                                                        tally, std::move(delivered));
+    if (opts.transport == "grip-stream")
+        return std::make_unique<GripStreamSubscriber>(loop, opts, gate, std::move(channels), tally,
+                                                      std::move(delivered));
     return std::make_unique<LongPollSubscriber>(loop, opts, gate, std::move(channels), churn, tally,
                                                 std::move(delivered));
 }
