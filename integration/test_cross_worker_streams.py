@@ -30,6 +30,7 @@ import urllib.parse
 import pytest
 import requests
 
+from client import server_sockets_by_worker
 from conftest import WAIT, alive, require_websocket
 
 try:
@@ -262,30 +263,6 @@ async def post(server, body):
         return status
     except (Closed, ConnectionError, OSError):
         return None
-
-
-def server_sockets_by_worker(server):
-    """{worker pid: set of client ports} for the connections each worker holds on the
-    subscriber port, read from /proc (the fd's socket inode, and /proc/net/tcp's row of it)."""
-    peers = {}  # inode -> client port, for established connections to the subscriber port
-    for line in open("/proc/net/tcp").read().splitlines()[1:]:
-        fields = line.split()
-        local_port = int(fields[1].split(":")[1], 16)
-        if local_port == server.sub and fields[3] == "01":
-            peers[int(fields[9])] = int(fields[2].split(":")[1], 16)
-    held = {}
-    for pid in server.worker_pids():
-        ports = set()
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            m = re.fullmatch(r"socket:\[(\d+)\]", link)
-            if m and int(m.group(1)) in peers:
-                ports.add(peers[int(m.group(1))])
-        held[pid] = ports
-    return held
 
 
 STATUS_KEY = {"eventsource": "eventsource_subscribers", "chunked": "chunked_subscribers",

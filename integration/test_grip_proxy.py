@@ -1,10 +1,11 @@
 """The GRIP proxy location (shared/grip.md "Proxying", "GRIP instructions", "Response hold",
-"Stream hold"). Each test names the grip.md row it checks. Origins are python http.server
+"Stream hold", "Reliability", "Across workers"). Each test names the grip.md row it checks. Origins are python http.server
 instances in a thread, told per test what to answer; pushrelay runs on free loopback ports."""
 import base64
 import hashlib
 import hmac
 import json
+import os
 import signal
 import socket
 import time
@@ -13,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from client import publish, wait_for_subscribers
+from client import publish, server_sockets_by_worker, wait_for_subscribers
 from grip_origin import Origin, origin  # noqa: F401 (origin: a fixture)
-from conftest import WAIT, free_port, wait_until
+from conftest import WAIT, alive, free_port, wait_until
 
 SIG_KEY = "s3cret"
 
@@ -215,11 +216,56 @@ def test_origin_failing_mid_body_cuts_the_client(grip, origin):
 
 # ---- GRIP instructions ----
 
-def test_invalid_grip_hold_is_502(grip, origin):
-    """GRIP instructions: Grip-Hold any other value → 502."""
-    origin.routes["/"] = lambda r: (200, [("Grip-Hold", "forever"), ("Grip-Channel", "c")], b"")
-    relay = grip()
-    assert requests.get(relay.url + "/", timeout=WAIT).status_code == 502
+def instruct(body, status=200):
+    """An application/grip-instruct answer with `body` (a dict goes as JSON)."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return status, [("Content-Type", "application/grip-instruct")], raw
+
+
+HELD_C = [("Grip-Hold", "response"), ("Grip-Channel", "c")]
+STREAM_C = [("Grip-Hold", "stream"), ("Grip-Channel", "c")]
+MALFORMED = {
+    "hold mode": (200, [("Grip-Hold", "forever"), ("Grip-Channel", "c")], b""),
+    "hold without channel": (200, [("Grip-Hold", "response")], b""),
+    "empty channel name": (200, [("Grip-Hold", "response"), ("Grip-Channel", "a, ; prev-id=1")], b""),
+    "timeout not a number": (200, HELD_C + [("Grip-Timeout", "soon")], b""),
+    "negative timeout": (200, HELD_C + [("Grip-Timeout", "-1")], b""),
+    "keep-alive empty data": (200, STREAM_C + [("Grip-Keep-Alive", "; format=raw")], b""),
+    "keep-alive format": (200, STREAM_C + [("Grip-Keep-Alive", "x; format=hex")], b""),
+    "keep-alive mode": (200, STREAM_C + [("Grip-Keep-Alive", "x; mode=sometimes")], b""),
+    "keep-alive cstring escape": (200, STREAM_C + [("Grip-Keep-Alive", "x\\q; format=cstring")], b""),
+    "status over 999": (200, [("Grip-Status", "1000")], b""),
+    "status not a number": (200, HELD_C + [("Grip-Status", "OK")], b""),
+    "link without <URI>": (200, STREAM_C + [("Grip-Link", "/next; rel=next")], b""),
+    "link timeout 0": (200, STREAM_C + [("Grip-Link", "</next>; rel=next; timeout=0")], b""),
+    "instruct not JSON": instruct(b"{not json"),
+    "instruct not an object": instruct(b"[]"),
+    "instruct status not 200": instruct({"response": {"body": "x"}}, status=201),
+    "instruct no channels": instruct({"hold": {"mode": "response", "channels": []}}),
+    "instruct channel name not a string": instruct({"hold": {"channels": [{"name": 5}]}}),
+    "instruct hold mode": instruct({"hold": {"mode": "forever", "channels": [{"name": "c"}]}}),
+    "instruct timeout": instruct({"hold": {"channels": [{"name": "c"}], "timeout": "x"}}),
+    "instruct keep-alive": instruct({"hold": {"mode": "stream", "channels": [{"name": "c"}],
+                                              "keep-alive": {"content": ""}}}),
+    "instruct response code": instruct({"response": {"code": 1000}}),
+    "instruct body-bin": instruct({"response": {"body-bin": "not base64!"}}),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_instructions_are_502_and_the_worker_lives_on(grip, origin, case):
+    """GRIP instructions: every malformed Grip-* header (Grip-Hold, Grip-Channel empty name,
+    Grip-Timeout, Grip-Keep-Alive, Grip-Status, Grip-Link) and instruct body → 502; the worker
+    that parsed it is unharmed."""
+    origin.routes["/bad"] = lambda r: MALFORMED[case]
+    origin.routes["/ok"] = lambda r: (200, [], b"fine")
+    relay = grip(workers=1, extra="push_grip_debug on;")
+    workers = relay.worker_pids()
+    r = requests.get(relay.url + "/bad", timeout=WAIT)
+    assert r.status_code == 502 and r.headers["Content-Type"] == "text/plain"
+    assert r.text != "Error while proxying to origin.\n" and r.text.endswith("\n")  # the reason
+    assert requests.get(relay.url + "/ok", timeout=WAIT).text == "fine"
+    assert relay.worker_pids() == workers
 
 
 def test_no_hold_applies_grip_status_and_strips_grip_headers(grip, origin):
@@ -554,3 +600,215 @@ def test_grip_stream_items_then_close_keeps_the_connection(grip, origin):
     assert b"4\r\none\n\r\n4\r\ntwo\n\r\n0\r\n\r\n" in data
     s.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
     assert read_until(s, b"", lambda d: d.endswith(b"next")).startswith(b"HTTP/1.1 200")
+
+
+# ---- Reliability: next links ----
+
+def stream_hold(channels, link=None, body=b""):
+    """A header-form stream hold on `channels` (Grip-Channel values), with a next link."""
+    headers = [("Grip-Hold", "stream"), ("Content-Type", "text/plain")]
+    headers += [("Grip-Channel", c) for c in channels]
+    if link:
+        headers.append(("Grip-Link", link))
+    return 200, headers, body
+
+
+def stream_item(channel, content=None, action="send", **ids):
+    item = {"channel": channel, "formats": {"http-stream": {"action": action}}}
+    if content is not None:
+        item["formats"]["http-stream"]["content"] = content
+    item.update({k.replace("_", "-"): v for k, v in ids.items()})
+    return item
+
+
+def recorded(calls, answer):
+    """A route that appends each request's (method, headers) to `calls`, then answers with
+    answer(request). (origin.requests holds handlers, which a keep-alive connection reuses.)"""
+    def route(r):
+        calls.append((r.command, r.headers))
+        return answer(r)
+    return route
+
+
+def test_next_link_fetched_on_hint_with_grip_last(grip, origin):
+    """Reliability: an http-stream hint fetches the next link (Stream hold: hint row), a GET with
+    Grip-Sig, Grip-Feature and one Grip-Last per channel with a prev-id; its body is appended."""
+    origin.routes["/s"] = lambda r: stream_hold(["nl; prev-id=1", "other"], "</next>; rel=next")
+    calls = []
+    origin.routes["/next"] = recorded(calls, lambda r: stream_hold(
+        ["nl; prev-id=2"], "</next>; rel=next", b"from link\n"))
+    relay = grip()
+    s = open_stream(relay, "/s")
+    wait_for_subscribers(f"{relay.base_pub}/pub?id=nl", 1)
+    publish_items(relay, stream_item("nl", action="hint", prev_id="1"))
+    data = read_until(s, b"", lambda d: b"from link\n" in d)
+    [(method, headers)] = calls
+    assert method == "GET" and headers["Host"] == "x"  # the client's
+    assert headers.get_all("Grip-Last") == ["nl; last-id=1"]
+    assert valid_sig(headers["Grip-Sig"], SIG_KEY)
+    assert headers["Grip-Feature"] == "status, link:next"
+    # The stream goes on at the answer's prev-id.
+    publish_items(relay, stream_item("nl", "three\n", id="3", prev_id="2"))
+    read_until(s, data, lambda d: b"three\n" in d)
+    s.close()
+
+
+def test_next_link_fetched_on_gap(grip, origin):
+    """Reliability: (1) a stream item's prev-id is not its channel's: it is dropped, the link
+    fetched with the channel's last id."""
+    origin.routes["/s"] = lambda r: stream_hold(["gap; prev-id=1"], "<next>; rel=next")
+    calls = []
+    origin.routes["/next"] = recorded(calls, lambda r: stream_hold(
+        ["gap; prev-id=9"], "<next>; rel=next", b"refetched\n"))
+    relay = grip()
+    s = open_stream(relay, "/s")
+    wait_for_subscribers(f"{relay.base_pub}/pub?id=gap", 1)
+    publish_items(relay, stream_item("gap", "lost\n", id="9", prev_id="8"))
+    data = read_until(s, b"", lambda d: b"refetched\n" in d)
+    assert b"lost" not in data
+    assert calls[0][1]["Grip-Last"] == "gap; last-id=1"
+    s.close()
+
+
+def test_next_link_fetched_when_a_channel_is_quiet(grip, origin):
+    """Reliability: (2) not every channel had an item within the link timeout."""
+    origin.routes["/s"] = lambda r: stream_hold(["qa", "qb"], "</next>; rel=next; timeout=1")
+    calls = []
+    origin.routes["/next"] = recorded(calls, lambda r: stream_hold(["qa", "qb"], None, b"checked\n"))
+    relay = grip()
+    started = time.monotonic()
+    s = open_stream(relay, "/s")
+    wait_for_subscribers(f"{relay.base_pub}/pub?id=qb", 1)
+    publish_items(relay, stream_item("qa", "a only\n"))
+    read_until(s, b"", lambda d: b"checked\n" in d)
+    assert time.monotonic() - started >= 0.9 and len(calls) == 1
+    s.close()
+
+
+def test_next_link_answer_replaces_the_channels(grip, origin):
+    """Reliability: the link's instructions replace the current ones: its new channels take
+    items, the old ones no longer do."""
+    origin.routes["/s"] = lambda r: stream_hold(["old"], "</next>; rel=next")
+    origin.routes["/next"] = lambda r: stream_hold(["new"], None, b"switched\n")
+    relay = grip(workers=1)
+    s = open_stream(relay, "/s")
+    wait_for_subscribers(f"{relay.base_pub}/pub?id=old", 1)
+    publish_items(relay, stream_item("old", action="hint"))
+    data = read_until(s, b"", lambda d: b"switched\n" in d)
+    wait_for_subscribers(f"{relay.base_pub}/pub?id=new", 1)
+    wait_for_subscribers(f"{relay.base_pub}/pub?id=old", 0)
+    publish_items(relay, stream_item("old", "to old\n"), stream_item("new", "to new\n"))
+    data = read_until(s, data, lambda d: b"to new\n" in d)
+    assert b"to old" not in data
+    s.close()
+
+
+def test_failed_next_link_is_retried_after_a_second(grip, origin):
+    """Reliability: a failed fetch with nothing of it sent is retried after 1 s (+0–1 s)."""
+    times = []
+
+    def flaky(r):
+        times.append(time.monotonic())
+        if len(times) == 1:
+            return 503, [], b"busy"
+        return stream_hold(["retry"], None, b"second try\n")
+
+    origin.routes["/s"] = lambda r: stream_hold(["retry"], "</next>; rel=next")
+    origin.routes["/next"] = flaky
+    relay = grip()
+    s = open_stream(relay, "/s")
+    wait_for_subscribers(f"{relay.base_pub}/pub?id=retry", 1)
+    publish_items(relay, stream_item("retry", action="hint"))
+    data = read_until(s, b"", lambda d: b"second try\n" in d)
+    assert b"busy" not in data
+    assert len(times) == 2 and 0.9 <= times[1] - times[0] < 2.5
+    s.close()
+
+
+@pytest.mark.parametrize("link", ["<http://127.0.0.2:1/next>; rel=next",
+                                  "<//example.com/next>; rel=next"])
+def test_next_link_to_another_origin_is_502(grip, origin, link):
+    """GRIP instructions: Grip-Link, an absolute URI must name the location's origin → 502."""
+    origin.routes["/s"] = lambda r: stream_hold(["c"], link, b"never sent")
+    relay = grip(extra="push_grip_debug on;")
+    r = requests.get(relay.url + "/s", timeout=WAIT)
+    assert r.status_code == 502 and "another host" in r.text
+
+
+# ---- Across workers; origin failures ----
+
+def test_killed_worker_drops_only_its_own_holds(grip, origin):
+    """Across workers: a worker crash drops only its own clients; the holds on the other worker
+    still get the publish."""
+    origin.routes["/"] = hold_route("kw", timeout=60)
+    relay = grip(workers=2)
+    pub = f"{relay.base_pub}/pub?id=kw"
+    clients = []
+    while len(clients) < 16:  # until both workers hold some (a handful is nearly always enough)
+        for _ in range(4):
+            s = socket.create_connection(("127.0.0.1", relay.sub), timeout=WAIT)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            clients.append(s)
+        wait_for_subscribers(pub, len(clients))
+        held = server_sockets_by_worker(relay)
+        if all(held.values()):
+            break
+    assert all(held.values()), f"one worker holds every client: {held}"
+    victim, survivor = list(held)
+    os.kill(victim, signal.SIGKILL)
+    port = lambda s: s.getsockname()[1]
+    for s in clients:
+        if port(s) in held[victim]:
+            try:
+                assert s.recv(65536) == b""
+            except ConnectionResetError:
+                pass
+    wait_until(lambda: not alive(victim) and len(relay.worker_pids()) == 2, what="a new worker")
+    wait_for_subscribers(pub, len(held[survivor]))
+    assert publish(pub, b"after the kill").status_code in (201, 202)
+    for s in clients:
+        if port(s) in held[survivor]:
+            read_until(s, b"", lambda d: d.endswith(b"after the kill"))
+        s.close()
+
+
+def test_origin_stalling_mid_grip_body_is_502(grip, origin):
+    """Proxying: the origin stops between two reads of a GRIP body (read timeout) → 502."""
+    def stall(r):
+        r.send_response(200)
+        for name, value in HELD_C + [("Content-Length", "100")]:
+            r.send_header(name, value)
+        r.end_headers()
+        r.wfile.write(b"part")
+        r.wfile.flush()
+        time.sleep(3)
+
+    origin.routes["/"] = stall
+    relay = grip(extra="push_grip_read_timeout 1s;")
+    started = time.monotonic()
+    assert requests.get(relay.url + "/", timeout=WAIT).status_code == 502
+    assert time.monotonic() - started < 2.9
+
+
+def test_origin_stalling_mid_plain_body_cuts_the_client(grip, origin):
+    """Proxying: the origin stops mid-body after the client's response began → the client is
+    cut (no complete body) after push_grip_read_timeout."""
+    def stall(r):
+        r.send_response(200)
+        r.send_header("Content-Length", "100")
+        r.end_headers()
+        r.wfile.write(b"part")
+        r.wfile.flush()
+        time.sleep(3)
+
+    origin.routes["/"] = stall
+    relay = grip(extra="push_grip_read_timeout 1s;")
+    s = socket.create_connection(("127.0.0.1", relay.sub), timeout=WAIT)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    started = time.monotonic()
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"\r\n\r\npart")
+    assert time.monotonic() - started < 2.9
+    s.close()

@@ -2,9 +2,11 @@
 
 #include <strings.h>
 
+#include <algorithm>
+#include <random>
+
 #include "core/log.h"
 #include "grip/headers.h"
-#include "grip/item.h"
 #include "protocol/response.h"
 
 namespace pushrelay::push {
@@ -43,9 +45,56 @@ void respond_with(http::Exchange& exchange, const HoldResponse& response) {
                      std::make_shared<const std::string>(response.body));
 }
 
+std::variant<std::optional<std::string>, grip::InstructionError> stream_link(
+    const grip::Instruction& instruction, std::string_view base_target,
+    const conf::GripSettings& settings) {
+    if (!instruction.next) {
+        for (const grip::HoldChannel& c : instruction.channels) {
+            if (c.prev_id)
+                return grip::InstructionError("stream hold channel with prev-id but no Grip-Link");
+        }
+        return std::nullopt;
+    }
+    auto target =
+        grip::resolve_next_link(instruction.next->uri, base_target, origin_authority(settings));
+    if (auto* error = std::get_if<grip::InstructionError>(&target))
+        return std::move(*error);
+    return std::optional<std::string>(std::get<grip::LinkTarget>(target).target);
+}
+
+namespace {
+
+// Subscribes `channels`, all or none: the results, or the broker's reason for a refusal.
+std::variant<std::vector<broker::SubscribeResult>, std::string> subscribe_all(
+    broker::Broker& broker, const conf::PushSettings& push,
+    const std::vector<const grip::HoldChannel*>& channels) {
+    std::vector<broker::SubscribeResult> results;
+    for (const grip::HoldChannel* channel : channels) {
+        const std::string key = push.channel_group + "/" + channel->name;  // `key` is a view
+        broker::SubscribeRequest subscribe;
+        subscribe.key = key;
+        subscribe.wait_for_new = true;  // GRIP keeps no history
+        subscribe.persistent = true;
+        subscribe.limits_if_created.store_messages = false;
+        broker::SubscribeResult result = broker.subscribe(subscribe);
+        if (result.status != core::Status::Ok || !result.waiting) {
+            for (const broker::SubscribeResult& r : results) broker.unsubscribe(r.channel, 1);
+            return std::string("cannot hold channel: ") +
+                   std::string(core::describe(result.status));
+        }
+        results.push_back(std::move(result));
+    }
+    return results;
+}
+
+}  // namespace
+
 // One channel's part of a hold: the Hold does the talking (push/multiplex.h's Member, for GRIP).
 class Hold::Member final : public Subscription {
   public:
+    // The position of a member whose channel the hold no longer names: it is leaving.
+    static constexpr std::size_t kRetired = SIZE_MAX;
+
     Member(std::shared_ptr<Hold> hold, std::size_t position, core::SubscriberKind kind)
         : hold_(std::move(hold)), position_(position), kind_(kind) {}
     ~Member() override { hold_->member_gone(position_); }
@@ -58,11 +107,15 @@ class Hold::Member final : public Subscription {
     bool outlives_reload() const override { return true; }
     bool outlives_delete() const override { return true; }
     void deliver(const Payload& payload, DeliveryHeads&) override {
-        if (!hold_->answered_)
+        if (!hold_->answered_ && position_ != kRetired)
             hold_->deliver(position_, payload);
     }
-    void finish(Ending why) override { hold_->finish(why); }
+    void finish(Ending why) override {
+        if (position_ != kRetired)
+            hold_->finish(why);
+    }
     void leave() { client_gone(); }
+    void move_to(std::size_t position) { position_ = position; }
 
   private:
     std::shared_ptr<Hold> hold_;
@@ -76,26 +129,23 @@ void Hold::start(GripProxy& proxy, http::Exchange& exchange,
     if (proxy.stopping())
         return respond_with(exchange, response);  // as a stop answers the holds it ends
     const conf::PushSettings& push = exchange.location().push;
-    broker::Broker& broker = proxy.broker();
-    std::vector<broker::SubscribeResult> results;
-    for (const grip::HoldChannel& channel : instruction.channels) {
-        const std::string key = push.channel_group + "/" + channel.name;
-        broker::SubscribeRequest subscribe;
-        subscribe.key = key;
-        subscribe.wait_for_new = true;  // GRIP keeps no history
-        subscribe.persistent = true;
-        subscribe.limits_if_created.store_messages = false;
-        broker::SubscribeResult result = broker.subscribe(subscribe);
-        if (result.status != core::Status::Ok || !result.waiting) {
-            for (const broker::SubscribeResult& r : results) broker.unsubscribe(r.channel, 1);
-            proxy.bad_gateway(exchange, std::string("cannot hold channel: ") +
-                                            std::string(core::describe(result.status)));
-            return;
-        }
-        results.push_back(std::move(result));
-    }
-    const bool stream = instruction.mode == grip::HoldMode::Stream;
     const conf::GripSettings& grip = push.grip;
+    const bool stream = instruction.mode == grip::HoldMode::Stream;
+    std::optional<std::string> link;
+    if (stream) {
+        auto resolved = stream_link(instruction, request->request.target, grip);
+        if (auto* error = std::get_if<grip::InstructionError>(&resolved))
+            return proxy.bad_gateway(exchange, *error);
+        link = std::move(std::get<std::optional<std::string>>(resolved));
+    }
+    std::vector<const grip::HoldChannel*> channels;
+    for (const grip::HoldChannel& c : instruction.channels) channels.push_back(&c);
+    auto subscribed = subscribe_all(proxy.broker(), push, channels);
+    if (auto* error = std::get_if<std::string>(&subscribed))
+        return proxy.bad_gateway(exchange, *error);
+    std::vector<std::pair<std::size_t, broker::SubscribeResult>> added;
+    for (broker::SubscribeResult& r : std::get<std::vector<broker::SubscribeResult>>(subscribed))
+        added.emplace_back(added.size(), std::move(r));
     const auto seconds = [](conf::Millis m) { return static_cast<int64_t>(m.count() / 1000); };
     const conf::Millis timeout =
         stream ? conf::Millis(0)
@@ -104,22 +154,72 @@ void Hold::start(GripProxy& proxy, http::Exchange& exchange,
     std::shared_ptr<Hold> hold;
     if (stream)
         hold.reset(new StreamHold(proxy, exchange, std::move(request), std::move(instruction),
-                                  std::move(response)));
+                                  std::move(response), std::move(link)));
     else
         hold.reset(new ResponseHold(proxy, exchange, std::move(request), std::move(instruction),
                                     std::move(response)));
-    hold->members_.assign(results.size(), nullptr);
+    hold->members_.assign(added.size(), nullptr);
     exchange.set_observer(hold.get());
-    const core::SubscriberKind kind =
-        stream ? core::SubscriberKind::GripStream : core::SubscriberKind::GripResponse;
-    for (std::size_t i = 0; i < results.size(); ++i) {
-        auto member = std::make_unique<Member>(hold, i, kind);
-        hold->members_[i] = member.get();
-        // One timer for the whole hold: the first member's timeout ends the rest.
-        proxy.subscriptions().add(std::move(member), results[i].channel, results[i].waiter_seq,
-                                  results[i].resume_after, i == 0 ? timeout : conf::Millis(0));
-    }
+    // One timer for the whole hold: the first member's timeout ends the rest.
+    hold->add_members(added, timeout);
     hold->begin();
+}
+
+void Hold::add_members(const std::vector<std::pair<std::size_t, broker::SubscribeResult>>& added,
+                       conf::Millis timeout) {
+    const core::SubscriberKind kind = instruction_.mode == grip::HoldMode::Stream
+                                          ? core::SubscriberKind::GripStream
+                                          : core::SubscriberKind::GripResponse;
+    for (const auto& [position, result] : added) {
+        auto member = std::make_unique<Member>(shared_from_this(), position, kind);
+        members_[position] = member.get();
+        proxy_.subscriptions().add(std::move(member), result.channel, result.waiter_seq,
+                                   result.resume_after, position == 0 ? timeout : conf::Millis(0));
+    }
+}
+
+std::optional<std::string> Hold::resubscribe(const std::vector<grip::HoldChannel>& channels) {
+    std::vector<Subscription*> next(channels.size(), nullptr);
+    std::vector<bool> kept(members_.size(), false);
+    std::vector<std::size_t> joining;
+    std::vector<const grip::HoldChannel*> wanted;
+    // O(old × new): both are at most push_grip_max_channels (20).
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+        for (std::size_t j = 0; j < members_.size(); ++j) {
+            if (members_[j] && !kept[j] && instruction_.channels[j].name == channels[i].name) {
+                next[i] = members_[j];
+                kept[j] = true;
+                break;
+            }
+        }
+        if (!next[i]) {
+            joining.push_back(i);
+            wanted.push_back(&channels[i]);
+        }
+    }
+    auto subscribed = subscribe_all(proxy_.broker(), exchange_.location().push, wanted);
+    if (auto* error = std::get_if<std::string>(&subscribed))
+        return std::move(*error);
+    std::vector<Subscription*> leaving;
+    for (std::size_t j = 0; j < members_.size(); ++j) {
+        if (members_[j] && !kept[j]) {
+            static_cast<Member*>(members_[j])->move_to(Member::kRetired);
+            leaving.push_back(members_[j]);
+        }
+    }
+    for (std::size_t i = 0; i < next.size(); ++i) {
+        if (next[i])
+            static_cast<Member*>(next[i])->move_to(i);
+    }
+    members_ = std::move(next);
+    std::vector<std::pair<std::size_t, broker::SubscribeResult>> added;
+    auto& results = std::get<std::vector<broker::SubscribeResult>>(subscribed);
+    for (std::size_t k = 0; k < joining.size(); ++k)
+        added.emplace_back(joining[k], std::move(results[k]));
+    add_members(added, conf::Millis(0));
+    // Not under a delivery (a fetch's answer comes from the loop): they may leave at once.
+    for (Subscription* m : leaving) static_cast<Member*>(m)->leave();
+    return std::nullopt;
 }
 
 Hold::Hold(GripProxy& proxy, http::Exchange& exchange,
@@ -129,9 +229,13 @@ Hold::Hold(GripProxy& proxy, http::Exchange& exchange,
       exchange_(exchange),
       request_(std::move(request)),
       instruction_(std::move(instruction)),
-      response_(std::move(response)) {}
+      response_(std::move(response)) {
+    proxy_.track(*this);
+}
 
-Hold::~Hold() = default;
+Hold::~Hold() {
+    proxy_.untrack(*this);
+}
 
 // From the loop: a walk may be stepping over the member that delivered.
 void Hold::leave() {
@@ -165,6 +269,8 @@ void Hold::exchange_aborted() {
 }
 
 void Hold::member_gone(std::size_t position) {
+    if (position == Member::kRetired)
+        return;  // resubscribe() let it go; the hold goes on
     members_[position] = nullptr;
     if (ending_)
         return;
@@ -186,6 +292,11 @@ ResponseHold::ResponseHold(GripProxy& proxy, http::Exchange& exchange,
 
 ResponseHold::~ResponseHold() {
     proxy_.figures().held_responses--;
+}
+
+void ResponseHold::refresh() {
+    if (!answered_)
+        rerequest();
 }
 
 void ResponseHold::deliver(std::size_t position, const Payload& payload) {
@@ -235,18 +346,46 @@ void ResponseHold::finish(Ending) {
 
 // ---- stream holds ----
 
+namespace {
+
+// The GRIP item of a message when it has an http-stream format: the only items for streams.
+std::optional<grip::Item> stream_item(const Payload& payload) {
+    if (payload.content_type != kGripItemType)
+        return std::nullopt;
+    std::optional<grip::Item> item = grip::unpack_item(payload.body ? *payload.body : "");
+    if (!item || !item->http_stream)
+        return std::nullopt;
+    return item;
+}
+
+double jitter() {
+    static std::minstd_rand random{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0., 1.)(random);
+}
+
+}  // namespace
+
 StreamHold::StreamHold(GripProxy& proxy, http::Exchange& exchange,
                        std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
-                       HoldResponse response)
-    : Hold(proxy, exchange, std::move(request), std::move(instruction), std::move(response)) {
+                       HoldResponse response, std::optional<std::string> link)
+    : Hold(proxy, exchange, std::move(request), std::move(instruction), std::move(response)),
+      link_(std::move(link)) {
     ev_timer_init(&keep_alive_, on_keep_alive, 0., 0.);
     keep_alive_.data = this;
+    ev_timer_init(&link_timer_, on_link_timeout, 0., 0.);
+    link_timer_.data = this;
+    ev_timer_init(&retry_timer_, on_retry, 0., 0.);
+    retry_timer_.data = this;
     proxy_.figures().held_streams++;
 }
 
 StreamHold::~StreamHold() {
-    ev_timer_stop(proxy_.loop(), &keep_alive_);
+    stop_timers();
     proxy_.figures().held_streams--;
+}
+
+void StreamHold::refresh() {
+    fetch_next();
 }
 
 void StreamHold::begin() {
@@ -256,38 +395,79 @@ void StreamHold::begin() {
     exchange_.begin_stream(head, http::Framing::Chunked,
                            exchange_.location().push.grip.stream_buffer);
     send(std::move(response_.body));
+    arm_link_timer();
 }
 
 void StreamHold::deliver(std::size_t position, const Payload& payload) {
+    if (!fetching())
+        return take(position, payload);
+    // Pushpin queues too: the answer may well be followed by these (their prev-ids name its
+    // last id), and a dropped one would be a gap nobody sees.
+    if (queue_.size() >= kMaxQueued) {
+        LOG_INFO("GRIP stream: %zu messages queued during a next link fetch, one dropped",
+                 queue_.size());
+        return;
+    }
+    queue_.push_back({instruction_.channels[position].name, payload});
+}
+
+void StreamHold::take(std::size_t position, const Payload& payload) {
     if (payload.content_type != kGripItemType)
-        return send(payload.body ? *payload.body : std::string());  // the bridge: its body
-    std::optional<grip::Item> item = grip::unpack_item(payload.body ? *payload.body : "");
+        return send(payload.body ? *payload.body : std::string(), position);  // the bridge
+    std::optional<grip::Item> item = stream_item(payload);
     if (!item)
         return;
+    if (!follows(position, *item)) {
+        // A gap: what is queued would follow the missing items, so it goes too.
+        queue_.clear();
+        return fetch_next();
+    }
     // An item with an id moves its channel's prev-id on: the next one must name it.
-    if (item->id && instruction_.channels[position].prev_id)
-        instruction_.channels[position].prev_id = item->id;
-    if (!item->http_stream)
-        return;
+    std::optional<std::string>& prev = instruction_.channels[position].prev_id;
+    if (item->id && prev)
+        prev = item->id;
     switch (item->http_stream->action) {
         case grip::Action::Send:
-            return send(item->http_stream->content);
-        case grip::Action::Hint:  // fetch the next link: not yet (later), so the stream ends
+            return send(std::move(item->http_stream->content), position);
+        case grip::Action::Hint:
+            queue_.clear();
+            return link_ ? fetch_next() : end();
         case grip::Action::Close:
             return end();
     }
 }
 
-void StreamHold::send(std::string bytes) {
+bool StreamHold::follows(std::size_t position, const grip::Item& item) const {
+    const std::optional<std::string>& prev = instruction_.channels[position].prev_id;
+    return !prev || item.prev_id == prev;
+}
+
+void StreamHold::send(std::string bytes, std::optional<std::size_t> position) {
     if (!bytes.empty())
         exchange_.send(std::make_shared<const std::string>(std::move(bytes)));
     arm_keep_alive();
+    if (!position || !link_ || *position >= active_.size())
+        return;
+    active_[*position] = true;
+    if (std::all_of(active_.begin(), active_.end(), [](bool a) { return a; }))
+        arm_link_timer();
 }
 
 void StreamHold::end() {
     answered_ = true;
-    ev_timer_stop(proxy_.loop(), &keep_alive_);
+    stop_timers();
     exchange_.end_stream();
+    leave();
+}
+
+void StreamHold::fail(std::string_view reason) {
+    LOG_INFO("GRIP stream: %.*s", static_cast<int>(reason.size()), reason.data());
+    proxy_.figures().origin_errors++;
+    if (exchange_.location().push.grip.debug)
+        send("\n\n" + std::string(reason) + "\n");
+    answered_ = true;
+    stop_timers();
+    exchange_.end_stream(true);
     leave();
 }
 
@@ -295,8 +475,102 @@ void StreamHold::finish(Ending) {
     if (answered_)
         return;
     answered_ = true;
-    ev_timer_stop(proxy_.loop(), &keep_alive_);
+    stop_timers();
     exchange_.end_stream(true);
+}
+
+void StreamHold::stop_timers() {
+    ev_timer_stop(proxy_.loop(), &keep_alive_);
+    ev_timer_stop(proxy_.loop(), &link_timer_);
+    ev_timer_stop(proxy_.loop(), &retry_timer_);
+    fetch_.reset();
+    queue_.clear();
+}
+
+bool StreamHold::fetching() const {
+    return fetch_ || ev_is_active(&retry_timer_);
+}
+
+void StreamHold::fetch_next() {
+    if (answered_ || fetching() || !link_)
+        return;
+    ev_timer_stop(proxy_.loop(), &link_timer_);
+    fetch_ =
+        proxy_.fetch_link(exchange_.location().push.grip, *request_, *link_, instruction_.channels,
+                          [this](LinkOutcome outcome) { on_fetched(std::move(outcome)); });
+}
+
+void StreamHold::on_fetched(LinkOutcome outcome) {
+    std::shared_ptr<Hold> self = shared_from_this();  // resubscribing lets members go
+    fetch_.reset();
+    if (answered_)
+        return;
+    if (auto* failure = std::get_if<LinkFailure>(&outcome)) {
+        if (!failure->retry)
+            return fail(failure->reason);
+        LOG_INFO("GRIP stream: %s", failure->reason.c_str());
+        if (failures_ >= kLinkRetries)
+            return fail("Failed to retrieve next link.");
+        const double delay = link_retry_delay(failures_++, proxy_.link_retry_unit(), jitter());
+        ev_timer_set(&retry_timer_, delay, 0.);
+        ev_timer_start(proxy_.loop(), &retry_timer_);
+        return;
+    }
+    failures_ = 0;
+    adopt(std::get<LinkAnswer>(outcome));
+}
+
+void StreamHold::adopt(const LinkAnswer& answer) {
+    const conf::Location& location = exchange_.location();
+    const grip::Limits limits{location.push.grip.max_channels, location.push.max_channel_id_length};
+    auto parsed =
+        grip::parse_instruction(answer.head.status, answer.head.headers, answer.body, limits);
+    if (auto* error = std::get_if<grip::InstructionError>(&parsed))
+        return fail(*error);
+    grip::Instruction& next = std::get<grip::Instruction>(parsed);
+    std::string body = hold_response_of(next, answer.head, answer.body).body;
+    if (next.mode == grip::HoldMode::None) {
+        // Paged bodies (a next link on a no-hold answer) are later: the stream ends here.
+        send(std::move(body));
+        return end();
+    }
+    if (next.mode != grip::HoldMode::Stream)
+        return fail("Next link returned non-stream hold.");
+    auto link = stream_link(next, *link_, location.push.grip);
+    if (auto* error = std::get_if<grip::InstructionError>(&link))
+        return fail(*error);
+    if (auto error = resubscribe(next.channels))
+        return fail(*error);
+    link_ = std::move(std::get<std::optional<std::string>>(link));
+    instruction_ = std::move(next);
+    ev_timer_stop(proxy_.loop(), &keep_alive_);  // the answer's keep-alive, if any, from now
+    send(std::move(body));
+    arm_link_timer();
+    replay_queue();
+}
+
+void StreamHold::replay_queue() {
+    std::deque<Queued> queued = std::move(queue_);
+    queue_.clear();
+    bool leading = true;
+    for (const Queued& q : queued) {
+        // A gap or a hint under way drops the rest, as it would have dropped the queue.
+        if (answered_ || fetching())
+            return;
+        const auto& channels = instruction_.channels;
+        auto it = std::find_if(channels.begin(), channels.end(),
+                               [&](const grip::HoldChannel& c) { return c.name == q.channel; });
+        if (it == channels.end())
+            continue;
+        const std::size_t position = static_cast<std::size_t>(it - channels.begin());
+        if (leading) {
+            std::optional<grip::Item> item = stream_item(q.payload);
+            if (item && !follows(position, *item))
+                continue;
+            leading = false;
+        }
+        take(position, q.payload);
+    }
 }
 
 // Idle mode restarts on every send; interval mode runs on its own.
@@ -312,10 +586,28 @@ void StreamHold::arm_keep_alive() {
     ev_timer_start(proxy_.loop(), &keep_alive_);
 }
 
+void StreamHold::arm_link_timer() {
+    ev_timer_stop(proxy_.loop(), &link_timer_);
+    active_.assign(instruction_.channels.size(), false);
+    if (!link_ || answered_)
+        return;
+    ev_timer_set(&link_timer_, instruction_.next->timeout, 0.);
+    ev_timer_start(proxy_.loop(), &link_timer_);
+}
+
 void StreamHold::on_keep_alive(struct ev_loop*, ev_timer* w, int) {
     auto* self = static_cast<StreamHold*>(w->data);
     if (!self->answered_)
         self->send(self->instruction_.keep_alive->data);
+}
+
+// Not every channel had a send within the link's timeout: maybe items went missing.
+void StreamHold::on_link_timeout(struct ev_loop*, ev_timer* w, int) {
+    static_cast<StreamHold*>(w->data)->fetch_next();
+}
+
+void StreamHold::on_retry(struct ev_loop*, ev_timer* w, int) {
+    static_cast<StreamHold*>(w->data)->fetch_next();
 }
 
 }  // namespace pushrelay::push

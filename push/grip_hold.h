@@ -1,30 +1,40 @@
-// push/grip_hold.h — GRIP holds (shared/grip.md "Response hold", "Stream hold"): a client request
-// the origin told us to keep open, subscribed to its channels, answered or streamed to by what is
-// published there.
+// push/grip_hold.h — GRIP holds (shared/grip.md "Response hold", "Stream hold", "Reliability"): a
+// client request the origin told us to keep open, subscribed to its channels, answered or streamed
+// to by what is published there.
 //
 // A Hold is one held exchange and one Member per channel (the push/multiplex.h pattern): the
 // members are what push::Subscriptions holds, each on its own channel, so walks, timeouts, the
 // graceful stop and the waiter accounting are the push subscribers' own. GRIP keeps no history:
 // members wait for new messages only, take GRIP items (Subscription::takes_grip_items) and
-// bridged push messages.
+// bridged push messages. A stream hold with a next link fetches it (push/grip_link.h) on a gap,
+// a hint, a quiet channel or a refresh, and takes the answer's channels: members of channels it
+// no longer names retire (leave without ending the hold), new ones join.
 //
 // Invariants: a hold is answered exactly once (answered_); when it is answered, or any member
-// ends, every member leaves its channel (with the ClientGone accounting). A member never leaves
-// from inside a delivery (a walk is stepping over it): the hold asks GripProxy::soon().
+// that is not retired ends, every member leaves its channel (with the ClientGone accounting). A
+// member never leaves from inside a delivery (a walk is stepping over it): the hold asks
+// GripProxy::soon(). Once answered_, nothing touches the exchange, and no fetch or timer of the
+// hold acts.
 //
 // Worker process, the loop's thread only. Members keep the Hold alive (shared_ptr); it goes with
-// the last of them.
+// the last of them. Every live hold is registered with its GripProxy (refresh_holds()).
 #pragma once
 
 #include <ev.h>
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "grip/instruction.h"
+#include "grip/item.h"
 #include "http/connection.h"
+#include "push/grip_link.h"
 #include "push/grip_proxy.h"
 #include "push/subscriptions.h"
 #include "upstream/response_parser.h"
@@ -52,6 +62,14 @@ HoldResponse hold_response_of(const grip::Instruction& instruction,
 // Answers `exchange` with `response` whole, with an exact Content-Length.
 void respond_with(http::Exchange& exchange, const HoldResponse& response);
 
+// A stream hold's next link as the origin-form target to fetch (grip.md "Reliability"), resolved
+// against `base_target` (the request that got the instruction): nullopt without a link. An error
+// when the link names another host than the location's origin, or when a channel has a prev-id
+// and there is no link (a gap could never be filled).
+std::variant<std::optional<std::string>, grip::InstructionError> stream_link(
+    const grip::Instruction& instruction, std::string_view base_target,
+    const conf::GripSettings& settings);
+
 class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeObserver {
   public:
     // Subscribes a new hold of `instruction` (mode Response or Stream) on `exchange`: one
@@ -61,6 +79,10 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
                       std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
                       HoldResponse response);
     ~Hold() override;
+
+    // A /recover: a response hold re-requests, a stream hold fetches its next link (without
+    // one: nothing). Nothing once answered.
+    virtual void refresh() = 0;
 
   protected:
     Hold(GripProxy& proxy, http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
@@ -77,6 +99,10 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
     void leave();
     // Answers afresh: the original request goes to the origin again.
     void rerequest();
+    // Holds `channels` from now on (a next link's answer): members of channels still named stay
+    // (at their new positions), the others retire and leave, new channels are subscribed. All
+    // or nothing: on a broker refusal (its reason returned) the hold is as it was.
+    std::optional<std::string> resubscribe(const std::vector<grip::HoldChannel>& channels);
 
     GripProxy& proxy_;
     http::Exchange& exchange_;
@@ -89,6 +115,9 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
     class Member;
     void exchange_aborted() override;
     void member_gone(std::size_t position);
+    // One Member per result, at the position paired with it, taking its hold's kind.
+    void add_members(const std::vector<std::pair<std::size_t, broker::SubscribeResult>>& added,
+                     conf::Millis timeout);
 
     std::vector<Subscription*> members_;  // by channel position; nullptr once gone
     bool ending_ = false;
@@ -100,6 +129,7 @@ class ResponseHold final : public Hold {
                  std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
                  HoldResponse response);
     ~ResponseHold() override;
+    void refresh() override;
 
   private:
     void deliver(std::size_t position, const Payload& payload) override;
@@ -109,21 +139,62 @@ class ResponseHold final : public Hold {
 
 class StreamHold final : public Hold {
   public:
+    // `link`: the next link's target, resolved (stream_link()).
     StreamHold(GripProxy& proxy, http::Exchange& exchange,
                std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
-               HoldResponse response);
+               HoldResponse response, std::optional<std::string> link);
     ~StreamHold() override;
+    void refresh() override;
+
+    // Items kept while a fetch is under way, at most (Pushpin's limit); later ones are dropped.
+    static constexpr std::size_t kMaxQueued = 100;
 
   private:
+    // A message that came while a fetch was under way, by channel name: the answer may move
+    // the channels.
+    struct Queued {
+        std::string channel;
+        Payload payload;
+    };
+
     void begin() override;
     void deliver(std::size_t position, const Payload& payload) override;
     void finish(Ending why) override;
-    void send(std::string bytes);
+    // One message on the channel at `position`, no fetch under way.
+    void take(std::size_t position, const Payload& payload);
+    // Whether `item` follows its channel's prev-id (or the channel has none).
+    bool follows(std::size_t position, const grip::Item& item) const;
+    // Appends `bytes`; a send on the channel at `position` counts for the link timeout.
+    void send(std::string bytes, std::optional<std::size_t> position = std::nullopt);
     void end();
+    // Ends the stream on a failed next link: push_grip_debug appends `reason`.
+    void fail(std::string_view reason);
+    void stop_timers();
+    bool fetching() const;
+    // Fetches the next link now, unless a fetch is under way or there is no link.
+    void fetch_next();
+    void on_fetched(LinkOutcome outcome);
+    // The link's answer: its body is appended and its instruction replaces this one.
+    void adopt(const LinkAnswer& answer);
+    // The queued messages, once a fetch is done: those of channels no longer held go, and so do
+    // the first ones that do not follow the new prev-ids (the answer covered them).
+    void replay_queue();
     void arm_keep_alive();
+    // Restarts the link timeout: every channel must have a send within it, else the link is
+    // fetched.
+    void arm_link_timer();
     static void on_keep_alive(struct ev_loop* loop, ev_timer* w, int revents);
+    static void on_link_timeout(struct ev_loop* loop, ev_timer* w, int revents);
+    static void on_retry(struct ev_loop* loop, ev_timer* w, int revents);
 
     ev_timer keep_alive_;
+    ev_timer link_timer_;
+    ev_timer retry_timer_;              // between failed fetches
+    std::optional<std::string> link_;   // the next link's target
+    std::unique_ptr<LinkFetch> fetch_;  // the fetch under way
+    int failures_ = 0;                  // failed fetches in a row
+    std::vector<bool> active_;          // by position: a send since arm_link_timer()
+    std::deque<Queued> queue_;          // while fetching()
 };
 
 }  // namespace pushrelay::push

@@ -41,6 +41,12 @@ std::vector<protocol::Header> plain_headers(const std::vector<protocol::Header>&
 
 }  // namespace
 
+std::string origin_authority(const conf::GripSettings& grip) {
+    const bool ipv6 = grip.origin_host.find(':') != std::string::npos;
+    return (ipv6 ? "[" + grip.origin_host + "]" : grip.origin_host) + ":" +
+           std::to_string(grip.origin_port);
+}
+
 // One request toward the origin on behalf of one exchange: streams a plain answer through, reads
 // a GRIP answer whole and hands it to GripProxy::on_grip_response(). Owned by GripProxy until it
 // retires itself.
@@ -168,7 +174,7 @@ void GripProxy::handle(http::Exchange& exchange) {
     out.body = req.body;
     out.headers = grip::origin_request_headers(req.headers, proxied->trusted);
     if (!has_header(out.headers, "Host"))  // an HTTP/1.0 client may send none
-        out.headers.push_back({"Host", grip.origin_host + ":" + std::to_string(grip.origin_port)});
+        out.headers.push_back({"Host", origin_authority(grip)});
     grip::set_forwarded_for(out.headers, static_cast<grip::ForwardedFor>(grip.x_forwarded_for),
                             core::peer_address(exchange.peer()));
     start(exchange, std::move(proxied), {});
@@ -183,12 +189,8 @@ void GripProxy::start(http::Exchange& exchange, std::shared_ptr<const ProxiedReq
                       const std::vector<grip::HoldChannel>& channels) {
     const conf::GripSettings& grip = exchange.location().push.grip;
     upstream::Request out = request->request;
-    if (!request->trusted) {
-        out.headers.push_back({"Grip-Sig", sig_for(grip).token(std::time(nullptr))});
-        out.headers.push_back({"Grip-Feature", std::string(grip::kGripFeature)});
-        for (protocol::Header& h : grip::grip_last_headers(channels))
-            out.headers.push_back(std::move(h));
-    }
+    if (!request->trusted)
+        add_grip_headers(out.headers, grip, channels);
     upstream::Pool& pool = pool_for(grip);
     auto call = std::make_unique<OriginCall>(*this, exchange, std::move(request));
     OriginCall* raw = call.get();
@@ -211,14 +213,41 @@ void GripProxy::on_grip_response(http::Exchange& exchange,
     HoldResponse response = hold_response_of(instruction, head, body);
     if (instruction.mode == grip::HoldMode::None)
         return respond_with(exchange, response);
-    if (instruction.mode == grip::HoldMode::Stream && !instruction.next) {
-        for (const grip::HoldChannel& c : instruction.channels) {
-            // grip.md "Stream hold": without a next link a gap could never be filled.
-            if (c.prev_id)
-                return bad_gateway(exchange, "stream hold channel with prev-id but no Grip-Link");
-        }
-    }
     Hold::start(*this, exchange, std::move(request), std::move(instruction), std::move(response));
+}
+
+void GripProxy::add_grip_headers(std::vector<protocol::Header>& headers,
+                                 const conf::GripSettings& grip,
+                                 const std::vector<grip::HoldChannel>& channels) {
+    headers.push_back({"Grip-Sig", sig_for(grip).token(std::time(nullptr))});
+    headers.push_back({"Grip-Feature", std::string(grip::kGripFeature)});
+    for (protocol::Header& h : grip::grip_last_headers(channels)) headers.push_back(std::move(h));
+}
+
+std::unique_ptr<LinkFetch> GripProxy::fetch_link(const conf::GripSettings& grip,
+                                                 const ProxiedRequest& request, std::string target,
+                                                 const std::vector<grip::HoldChannel>& channels,
+                                                 LinkFetch::Done done) {
+    upstream::Request out;
+    out.method = "GET";
+    out.target = std::move(target);
+    const std::string* host = protocol::find_header(request.request.headers, "Host");
+    out.headers.push_back({"Host", host ? *host : origin_authority(grip)});
+    add_grip_headers(out.headers, grip, channels);
+    return std::make_unique<LinkFetch>(pool_for(grip), std::move(out), grip.max_instruct_size,
+                                       std::move(done));
+}
+
+void GripProxy::refresh_holds() {
+    // A refresh may end holds (a re-request answers its hold): walk a snapshot, and skip a hold
+    // that is gone by its turn.
+    std::vector<std::weak_ptr<Hold>> holds;
+    holds.reserve(holds_.size());
+    for (Hold* hold : holds_) holds.push_back(hold->weak_from_this());
+    for (const std::weak_ptr<Hold>& weak : holds) {
+        if (std::shared_ptr<Hold> hold = weak.lock())
+            hold->refresh();
+    }
 }
 
 void GripProxy::bad_gateway(http::Exchange& exchange, std::string_view reason) {

@@ -5,8 +5,10 @@
 //
 // Worker process, the loop's thread only. One GripProxy per worker, owned by the Relay: it owns the
 // worker's upstream::Pool per origin, the Grip-Sig caches, and every request in flight toward an
-// origin. It never publishes (the publish location is push/grip_publish.*) and never touches the
-// shared segment except through the broker, as any subscriber does.
+// origin but next-link fetches (owned by their stream holds, push/grip_link.h). It knows every
+// hold of the worker (to refresh them on /recover) without owning any: their members do. It never
+// publishes (the publish location is push/grip_publish.*) and never touches the shared segment
+// except through the broker, as any subscriber does.
 #pragma once
 
 #include <ev.h>
@@ -17,17 +19,20 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "broker/broker.h"
 #include "grip/instruction.h"
 #include "grip/sig.h"
 #include "http/connection.h"
+#include "push/grip_link.h"
 #include "push/subscriptions.h"
 #include "upstream/client.h"
 
 namespace pushrelay::push {
 
+class Hold;
 class OriginCall;
 
 // The client request as the origin receives it, kept whole for re-requests: everything but the
@@ -36,6 +41,10 @@ struct ProxiedRequest {
     upstream::Request request;
     bool trusted = false;  // a valid Grip-Sig under push_grip_upstream_key: no GRIP processing
 };
+
+// The location's origin as a URI authority, "host:port" ("[::1]:port" for IPv6): what an
+// absolute next link must name, and the Host of a request whose client sent none.
+std::string origin_authority(const conf::GripSettings& settings);
 
 // This worker's GRIP figures (for logs and tests; the status page's server-wide ones are later).
 struct GripFigures {
@@ -67,6 +76,22 @@ class GripProxy {
     // a prev-id) and handles the answer afresh on `exchange`.
     void rerequest(http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
                    const std::vector<grip::HoldChannel>& channels);
+    // For stream holds: starts GET `target` (origin form) toward the location's origin with the
+    // original request's Host, a fresh Grip-Sig, Grip-Feature and one Grip-Last per channel with
+    // a prev-id. `done` gets the answer (see LinkFetch).
+    std::unique_ptr<LinkFetch> fetch_link(const conf::GripSettings& settings,
+                                          const ProxiedRequest& request, std::string target,
+                                          const std::vector<grip::HoldChannel>& channels,
+                                          LinkFetch::Done done);
+    // Every hold of this worker refreshes (grip.md "Reliability", /recover): a response hold
+    // re-requests, a stream hold with a next link fetches it (one without: nothing).
+    void refresh_holds();
+    // For Hold: a hold registers while it lives, so that refresh_holds() reaches it.
+    void track(Hold& hold) { holds_.insert(&hold); }
+    void untrack(Hold& hold) { holds_.erase(&hold); }
+    // The unit of the backoff between failed next-link fetches (1 s; tests shorten it).
+    double link_retry_unit() const { return link_retry_unit_; }
+    void set_link_retry_unit(double seconds) { link_retry_unit_ = seconds; }
     // For OriginCall: a GRIP answer read whole.
     void on_grip_response(http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
                           const upstream::ResponseHead& head, const std::string& body);
@@ -88,6 +113,10 @@ class GripProxy {
   private:
     void start(http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
                const std::vector<grip::HoldChannel>& channels);
+    // Grip-Sig, Grip-Feature and the Grip-Last of `channels`: what every GRIP request adds.
+    void add_grip_headers(std::vector<protocol::Header>& headers,
+                          const conf::GripSettings& settings,
+                          const std::vector<grip::HoldChannel>& channels);
     upstream::Pool& pool_for(const conf::GripSettings& settings);
     grip::SigCache& sig_for(const conf::GripSettings& settings);
     static void on_soon(struct ev_loop* loop, ev_timer* w, int revents);
@@ -99,6 +128,8 @@ class GripProxy {
     std::map<std::string, std::unique_ptr<upstream::Pool>> pools_;
     std::map<std::string, std::unique_ptr<grip::SigCache>> sigs_;  // by iss and key
     std::unordered_map<OriginCall*, std::unique_ptr<OriginCall>> calls_;
+    std::unordered_set<Hold*> holds_;  // alive, registered by Hold itself
+    double link_retry_unit_ = 1.0;
     std::vector<std::function<void()>> soon_;
     ev_timer soon_timer_;
     GripFigures figures_;

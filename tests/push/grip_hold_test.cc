@@ -1,12 +1,17 @@
-// GRIP holds (shared/grip.md "Response hold", "Stream hold") driven end to end inside one loop:
-// a real http::Connection over a socketpair holds the exchange, a broker fake registers the
-// channels, and GRIP items arrive as the broker's dispatch hands them (Subscriptions::on_message),
-// packed by grip::pack_item exactly as the publish location packs them.
+// GRIP holds (shared/grip.md "Response hold", "Stream hold", "Reliability") driven end to end
+// inside one loop: a real http::Connection over a socketpair holds the exchange, a broker fake
+// registers the channels, GRIP items arrive as the broker's dispatch hands them
+// (Subscriptions::on_message), packed by grip::pack_item exactly as the publish location packs
+// them, and re-requests and next links go to an origin served on the same loop.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <deque>
+#include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,17 +25,126 @@
 namespace pushrelay::push {
 namespace {
 
-// The origin is a closed port: a re-request ends in a 502.
+// The origin is FakeOrigin: with no answer ready it closes, and a re-request ends in a 502.
 constexpr const char* kConf = R"(
 events {}
 http {
     access_log off;
     server {
         listen 127.0.0.1:8080;
-        location / { push_grip_proxy http://127.0.0.1:1; push_grip_connect_timeout 1s; }
+        location / {
+            push_grip_proxy http://127.0.0.1:%u;
+            push_grip_connect_timeout 1s;
+            push_grip_debug on;
+        }
     }
 }
 )";
+
+// Declared first in the fixture, so destroyed last: everything else stops its watchers before.
+struct Loop {
+    struct ev_loop* loop = ev_loop_new(EVFLAG_AUTO);
+    ~Loop() { ev_loop_destroy(loop); }
+};
+
+// An HTTP origin on the test's loop. Each request (a head, no body) is recorded; while `answers`
+// has one and the origin is not `paused`, the next is written and the connection closed; with
+// none, the connection is closed unanswered.
+class FakeOrigin {
+  public:
+    explicit FakeOrigin(struct ev_loop* loop) : loop_(loop) {
+        listener_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&addr), len), 0);
+        EXPECT_EQ(listen(listener_, 16), 0);
+        EXPECT_EQ(getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+        port = ntohs(addr.sin_port);
+        ev_io_init(&accept_, on_accept, listener_, EV_READ);
+        accept_.data = this;
+        ev_io_start(loop_, &accept_);
+    }
+    ~FakeOrigin() {
+        for (Conn& c : conns_) drop(c);
+        ev_io_stop(loop_, &accept_);
+        close(listener_);
+    }
+
+    unsigned port = 0;
+    std::deque<std::string> answers;
+    std::vector<std::string> requests;  // heads, in arrival order
+    bool paused = false;
+
+    // Answers the requests waiting while paused.
+    void resume() {
+        paused = false;
+        for (Conn& c : conns_) {
+            if (c.fd >= 0 && c.complete)
+                answer(c);
+        }
+    }
+    // "HTTP/1.1 200 OK" with `headers` (CRLF-terminated lines) and `body`.
+    static std::string ok(std::string headers, std::string body) {
+        return "HTTP/1.1 200 OK\r\n" + headers + "Content-Length: " + std::to_string(body.size()) +
+               "\r\nConnection: close\r\n\r\n" + body;
+    }
+
+  private:
+    struct Conn {
+        FakeOrigin* origin;
+        int fd;
+        ev_io io;
+        std::string in;
+        bool complete = false;
+    };
+
+    static void on_accept(struct ev_loop*, ev_io* w, int) {
+        auto* self = static_cast<FakeOrigin*>(w->data);
+        for (int fd; (fd = accept4(self->listener_, nullptr, nullptr,
+                                   SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0;) {
+            Conn& c = self->conns_.emplace_back(Conn{self, fd, {}, {}});
+            ev_io_init(&c.io, on_read, fd, EV_READ);
+            c.io.data = &c;
+            ev_io_start(self->loop_, &c.io);
+        }
+    }
+    static void on_read(struct ev_loop*, ev_io* w, int) {
+        Conn& c = *static_cast<Conn*>(w->data);
+        char buf[4096];
+        const ssize_t n = read(c.fd, buf, sizeof buf);
+        if (n <= 0)
+            return c.origin->drop(c);
+        c.in.append(buf, n);
+        if (c.complete || c.in.find("\r\n\r\n") == std::string::npos)
+            return;
+        c.complete = true;
+        c.origin->requests.push_back(c.in);
+        if (!c.origin->paused)
+            c.origin->answer(c);
+    }
+    void answer(Conn& c) {
+        if (!answers.empty()) {
+            const std::string& a = answers.front();
+            EXPECT_EQ(write(c.fd, a.data(), a.size()), ssize_t(a.size()));
+            answers.pop_front();
+        }
+        drop(c);
+    }
+    void drop(Conn& c) {
+        if (c.fd < 0)
+            return;
+        ev_io_stop(loop_, &c.io);
+        close(c.fd);
+        c.fd = -1;
+    }
+
+    struct ev_loop* loop_;
+    int listener_ = -1;
+    ev_io accept_;
+    std::list<Conn> conns_;  // a list: the watchers' addresses stay put
+};
 
 // Registers every subscribe as a waiter on a channel whose uid is its key's position.
 class HoldingBroker final : public broker::Broker {
@@ -86,16 +200,11 @@ class HoldingHandler final : public http::Handler {
     GripProxy& proxy_;
 };
 
-// Declared first in the fixture, so destroyed last: everything else stops its watchers before.
-struct Loop {
-    struct ev_loop* loop = ev_loop_new(EVFLAG_AUTO);
-    ~Loop() { ev_loop_destroy(loop); }
-};
-
 struct GripHoldTest : ::testing::Test {
     GripHoldTest()
-        : config(conf::load_string(kConf, "/tmp/test.conf", "/tmp").config),
-          loop(owned_loop.loop),
+        : loop(owned_loop.loop),
+          origin(loop),
+          config(load_conf(origin.port)),
           subscriptions(broker, loop),
           proxy(broker, subscriptions, loop),
           handler(proxy),
@@ -114,6 +223,11 @@ struct GripHoldTest : ::testing::Test {
         close(client);
     }
 
+    static std::unique_ptr<conf::Config> load_conf(unsigned port) {
+        char text[1024];
+        snprintf(text, sizeof text, kConf, port);
+        return conf::load_string(text, "/tmp/test.conf", "/tmp").config;
+    }
     void hold(grip::HoldMode mode, std::vector<grip::HoldChannel> channels) {
         handler.instruction.mode = mode;
         handler.instruction.channels = std::move(channels);
@@ -132,6 +246,23 @@ struct GripHoldTest : ::testing::Test {
     void turn() {
         for (int i = 0; i < 5; i++) ev_run(loop, EVRUN_NOWAIT);
     }
+    // Runs the loop until `done` (at most about two seconds); returns done().
+    bool turn_until(const std::function<bool()>& done) {
+        for (int i = 0; i < 2000 && !done(); i++) {
+            ev_run(loop, EVRUN_NOWAIT);
+            usleep(1000);
+        }
+        return done();
+    }
+    // Reads what the client got until it holds `part`; returns all of it.
+    std::string receive_until(std::string_view part) {
+        std::string out;
+        turn_until([&] {
+            out += received();
+            return out.find(part) != std::string::npos;
+        });
+        return out;
+    }
     std::string received() {
         std::string out;
         char buf[4096];
@@ -148,8 +279,9 @@ struct GripHoldTest : ::testing::Test {
     }
 
     Loop owned_loop;
-    std::unique_ptr<conf::Config> config;
     struct ev_loop* loop;
+    FakeOrigin origin;
+    std::unique_ptr<conf::Config> config;
     HoldingBroker broker;
     Subscriptions subscriptions;
     GripProxy proxy;
@@ -255,6 +387,182 @@ TEST_F(GripHoldTest, AGracefulStopAnswersHoldsWithTheirHoldResponse) {
     out = received();
     EXPECT_EQ(out.substr(out.size() - 7), "timeout");
     EXPECT_EQ(broker.uids.count("/d"), 0u);
+}
+
+// ---- next links (grip.md "Reliability") ----
+
+grip::Item stream_item(std::string content, std::optional<std::string> prev = {},
+                       std::optional<std::string> id = {},
+                       grip::Action action = grip::Action::Send) {
+    grip::Item item;
+    item.channel = "c";
+    item.id = std::move(id);
+    item.prev_id = std::move(prev);
+    item.http_stream = grip::HttpStreamFormat{action, std::move(content)};
+    return item;
+}
+
+// The link's answer: a stream hold of channel `channel` at prev-id `prev`, linking on to /n2.
+std::string stream_answer(std::string channel, std::string prev, std::string body) {
+    return FakeOrigin::ok("Grip-Hold: stream\r\nGrip-Channel: " + channel + "; prev-id=" + prev +
+                              "\r\nGrip-Link: </n2>; rel=next\r\n",
+                          std::move(body));
+}
+
+struct NextLinkTest : GripHoldTest {
+    void stream(std::string prev = "1") {
+        handler.response.body = "";
+        handler.instruction.next = grip::NextLink{"/next", 120};
+        hold(grip::HoldMode::Stream, {{"c", std::move(prev)}});
+        received();
+    }
+    bool fetched(std::size_t n) {
+        return turn_until([&] { return origin.requests.size() >= n; });
+    }
+};
+
+TEST_F(NextLinkTest, AHintFetchesTheLinkWithGripLastAndTakesItsAnswer) {
+    stream();
+    origin.answers.push_back(stream_answer("d", "5", "from link"));
+    publish("c", stream_item("", "1", {}, grip::Action::Hint));
+    const std::string out = receive_until("from link");
+    ASSERT_EQ(origin.requests.size(), 1u);
+    const std::string& request = origin.requests[0];
+    EXPECT_EQ(request.rfind("GET /next HTTP/1.1\r\n", 0), 0u) << request;
+    EXPECT_NE(request.find("\r\nGrip-Last: c; last-id=1\r\n"), std::string::npos) << request;
+    EXPECT_NE(request.find("\r\nGrip-Sig: "), std::string::npos);
+    EXPECT_NE(request.find("\r\nGrip-Feature: status, link:next\r\n"), std::string::npos);
+    EXPECT_NE(out.find("9\r\nfrom link\r\n"), std::string::npos) << out;
+    // The answer's channel replaced the old one: c is left, d holds at prev-id 5.
+    EXPECT_EQ(broker.waiters[broker.uids.at("/c")], 0);
+    EXPECT_EQ(broker.waiters[broker.uids.at("/d")], 1);
+    EXPECT_EQ(proxy.figures().held_streams, 1u);
+    publish("d", stream_item("on d", "5", "6"));
+    EXPECT_EQ(received(), "4\r\non d\r\n");
+}
+
+TEST_F(NextLinkTest, AGapFetchesTheLinkAndTheItemIsNotSent) {
+    stream();
+    origin.answers.push_back(stream_answer("c", "9", "caught up\n"));
+    publish("c", stream_item("skipped", "8", "9"));
+    const std::string out = receive_until("caught up");
+    EXPECT_EQ(out.find("skipped"), std::string::npos);
+    EXPECT_EQ(origin.requests.size(), 1u);
+    publish("c", stream_item("next", "9", "10"));  // follows the answer's prev-id
+    EXPECT_EQ(received(), "4\r\nnext\r\n");
+}
+
+TEST_F(NextLinkTest, ItemsDuringAFetchAreQueuedThenThoseTheAnswerCoveredAreDropped) {
+    stream();
+    origin.paused = true;
+    publish("c", stream_item("", "1", {}, grip::Action::Hint));
+    ASSERT_TRUE(fetched(1));
+    publish("c", stream_item("covered", "1", "2"));  // the answer includes it
+    publish("c", stream_item("after", "2", "3"));    // follows the answer
+    EXPECT_EQ(received(), "");
+    origin.answers.push_back(stream_answer("c", "2", "body to 2\n"));
+    origin.resume();
+    const std::string out = receive_until("after");
+    EXPECT_EQ(out.find("covered"), std::string::npos) << out;
+    EXPECT_LT(out.find("body to 2"), out.find("after"));
+    EXPECT_EQ(origin.requests.size(), 1u);
+}
+
+TEST_F(NextLinkTest, AFailingLinkIsRetriedThenTheStreamEnds) {
+    proxy.set_link_retry_unit(0.001);
+    stream();
+    publish("c", stream_item("", "1", {}, grip::Action::Hint));  // the origin closes, unanswered
+    const std::string out = receive_until("0\r\n\r\n");
+    EXPECT_EQ(origin.requests.size(), 1u + kLinkRetries);
+    EXPECT_NE(out.find("\n\nFailed to retrieve next link.\n"), std::string::npos) << out;
+    turn();  // the members leave from the loop
+    EXPECT_EQ(broker.waiters[broker.uids.at("/c")], 0);
+}
+
+TEST_F(NextLinkTest, ARetryThatSucceedsContinuesTheStream) {
+    proxy.set_link_retry_unit(0.001);
+    stream();
+    origin.answers.push_back("HTTP/1.1 503 Busy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    origin.answers.push_back(stream_answer("c", "1", "second try\n"));
+    publish("c", stream_item("", "1", {}, grip::Action::Hint));
+    receive_until("second try");
+    EXPECT_EQ(origin.requests.size(), 2u);
+    EXPECT_EQ(proxy.figures().held_streams, 1u);
+}
+
+TEST_F(NextLinkTest, ANoHoldAnswerIsAppendedAndEndsTheStream) {
+    stream();
+    origin.answers.push_back(FakeOrigin::ok("Grip-Status: 200\r\n", "last words\n"));
+    publish("c", stream_item("", "1", {}, grip::Action::Hint));
+    const std::string out = receive_until("0\r\n\r\n");
+    EXPECT_NE(out.find("last words\n\r\n0\r\n\r\n"), std::string::npos) << out;
+    turn();  // the members leave from the loop
+    EXPECT_EQ(broker.waiters[broker.uids.at("/c")], 0);
+}
+
+TEST_F(NextLinkTest, AResponseHoldAnswerEndsTheStreamWithTheReason) {
+    stream();
+    origin.answers.push_back(FakeOrigin::ok("Grip-Hold: response\r\nGrip-Channel: c\r\n", ""));
+    publish("c", stream_item("", "1", {}, grip::Action::Hint));
+    const std::string out = receive_until("0\r\n\r\n");
+    EXPECT_NE(out.find("Next link returned non-stream hold."), std::string::npos) << out;
+    EXPECT_EQ(origin.requests.size(), 1u);  // not retried: the answer itself is wrong
+}
+
+TEST_F(NextLinkTest, RefreshHoldsFetchesAStreamsLinkOnce) {
+    stream();
+    origin.paused = true;
+    proxy.refresh_holds();
+    ASSERT_TRUE(fetched(1));
+    EXPECT_EQ(origin.requests[0].rfind("GET /next ", 0), 0u);
+    proxy.refresh_holds();  // a fetch is under way: not another
+    turn();
+    EXPECT_EQ(origin.requests.size(), 1u);
+    EXPECT_EQ(proxy.figures().rerequests, 0u);
+}
+
+TEST_F(GripHoldTest, RefreshHoldsLeavesAStreamWithoutLinkAlone) {
+    hold(grip::HoldMode::Stream, {{"c", {}}});
+    received();
+    proxy.refresh_holds();
+    turn();
+    EXPECT_TRUE(origin.requests.empty());
+    publish("c", stream_item("still here"));
+    EXPECT_EQ(received(), "a\r\nstill here\r\n");
+}
+
+TEST_F(GripHoldTest, RefreshHoldsReRequestsAResponseHold) {
+    hold(grip::HoldMode::Response, {{"c", std::string("4")}});
+    proxy.refresh_holds();
+    EXPECT_EQ(proxy.figures().rerequests, 1u);
+    EXPECT_TRUE(turn_until([&] { return origin.requests.size() == 1; }));
+    EXPECT_NE(origin.requests[0].find("\r\nGrip-Last: c; last-id=4\r\n"), std::string::npos);
+}
+
+TEST(StreamLink, ResolvesAgainstTheRequestAndRefusesAnotherOrigin) {
+    conf::GripSettings settings;
+    settings.origin_host = "127.0.0.1";
+    settings.origin_port = 3000;
+    grip::Instruction in;
+    in.mode = grip::HoldMode::Stream;
+    in.channels = {{"c", std::string("1")}};
+    auto refused = stream_link(in, "/a/b", settings);  // prev-id without a link
+    EXPECT_TRUE(std::holds_alternative<grip::InstructionError>(refused));
+    in.next = grip::NextLink{"next?x=1", 120};
+    auto link = stream_link(in, "/a/b", settings);
+    ASSERT_TRUE(std::holds_alternative<std::optional<std::string>>(link));
+    EXPECT_EQ(std::get<std::optional<std::string>>(link), "/a/next?x=1");
+    in.next->uri = "http://127.0.0.1:3001/next";
+    EXPECT_TRUE(std::holds_alternative<grip::InstructionError>(stream_link(in, "/", settings)));
+    in.next->uri = "http://127.0.0.1:3000/next";
+    EXPECT_EQ(std::get<std::optional<std::string>>(stream_link(in, "/", settings)), "/next");
+}
+
+TEST(LinkRetryDelay, DoublesFromOneUnitWithUpToOneUnitOfJitter) {
+    EXPECT_DOUBLE_EQ(link_retry_delay(0, 1., 0.), 1.);
+    EXPECT_DOUBLE_EQ(link_retry_delay(4, 1., 0.), 16.);
+    EXPECT_DOUBLE_EQ(link_retry_delay(2, 1., 0.5), 4.5);
+    EXPECT_DOUBLE_EQ(link_retry_delay(1, 0.01, 1.), 0.03);
 }
 
 TEST(HoldResponseOf, GripStatusReplacesTheOriginsStatusAndGripHeadersGo) {
