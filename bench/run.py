@@ -166,6 +166,9 @@ PROFILES = [
     (" GRIP release", "grip_hold_release", SCENARIOS["grip_hold_release"][0],
      "grip_hold_release at full scale, setup included (5,000 requests proxied to the origin "
      "and held on 100 channels, then released by one item per channel)", ("pushrelay",)),
+    (" GRIP proxy", "grip_proxy_get", SCENARIOS["grip_proxy_get"][0],
+     "grip_proxy_get at full scale (64 keep-alive clients GETting a small response through the "
+     "proxy)", ("pushrelay", "nginx")),
 ]
 # Scenarios in which Nchan 1.3.6 itself loses messages now and then: with 1,000 multiplexed
 # EventSource streams (10 channels each), 5 of 8 full-scale development runs saw

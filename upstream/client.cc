@@ -153,7 +153,7 @@ void Call::start_exchange() {
     state_ = State::Active;
     parser_ = std::make_unique<ResponseParser>(request_.method == "HEAD", pool_.settings_.limits);
     if (!buffer_) {
-        buffer_ = std::make_unique<char[]>(pool_.settings_.read_buffer);
+        buffer_ = pool_.take_buffer();
     }
     written_ = 0;
     pos_ = end_ = 0;
@@ -289,7 +289,7 @@ void Call::complete() {
     } else {
         fd_.reset();
     }
-    buffer_.reset();
+    pool_.give_buffer(std::move(buffer_));
     observer_.on_end();  // last: the observer may destroy this Call
 }
 
@@ -303,7 +303,7 @@ void Call::fail(std::string reason) {
     state_ = State::Done;
     stop_watchers();
     fd_.reset();
-    buffer_.reset();
+    pool_.give_buffer(std::move(buffer_));
     observer_.on_error(reason);  // last: the observer may destroy this Call
 }
 
@@ -453,6 +453,22 @@ core::UniqueFd Pool::take_idle() {
     ev_io_stop(loop_, &idle->io);
     ev_timer_stop(loop_, &idle->timer);
     return std::move(idle->fd);
+}
+
+std::unique_ptr<char[]> Pool::take_buffer() {
+    if (spare_buffers_.empty())
+        return std::make_unique_for_overwrite<char[]>(settings_.read_buffer);
+    std::unique_ptr<char[]> buffer = std::move(spare_buffers_.back());
+    spare_buffers_.pop_back();
+    return buffer;
+}
+
+void Pool::give_buffer(std::unique_ptr<char[]> buffer) {
+    // A few cover the calls that end and start within one loop turn; more would only hold the
+    // peak of concurrent downloads for good.
+    constexpr size_t kSpareBuffers = 4;
+    if (buffer && spare_buffers_.size() < kSpareBuffers)
+        spare_buffers_.push_back(std::move(buffer));
 }
 
 void Pool::put_idle(core::UniqueFd fd) {
