@@ -120,7 +120,9 @@ void Exchange::begin_stream(const protocol::ResponseHead& head, Framing framing,
     c.body_ = Connection::Body::Stream;
     c.framing_ = framing;
     c.queue(std::make_shared<const std::string>(framed.finish(std::nullopt, c.keeps_alive())));
-    c.flush();
+    // With the turn's flush, not now: the first body bytes, usually sent in the same turn (a
+    // proxied response, a stream's stored messages), leave in the same write as the head.
+    c.owner_.flush_soon(&c);
 }
 
 size_t Exchange::unsent() const {
@@ -557,7 +559,7 @@ void Connection::flush() {
     }
     ev_io_stop(owner_.loop(), &write_watcher_);
     if (body_ == Body::Stream && observer_ && !in_flush_callback_) {
-        // A write the loop drove, the end of a send burst, or begin_stream()'s own flush.
+        // A write the loop drove, or the end of a send burst.
         in_flush_callback_ = true;
         observer_->exchange_drained();
         in_flush_callback_ = false;
