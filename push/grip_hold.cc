@@ -146,6 +146,7 @@ void Hold::leave() {
 void Hold::rerequest() {
     answered_ = true;
     proxy_.figures().rerequests++;
+    proxy_.broker().count_grip_rerequest();
     proxy_.rerequest(exchange_, request_, instruction_.channels);
     leave();
 }

@@ -110,6 +110,7 @@ class OriginCall final : public upstream::Observer, public http::ExchangeObserve
         if (mode == Mode::Plain) {
             // The client's response has begun: a cut body, never a terminating chunk.
             proxy_.figures().origin_errors++;
+            proxy_.broker().count_grip_origin_error();
             exchange_.abort();
         } else {
             proxy_.bad_gateway(exchange_, reason);
@@ -221,8 +222,13 @@ void GripProxy::on_grip_response(http::Exchange& exchange,
     Hold::start(*this, exchange, std::move(request), std::move(instruction), std::move(response));
 }
 
+void GripProxy::refresh_holds() {
+    // holds refresh on recover (next links / re-requests)
+}
+
 void GripProxy::bad_gateway(http::Exchange& exchange, std::string_view reason) {
     figures_.origin_errors++;
+    broker_.count_grip_origin_error();
     exchange.respond(502, {{"Content-Type", "text/plain"}},
                      grip::bad_gateway_body(reason, exchange.location().push.grip.debug));
 }

@@ -37,7 +37,8 @@ struct ProxiedRequest {
     bool trusted = false;  // a valid Grip-Sig under push_grip_upstream_key: no GRIP processing
 };
 
-// This worker's GRIP figures (for logs and tests; the status page's server-wide ones are later).
+// This worker's GRIP figures (for logs and tests). The status page's are server-wide: holds through
+// Broker::set_held, re-requests and origin errors through Broker::count_grip_*.
 struct GripFigures {
     std::uint64_t held_responses = 0;  // response holds open now
     std::uint64_t held_streams = 0;    // stream holds open now
@@ -62,6 +63,9 @@ class GripProxy {
     void stop() { stopping_ = true; }
     bool stopping() const { return stopping_; }
 
+    // POST …/recover was taken by some worker (Broker::announce_grip_recover): every hold of
+    // this worker refreshes (grip.md "Reliability").
+    void refresh_holds();
     // For holds: sends the original request again (fresh Grip-Sig, one Grip-Last per channel with
     // a prev-id) and handles the answer afresh on `exchange`.
     void rerequest(http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
