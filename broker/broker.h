@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,7 +64,22 @@ class Listener {
     virtual void on_kick(std::uint64_t uid, std::uint64_t before_seq) = 0;
     // Events were lost (a full mailbox): every waiter must ask find_next() what it missed.
     virtual void on_events_lost() = 0;
+    // A GRIP recover was taken by some worker (announce_grip_recover()): holds refresh.
+    virtual void on_grip_recover() = 0;
 };
+
+// What one GRIP sequencing step leaves for its channel (Broker::sequence_grip).
+struct SequenceUpdate {
+    bool keep = false;             // false: the channel's sequencing state is forgotten
+    std::string state;             // kept: the new state, opaque to the broker
+    std::int64_t wake_at_ms = 0;   // kept: when sequence_grip_due() must visit it (caller's clock)
+    std::uint32_t waiting = 0;     // kept: items waiting in it (Stats::grip_waiting)
+    std::uint32_t duplicates = 0;  // items the step dropped as repeats (Stats::grip_duplicates)
+};
+// A step: called with the channel key and its state ("" when it has none); the views live for
+// the call. It may publish() (that is how its items go out) but must not call a sequence_*
+// member.
+using SequenceStep = std::function<SequenceUpdate(std::string_view key, std::string_view state)>;
 
 enum class Concurrency : std::uint8_t { Broadcast, First, Last };
 
@@ -125,8 +141,12 @@ struct Stats {
     std::uint64_t subscriber_share = 0;  // the most subscriber_bytes may reach
     std::uint64_t published = 0;
     std::uint64_t delivered = 0;
-    std::uint64_t grip_items = 0;     // GRIP items published (count_grip_items totals)
-    std::uint64_t grip_recovers = 0;  // GRIP recovers taken (note_grip_recover calls)
+    std::uint64_t grip_items = 0;          // GRIP items published (count_grip_items totals)
+    std::uint64_t grip_recovers = 0;       // GRIP recovers taken (announce_grip_recover calls)
+    std::uint64_t grip_rerequests = 0;     // count_grip_rerequest calls, every worker
+    std::uint64_t grip_origin_errors = 0;  // count_grip_origin_error calls, every worker
+    std::uint64_t grip_waiting = 0;        // GRIP items waiting for their predecessor
+    std::uint64_t grip_duplicates = 0;     // GRIP items dropped as repeats of a recent id
     std::uint64_t workers = 0;
     std::uint64_t connections = 0;
     core::SubscriberCounts held{};  // held subscribers by kind, every worker
@@ -172,9 +192,24 @@ class Broker {
     // This worker published `n` GRIP items (each a publish() of its own), for stats(). Apart
     // from publish() so that the broker need not know GRIP's content type.
     virtual void count_grip_items(std::uint64_t n) = 0;
-    // This worker took a GRIP recover: returns the server's recover count after it, which
-    // stats() shows every worker (so each forgets its sequencing at its next publish).
-    virtual std::uint64_t note_grip_recover() = 0;
+    // A GRIP re-request was sent, or an origin failed a GRIP request (502, cut body): counted
+    // server-wide for stats(), cheaply enough for every occurrence.
+    virtual void count_grip_rerequest() = 0;
+    virtual void count_grip_origin_error() = 0;
+
+    // ---- GRIP sequencing (grip.md "Across workers": one state per channel for the server) ----
+    // Runs `step` on the sequencing state of channel `key` while no other worker runs a step,
+    // and keeps what it leaves. NoSpace: the new state did not fit in the segment and the
+    // channel's state is forgotten.
+    virtual Status sequence_grip(std::string_view key, const SequenceStep& step) = 0;
+    // Runs `step` on every channel whose wake time is at or before `due_ms` (INT64_MAX: every
+    // channel), whichever worker stored it. Returns how many channels it visited.
+    virtual std::size_t sequence_grip_due(std::int64_t due_ms, const SequenceStep& step) = 0;
+    // The earliest wake time of any channel's state (INT64_MAX: none). Cheap: for polling.
+    virtual std::int64_t next_grip_wake() = 0;
+    // Every worker's listener gets on_grip_recover(), this one's included (at its next
+    // dispatch_events()); counted in Stats::grip_recovers.
+    virtual void announce_grip_recover() = 0;
     // Wall-clock milliseconds as the broker dates messages (the loop's time for this iteration).
     virtual std::int64_t now_ms() const = 0;
 };

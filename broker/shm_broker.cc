@@ -21,6 +21,18 @@ shm::Store::Concurrency to_store(Concurrency c) {
     return shm::Store::Concurrency::Broadcast;
 }
 
+// The store's step, running the broker's: the same fields under the store's names.
+shm::Store::SequenceStep to_store(const SequenceStep& step) {
+    return [&step](std::string_view key, std::string_view state) {
+        SequenceUpdate update = step(key, state);
+        return shm::Store::SequenceUpdate{.keep = update.keep,
+                                          .state = std::move(update.state),
+                                          .wake_at_ms = update.wake_at_ms,
+                                          .waiting = update.waiting,
+                                          .duplicates = update.duplicates};
+    };
+}
+
 }  // namespace
 
 ShmBroker::ShmBroker(shm::Store& store, int slot,
@@ -144,6 +156,9 @@ void ShmBroker::dispatch(shm::Store::Event& event) {
         case shm::Store::Event::Kick:
             listener_->on_kick(event.uid, event.before_seq);
             break;
+        case shm::Store::Event::Reset:
+            listener_->on_grip_recover();
+            break;
     }
 }
 
@@ -170,8 +185,28 @@ void ShmBroker::count_grip_items(std::uint64_t n) {
     store_.count_grip_items(n);
 }
 
-std::uint64_t ShmBroker::note_grip_recover() {
-    return store_.note_grip_recover();
+void ShmBroker::count_grip_rerequest() {
+    store_.count_grip_rerequest();
+}
+
+void ShmBroker::count_grip_origin_error() {
+    store_.count_grip_origin_error();
+}
+
+Status ShmBroker::sequence_grip(std::string_view key, const SequenceStep& step) {
+    return store_.sequence(key, to_store(step));
+}
+
+std::size_t ShmBroker::sequence_grip_due(std::int64_t due_ms, const SequenceStep& step) {
+    return store_.sequence_due(due_ms, to_store(step));
+}
+
+std::int64_t ShmBroker::next_grip_wake() {
+    return store_.next_sequence_wake();
+}
+
+void ShmBroker::announce_grip_recover() {
+    wake(store_.post_reset());
 }
 
 Stats ShmBroker::stats() {
@@ -187,6 +222,10 @@ Stats ShmBroker::stats() {
             .delivered = s.delivered,
             .grip_items = s.grip_items,
             .grip_recovers = s.grip_recovers,
+            .grip_rerequests = s.grip_rerequests,
+            .grip_origin_errors = s.grip_origin_errors,
+            .grip_waiting = s.sequence_waiting,
+            .grip_duplicates = s.sequence_duplicates,
             .workers = s.workers,
             .connections = s.connections,
             .held = s.held,

@@ -45,7 +45,12 @@ class ShmBroker final : public Broker {
     Stats stats() override;
     void set_held(core::SubscriberKind kind, std::uint32_t n) override;
     void count_grip_items(std::uint64_t n) override;
-    std::uint64_t note_grip_recover() override;
+    void count_grip_rerequest() override;
+    void count_grip_origin_error() override;
+    Status sequence_grip(std::string_view key, const SequenceStep& step) override;
+    std::size_t sequence_grip_due(std::int64_t due_ms, const SequenceStep& step) override;
+    std::int64_t next_grip_wake() override;
+    void announce_grip_recover() override;
     std::int64_t now_ms() const override;
 
   private:

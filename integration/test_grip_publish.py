@@ -5,13 +5,16 @@ push_grip_proxy locations hold (skipped, with the reason, while they do not)."""
 import http.client
 import json
 import os
+import re
+import signal
+import threading
 import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
 
-from conftest import WAIT
+from conftest import WAIT, wait_until
 from client import Held, channel_info, publish, wait_for_subscribers
 from grip_origin import origin  # noqa: F401 (a fixture)
 
@@ -363,8 +366,8 @@ def holds(grip):
     if r.status_code == 501 or not grip.origin.requests:
         pytest.skip("push_grip_proxy does not proxy yet (the proxy work is not merged): "
                     f"GET /app/plain answered {r.status_code}")
-    # One connection, so one worker, takes every publish of a test: sequencing is per worker
-    # for now (doc/decisions.md), and these tests check the rules, not their reach.
+    # One connection takes every publish of a test: these tests check the rules; their reach
+    # across workers is checked below ("server-wide").
     grip.publisher = requests.Session()
     yield grip
     grip.publisher.close()
@@ -460,3 +463,234 @@ def test_recover_forgets_the_last_id_on_every_worker(holds):
         == 200
     assert h.result().content == b"after"
     assert time.monotonic() - started < 1.5, "the item waited: L was not forgotten"
+
+
+# ---- server-wide: sequencing state in the segment, /recover to every worker, figures ----------
+# grip.md "Across workers". Each publish below is sent on a keep-alive connection that a known
+# worker accepted, so a test says which worker takes which publish.
+
+def sockets_by_worker(server, port):
+    """{worker pid: set of client ports} of the established connections to `port`, from /proc
+    (each socket's inode in /proc/net/tcp, and which worker holds it as an fd)."""
+    peers = {}
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":
+            peers[int(fields[9])] = int(fields[2].split(":")[1], 16)
+    held = {}
+    for pid in server.worker_pids():
+        ports = set()
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                m = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except OSError:
+                continue
+            if m and int(m.group(1)) in peers:
+                ports.add(peers[int(m.group(1))])
+        held[pid] = ports
+    return held
+
+
+class WorkerConnection:
+    """A keep-alive connection to the publisher port, and the pid of the worker serving it."""
+
+    def __init__(self, server):
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.pub, timeout=WAIT)
+        self.request("GET", "/grip/")  # accepted and served: some worker holds it now
+        port = self.conn.sock.getsockname()[1]
+        self.pid = next(pid for pid, ports in sockets_by_worker(server, server.pub).items()
+                        if port in ports)
+
+    def request(self, method, path, body=None):
+        self.conn.request(method, path, body=body)
+        r = self.conn.getresponse()
+        return r.status, r.read()
+
+    def publish(self, *published):
+        status, body = self.request("POST", "/grip/publish/", items(*published))
+        assert status == 200, body
+        return status
+
+    def close(self):
+        self.conn.close()
+
+
+def connect_to_every_worker(server, opened, n=1):
+    """n new WorkerConnections per worker, as a list per worker. Every connection opened is
+    appended to `opened` (for the caller to close): spares stay open meanwhile, which is what
+    makes the workers' accept balancing hand the next ones to the others."""
+    by_worker = {}
+    for _ in range(40):
+        c = WorkerConnection(server)
+        opened.append(c)
+        mine = by_worker.setdefault(c.pid, [])
+        if len(mine) < n:
+            mine.append(c)
+        if len(by_worker) == server.workers and all(len(v) == n for v in by_worker.values()):
+            return list(by_worker.values())
+    raise AssertionError(f"40 connections did not reach every worker {n} times")
+
+
+@pytest.fixture
+def opened():
+    connections = []
+    yield connections
+    for c in connections:
+        c.close()
+
+
+@pytest.fixture
+def per_worker(holds, opened):
+    """One WorkerConnection per worker of the `holds` server (2), in a list."""
+    return [first for first, in connect_to_every_worker(holds, opened)]
+
+
+def test_publishes_through_two_workers_are_ordered_server_wide(holds, per_worker):
+    """Ordering across workers: an item whose predecessor is not out yet, taken by worker A,
+    waits for that predecessor published through worker B, then follows at once."""
+    a, b = per_worker
+    a.publish(response_item("x1", "1", id="1"))
+    a.publish(response_item("x1", "3", id="3", **{"prev-id": "2"}))
+    h = hold(holds, ["x1"])
+    held_on(holds, "x1")
+    b.publish(response_item("x1", "2", id="2", **{"prev-id": "1"}))
+    assert h.result().content == b"2"
+    # 3 went right after 2, released by worker B: L is 3 for every worker.
+    h = hold(holds, ["x1"])
+    held_on(holds, "x1")
+    started = time.monotonic()
+    a.publish(response_item("x1", "4", id="4", **{"prev-id": "3"}))
+    assert h.result().content == b"4"
+    assert time.monotonic() - started < 1.5, "4 waited: L did not follow 3 server-wide"
+
+
+def test_a_retry_through_another_worker_is_dropped(holds, per_worker):
+    """De-duplication across workers: an id published through worker A and again through worker
+    B is dropped, and counted on the status page."""
+    a, b = per_worker
+    before = status(holds)["grip_items_duplicate"]
+    a.publish(response_item("x2", "first", id="r"))
+    h = hold(holds, ["x2"])
+    held_on(holds, "x2")
+    b.publish(response_item("x2", "retry", id="r"))
+    b.publish(response_item("x2", "next", id="s"))
+    assert h.result().content == b"next"
+    assert status(holds)["grip_items_duplicate"] == before + 1
+
+
+def test_a_waiting_item_outlives_the_worker_that_took_it(holds, per_worker):
+    """Across workers: an item waiting for its predecessor lives in the segment, so it goes
+    after push_grip_message_wait (2 s here) even when the worker that took it was SIGKILLed; the
+    status page counts it as waiting meanwhile."""
+    a, _ = per_worker
+    a.publish(response_item("x3", "1", id="1"))
+    started = time.monotonic()
+    a.publish(response_item("x3", "late", id="9", **{"prev-id": "8"}))
+    assert status(holds)["grip_items_waiting"] == 1
+    os.kill(a.pid, signal.SIGKILL)
+    wait_until(lambda: a.pid not in holds.worker_pids(), what="the killed worker to go")
+    h = hold(holds, ["x3"])
+    held_on(holds, "x3")
+    assert h.result().content == b"late"
+    # The wait, and at most the surviving worker's poll (1 s) on top of it.
+    assert 1.6 <= time.monotonic() - started < 4.5
+    assert status(holds)["grip_items_waiting"] == 0
+
+
+def hold_on(connection, channel):
+    """A response hold on `channel` through `connection`, so on its worker; in a thread."""
+    result = {}
+
+    def run():
+        result["answer"] = connection.request("GET", f"/app/hold?ch={channel}")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def recover_lines(server, pid):
+    return sum(1 for line in server.error_log.splitlines()
+               if f" {pid}#" in line and "GRIP recover" in line)
+
+
+def test_recover_reaches_every_worker(holds, opened):
+    """Reliability `/recover`: taken by one worker, every worker holding GRIP requests is told
+    (its listener's GRIP recover event, logged per worker), and L is forgotten for all."""
+    pairs = connect_to_every_worker(holds, opened, 2)
+    a, b = (publisher for publisher, _ in pairs)
+    per_worker = [a, b]
+    threads = [hold_on(held, "x4") for _, held in pairs]
+    held_on(holds, "x4", 2)
+    before = {c.pid: recover_lines(holds, c.pid) for c in per_worker}
+    a.publish(response_item("x5", "1", id="1"))
+    assert post(holds.api + "recover/").status_code == 200
+    for c in per_worker:
+        wait_until(lambda: recover_lines(holds, c.pid) == before[c.pid] + 1,
+                   what=f"worker {c.pid} to log the GRIP recover")
+    for thread in threads:  # their hold timeout (3 s) answers them
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    h = hold(holds, ["x5"])
+    held_on(holds, "x5")
+    started = time.monotonic()
+    b.publish(response_item("x5", "after", id="5", **{"prev-id": "4"}))
+    assert h.result().content == b"after"
+    assert time.monotonic() - started < 1.5, "the item waited: L was not forgotten"
+
+
+def test_recover_refreshes_the_holds_of_every_worker(holds, opened):
+    """Reliability `/recover`: every hold on every worker refreshes; a response hold re-requests
+    (its origin answers afresh, here with a plain response)."""
+    asked = []
+
+    def once(request):
+        asked.append(request.path)
+        if len(asked) <= 2:  # the two holds; then their re-requests
+            return (200, [("Grip-Hold", "response"), ("Grip-Channel", "x7"),
+                          ("Grip-Timeout", "30")], b"timeout\n")
+        return (200, [("Content-Type", "text/plain")], b"refreshed")
+
+    holds.origin.routes["/app/once"] = once
+    pairs = connect_to_every_worker(holds, opened, 2)
+    answers = []
+    threads = []
+    for _, held in pairs:
+        def run(connection=held):
+            answers.append(connection.request("GET", "/app/once"))
+        threads.append(threading.Thread(target=run, daemon=True))
+        threads[-1].start()
+    held_on(holds, "x7", 2)
+    assert post(holds.api + "recover/").status_code == 200
+    for thread in threads:
+        thread.join(WAIT)
+        assert not thread.is_alive(), "a hold was not refreshed"
+    assert len(asked) == 4
+    assert answers == [(200, b"refreshed")] * 2
+
+
+def test_rerequests_and_origin_errors_are_counted_server_wide(holds, per_worker):
+    """Status figures: GRIP re-requests (a hint item) and origin errors (an invalid Grip-Hold:
+    502), whichever worker holds or proxies, on every worker's status page."""
+    calls = []
+
+    def hinted(request):
+        calls.append(request.path)
+        if len(calls) == 1:
+            return (200, [("Grip-Hold", "response"), ("Grip-Channel", "x6")], b"")
+        return (200, [], b"fresh")
+
+    holds.origin.routes["/app/hinted"] = hinted
+    holds.origin.routes["/app/broken"] = lambda request: (200, [("Grip-Hold", "bogus")], b"")
+    before = status(holds)
+    h = Held(f"{holds.base_pub}/app/hinted")
+    held_on(holds, "x6")
+    per_worker[0].publish({"channel": "x6", "formats": {"http-response": {"action": "hint"}}})
+    assert h.result().content == b"fresh"
+    for c in per_worker:
+        assert c.request("GET", "/app/broken")[0] == 502
+    for c in per_worker:
+        _, body = c.request("GET", "/status?format=json")
+        after = json.loads(body)
+        assert after["grip_rerequests"] == before["grip_rerequests"] + 1
+        assert after["grip_origin_errors"] == before["grip_origin_errors"] + 2

@@ -24,6 +24,9 @@ TEXT_LABELS = {
 
     "Published messages": "published", "Delivered messages": "delivered",
     "GRIP items published": "grip_items_published",
+    "GRIP items waiting": "grip_items_waiting",
+    "GRIP items dropped as duplicates": "grip_items_duplicate",
+    "GRIP re-requests": "grip_rerequests", "GRIP origin errors": "grip_origin_errors",
     "Segment bytes used": "segment_used", "Segment bytes total": "segment_total",
     "Subscriber share bytes used": "subscriber_share_used",
     "Subscriber share bytes total": "subscriber_share_total",
@@ -46,6 +49,10 @@ METRICS = {
     "pushrelay_messages_published_total": ("counter", "published"),
     "pushrelay_messages_delivered_total": ("counter", "delivered"),
     "pushrelay_grip_items_published_total": ("counter", "grip_items_published"),
+    "pushrelay_grip_items_waiting": ("gauge", "grip_items_waiting"),
+    "pushrelay_grip_items_duplicate_total": ("counter", "grip_items_duplicate"),
+    "pushrelay_grip_rerequests_total": ("counter", "grip_rerequests"),
+    "pushrelay_grip_origin_errors_total": ("counter", "grip_origin_errors"),
     "pushrelay_segment_used_bytes": ("gauge", "segment_used"),
     "pushrelay_segment_size_bytes": ("gauge", "segment_total"),
     "pushrelay_subscriber_share_used_bytes": ("gauge", "subscriber_share_used"),
@@ -147,7 +154,9 @@ def test_figures_are_what_the_test_did(busy_server, fmt, how):
     assert figures["messages"] == 4
     assert figures["published"] == 4
     assert figures["delivered"] == 3
-    assert figures["grip_items_published"] == 0
+    for grip in ("grip_items_published", "grip_items_waiting", "grip_items_duplicate",
+                 "grip_rerequests", "grip_origin_errors"):
+        assert figures[grip] == 0, grip
     assert figures["workers"] == 2
     # The 3 held subscribers and this request's own connection; closed ones may linger a moment.
     assert figures["connections"] >= 4

@@ -23,7 +23,7 @@ struct Figure {
     std::string_view help;    // Prometheus
 };
 
-constexpr std::array<Figure, 21> kFigures = {{
+constexpr std::array<Figure, 25> kFigures = {{
     {&ServerStatus::connections, "Active connections", "connections", "connections", "gauge",
      "Client connections open, across all workers."},
     {&ServerStatus::workers, "Workers", "workers", "workers", "gauge", "Worker processes running."},
@@ -54,6 +54,17 @@ constexpr std::array<Figure, 21> kFigures = {{
     {&ServerStatus::grip_items_published, "GRIP items published", "grip_items_published",
      "grip_items_published_total", "counter",
      "GRIP items published through push_grip_publish (also counted as messages published)."},
+    {&ServerStatus::grip_items_waiting, "GRIP items waiting", "grip_items_waiting",
+     "grip_items_waiting", "gauge",
+     "GRIP items waiting for their predecessor (prev-id) or push_grip_message_wait."},
+    {&ServerStatus::grip_items_duplicate, "GRIP items dropped as duplicates",
+     "grip_items_duplicate", "grip_items_duplicate_total", "counter",
+     "GRIP items dropped because their id was seen within push_grip_id_cache_ttl."},
+    {&ServerStatus::grip_rerequests, "GRIP re-requests", "grip_rerequests", "grip_rerequests_total",
+     "counter", "Requests sent again to a GRIP origin for a hold."},
+    {&ServerStatus::grip_origin_errors, "GRIP origin errors", "grip_origin_errors",
+     "grip_origin_errors_total", "counter",
+     "GRIP origin failures: 502 answers and response bodies cut short."},
     {&ServerStatus::segment_used, "Segment bytes used", "segment_used", "segment_used_bytes",
      "gauge", "Bytes of the shared memory segment in use."},
     {&ServerStatus::segment_total, "Segment bytes total", "segment_total", "segment_size_bytes",

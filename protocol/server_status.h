@@ -29,6 +29,10 @@ struct ServerStatus {
     uint64_t published = 0;                  // messages published since the segment was created
     uint64_t delivered = 0;                  // messages handed to subscribers since then
     uint64_t grip_items_published = 0;       // GRIP items published (push_grip_publish) since then
+    uint64_t grip_items_waiting = 0;         // GRIP items waiting for their predecessor now
+    uint64_t grip_items_duplicate = 0;       // GRIP items dropped as repeats of a recent id
+    uint64_t grip_rerequests = 0;            // GRIP re-requests sent to origins
+    uint64_t grip_origin_errors = 0;         // GRIP origin failures (502s, cut bodies)
     uint64_t segment_used = 0;               // bytes of the shared segment in use
     uint64_t segment_total = 0;           // bytes of the shared segment (push_max_reserved_memory)
     uint64_t subscriber_share_used = 0;   // bytes of channels subscribers made, unpublished

@@ -251,7 +251,7 @@ void Hold::leave() {
 
 void Hold::rerequest() {
     answered_ = true;
-    proxy_.figures().rerequests++;
+    proxy_.count_rerequest();
     proxy_.rerequest(exchange_, request_, instruction_.channels);
     leave();
 }
@@ -462,7 +462,7 @@ void StreamHold::end() {
 
 void StreamHold::fail(std::string_view reason) {
     LOG_INFO("GRIP stream: %.*s", static_cast<int>(reason.size()), reason.data());
-    proxy_.figures().origin_errors++;
+    proxy_.count_origin_error();
     if (exchange_.location().push.grip.debug)
         send("\n\n" + std::string(reason) + "\n");
     answered_ = true;

@@ -115,7 +115,7 @@ class OriginCall final : public upstream::Observer, public http::ExchangeObserve
                  static_cast<int>(reason.size()), reason.data());
         if (mode == Mode::Plain) {
             // The client's response has begun: a cut body, never a terminating chunk.
-            proxy_.figures().origin_errors++;
+            proxy_.count_origin_error();
             exchange_.abort();
         } else {
             proxy_.bad_gateway(exchange_, reason);
@@ -250,8 +250,18 @@ void GripProxy::refresh_holds() {
     }
 }
 
-void GripProxy::bad_gateway(http::Exchange& exchange, std::string_view reason) {
+void GripProxy::count_origin_error() {
     figures_.origin_errors++;
+    broker_.count_grip_origin_error();
+}
+
+void GripProxy::count_rerequest() {
+    figures_.rerequests++;
+    broker_.count_grip_rerequest();
+}
+
+void GripProxy::bad_gateway(http::Exchange& exchange, std::string_view reason) {
+    count_origin_error();
     exchange.respond(502, {{"Content-Type", "text/plain"}},
                      grip::bad_gateway_body(reason, exchange.location().push.grip.debug));
 }

@@ -46,7 +46,8 @@ struct ProxiedRequest {
 // absolute next link must name, and the Host of a request whose client sent none.
 std::string origin_authority(const conf::GripSettings& settings);
 
-// This worker's GRIP figures (for logs and tests; the status page's server-wide ones are later).
+// This worker's GRIP figures (for logs and tests). The status page's are server-wide: holds through
+// Broker::set_held, re-requests and origin errors through Broker::count_grip_*.
 struct GripFigures {
     std::uint64_t held_responses = 0;  // response holds open now
     std::uint64_t held_streams = 0;    // stream holds open now
@@ -83,8 +84,9 @@ class GripProxy {
                                           const ProxiedRequest& request, std::string target,
                                           const std::vector<grip::HoldChannel>& channels,
                                           LinkFetch::Done done);
-    // Every hold of this worker refreshes (grip.md "Reliability", /recover): a response hold
-    // re-requests, a stream hold with a next link fetches it (one without: nothing).
+    // POST …/recover was taken by some worker (Broker::announce_grip_recover): every hold of
+    // this worker refreshes (grip.md "Reliability"): a response hold re-requests, a stream hold
+    // with a next link fetches it (one without: nothing).
     void refresh_holds();
     // For Hold: a hold registers while it lives, so that refresh_holds() reaches it.
     void track(Hold& hold) { holds_.insert(&hold); }
@@ -109,6 +111,9 @@ class GripProxy {
         return loop_;
     }
     GripFigures& figures() { return figures_; }
+    // Counted here (this worker) and for the status page (server-wide).
+    void count_origin_error();
+    void count_rerequest();
 
   private:
     void start(http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,

@@ -1,5 +1,6 @@
 #include "push/grip_publish.h"
 
+#include <algorithm>
 #include <variant>
 
 #include "core/clock.h"
@@ -46,12 +47,10 @@ std::string_view path_after_location(const conf::Location& location, std::string
 }
 
 GripPublisher::GripPublisher(broker::Broker& broker, struct ev_loop* loop)
-    : broker_(broker),
-      loop_(loop),
-      sequencer_([this](const std::string& key, const grip::Item& item,
-                        const core::ChannelLimits& limits) { return emit(key, item, limits); }) {
+    : broker_(broker), loop_(loop) {
     ev_init(&timer_, on_timer);
     timer_.data = this;
+    arm_timer();
 }
 
 GripPublisher::~GripPublisher() {
@@ -69,9 +68,7 @@ void GripPublisher::handle(http::Exchange& exchange) {
             respond(exchange, publish(exchange.location(), req.body, route.format));
             break;
         case grip::ApiRequest::Recover:
-            // The other workers forget theirs at their next publish (the epoch in the segment).
-            recovers_seen_ = broker_.note_grip_recover();
-            sequencer_.recover();
+            recover();
             respond(exchange, grip::publish_reply(route.request, route.format));
             break;
     }
@@ -91,27 +88,22 @@ grip::ApiReply GripPublisher::publish(const conf::Location& location, std::strin
     std::uint64_t needed = body.size();  // the packed items together are no larger than it
     for (const grip::Item& item : items)
         needed += push.channel_group.size() + item.channel.size() + kItemOverhead;
-    const broker::Stats stats = broker_.stats();
-    if (stats.segment_free < needed)
+    if (broker_.stats().segment_free < needed)
         return grip::error_reply(507, std::string(kNoSpace));
-    if (recovers_seen_ && *recovers_seen_ != stats.grip_recovers)
-        sequencer_.recover();  // another worker took a recover since this one last published
-    recovers_seen_ = stats.grip_recovers;
 
     core::ChannelLimits limits = channel_limits(push);
     limits.store_messages = false;  // grip.md: a GRIP item is never stored
     const GripSequencer::Timing timing{push.grip.message_wait.count(),
                                        push.grip.id_cache_ttl.count()};
     const std::int64_t now = now_ms();
-    std::size_t taken = 0;            // items handed to the sequencer before one was refused
+    std::size_t taken = 0;            // items taken before one was refused
     for (grip::Item& item : items) {  // in array order (grip.md "Ordering")
         std::string key = push.channel_group + "/" + item.channel;
-        if (sequencer_.submit(key, std::move(item), limits, timing, now) ==
-            GripSequencer::Outcome::NoSpace)
+        if (submit(key, std::move(item), limits, timing, now) == GripSequencer::Outcome::NoSpace)
             break;
         ++taken;
     }
-    after_emitting();
+    after_steps();
     if (taken == 0 && !items.empty())
         return grip::error_reply(507, std::string(kNoSpace));
     if (taken < items.size())  // the estimate was wrong: say what went out
@@ -122,7 +114,74 @@ grip::ApiReply GripPublisher::publish(const conf::Location& location, std::strin
     return grip::publish_reply(grip::ApiRequest::Publish, format);
 }
 
-bool GripPublisher::emit(const std::string& key, const grip::Item& item,
+GripSequencer::Outcome GripPublisher::submit(const std::string& key, grip::Item item,
+                                             const core::ChannelLimits& limits,
+                                             GripSequencer::Timing timing, std::int64_t now_ms) {
+    auto outcome = GripSequencer::Outcome::NoSpace;
+    const core::Status stored =
+        broker_.sequence_grip(key, [&](std::string_view k, std::string_view bytes) {
+            return step(k, bytes, now_ms, [&](GripSequencer& sequencer) {
+                // Items whose wait is over go before this one, which came after them.
+                sequencer.tick(now_ms);
+                outcome = sequencer.submit(std::move(item), limits, timing, now_ms);
+            });
+        });
+    if (stored == core::Status::NoSpace) {
+        LOG_ERROR(
+            "GRIP sequencing state of \"%s\" forgotten: the shared segment is full "
+            "(push_max_reserved_memory)",
+            log::escape(key).c_str());
+        if (outcome == GripSequencer::Outcome::Waiting)
+            outcome = GripSequencer::Outcome::NoSpace;  // it waited in the state just lost
+    }
+    return outcome;
+}
+
+broker::SequenceUpdate GripPublisher::step(std::string_view key, std::string_view bytes,
+                                           std::int64_t now_ms,
+                                           const std::function<void(GripSequencer&)>& act) {
+    std::optional<GripChannelState> decoded = decode_state(bytes);
+    if (!decoded)
+        LOG_ERROR("GRIP sequencing state of \"%s\" unreadable (%zu bytes), starting afresh",
+                  log::escape(key).c_str(), bytes.size());
+    GripChannelState state = decoded ? std::move(*decoded) : GripChannelState{};
+    const GripSequencer::Emit emit = [&](const grip::Item& item,
+                                         const core::ChannelLimits& limits) {
+        return this->emit(key, item, limits);
+    };
+    GripSequencer sequencer(state, emit);
+    act(sequencer);
+    const std::uint32_t duplicates = sequencer.duplicates();
+    const std::optional<std::int64_t> wake = sequencer.wake_at(now_ms);
+    if (!wake) {
+        broker::SequenceUpdate forget;
+        forget.duplicates = duplicates;
+        return forget;
+    }
+    return {.keep = true,
+            .state = encode_state(state),
+            .wake_at_ms = *wake,
+            .waiting = static_cast<std::uint32_t>(state.waiting.size()),
+            .duplicates = duplicates};
+}
+
+void GripPublisher::release_due() {
+    const std::int64_t now = now_ms();
+    broker_.sequence_grip_due(now, [&](std::string_view key, std::string_view bytes) {
+        return step(key, bytes, now, [&](GripSequencer& sequencer) { sequencer.tick(now); });
+    });
+    after_steps();
+}
+
+void GripPublisher::recover() {
+    const std::int64_t now = now_ms();
+    broker_.sequence_grip_due(INT64_MAX, [&](std::string_view key, std::string_view bytes) {
+        return step(key, bytes, now, [](GripSequencer& sequencer) { sequencer.recover(); });
+    });
+    broker_.announce_grip_recover();
+}
+
+bool GripPublisher::emit(std::string_view key, const grip::Item& item,
                          const core::ChannelLimits& limits) {
     auto result = broker_.publish(key, kGripItemType, "", grip::pack_item(item), limits);
     if (result.status == core::Status::NoSpace) {
@@ -135,28 +194,26 @@ bool GripPublisher::emit(const std::string& key, const grip::Item& item,
     return true;
 }
 
+// Set for the server's earliest wake, but never further than kPollMs: another worker may store
+// an earlier one meanwhile, and this timer is how its items go out should that worker be gone.
 void GripPublisher::arm_timer() {
     ev_timer_stop(loop_, &timer_);
-    const std::optional<std::int64_t> next = sequencer_.next_deadline();
-    if (!next)
-        return;
-    const std::int64_t wait_ms = std::max<std::int64_t>(*next - now_ms(), 0);
-    ev_timer_set(&timer_, static_cast<double>(wait_ms) / 1e3, 0.);
+    const std::int64_t now = now_ms();
+    const std::int64_t next = std::min(broker_.next_grip_wake(), now + kPollMs);
+    ev_timer_set(&timer_, static_cast<double>(std::max<std::int64_t>(next - now, 0)) / 1e3, 0.);
     ev_timer_start(loop_, &timer_);
-}
-
-void GripPublisher::stop() {
-    sequencer_.flush(now_ms());
-    after_emitting();
 }
 
 void GripPublisher::on_timer(struct ev_loop*, ev_timer* w, int) {
     auto* self = static_cast<GripPublisher*>(w->data);
-    self->sequencer_.tick(now_ms());
-    self->after_emitting();
+    // Lock-free first: most polls find nothing due and take no lock.
+    if (self->broker_.next_grip_wake() <= now_ms())
+        self->release_due();
+    else
+        self->arm_timer();
 }
 
-void GripPublisher::after_emitting() {
+void GripPublisher::after_steps() {
     if (emitted_ > 0) {
         broker_.count_grip_items(emitted_);
         emitted_ = 0;

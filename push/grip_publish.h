@@ -3,17 +3,19 @@
 // (kGripItemType, push/delivery.h), to the channel group/channel of the location, so it reaches
 // GRIP holds on every worker and never a push subscriber (grip.md "one namespace").
 //
-// Run by a worker, from its loop only. Owns the worker's GripSequencer (ordering and
-// de-duplication, per worker for now: push/grip_sequencer.h) and the timer that releases the
-// items waiting in it; /recover reaches the other workers through a recover count in the
-// segment (Broker::note_grip_recover), read with each publish's free-space check. Holds nothing
-// of the client: every request is answered at once.
+// Run by a worker, from its loop only. Ordering and de-duplication (push/grip_sequencer.h) run on
+// each channel's server-wide state through Broker::sequence_grip(), one step at a time for the
+// whole server, so whichever worker takes a publish sees the same L, waiting items and ids. A
+// timer releases waiting items when their wait is over, whichever worker took them: it polls the
+// server's earliest wake (Broker::next_grip_wake) at least every second, and is set for it when
+// sooner. /recover forgets every channel's L and tells every worker (Broker::announce_grip_recover)
+// so that holds refresh. Holds nothing of the client: every request is answered at once.
 #pragma once
 
 #include <ev.h>
 
 #include <cstdint>
-#include <optional>
+#include <functional>
 #include <vector>
 
 #include "broker/broker.h"
@@ -41,29 +43,37 @@ class GripPublisher {
     // but 413, which http/ answers before the body is read).
     void handle(http::Exchange& exchange);
 
-    // The worker stops (quit or reload): items still waiting for their predecessor go now,
-    // out of order rather than lost with this worker.
-    void stop();
+    // How often the timer looks for waiting items that are due, at most: the bound on how late
+    // an item is released when the worker that took it is gone.
+    static constexpr std::int64_t kPollMs = 1'000;
 
   private:
     // Validates and publishes a body: the reply to send (200, 400, 507).
     grip::ApiReply publish(const conf::Location& location, std::string_view body,
                            grip::ReplyFormat format);
+    // Runs one item of a publish through its channel's state, at `now_ms`.
+    GripSequencer::Outcome submit(const std::string& key, grip::Item item,
+                                  const core::ChannelLimits& limits, GripSequencer::Timing timing,
+                                  std::int64_t now_ms);
+    // Releases the waiting items that are due on every channel, and forgets idle states.
+    void release_due();
+    // POST …/recover: every channel's L is forgotten, every worker told.
+    void recover();
+    // A step on `key`'s `bytes`: decodes them (unreadable bytes: a fresh state, logged), runs
+    // `act` with a sequencer on the state, and says what to keep.
+    broker::SequenceUpdate step(std::string_view key, std::string_view bytes, std::int64_t now_ms,
+                                const std::function<void(GripSequencer&)>& act);
     // Publishes one item to the broker: false when the segment is full.
-    bool emit(const std::string& key, const grip::Item& item, const core::ChannelLimits& limits);
-    // After the sequencer ran: the status counter learns of the items emitted (one lock for
-    // them all), and the timer is set for the next waiting item or forgetting.
-    void after_emitting();
+    bool emit(std::string_view key, const grip::Item& item, const core::ChannelLimits& limits);
+    // After steps ran: the status counter learns of the items emitted (one lock for them all),
+    // and the timer is set.
+    void after_steps();
     void arm_timer();
     static void on_timer(struct ev_loop* loop, ev_timer* w, int revents);
 
     broker::Broker& broker_;
     struct ev_loop* loop_;
-    GripSequencer sequencer_;
     std::uint64_t emitted_ = 0;  // items emitted since the broker's count was last brought up
-    // The server's GRIP recover count when this worker last looked (nullopt: not yet): a larger
-    // one means a recover taken by another worker, so this one forgets its L too.
-    std::optional<std::uint64_t> recovers_seen_;
     ev_timer timer_;
 };
 

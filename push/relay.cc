@@ -86,6 +86,7 @@ Relay::Relay(broker::Broker& broker, struct ev_loop* loop)
       websockets_(broker, loop),
       grip_publisher_(broker, loop) {
     broker_.set_listener(&subscriptions_);
+    subscriptions_.set_grip_recover_hook([this] { grip_.refresh_holds(); });
 }
 
 Relay::~Relay() {
@@ -98,7 +99,6 @@ void Relay::stop(Shutdown why) {
     grip_.stop();
     subscriptions_.stop_all(ending);
     websockets_.stop(ending);
-    grip_publisher_.stop();
 }
 
 void Relay::handle(http::Exchange& exchange) {

@@ -34,6 +34,10 @@ protocol::ServerStatus server_status(broker::Broker& broker) {
     status.published = stats.published;
     status.delivered = stats.delivered;
     status.grip_items_published = stats.grip_items;
+    status.grip_items_waiting = stats.grip_waiting;
+    status.grip_items_duplicate = stats.grip_duplicates;
+    status.grip_rerequests = stats.grip_rerequests;
+    status.grip_origin_errors = stats.grip_origin_errors;
     status.segment_used = stats.segment_size - stats.segment_free;
     status.segment_total = stats.segment_size;
     status.subscriber_share_used = stats.subscriber_bytes;

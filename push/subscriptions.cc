@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/log.h"
 
 namespace pushrelay::push {
 namespace {
@@ -390,6 +391,13 @@ void Subscriptions::on_events_lost() {
     run_walks(true);
     for (std::uint64_t uid : channel_uids())
         visit_each(uid, [&](Subscription& s, Waiting&) { resync(s); });
+}
+
+void Subscriptions::on_grip_recover() {
+    // An operator's action after a publisher outage, rare: worth a line per worker.
+    LOG_INFO("GRIP recover: the GRIP holds of this worker refresh");
+    if (grip_recover_hook_)
+        grip_recover_hook_();
 }
 
 bool Subscriptions::resync(Subscription& s) {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -177,11 +178,15 @@ class Subscriptions final : public broker::Listener {
     // Messages whose delivery is not finished yet (continued by the loop).
     std::size_t pending_walks() const { return walks_.size(); }
 
+    // What on_grip_recover() calls (the GRIP proxy refreshes its holds); none until set.
+    void set_grip_recover_hook(std::function<void()> hook) { grip_recover_hook_ = std::move(hook); }
+
     // broker::Listener
     void on_message(std::uint64_t uid, const broker::Message& message) override;
     void on_deleted(std::uint64_t uid) override;
     void on_kick(std::uint64_t uid, std::uint64_t before_seq) override;
     void on_events_lost() override;
+    void on_grip_recover() override;
 
   private:
     friend class Subscription;
@@ -252,6 +257,7 @@ class Subscriptions final : public broker::Listener {
     // order, so each list is in deadline order, and one timer is set for the earliest head.
     std::deque<TimeoutList> timeout_lists_;  // one per distinct timeout value: a handful
     ev_timer timer_;
+    std::function<void()> grip_recover_hook_;
     std::uint64_t timer_at_us_ = 0;  // when timer_ fires, while active
 };
 

@@ -5,8 +5,9 @@
 // through the same mapping (inherited by fork()). Links are offset_ptrs so that the layout does
 // not depend on where the segment is mapped. Nothing here is copied or moved.
 //
-// Thread safety: every field except the immutable message header and payload, and
-// ServerFigures::connections, is read and written only with Root::lock held.
+// Thread safety: every field except the immutable message header and payload, the lock-free
+// atomics of ServerFigures, and Root::sequencing (its own lock, below), is read and written only
+// with Root::lock held.
 // Crash consistency: the fields marked "truth" are changed by single aligned stores, so a process
 // killed between any two of its writes leaves them exact; every other field is derived from them
 // and rebuilt by repair() (shm/repair.h) when the next locker finds the lock's owner dead.
@@ -32,7 +33,7 @@ namespace pushrelay::shm {
 // Bumped whenever a structure below changes shape; recorded in the root, checked by Store::open().
 // The size pins at the end of this file stop a change of shape from compiling until they are
 // updated, and whoever updates them bumps this too.
-inline constexpr std::uint32_t kLayoutVersion = 9;
+inline constexpr std::uint32_t kLayoutVersion = 10;
 
 // Events a slot can have pending before further ones are dropped (and the slot told to resync).
 inline constexpr std::uint32_t kMailboxCapacity = 1024;
@@ -174,8 +175,8 @@ struct Counters {
     // Store::count_grip_items: items push_grip_publish sent on (a plain number to the store,
     // which cannot tell them from other unstored messages); layout version 8.
     std::uint64_t grip_items = 0;
-    // Store::note_grip_recover: POST …/recover calls so far, the epoch each worker compares with
-    // the one it last saw to forget its GRIP sequencing (layout version 8).
+    // Store::post_sequence_reset: POST …/recover calls so far (layout version 8; since version
+    // 10 only a figure: the reset reaches every worker as an event).
     std::uint64_t grip_recovers = 0;
 };
 
@@ -190,6 +191,11 @@ struct ServerFigures {
     std::atomic<bool> accepting[kMaxWorkerSlots] = {};
     // Held subscribers per slot and core::SubscriberKind, written and read like `connections`.
     std::atomic<std::uint32_t> held[kMaxWorkerSlots][core::kSubscriberKinds] = {};
+    // GRIP re-requests and origin errors (502s, cut bodies), every worker together: counters that
+    // a dying worker must not take back, so one each for the server rather than per slot; added
+    // to lock-free like `connections` (layout version 10).
+    std::atomic<std::uint64_t> grip_rerequests = 0;
+    std::atomic<std::uint64_t> grip_origin_errors = 0;
     bool present[kMaxWorkerSlots] = {};  // a worker runs on the slot (slot_started .. reset_slot)
     std::int64_t started_ms = 0;         // when the master started the server; 0: not recorded
     std::uint64_t reloads = 0;
@@ -201,6 +207,71 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free,
               "ServerFigures::connections is shared between processes without a lock");
 static_assert(std::atomic<bool>::is_always_lock_free,
               "ServerFigures::accepting is shared between processes without a lock");
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free,
+              "ServerFigures::grip_rerequests is shared between processes without a lock");
+
+// One key's sequencing state (Store::sequence): one allocation, this header, then key_len bytes
+// of key, then state_len bytes of state, opaque to shm/. Immutable once listed: a step replaces
+// the whole record, so a reader holding Sequencing::lock always sees a whole state.
+struct SeqRecord {
+    Hook by_key;                              // Sequencing::by_key (derived)
+    Hook by_wake;                             // Sequencing::by_wake (derived)
+    bip::offset_ptr<SeqRecord> next_in_list;  // truth: Sequencing::list
+    bip::offset_ptr<SeqRecord> prev_in_list;  // derived from next_in_list
+    std::int64_t wake_at_ms;                  // when sequence_due() must visit it
+    std::uint64_t state_len;
+    std::uint32_t key_len;
+    std::uint32_t waiting;  // items waiting in the state, as its step said (a status figure)
+
+    std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_len}; }
+    std::string_view state() const {
+        return {reinterpret_cast<const char*>(this + 1) + key_len, state_len};
+    }
+};
+static_assert(alignof(SeqRecord) <= alignof(std::max_align_t));
+
+struct SeqKeyLess {
+    bool operator()(const SeqRecord& a, const SeqRecord& b) const { return a.key() < b.key(); }
+    bool operator()(std::string_view a, const SeqRecord& b) const { return a < b.key(); }
+    bool operator()(const SeqRecord& a, std::string_view b) const { return a.key() < b; }
+};
+
+// (wake, address): unique per record, so a record can find and unlink its own entry.
+struct SeqWakeLess {
+    bool operator()(const SeqRecord& a, const SeqRecord& b) const {
+        return a.wake_at_ms != b.wake_at_ms ? a.wake_at_ms < b.wake_at_ms : &a < &b;
+    }
+};
+
+using SeqByKey = bin::set<SeqRecord, bin::member_hook<SeqRecord, Hook, &SeqRecord::by_key>,
+                          bin::compare<SeqKeyLess>, bin::constant_time_size<false>>;
+using SeqByWake = bin::set<SeqRecord, bin::member_hook<SeqRecord, Hook, &SeqRecord::by_wake>,
+                           bin::compare<SeqWakeLess>, bin::constant_time_size<false>>;
+
+// The sequencing states (shm/sequencing.h; doc/shm-layout.md "Sequencing"). Its own robust lock
+// serialises the steps of every process, and is taken before Root::lock, never after it: a step
+// publishes (which takes Root::lock) while it holds this one. A record is replaced, added or
+// removed with both locks held (the heap is Root::lock's), so the derived fields below change only
+// then; a reader needs `lock` alone.
+struct Sequencing {
+    RobustMutex lock;
+    bip::offset_ptr<SeqRecord> list;  // truth: every record, newest first
+    SeqByKey by_key;                  // derived from list
+    SeqByWake by_wake;                // derived from list
+    // Derived: by_wake's first wake_at_ms, INT64_MAX with no record. Stored while both locks are
+    // held and read with no lock at all (relaxed): a worker's timer polls it to find due states
+    // whichever worker made them.
+    std::atomic<std::int64_t> next_wake_ms = INT64_MAX;
+    std::uint64_t records = 0;     // derived: the list's length
+    std::uint64_t waiting = 0;     // derived: SeqRecord::waiting summed
+    std::uint64_t duplicates = 0;  // what steps said they dropped as repeats, since the start
+    // The intent of a replacement: `adding` is built and maybe listed, `removing` is to go once
+    // `adding` (if any) is listed. Each one aligned store; read by repair_sequencing().
+    bip::offset_ptr<SeqRecord> adding;
+    bip::offset_ptr<SeqRecord> removing;
+};
+static_assert(std::atomic<std::int64_t>::is_always_lock_free,
+              "Sequencing::next_wake_ms is read by every process without a lock");
 
 // What the lock holder is in the middle of, for repair() should it be killed: the blocks that a
 // death could leave unreachable (and so leaked) or half created or half destroyed. Written before
@@ -230,6 +301,7 @@ struct Root {
     // The most bytes subscriber-made channels may take (Store::set_subscriber_share; the master
     // sets it from push_max_subscriber_memory). Configuration, not state: repair leaves it alone.
     std::uint64_t subscriber_share = UINT64_MAX;
+    Sequencing sequencing;  // layout version 10
 };
 // A slot mask has one bit per slot.
 static_assert(kMaxWorkerSlots <= 64);
@@ -252,12 +324,14 @@ static_assert(sizeof(MessagePin) == 8, "MessagePin changed shape: bump kLayoutVe
 static_assert(sizeof(Mailbox) == 41488,
               "Mailbox (events and pin ledger) changed shape: bump kLayoutVersion");
 static_assert(sizeof(Counters) == 64, "Counters changed shape: bump kLayoutVersion");
-static_assert(sizeof(ServerFigures) == 2192, "ServerFigures changed shape: bump kLayoutVersion");
+static_assert(sizeof(ServerFigures) == 2208, "ServerFigures changed shape: bump kLayoutVersion");
 static_assert(sizeof(Intent) == 32, "Intent changed shape: bump kLayoutVersion");
 static_assert(sizeof(RobustMutex) == 48, "RobustMutex changed shape: bump kLayoutVersion");
 static_assert(sizeof(ChannelsByKey) == 32 && sizeof(ChannelsByDeadline) == 32,
               "the channel indexes changed shape: bump kLayoutVersion");
-static_assert(sizeof(Root) == 2960, "Root changed shape: bump kLayoutVersion");
+static_assert(sizeof(SeqRecord) == 104, "SeqRecord changed shape: bump kLayoutVersion");
+static_assert(sizeof(Sequencing) == 168, "Sequencing changed shape: bump kLayoutVersion");
+static_assert(sizeof(Root) == 3144, "Root changed shape: bump kLayoutVersion");
 #endif
 
 }  // namespace pushrelay::shm

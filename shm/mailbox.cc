@@ -43,6 +43,15 @@ bool ensure_mailbox(Root& root, int slot) noexcept {
     return true;
 }
 
+bool post_to_slot(Root& root, int slot, const Store::Event& event) noexcept {
+    Mailbox* mailbox = root.mailboxes[slot].get();
+    if (mailbox == nullptr) {
+        return false;
+    }
+    post(root, *mailbox, event, nullptr);
+    return true;
+}
+
 std::uint64_t post_to_waiting_slots(Root& root, const Channel& channel, Store::Event::Kind kind,
                                     std::uint64_t before_seq, Message* message) noexcept {
     std::uint64_t posted = 0;

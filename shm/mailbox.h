@@ -25,6 +25,10 @@ bool ensure_mailbox(Root& root, int slot) noexcept;
 std::uint64_t post_to_waiting_slots(Root& root, const Channel& channel, Store::Event::Kind kind,
                                     std::uint64_t before_seq, Message* message) noexcept;
 
+// Posts `event`, which carries no message, to `slot` if the slot has a mailbox (a full one sets
+// its overflow flag). Returns whether it has one.
+bool post_to_slot(Root& root, int slot, const Store::Event& event) noexcept;
+
 // Moves the slot's pending events to `out`, their claims to the slot's ledger, and reads-and-clears
 // its overflow flag.
 // Precondition: out has room for kMailboxCapacity more events without reallocating.

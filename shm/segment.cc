@@ -35,6 +35,9 @@ std::variant<Root*, std::string> build_store(void* address, std::size_t bytes) {
     if (const int error = root->lock.init(); error != 0) {
         return failure("pthread_mutex_init()", error);
     }
+    if (const int error = root->sequencing.lock.init(); error != 0) {
+        return failure("pthread_mutex_init(sequencing)", error);
+    }
     return root;
 }
 

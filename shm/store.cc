@@ -11,6 +11,7 @@
 #include "shm/pins.h"
 #include "shm/repair.h"
 #include "shm/segment.h"
+#include "shm/sequencing.h"
 
 namespace pushrelay::shm {
 namespace {
@@ -369,10 +370,69 @@ void Store::count_grip_items(std::uint64_t n) noexcept {
     root.counters.grip_items += n;
 }
 
-std::uint64_t Store::note_grip_recover() noexcept {
+void Store::count_grip_rerequest() noexcept {
+    root_->server.grip_rerequests.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Store::count_grip_origin_error() noexcept {
+    root_->server.grip_origin_errors.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+
+// One step on `key`, with Sequencing::lock held by the caller. The record stays valid through
+// the step: only a holder of that lock changes records.
+Status run_step(Root& root, std::string_view key, const Store::SequenceStep& step) {
+    SeqRecord* old = find_record(root, key);
+    Store::SequenceUpdate update = step(key, old != nullptr ? old->state() : std::string_view{});
+    StoreLock guard(root);
+    root.sequencing.duplicates += update.duplicates;
+    if (!update.keep) {
+        if (old != nullptr)
+            remove_record(root, *old);
+        return Status::Ok;
+    }
+    const SeqValue value{update.state, update.wake_at_ms, update.waiting};
+    return replace_record(root, old, key, value) ? Status::Ok : Status::NoSpace;
+}
+
+}  // namespace
+
+Status Store::sequence(std::string_view key, const SequenceStep& step) {
+    Root& root = *root_;
+    SeqLock seq(root);
+    return run_step(root, key, step);
+}
+
+std::size_t Store::sequence_due(std::int64_t due_ms, const SequenceStep& step) {
+    Root& root = *root_;
+    SeqLock seq(root);
+    // The keys first: each step replaces its record, which moves it in the wake index.
+    std::vector<std::string> keys;
+    for (const SeqRecord& record : root.sequencing.by_wake) {
+        if (record.wake_at_ms > due_ms)
+            break;
+        keys.emplace_back(record.key());
+    }
+    for (const std::string& key : keys) run_step(root, key, step);
+    return keys.size();
+}
+
+std::int64_t Store::next_sequence_wake() const noexcept {
+    return root_->sequencing.next_wake_ms.load(std::memory_order_relaxed);
+}
+
+std::uint64_t Store::post_reset() noexcept {
     Root& root = *root_;
     StoreLock guard(root);
-    return ++root.counters.grip_recovers;
+    ++root.counters.grip_recovers;
+    std::uint64_t mask = 0;
+    for (int slot = 0; slot < kMaxWorkerSlots; ++slot) {
+        if (root.server.present[slot] && post_to_slot(root, slot, {.kind = Event::Reset})) {
+            mask |= std::uint64_t{1} << slot;
+        }
+    }
+    return mask;
 }
 
 void Store::set_subscriber_share(std::uint64_t bytes) noexcept {
@@ -407,6 +467,11 @@ Store::Stats Store::stats() const noexcept {
         .delivered = counters.delivered,
         .grip_items = counters.grip_items,
         .grip_recovers = counters.grip_recovers,
+        .grip_rerequests = server.grip_rerequests.load(std::memory_order_relaxed),
+        .grip_origin_errors = server.grip_origin_errors.load(std::memory_order_relaxed),
+        .sequence_keys = root.sequencing.records,
+        .sequence_waiting = root.sequencing.waiting,
+        .sequence_duplicates = root.sequencing.duplicates,
         .lock_recoveries = root.lock.recoveries(),
         .workers = workers,
         .connections = connections,
@@ -418,8 +483,11 @@ Store::Stats Store::stats() const noexcept {
 
 std::vector<std::string> Store::check() const noexcept {
     try {
+        SeqLock seq(*root_);
         StoreLock guard(*root_);
-        return shm::check(*root_);
+        std::vector<std::string> problems = shm::check(*root_);
+        check_sequencing(*root_, problems);
+        return problems;
     } catch (const std::bad_alloc&) {
         return {"out of memory while checking the store"};
     }

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -228,7 +229,8 @@ class Store {
     // ---- mailboxes ----
 
     struct Event {
-        enum Kind : std::uint8_t { Published, Deleted, Kick };
+        // Reset: post_reset() was called (no uid, no pin).
+        enum Kind : std::uint8_t { Published, Deleted, Kick, Reset };
         Kind kind = Published;
         std::uint64_t uid = 0;         // the channel
         MessagePin message{};          // Published: one pin, owned by whoever holds the event
@@ -286,15 +288,55 @@ class Store {
     // For a worker, after it published `n` GRIP items (push_grip_publish) with publish(): the
     // store counts them apart from `published` for the status page, which it cannot do alone.
     void count_grip_items(std::uint64_t n) noexcept;
-    // For a worker that took a GRIP recover: counts it and returns the new count (the epoch
-    // that stats() shows every worker).
-    std::uint64_t note_grip_recover() noexcept;
+    // For a worker, at each GRIP re-request and each GRIP origin error (a 502 or a cut body):
+    // server-wide counters, lock-free (a relaxed atomic add), kept whatever becomes of the worker.
+    void count_grip_rerequest() noexcept;
+    void count_grip_origin_error() noexcept;
 
     // The subscriber share: the most bytes (footprint: header and key) that channels made by
     // subscribers and not yet published to may take together. Subscribers face the internet;
     // this keeps the rest of the segment for publishing. The master sets it from the conf before
     // it forks workers, and again on reload; until then there is no bound (UINT64_MAX).
     void set_subscriber_share(std::uint64_t bytes) noexcept;
+
+    // ---- sequencing states (doc/shm-layout.md "Sequencing") ----
+    // One opaque byte string per key, and the time its owner must next look at it: the GRIP
+    // sequencer's per-channel state (push/grip_sequencer.h), which must be one for the whole
+    // server whichever worker takes each publish. Steps run one at a time server-wide under the
+    // sequencing lock, which is taken before the store's lock: a step may call any other member
+    // (publish() above all) but no sequencing member.
+
+    // What a step leaves for its key.
+    struct SequenceUpdate {
+        bool keep = false;             // false: the key's state is forgotten
+        std::string state;             // kept: the new state
+        std::int64_t wake_at_ms = 0;   // kept: when sequence_due() must visit it (caller's clock)
+        std::uint32_t waiting = 0;     // kept: items waiting in it (Stats::sequence_waiting)
+        std::uint32_t duplicates = 0;  // items the step dropped as repeats (a counter)
+    };
+    // Called with the key and its state ("" for a key with none). The views live for the call.
+    using SequenceStep =
+        std::function<SequenceUpdate(std::string_view key, std::string_view state)>;
+
+    // Runs `step` on `key`'s state while no other process runs a step, then keeps what it left.
+    // NoSpace: the new state did not fit in the segment, and the key's state is forgotten (the
+    // step has acted: the old one is stale). A process killed during the step leaves the old
+    // state; one killed while its result is stored leaves the old or the new one, whole.
+    Status sequence(std::string_view key, const SequenceStep& step);
+
+    // Runs `step`, as sequence() does, on every key whose wake time is at or before `due_ms`
+    // (INT64_MAX: every key), earliest first. Returns how many keys it visited. O(due keys) plus
+    // their steps; any worker may call it, whichever worker stored the states.
+    std::size_t sequence_due(std::int64_t due_ms, const SequenceStep& step);
+
+    // The earliest wake time of any key; INT64_MAX when there is none. Lock-free (a relaxed
+    // load), so that every worker's timer can poll it.
+    std::int64_t next_sequence_wake() const noexcept;
+
+    // Posts a Reset event to every slot that holds a worker and has a mailbox (a slot without one
+    // never held a subscriber, so has nothing to refresh) and counts it in Stats::grip_recovers.
+    // Returns the slots posted to, for the caller to wake.
+    std::uint64_t post_reset() noexcept;
 
     struct Stats {
         std::uint64_t size = 0;  // segment bytes
@@ -307,8 +349,13 @@ class Store {
         std::uint64_t subscriber_share = 0;
         std::uint64_t published = 0;
         std::uint64_t delivered = 0;
-        std::uint64_t grip_items = 0;     // count_grip_items() totals
-        std::uint64_t grip_recovers = 0;  // note_grip_recover() calls
+        std::uint64_t grip_items = 0;           // count_grip_items() totals
+        std::uint64_t grip_recovers = 0;        // post_reset() calls
+        std::uint64_t grip_rerequests = 0;      // count_grip_rerequest() calls
+        std::uint64_t grip_origin_errors = 0;   // count_grip_origin_error() calls
+        std::uint64_t sequence_keys = 0;        // keys with a sequencing state
+        std::uint64_t sequence_waiting = 0;     // SequenceUpdate::waiting summed over them
+        std::uint64_t sequence_duplicates = 0;  // SequenceUpdate::duplicates totals
         std::uint64_t lock_recoveries = 0;
         std::uint64_t workers = 0;      // slots between slot_started and reset_slot
         std::uint64_t connections = 0;  // open connections, summed over every slot

@@ -39,6 +39,7 @@ class RecordingListener final : public Listener {
                                    std::to_string(before_seq));
     }
     void on_events_lost() override { recorded_.events.push_back("lost"); }
+    void on_grip_recover() override { recorded_.events.push_back("grip recover"); }
 
   private:
     Recorded& recorded_;
@@ -148,6 +149,48 @@ TEST_F(ShmBrokerTest, DeletionAndKicksAreDispatchedInOrder) {
               (std::vector<std::string>{"kick " + uid + " " + std::to_string(last.waiter_seq),
                                         "deleted " + uid}));
     EXPECT_EQ(broker->find_next(first.channel, {}).status, core::Status::Gone);
+}
+
+TEST_F(ShmBrokerTest, AGripRecoverReachesTheListenerOfEveryWorkerHoldingSubscribers) {
+    wait_on("/g");  // the slot has a mailbox now: it holds subscribers
+    EXPECT_FALSE(woken());
+    broker->announce_grip_recover();
+    EXPECT_TRUE(woken());
+    broker->dispatch_events();
+    EXPECT_EQ(recorded.events, std::vector<std::string>{"grip recover"});
+    EXPECT_EQ(broker->stats().grip_recovers, 1u);
+}
+
+// The step's fields reach the store under its names: the state comes back to the next step, the
+// wake time and the figures show.
+TEST_F(ShmBrokerTest, GripSequencingKeepsAStatePerChannel) {
+    const auto keep = [](std::string_view, std::string_view) {
+        return SequenceUpdate{
+            .keep = true, .state = "s1", .wake_at_ms = 42, .waiting = 2, .duplicates = 1};
+    };
+    EXPECT_EQ(broker->sequence_grip("/h", keep), core::Status::Ok);
+    EXPECT_EQ(broker->next_grip_wake(), 42);
+    std::string seen;
+    const auto look = [&](std::string_view key, std::string_view state) {
+        seen = std::string(key) + "=" + std::string(state);
+        return SequenceUpdate{};
+    };
+    EXPECT_EQ(broker->sequence_grip_due(41, look), 0u);
+    const Stats stats = broker->stats();
+    EXPECT_EQ(stats.grip_waiting, 2u);
+    EXPECT_EQ(stats.grip_duplicates, 1u);
+    EXPECT_EQ(broker->sequence_grip_due(42, look), 1u);
+    EXPECT_EQ(seen, "/h=s1");
+    EXPECT_EQ(broker->next_grip_wake(), INT64_MAX);  // the step forgot it
+    EXPECT_EQ(broker->stats().grip_waiting, 0u);
+}
+
+TEST_F(ShmBrokerTest, GripRerequestsAndOriginErrorsAreCounted) {
+    broker->count_grip_rerequest();
+    broker->count_grip_origin_error();
+    broker->count_grip_origin_error();
+    EXPECT_EQ(broker->stats().grip_rerequests, 1u);
+    EXPECT_EQ(broker->stats().grip_origin_errors, 2u);
 }
 
 }  // namespace

@@ -25,6 +25,10 @@ constexpr ServerStatus kStatus{
     .published = 5,
     .delivered = 6,
     .grip_items_published = 19,
+    .grip_items_waiting = 23,
+    .grip_items_duplicate = 24,
+    .grip_rerequests = 25,
+    .grip_origin_errors = 26,
     .segment_used = 7000,
     .segment_total = 134217728,
     .subscriber_share_used = 12,
@@ -52,6 +56,10 @@ TEST(ServerStatusFormat, Text) {
               "Published messages: 5\n"
               "Delivered messages: 6\n"
               "GRIP items published: 19\n"
+              "GRIP items waiting: 23\n"
+              "GRIP items dropped as duplicates: 24\n"
+              "GRIP re-requests: 25\n"
+              "GRIP origin errors: 26\n"
               "Segment bytes used: 7000\n"
               "Segment bytes total: 134217728\n"
               "Subscriber share bytes used: 12\n"
@@ -68,7 +76,9 @@ TEST(ServerStatusFormat, Json) {
         "\"websocket_subscribers\": 16, \"chunked_subscribers\": 17, "
         "\"multipart_subscribers\": 18, \"grip_response_subscribers\": 21, "
         "\"grip_stream_subscribers\": 22, \"messages\": 4, \"published\": 5, \"delivered\": 6, "
-        "\"grip_items_published\": 19, \"segment_used\": 7000, "
+        "\"grip_items_published\": 19, \"grip_items_waiting\": 23, "
+        "\"grip_items_duplicate\": 24, \"grip_rerequests\": 25, \"grip_origin_errors\": 26, "
+        "\"segment_used\": 7000, "
         "\"segment_total\": 134217728, \"subscriber_share_used\": 12, "
         "\"subscriber_share_total\": 13, \"uptime_seconds\": 10, \"reloads\": 11}\n");
 }
@@ -91,6 +101,10 @@ TEST(ServerStatusFormat, Yaml) {
               "published: 5\n"
               "delivered: 6\n"
               "grip_items_published: 19\n"
+              "grip_items_waiting: 23\n"
+              "grip_items_duplicate: 24\n"
+              "grip_rerequests: 25\n"
+              "grip_origin_errors: 26\n"
               "segment_used: 7000\n"
               "segment_total: 134217728\n"
               "subscriber_share_used: 12\n"
@@ -151,6 +165,22 @@ TEST(ServerStatusFormat, Prometheus) {
         "push_grip_publish (also counted as messages published).\n"
         "# TYPE pushrelay_grip_items_published_total counter\n"
         "pushrelay_grip_items_published_total 19\n"
+        "# HELP pushrelay_grip_items_waiting GRIP items waiting for their predecessor "
+        "(prev-id) or push_grip_message_wait.\n"
+        "# TYPE pushrelay_grip_items_waiting gauge\n"
+        "pushrelay_grip_items_waiting 23\n"
+        "# HELP pushrelay_grip_items_duplicate_total GRIP items dropped because their id was "
+        "seen within push_grip_id_cache_ttl.\n"
+        "# TYPE pushrelay_grip_items_duplicate_total counter\n"
+        "pushrelay_grip_items_duplicate_total 24\n"
+        "# HELP pushrelay_grip_rerequests_total Requests sent again to a GRIP origin for a "
+        "hold.\n"
+        "# TYPE pushrelay_grip_rerequests_total counter\n"
+        "pushrelay_grip_rerequests_total 25\n"
+        "# HELP pushrelay_grip_origin_errors_total GRIP origin failures: 502 answers and "
+        "response bodies cut short.\n"
+        "# TYPE pushrelay_grip_origin_errors_total counter\n"
+        "pushrelay_grip_origin_errors_total 26\n"
         "# HELP pushrelay_segment_used_bytes Bytes of the shared memory segment in use.\n"
         "# TYPE pushrelay_segment_used_bytes gauge\n"
         "pushrelay_segment_used_bytes 7000\n"
@@ -183,7 +213,8 @@ TEST(ServerStatusFormat, ZeroAndLargestValues) {
         "\"websocket_subscribers\": 0, \"chunked_subscribers\": 0, "
         "\"multipart_subscribers\": 0, \"grip_response_subscribers\": 0, "
         "\"grip_stream_subscribers\": 0, \"messages\": 0, \"published\": 18446744073709551615, "
-        "\"delivered\": 0, \"grip_items_published\": 0, "
+        "\"delivered\": 0, \"grip_items_published\": 0, \"grip_items_waiting\": 0, "
+        "\"grip_items_duplicate\": 0, \"grip_rerequests\": 0, \"grip_origin_errors\": 0, "
         "\"segment_used\": 0, \"segment_total\": 0, \"subscriber_share_used\": 0, "
         "\"subscriber_share_total\": 0, \"uptime_seconds\": 0, "
         "\"reloads\": 0}\n");

@@ -3,8 +3,8 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <iterator>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,21 +22,47 @@ grip::Item item(std::string id, std::optional<std::string> prev = std::nullopt,
     return i;
 }
 
+// Each step runs on a state decoded from bytes and encoded again after, as GripPublisher runs
+// it through the broker, so every test also checks that the state survives its encoding.
 struct Sequenced : ::testing::Test {
     // What went out, as "key:id" ("key:-" for an item without id), in order.
     std::vector<std::string> out;
-    bool full = false;  // Emit refuses while set (a full segment)
-    GripSequencer seq{
-        [this](const std::string& key, const grip::Item& i, const core::ChannelLimits&) {
+    bool full = false;                          // Emit refuses while set (a full segment)
+    std::map<std::string, std::string> states;  // key -> encoded state, as the segment keeps it
+    GripSequencer::Timing timing{.message_wait_ms = 5000, .id_cache_ttl_ms = 60000};
+
+    // Runs `act` on a sequencer over `key`'s state at `now`, then keeps the state as the
+    // publisher would (forgotten when wake_at says so).
+    template <typename Act>
+    auto step(const std::string& key, std::int64_t now, Act act) {
+        std::optional<GripChannelState> state = decode_state(states[key]);
+        EXPECT_TRUE(state.has_value());
+        if (!state)
+            state.emplace();
+        const GripSequencer::Emit emit = [&](const grip::Item& i, const core::ChannelLimits&) {
             if (full)
                 return false;
             out.push_back(key + ":" + i.id.value_or("-"));
             return true;
-        }};
-    GripSequencer::Timing timing{.message_wait_ms = 5000, .id_cache_ttl_ms = 60000};
+        };
+        GripSequencer seq(*state, emit);
+        auto result = act(seq);
+        if (seq.wake_at(now))
+            states[key] = encode_state(*state);
+        else
+            states.erase(key);
+        return result;
+    }
 
     GripSequencer::Outcome submit(grip::Item i, std::int64_t now, std::string key = "/c") {
-        return seq.submit(key, std::move(i), {}, timing, now);
+        return step(key, now,
+                    [&](GripSequencer& seq) { return seq.submit(std::move(i), {}, timing, now); });
+    }
+    std::size_t tick(std::int64_t now, std::string key = "/c") {
+        return step(key, now, [&](GripSequencer& seq) { return seq.tick(now); });
+    }
+    std::optional<std::int64_t> wake_at(std::int64_t now, std::string key = "/c") {
+        return step(key, now, [&](GripSequencer& seq) { return seq.wake_at(now); });
     }
 };
 
@@ -62,33 +88,56 @@ TEST_F(Sequenced, OutOfOrderWaitsForItsPredecessorThenFollowsAtOnce) {
     EXPECT_EQ(out, Strings{"/c:1"});
     EXPECT_EQ(submit(item("2", "1"), 3), Outcome::Sent);  // releases 3, which releases 4
     EXPECT_EQ(out, (Strings{"/c:1", "/c:2", "/c:3", "/c:4"}));
-    EXPECT_EQ(seq.tick(10'000), 0u);  // nothing left waiting
+    EXPECT_EQ(tick(10'000), 0u);  // nothing left waiting
 }
 
 TEST_F(Sequenced, AWaitingItemGoesAnywayAfterTheMessageWait) {
     submit(item("1"), 0);
     submit(item("3", "2"), 1000);
-    EXPECT_EQ(seq.next_deadline(), 6000);
-    EXPECT_EQ(seq.tick(5999), 0u);
-    EXPECT_EQ(seq.tick(6000), 1u);
+    EXPECT_EQ(wake_at(1001), 6000);
+    EXPECT_EQ(tick(5999), 0u);
+    EXPECT_EQ(tick(6000), 1u);
     EXPECT_EQ(out, (Strings{"/c:1", "/c:3"}));
     EXPECT_EQ(submit(item("4", "3"), 6001), Outcome::Sent);  // L followed it
 }
 
-TEST_F(Sequenced, FlushSendsEveryWaitingItemInArrivalOrder) {
-    submit(item("1"), 0);
-    submit(item("5", "4"), 1);
-    submit(item("3", "2"), 2);
-    submit(item("9"), 0, "/d");
-    submit(item("x", "y"), 3, "/d");
-    EXPECT_EQ(seq.flush(4), 3u);
-    // Channels come in any order; within one, arrival order.
-    Strings c;
-    std::copy_if(out.begin(), out.end(), std::back_inserter(c),
-                 [](const std::string& s) { return s.starts_with("/c:"); });
-    EXPECT_EQ(c, (Strings{"/c:1", "/c:5", "/c:3"}));
-    EXPECT_EQ(out.size(), 5u);
-    EXPECT_EQ(seq.tick(10'000), 0u);
+// The state between steps is bytes in the segment: everything an item carries survives them.
+TEST_F(Sequenced, AWaitingItemSurvivesTheEncodingWhole) {
+    GripChannelState state;
+    state.last_id = "1";
+    state.id_cache_ttl_ms = 7;
+    state.forget_at_ms = 8;
+    state.seen_until = {{"1", 60'000}, {"", 5}};
+    grip::Item waiting = item("3", "2", true);
+    waiting.http_response.emplace();
+    waiting.http_response->code = 201;
+    waiting.http_response->headers = {{"X-A", "b"}};
+    waiting.http_response->body = std::string("\0body", 5);
+    waiting.http_stream.emplace();
+    waiting.http_stream->content = "stream";
+    core::ChannelLimits limits;
+    limits.max_buffer = 3;
+    state.waiting.push_back({waiting, limits, 9});
+    std::optional<GripChannelState> back = decode_state(encode_state(state));
+    ASSERT_TRUE(back.has_value());
+    EXPECT_EQ(back->last_id, state.last_id);
+    EXPECT_EQ(back->id_cache_ttl_ms, 7);
+    EXPECT_EQ(back->forget_at_ms, 8);
+    EXPECT_EQ(back->seen_until, state.seen_until);
+    ASSERT_EQ(back->waiting.size(), 1u);
+    EXPECT_EQ(grip::pack_item(back->waiting.front().item), grip::pack_item(waiting));
+    EXPECT_EQ(back->waiting.front().limits.max_buffer, 3u);
+    EXPECT_EQ(back->waiting.front().deadline_ms, 9);
+}
+
+TEST_F(Sequenced, BytesItDidNotWriteAreRefused) {
+    GripChannelState state;
+    state.last_id = "1";
+    const std::string bytes = encode_state(state);
+    EXPECT_TRUE(decode_state("").has_value());  // a channel never seen
+    EXPECT_FALSE(decode_state(bytes.substr(0, bytes.size() - 1)).has_value());
+    EXPECT_FALSE(decode_state(bytes + "x").has_value());
+    EXPECT_FALSE(decode_state("\x7f" + bytes.substr(1)).has_value());
 }
 
 TEST_F(Sequenced, ASecondWaiterOnTheSamePrevIdIsDropped) {
@@ -121,8 +170,8 @@ TEST_F(Sequenced, AnItemWithoutIdUnsetsL) {
 
 TEST_F(Sequenced, ARepeatedIdIsDroppedWithinTheTtlOnly) {
     submit(item("1"), 0);
-    EXPECT_EQ(submit(item("1"), 59'999), Outcome::Dropped);
-    seq.tick(60'000);
+    EXPECT_EQ(submit(item("1"), 59'999), Outcome::Duplicate);
+    tick(60'000);
     EXPECT_EQ(submit(item("1"), 60'000), Outcome::Sent);
     EXPECT_EQ(out, (Strings{"/c:1", "/c:1"}));
 }
@@ -130,7 +179,20 @@ TEST_F(Sequenced, ARepeatedIdIsDroppedWithinTheTtlOnly) {
 TEST_F(Sequenced, ARetryOfAWaitingItemIsDropped) {
     submit(item("1"), 0);
     submit(item("3", "2"), 1);
-    EXPECT_EQ(submit(item("3", "2"), 2), Outcome::Dropped);
+    EXPECT_EQ(submit(item("3", "2"), 2), Outcome::Duplicate);
+}
+
+TEST_F(Sequenced, DuplicatesAreCountedPerStep) {
+    submit(item("1"), 0);
+    GripChannelState state = *decode_state(states["/c"]);
+    const GripSequencer::Emit emit = [](const grip::Item&, const core::ChannelLimits&) {
+        return true;
+    };
+    GripSequencer seq(state, emit);
+    seq.submit(item("1"), {}, timing, 1);
+    seq.submit(item("2", "9"), {}, timing, 1);  // waits: not a duplicate
+    seq.submit(item("2", "9"), {}, timing, 1);
+    EXPECT_EQ(seq.duplicates(), 2u);
 }
 
 TEST_F(Sequenced, TtlZeroKeepsNoIds) {
@@ -148,29 +210,38 @@ TEST_F(Sequenced, ARefusedItemIsNotRecorded) {
 
 TEST_F(Sequenced, RecoverForgetsL) {
     submit(item("1"), 0);
-    seq.recover();
+    step("/c", 1, [](GripSequencer& seq) {
+        seq.recover();
+        return 0;
+    });
     EXPECT_EQ(submit(item("9", "8"), 1), Outcome::Sent);
 }
 
 TEST_F(Sequenced, ChannelsAreForgottenAMinuteAfterTheirLastPublish) {
     submit(item("1"), 0);
-    submit(item("2", "1"), 0, "/d");
-    EXPECT_EQ(seq.channel_count(), 2u);
-    EXPECT_EQ(seq.next_deadline(), 60'000);
-    seq.tick(59'999);
-    EXPECT_EQ(seq.channel_count(), 2u);
-    seq.tick(60'000);
-    EXPECT_EQ(seq.channel_count(), 0u);
-    EXPECT_EQ(seq.next_deadline(), std::nullopt);
+    EXPECT_EQ(wake_at(1), 60'000);
+    tick(59'999);
+    EXPECT_TRUE(states.contains("/c"));
+    tick(60'000);
+    EXPECT_FALSE(states.contains("/c"));
     EXPECT_EQ(submit(item("7", "6"), 60'001), Outcome::Sent);  // L forgotten
+}
+
+TEST_F(Sequenced, AWaitingItemKeepsTheChannelPastItsMinute) {
+    timing.message_wait_ms = 120'000;
+    submit(item("1"), 0);
+    submit(item("3", "2"), 0);
+    tick(60'000);
+    EXPECT_TRUE(states.contains("/c"));
+    EXPECT_EQ(wake_at(60'001), 120'000);
 }
 
 TEST_F(Sequenced, ALongerIdTtlKeepsTheChannel) {
     timing.id_cache_ttl_ms = 120'000;
     submit(item("1"), 0);
-    EXPECT_EQ(seq.next_deadline(), 120'000);
-    seq.tick(60'000);
-    EXPECT_EQ(submit(item("1"), 60'001), Outcome::Dropped);
+    EXPECT_EQ(wake_at(1), 120'000);
+    tick(60'000);
+    EXPECT_EQ(submit(item("1"), 60'001), Outcome::Duplicate);
 }
 
 }  // namespace

@@ -76,7 +76,14 @@ class CountingBroker final : public broker::Broker {
         held[static_cast<std::size_t>(kind)] = n;
     }
     void count_grip_items(std::uint64_t) override {}
-    std::uint64_t note_grip_recover() override { return 0; }
+    void count_grip_rerequest() override {}
+    void count_grip_origin_error() override {}
+    core::Status sequence_grip(std::string_view, const broker::SequenceStep&) override {
+        return core::Status::Ok;
+    }
+    std::size_t sequence_grip_due(std::int64_t, const broker::SequenceStep&) override { return 0; }
+    std::int64_t next_grip_wake() override { return INT64_MAX; }
+    void announce_grip_recover() override {}
     std::int64_t now_ms() const override { return 0; }
 };
 

@@ -88,18 +88,38 @@ TEST_F(ServerStatsTest, StartTimeAndReloadsAreRecorded) {
     EXPECT_EQ(stats.reloads, 2u);
 }
 
-// grip_items and grip_recovers: what the GRIP publish location tells the store (status page
-// figure, and the recover epoch every worker compares), counted apart from `published`.
-TEST_F(ServerStatsTest, GripItemsAndRecoversAreCounted) {
+// grip_items, grip_recovers, grip_rerequests and grip_origin_errors: what the GRIP locations tell
+// the store (status page figures), counted apart from `published`, whichever process counts.
+TEST_F(ServerStatsTest, GripFiguresAreCountedServerWide) {
     store_.count_grip_items(3);
     store_.count_grip_items(2);
-    EXPECT_EQ(store_.note_grip_recover(), 1u);
-    const int code = exit_code_of_child([this] { return store_.note_grip_recover() == 2 ? 0 : 1; });
+    store_.post_reset();
+    store_.count_grip_rerequest();
+    store_.count_grip_origin_error();
+    const int code = exit_code_of_child([this] {
+        store_.post_reset();
+        store_.count_grip_rerequest();
+        store_.count_grip_rerequest();
+        return 0;
+    });
     ASSERT_EQ(code, 0);
     const Store::Stats stats = store_.stats();
     EXPECT_EQ(stats.grip_items, 5u);
     EXPECT_EQ(stats.grip_recovers, 2u);
+    EXPECT_EQ(stats.grip_rerequests, 3u);
+    EXPECT_EQ(stats.grip_origin_errors, 1u);
     EXPECT_EQ(stats.published, 0u);
+}
+
+// A dead worker's counts stay: the counters are the server's, not the slot's.
+TEST_F(ServerStatsTest, GripCountersSurviveTheSlotsReset) {
+    store_.slot_started(1);
+    store_.count_grip_rerequest();
+    store_.count_grip_origin_error();
+    store_.reset_slot(1, kT0);
+    const Store::Stats stats = store_.stats();
+    EXPECT_EQ(stats.grip_rerequests, 1u);
+    EXPECT_EQ(stats.grip_origin_errors, 1u);
 }
 
 TEST_F(ServerStatsTest, FiguresWrittenByAChildAreSeenByTheParent) {
