@@ -74,6 +74,13 @@ std::string request_head(const Request& request) {
 
 }  // namespace
 
+// ---- Socket ----
+
+Socket::Socket(int fd_in) : fd(fd_in) {
+    ev_init(&io, nullptr);
+    ev_io_set(&io, fd_in, 0);  // marks the fd as new to libev, once
+}
+
 // ---- Call ----
 
 Call::Call(Pool& pool, Request request, Observer& observer)
@@ -82,8 +89,6 @@ Call::Call(Pool& pool, Request request, Observer& observer)
       request_(std::move(request)),
       request_head_(request_head(request_)),
       request_close_(asks_close(request_.headers)) {
-    ev_init(&io_, on_io);
-    io_.data = this;
     ev_init(&timeout_, on_timeout);
     timeout_.data = this;
     ev_init(&soon_, on_soon);
@@ -96,13 +101,14 @@ Call::~Call() {
     }
     stop_watchers();
     ev_timer_stop(pool_.loop_, &soon_);
-    // fd_ closes here unless complete() gave it back to the pool.
+    // socket_ closes here unless complete() gave it back to the pool.
 }
 
 void Call::begin() {
     starting_ = true;
-    fd_ = pool_.take_idle();
-    if (fd_) {
+    socket_ = pool_.take_idle();
+    if (socket_) {
+        adopt_socket();
         reused_ = true;
         start_exchange();
     } else {
@@ -118,7 +124,8 @@ void Call::open_connection() {
         fail_soon(errno_text("socket()", errno));
         return;
     }
-    fd_.reset(fd);
+    socket_ = std::make_unique<Socket>(fd);
+    adopt_socket();
     pool_.opened_++;
     // Requests go out in one or two writes and wait for the answer: Nagle would only delay them.
     int one = 1;
@@ -139,7 +146,7 @@ void Call::open_connection() {
 void Call::on_connected() {
     int err = 0;
     socklen_t len = sizeof(err);
-    if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+    if (::getsockopt(socket_->fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
         err = errno;
     }
     if (err != 0) {
@@ -185,7 +192,7 @@ bool Call::write_some() {
         msg.msg_iov = iov;
         msg.msg_iovlen = n;
         // MSG_NOSIGNAL: an origin that closed must give EPIPE here, not kill the worker.
-        ssize_t w = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+        ssize_t w = ::sendmsg(socket_->fd.get(), &msg, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR) {
             continue;
         }
@@ -208,7 +215,7 @@ void Call::read_some() {
     // Only reached with the buffer drained (update_watchers() reads only then), so each read
     // starts at the front and the held bytes never exceed one buffer.
     pos_ = end_ = 0;
-    ssize_t n = ::recv(fd_.get(), buffer_.get(), pool_.settings_.read_buffer, 0);
+    ssize_t n = ::recv(socket_->fd.get(), buffer_.get(), pool_.settings_.read_buffer, 0);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
             return;
@@ -285,9 +292,9 @@ void Call::complete() {
     const bool reusable =
         parser_->keep_alive() && !request_close_ && written_ == request_size() && pos_ == end_;
     if (reusable) {
-        pool_.put_idle(std::move(fd_));
+        pool_.put_idle(std::move(socket_));
     } else {
-        fd_.reset();
+        socket_.reset();
     }
     pool_.give_buffer(std::move(buffer_));
     observer_.on_end();  // last: the observer may destroy this Call
@@ -302,7 +309,7 @@ void Call::fail(std::string reason) {
     }
     state_ = State::Done;
     stop_watchers();
-    fd_.reset();
+    socket_.reset();
     pool_.give_buffer(std::move(buffer_));
     observer_.on_error(reason);  // last: the observer may destroy this Call
 }
@@ -310,7 +317,7 @@ void Call::fail(std::string reason) {
 void Call::fail_soon(std::string reason) {
     state_ = State::Done;  // pause() and resume() must not revive a connection that is gone
     stop_watchers();
-    fd_.reset();
+    socket_.reset();
     pending_error_ = std::move(reason);
     ev_timer_set(&soon_, 0, 0);
     ev_timer_start(pool_.loop_, &soon_);
@@ -327,7 +334,7 @@ void Call::connection_failed(std::string reason) {
     retried_ = true;
     reused_ = false;
     stop_watchers();
-    fd_.reset();
+    socket_.reset();
     open_connection();
 }
 
@@ -355,8 +362,14 @@ void Call::arm_timeout(double seconds) {
     ev_timer_again(pool_.loop_, &timeout_);
 }
 
+void Call::adopt_socket() {
+    ev_set_cb(&socket_->io, on_io);
+    socket_->io.data = this;
+}
+
 void Call::stop_watchers() {
-    ev_io_stop(pool_.loop_, &io_);
+    if (socket_)
+        ev_io_stop(pool_.loop_, &socket_->io);
     ev_timer_stop(pool_.loop_, &timeout_);
 }
 
@@ -369,13 +382,13 @@ void Call::update_watchers() {
     if (state_ == State::Active && !paused_ && pos_ == end_) {
         events |= EV_READ;
     }
-    const bool same =
-        ev_is_active(&io_) && io_.fd == fd_.get() && (io_.events & (EV_READ | EV_WRITE)) == events;
+    ev_io& io = socket_->io;
+    const bool same = ev_is_active(&io) && (io.events & (EV_READ | EV_WRITE)) == events;
     if (!same) {
-        ev_io_stop(pool_.loop_, &io_);
+        ev_io_stop(pool_.loop_, &io);
         if (events != 0) {
-            ev_io_set(&io_, fd_.get(), events);
-            ev_io_start(pool_.loop_, &io_);
+            ev_io_modify(&io, events);
+            ev_io_start(pool_.loop_, &io);
         }
     }
     // A paused call waits for its client, not for the origin: its read timeout stops meanwhile.
@@ -432,7 +445,7 @@ Pool::Pool(struct ev_loop* loop, const Origin& origin, const Settings& settings)
 
 Pool::~Pool() {
     for (const std::unique_ptr<Idle>& idle : idle_) {
-        ev_io_stop(loop_, &idle->io);
+        ev_io_stop(loop_, &idle->socket->io);
         ev_timer_stop(loop_, &idle->timer);
     }
 }
@@ -443,16 +456,16 @@ std::unique_ptr<Call> Pool::start(Request request, Observer& observer) {
     return call;
 }
 
-core::UniqueFd Pool::take_idle() {
+std::unique_ptr<Socket> Pool::take_idle() {
     if (idle_.empty()) {
         return {};
     }
     // The most recently used: the one least likely to have been closed by the origin meanwhile.
     std::unique_ptr<Idle> idle = std::move(idle_.back());
     idle_.pop_back();
-    ev_io_stop(loop_, &idle->io);
+    ev_io_stop(loop_, &idle->socket->io);
     ev_timer_stop(loop_, &idle->timer);
-    return std::move(idle->fd);
+    return std::move(idle->socket);
 }
 
 std::unique_ptr<char[]> Pool::take_buffer() {
@@ -471,7 +484,7 @@ void Pool::give_buffer(std::unique_ptr<char[]> buffer) {
         spare_buffers_.push_back(std::move(buffer));
 }
 
-void Pool::put_idle(core::UniqueFd fd) {
+void Pool::put_idle(std::unique_ptr<Socket> socket) {
     if (settings_.keepalive == 0) {
         return;
     }
@@ -480,12 +493,14 @@ void Pool::put_idle(core::UniqueFd fd) {
     }
     auto idle = std::make_unique<Idle>();
     idle->pool = this;
-    idle->fd = std::move(fd);
-    ev_io_init(&idle->io, on_idle_event, idle->fd.get(), EV_READ);
-    idle->io.data = idle.get();
+    idle->socket = std::move(socket);
+    ev_io& io = idle->socket->io;
+    ev_set_cb(&io, on_idle_event);
+    ev_io_modify(&io, EV_READ);
+    io.data = idle.get();
     ev_timer_init(&idle->timer, on_idle_timeout, settings_.keepalive_timeout, 0);
     idle->timer.data = idle.get();
-    ev_io_start(loop_, &idle->io);
+    ev_io_start(loop_, &io);
     if (settings_.keepalive_timeout > 0) {  // 0: no idle timeout, as for the call's timeouts
         ev_timer_start(loop_, &idle->timer);
     }
@@ -493,7 +508,7 @@ void Pool::put_idle(core::UniqueFd fd) {
 }
 
 void Pool::drop_idle(Idle* idle) {
-    ev_io_stop(loop_, &idle->io);
+    ev_io_stop(loop_, &idle->socket->io);
     ev_timer_stop(loop_, &idle->timer);
     for (auto it = idle_.begin(); it != idle_.end(); ++it) {
         if (it->get() == idle) {

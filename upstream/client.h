@@ -91,6 +91,15 @@ class Observer {
 
 class Pool;
 
+// An origin connection's socket and the one libev watcher it is known by, kept together while
+// the connection is idle in the pool and while it carries calls: a watcher set afresh on a socket
+// libev already watches costs an epoll_ctl that fails (EEXIST), two per reused request.
+struct Socket {
+    explicit Socket(int fd_in);
+    core::UniqueFd fd;
+    ev_io io;
+};
+
 // One request in flight, owned by the caller. Destroying it abandons the request at any point:
 // watchers stop, and the connection is closed (or, if the response was complete, already back
 // in the pool). Never calls its Observer from inside start(), pause(), resume() or its destructor.
@@ -135,6 +144,8 @@ class Call {
     void fail_soon(std::string reason);
     // A failure of the connection before any response byte: retried when allowed.
     void connection_failed(std::string reason);
+    // The socket's watcher now calls this Call.
+    void adopt_socket();
     void stop_watchers();
     void arm_timeout(double seconds);
     void update_watchers();
@@ -149,8 +160,8 @@ class Call {
     // The request line and headers, written before request_.body; built from request_, so
     // declared after it.
     std::string request_head_;
-    size_t written_ = 0;  // bytes of head + body written on this connection
-    core::UniqueFd fd_;
+    size_t written_ = 0;              // bytes of head + body written on this connection
+    std::unique_ptr<Socket> socket_;  // null before connecting and once done
     State state_ = State::Connecting;
     bool reused_ = false;
     bool retried_ = false;
@@ -164,7 +175,6 @@ class Call {
     size_t end_ = 0;
     std::string pending_error_;       // for fail_soon()
     bool* destroyed_flag_ = nullptr;  // set while calling the observer; see deliver()
-    ev_io io_;
     ev_timer timeout_;
     ev_timer soon_;  // a zero-delay timer: work that must not run inside the caller's call
 };
@@ -195,13 +205,12 @@ class Pool {
     // An idle connection: watched for the origin closing it, and for the keep-alive timeout.
     struct Idle {
         Pool* pool;
-        core::UniqueFd fd;
-        ev_io io;
+        std::unique_ptr<Socket> socket;
         ev_timer timer;
     };
 
-    core::UniqueFd take_idle();
-    void put_idle(core::UniqueFd fd);
+    std::unique_ptr<Socket> take_idle();
+    void put_idle(std::unique_ptr<Socket> socket);
     // A read buffer of settings_.read_buffer bytes, uninitialised: a spare one when there is one.
     // Allocating (and zeroing) 64 KiB per request was a fifth of a proxied GET's CPU.
     std::unique_ptr<char[]> take_buffer();
