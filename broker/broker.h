@@ -205,6 +205,9 @@ class Broker {
     // Runs `step` on every channel whose wake time is at or before `due_ms` (INT64_MAX: every
     // channel), whichever worker stored it. Returns how many channels it visited.
     virtual std::size_t sequence_grip_due(std::int64_t due_ms, const SequenceStep& step) = 0;
+    // A copy of channel `key`'s sequencing state ("" when it has none): for a look at it
+    // without a step (a new stream hold comparing its prev-ids with the channel's).
+    virtual std::string grip_sequence_state(std::string_view key) = 0;
     // The earliest wake time of any channel's state (INT64_MAX: none). Cheap: for polling.
     virtual std::int64_t next_grip_wake() = 0;
     // Every worker's listener gets on_grip_recover(), this one's included (at its next

@@ -201,6 +201,10 @@ std::size_t ShmBroker::sequence_grip_due(std::int64_t due_ms, const SequenceStep
     return store_.sequence_due(due_ms, to_store(step));
 }
 
+std::string ShmBroker::grip_sequence_state(std::string_view key) {
+    return store_.sequence_state(key);
+}
+
 std::int64_t ShmBroker::next_grip_wake() {
     return store_.next_sequence_wake();
 }

@@ -49,6 +49,7 @@ class ShmBroker final : public Broker {
     void count_grip_origin_error() override;
     Status sequence_grip(std::string_view key, const SequenceStep& step) override;
     std::size_t sequence_grip_due(std::int64_t due_ms, const SequenceStep& step) override;
+    std::string grip_sequence_state(std::string_view key) override;
     std::int64_t next_grip_wake() override;
     void announce_grip_recover() override;
     std::int64_t now_ms() const override;

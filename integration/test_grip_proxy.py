@@ -670,6 +670,24 @@ def test_next_link_fetched_on_gap(grip, origin):
     s.close()
 
 
+def test_next_link_fetched_when_the_first_prev_id_is_behind_the_channel(grip, origin):
+    """Reliability: (3) the first hold's prev-id conflicts with the channel's known L (the id of
+    the last item sent on it, server-wide): the link is fetched at once."""
+    origin.routes["/s"] = lambda r: stream_hold(["behind; prev-id=1"], "</next>; rel=next")
+    calls = []
+    origin.routes["/next"] = recorded(calls, lambda r: stream_hold(
+        ["behind; prev-id=2"], "</next>; rel=next", b"caught up\n"))
+    relay = grip()
+    publish_items(relay, stream_item("behind", "missed\n", id="2"))  # L = 2, no hold yet
+    s = open_stream(relay, "/s")
+    data = read_until(s, b"", lambda d: b"caught up\n" in d)
+    assert b"missed" not in data
+    assert calls[0][1]["Grip-Last"] == "behind; last-id=1"
+    publish_items(relay, stream_item("behind", "three\n", id="3", prev_id="2"))
+    read_until(s, data, lambda d: b"three\n" in d)
+    s.close()
+
+
 def test_next_link_fetched_when_a_channel_is_quiet(grip, origin):
     """Reliability: (2) not every channel had an item within the link timeout."""
     origin.routes["/s"] = lambda r: stream_hold(["qa", "qb"], "</next>; rel=next; timeout=1")

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "grip/headers.h"
 #include "protocol/response.h"
+#include "push/grip_sequencer.h"
 
 namespace pushrelay::push {
 
@@ -396,6 +397,23 @@ void StreamHold::begin() {
                            exchange_.location().push.grip.stream_buffer);
     send(std::move(response_.body));
     arm_link_timer();
+    // grip.md "Reliability" (3): items went out on a channel after the prev-id the origin knew
+    // (they reached no hold of this client): the next link brings them.
+    if (prev_id_behind())
+        fetch_next();
+}
+
+bool StreamHold::prev_id_behind() const {
+    const std::string& group = exchange_.location().push.channel_group;
+    for (const grip::HoldChannel& channel : instruction_.channels) {
+        if (!channel.prev_id)
+            continue;
+        const std::optional<std::string> last =
+            last_sent_id(proxy_.broker().grip_sequence_state(group + "/" + channel.name));
+        if (last && *last != *channel.prev_id)
+            return true;
+    }
+    return false;
 }
 
 void StreamHold::deliver(std::size_t position, const Payload& payload) {

@@ -173,6 +173,8 @@ class StreamHold final : public Hold {
     bool fetching() const;
     // Fetches the next link now, unless a fetch is under way or there is no link.
     void fetch_next();
+    // Whether a channel's prev-id is not the last id the server sent on it.
+    bool prev_id_behind() const;
     void on_fetched(LinkOutcome outcome);
     // The link's answer: its body is appended and its instruction replaces this one.
     void adopt(const LinkAnswer& answer);

@@ -121,6 +121,11 @@ std::optional<GripChannelState> decode_state(std::string_view bytes) {
     return state;
 }
 
+std::optional<std::string> last_sent_id(std::string_view bytes) {
+    std::optional<GripChannelState> state = decode_state(bytes);
+    return state ? std::move(state->last_id) : std::nullopt;
+}
+
 GripSequencer::Outcome GripSequencer::submit(grip::Item item, const core::ChannelLimits& limits,
                                              Timing timing, std::int64_t now_ms) {
     state_.forget_at_ms = std::max(state_.forget_at_ms, now_ms + kForgetAfterMs);

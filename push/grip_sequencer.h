@@ -49,6 +49,8 @@ struct GripChannelState {
 // bytes encode_state() did not produce; "" decodes to a fresh state (a channel never seen).
 std::string encode_state(const GripChannelState& state);
 std::optional<GripChannelState> decode_state(std::string_view bytes);
+// L of the state `bytes` (nullopt: unset, or bytes encode_state() did not produce).
+std::optional<std::string> last_sent_id(std::string_view bytes);
 
 // One step on one channel's state. Holds references: `state` and `emit` outlive the sequencer,
 // which lives for one step (a submit, a tick, a recover) and is then dropped.

@@ -418,6 +418,13 @@ std::size_t Store::sequence_due(std::int64_t due_ms, const SequenceStep& step) {
     return keys.size();
 }
 
+std::string Store::sequence_state(std::string_view key) {
+    Root& root = *root_;
+    SeqLock seq(root);
+    const SeqRecord* record = find_record(root, key);
+    return record != nullptr ? std::string(record->state()) : std::string();
+}
+
 std::int64_t Store::next_sequence_wake() const noexcept {
     return root_->sequencing.next_wake_ms.load(std::memory_order_relaxed);
 }

@@ -331,6 +331,8 @@ class Store {
 
     // The earliest wake time of any key; INT64_MAX when there is none. Lock-free (a relaxed
     // load), so that every worker's timer can poll it.
+    // A copy of `key`'s sequencing state ("" when it has none), read while no step runs.
+    std::string sequence_state(std::string_view key);
     std::int64_t next_sequence_wake() const noexcept;
 
     // Posts a Reset event to every slot that holds a worker and has a mailbox (a slot without one

@@ -170,6 +170,8 @@ TEST_F(ShmBrokerTest, GripSequencingKeepsAStatePerChannel) {
     };
     EXPECT_EQ(broker->sequence_grip("/h", keep), core::Status::Ok);
     EXPECT_EQ(broker->next_grip_wake(), 42);
+    EXPECT_EQ(broker->grip_sequence_state("/h"), "s1");
+    EXPECT_EQ(broker->grip_sequence_state("/other"), "");
     std::string seen;
     const auto look = [&](std::string_view key, std::string_view state) {
         seen = std::string(key) + "=" + std::string(state);

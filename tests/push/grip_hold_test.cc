@@ -20,6 +20,7 @@
 #include "http/connection.h"
 #include "push/grip_hold.h"
 #include "push/grip_proxy.h"
+#include "push/grip_sequencer.h"
 #include "push/subscriptions.h"
 
 namespace pushrelay::push {
@@ -151,6 +152,7 @@ class HoldingBroker final : public broker::Broker {
   public:
     std::map<std::string, std::uint64_t> uids;
     std::map<std::uint64_t, std::int64_t> waiters;
+    std::map<std::string, std::string> sequence_states;  // by channel key
 
     broker::PublishResult publish(std::string_view, std::string_view, std::string_view,
                                   std::string_view, const core::ChannelLimits&) override {
@@ -188,6 +190,10 @@ class HoldingBroker final : public broker::Broker {
         return core::Status::Ok;
     }
     std::size_t sequence_grip_due(std::int64_t, const broker::SequenceStep&) override { return 0; }
+    std::string grip_sequence_state(std::string_view key) override {
+        auto it = sequence_states.find(std::string(key));
+        return it != sequence_states.end() ? it->second : std::string();
+    }
     std::int64_t next_grip_wake() override { return INT64_MAX; }
     void announce_grip_recover() override {}
     std::int64_t now_ms() const override { return 0; }
@@ -457,6 +463,35 @@ TEST_F(NextLinkTest, AGapFetchesTheLinkAndTheItemIsNotSent) {
     EXPECT_EQ(origin.requests.size(), 1u);
     publish("c", stream_item("next", "9", "10"));  // follows the answer's prev-id
     EXPECT_EQ(received(), "4\r\nnext\r\n");
+}
+
+// The channel's last sent id, as the publish location's sequencing keeps it server-wide.
+std::string sequence_state_with_last_id(std::string id) {
+    GripChannelState state;
+    state.last_id = std::move(id);
+    return encode_state(state);
+}
+
+TEST_F(NextLinkTest, APrevIdThatConflictsWithTheChannelsLastIdFetchesAtOnce) {
+    broker.sequence_states["/c"] = sequence_state_with_last_id("3");
+    origin.answers.push_back(stream_answer("c", "3", "caught up\n"));
+    handler.response.body = "";
+    handler.instruction.next = grip::NextLink{"/next", 120};
+    hold(grip::HoldMode::Stream, {{"c", "1"}});
+    const std::string out = receive_until("caught up");
+    EXPECT_NE(out.find("a\r\ncaught up\n\r\n"), std::string::npos) << out;
+    ASSERT_EQ(origin.requests.size(), 1u);
+    EXPECT_NE(origin.requests[0].find("\r\nGrip-Last: c; last-id=1\r\n"), std::string::npos);
+    publish("c", stream_item("next", "3", "4"));
+    EXPECT_EQ(received(), "4\r\nnext\r\n");
+}
+
+TEST_F(NextLinkTest, APrevIdThatIsTheChannelsLastIdFetchesNothing) {
+    broker.sequence_states["/c"] = sequence_state_with_last_id("1");
+    stream("1");
+    publish("c", stream_item("next", "1", "2"));
+    EXPECT_EQ(received(), "4\r\nnext\r\n");
+    EXPECT_TRUE(origin.requests.empty());
 }
 
 TEST_F(NextLinkTest, ItemsDuringAFetchAreQueuedThenThoseTheAnswerCoveredAreDropped) {

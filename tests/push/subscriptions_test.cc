@@ -82,6 +82,7 @@ class CountingBroker final : public broker::Broker {
         return core::Status::Ok;
     }
     std::size_t sequence_grip_due(std::int64_t, const broker::SequenceStep&) override { return 0; }
+    std::string grip_sequence_state(std::string_view) override { return {}; }
     std::int64_t next_grip_wake() override { return INT64_MAX; }
     void announce_grip_recover() override {}
     std::int64_t now_ms() const override { return 0; }
