@@ -266,6 +266,46 @@ struct SubscriberShare {
     bool operator==(const SubscriberShare&) const = default;
 };
 
+// push_redis_storage_mode (shared/scale-out.md "Storage modes").
+enum class RedisStorageMode : uint8_t { Distributed, Nostore };
+
+// One push_redis_url: a standalone Redis, or one seed of a Cluster.
+struct RedisUrl {
+    std::string host;  // as written: a name or an IP literal (IPv6 without brackets)
+    uint16_t port = 6379;
+    // host resolved when the conf loaded (at start and on every HUP, never on a worker's loop:
+    // hiredis 0.14 resolves synchronously): numeric addresses in getaddrinfo's order, no
+    // duplicates, at least one. A connection tries them in turn, as hiredis does with a name.
+    std::vector<std::string> addresses;
+    std::string user;      // percent-decoded; empty: `AUTH pass` (the default user)
+    std::string password;  // percent-decoded; empty only when there is no AUTH (and no user)
+    uint32_t db = 0;       // SELECT db on a standalone Redis; 0 for every seed of a Cluster
+    std::string file;      // where the directive stands
+    int line = 0;
+
+    // "redis://user:***@host:port/db" ("[v6]" for an IPv6 host; no userinfo without AUTH): the
+    // only form of the URL that logs and status print, so the password never reaches them.
+    std::string describe() const;
+
+    bool operator==(const RedisUrl&) const = default;
+};
+
+// The push_redis_* directives (shared/scale-out.md "Conf"), server-wide: http context only.
+struct RedisSettings {
+    // In conf order. Empty: Redis mode is off. More than one: seeds of one Cluster, which share
+    // their user:pass (a node found through CLUSTER SLOTS is reached with it) and db 0.
+    std::vector<RedisUrl> urls;
+    std::string ns = "pushrelay";  // push_redis_namespace: key prefix, non-empty, no braces
+    RedisStorageMode mode = RedisStorageMode::Distributed;
+    Millis connect_timeout = std::chrono::seconds(2);  // > 0
+    Millis command_timeout = std::chrono::seconds(2);  // > 0
+
+    // Whether Redis mode is on (a push_redis_url was given).
+    bool enabled() const { return !urls.empty(); }
+
+    bool operator==(const RedisSettings&) const = default;
+};
+
 struct Config {
     std::string prefix;        // relative paths were resolved against it
     std::string conf_path;     // the main conf file, absolute (reload reads it again)
@@ -280,6 +320,7 @@ struct Config {
     uint64_t push_max_reserved_memory = 128ull * 1024 * 1024;
     SubscriberShare push_max_subscriber_memory;
     std::vector<LimitZone> limit_zones;  // in conf order; names unique across both kinds
+    RedisSettings redis;
     std::vector<Server> servers;
 
     // push_max_subscriber_memory in bytes of this segment. Computed, not stored at load: a

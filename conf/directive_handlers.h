@@ -1,5 +1,6 @@
-// Directive handlers that have a file of their own (blocks, listen), and the value readers
-// every handler shares. Internal to conf/; the table in directives.cc points at these.
+// Directive handlers that have a file of their own (blocks, listen, limits, redis), and the
+// value readers every handler shares. Internal to conf/; the table in directives.cc points at
+// these.
 #pragma once
 
 #include <array>
@@ -26,6 +27,13 @@ MaybeError handle_limit_req_status(Apply& block, const Statement& st);
 MaybeError handle_limit_conn_log_level(Apply& block, const Statement& st);
 MaybeError handle_limit_req_log_level(Apply& block, const Statement& st);
 
+// The Redis directives (redis.cc).
+MaybeError handle_redis_url(Apply& block, const Statement& st);
+MaybeError handle_redis_namespace(Apply& block, const Statement& st);
+MaybeError handle_redis_storage_mode(Apply& block, const Statement& st);
+MaybeError handle_redis_connect_timeout(Apply& block, const Statement& st);
+MaybeError handle_redis_command_timeout(Apply& block, const Statement& st);
+
 // Points every limit rule of config at its zone; a rule naming no zone of its kind is the
 // error, at the rule's line. Runs once the whole conf is applied.
 MaybeError resolve_limit_zones(Config* config);
@@ -36,6 +44,9 @@ Error invalid_argument(const Statement& st, size_t index, std::string_view what,
 
 // st.args[index] as a count; below min is an error saying so.
 MaybeError read_count(const Statement& st, size_t index, uint32_t min, uint32_t* out);
+
+// st.args[index] as a time (conf/values.h parse_time).
+MaybeError read_time(const Statement& st, size_t index, Millis* out);
 
 // A directive's keywords and what each means.
 template <class E, size_t N>

@@ -29,14 +29,7 @@ MaybeError read(const Statement& st, size_t index, bool* out) {
 }
 
 MaybeError read(const Statement& st, size_t index, Millis* out) {
-    std::optional<Millis> time = parse_time(st.args[index]);
-    if (!time) {
-        return invalid_argument(st, index, "time",
-                                " (expected a number of seconds, or units ms s m h d w "
-                                "as in 500ms, 30s, 1h30m)");
-    }
-    *out = *time;
-    return std::nullopt;
+    return read_time(st, index, out);
 }
 
 MaybeError read(const Statement& st, size_t index, uint64_t* size) {
@@ -551,6 +544,12 @@ const std::vector<DirectiveSpec>& table() {
         {"push_eventsource_ping_event", {}, kHttpAndBelow, 1, 1, "ping", 0, "", store_push<&PushSettings::eventsource_ping_event>},
         {"push_eventsource_ping_data", {}, kHttpAndBelow, 1, 1, "\"\"", 0, "", store_push<&PushSettings::eventsource_ping_data>},
         {"push_subscriber_max_unsent_bytes", {}, kHttpAndBelow, 1, 1, "4m", 0, "", store_push<&PushSettings::max_unsent_bytes>},
+        // Redis mode (conf/redis.cc, shared/scale-out.md "Conf"): server-wide, so http only.
+        {"push_redis_url", {}, kHttp, 1, 1, "", kRepeatable, "", handle_redis_url},
+        {"push_redis_namespace", {}, kHttp, 1, 1, "pushrelay", 0, "", handle_redis_namespace},
+        {"push_redis_storage_mode", {}, kHttp, 1, 1, "distributed", 0, "", handle_redis_storage_mode},
+        {"push_redis_connect_timeout", {}, kHttp, 1, 1, "2s", 0, "", handle_redis_connect_timeout},
+        {"push_redis_command_timeout", {}, kHttp, 1, 1, "2s", 0, "", handle_redis_command_timeout},
         // Core directives.
         {"worker_processes", {}, kMain, 1, 1, "1", 0, "", handle_worker_processes},
         {"worker_rlimit_nofile", {}, kMain, 1, 1, "", 0, "", handle_rlimit_nofile},
@@ -610,6 +609,17 @@ MaybeError read_count(const Statement& st, size_t index, uint32_t min, uint32_t*
                                 ", it must be at least " + std::to_string(min));
     }
     *out = *n;
+    return std::nullopt;
+}
+
+MaybeError read_time(const Statement& st, size_t index, Millis* out) {
+    std::optional<Millis> time = parse_time(st.args[index]);
+    if (!time) {
+        return invalid_argument(st, index, "time",
+                                " (expected a number of seconds, or units ms s m h d w "
+                                "as in 500ms, 30s, 1h30m)");
+    }
+    *out = *time;
     return std::nullopt;
 }
 

@@ -109,6 +109,17 @@ void raise_fd_limit(const conf::Config& config) {
     }
 }
 
+// Redis mode (shared/scale-out.md) is read and checked but not built yet. Said once per conf
+// the master applies (start, reload), so that nobody takes the nodes for sharing channels.
+void warn_redis_not_built(const conf::Config& config) {
+    if (!config.redis.enabled())
+        return;
+    LOG_WARN(
+        "push_redis_url %s: Redis mode is not built yet; this node serves every channel "
+        "from its own shared segment",
+        config.redis.urls.front().describe().c_str());
+}
+
 void notify(const std::string& state) {
     std::string err = notify_systemd(state);
     if (!err.empty())
@@ -336,6 +347,7 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
     listeners_ = std::move(fresh_listeners);
     limit_zones_ = std::move(std::get<limit::ZoneSet>(zones));
     config_ = std::move(fresh);
+    warn_redis_not_built(*config_);
     store_.set_subscriber_share(config_->subscriber_share_bytes());
     std::vector<pid_t> old;
     for (WorkerProcess& w : workers_) {
@@ -460,6 +472,7 @@ int start(const Options& options, std::unique_ptr<conf::Config> config,
         return 1;
     }
     LOG_NOTICE("pushrelay/%s started, %d worker processes", kVersion, config->worker_processes);
+    warn_redis_not_built(*config);
     Master master(options, std::move(config), std::move(std::get<shm::Segment>(segment)),
                   std::move(std::get<shm::Store>(store)),
                   std::move(std::get<limit::ZoneSet>(limit_zones)),

@@ -68,6 +68,11 @@ const std::vector<Expected> kProtocol{
     {"push_eventsource_ping_data", {}, kHSL, "\"\""},
     {"push_subscriber_max_unsent_bytes", {}, kHSL, "4m"},  // issue 11: slow stream readers
     {"push_stub_status", {}, kLocation, ""},
+    {"push_redis_url", {}, kHttp, ""},  // scale-out.md "Conf"
+    {"push_redis_namespace", {}, kHttp, "pushrelay"},
+    {"push_redis_storage_mode", {}, kHttp, "distributed"},
+    {"push_redis_connect_timeout", {}, kHttp, "2s"},
+    {"push_redis_command_timeout", {}, kHttp, "2s"},
     {"worker_processes", {}, kMain, "1"},
     {"worker_rlimit_nofile", {}, kMain, ""},
     {"worker_shutdown_timeout", {}, kMain, "10s"},
