@@ -18,7 +18,7 @@ if [ "${1:-}" = "--merge" ]; then
 fi
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-request_parser conf message_id message_http websocket grip_instruction grip_publish}
+targets=${*:-request_parser conf message_id message_http websocket grip_instruction grip_publish redis_frame}
 
 "$here/build.sh"
 mkdir -p "$out/artifacts"
