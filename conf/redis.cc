@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "conf/directive_handlers.h"
+#include "protocol/query.h"
 
 namespace pushrelay::conf {
 namespace {
@@ -37,45 +38,16 @@ Error invalid_url(const Statement& st, std::string_view hint) {
                             " directive" + std::string(hint));
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-// %XX escapes decoded; false on a '%' without two hex digits after it.
-bool percent_decode(std::string_view text, std::string* out) {
-    out->clear();
-    for (size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '%') {
-            *out += text[i];
-            continue;
-        }
-        int high = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
-        int low = i + 2 < text.size() ? hex_value(text[i + 2]) : -1;
-        if (high < 0 || low < 0) {
-            return false;
-        }
-        *out += static_cast<char>(high * 16 + low);
-        i += 2;
-    }
-    return true;
-}
-
 // "user:pass" or ":pass" (the default user), both percent-decoded.
 MaybeError read_userinfo(const Statement& st, std::string_view userinfo, RedisUrl* url) {
     size_t colon = userinfo.find(':');
     if (colon == std::string_view::npos) {
         return invalid_url(st, ": expected user:pass@ or :pass@ before the host");
     }
-    if (!percent_decode(userinfo.substr(0, colon), &url->user)) {
+    if (!protocol::percent_decode(userinfo.substr(0, colon), url->user)) {
         return invalid_url(st, ": malformed %-escape in the user (write % as %25)");
     }
-    if (!percent_decode(userinfo.substr(colon + 1), &url->password)) {
+    if (!protocol::percent_decode(userinfo.substr(colon + 1), url->password)) {
         return invalid_url(st, ": malformed %-escape in the password (write % as %25)");
     }
     if (url->password.empty()) {

@@ -99,14 +99,16 @@ def assert_cors(response, origin="*"):
     assert response.headers.get("Access-Control-Expose-Headers") == EXPOSED
 
 
-def server_sockets_by_worker(server):
-    """{worker pid: set of client ports} for the connections each worker holds on the
-    subscriber port, read from /proc (the fd's socket inode, and /proc/net/tcp's row of it)."""
+def server_sockets_by_worker(server, port=None):
+    """{worker pid: set of client ports} for the connections each worker holds on `port` (the
+    subscriber port by default), read from /proc (the fd's socket inode, and /proc/net/tcp's row
+    of it)."""
+    port = server.sub if port is None else port
     peers = {}  # inode -> client port, for established connections to the subscriber port
     for line in open("/proc/net/tcp").read().splitlines()[1:]:
         fields = line.split()
         local_port = int(fields[1].split(":")[1], 16)
-        if local_port == server.sub and fields[3] == "01":
+        if local_port == port and fields[3] == "01":
             peers[int(fields[9])] = int(fields[2].split(":")[1], 16)
     held = {}
     for pid in server.worker_pids():

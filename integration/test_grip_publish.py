@@ -5,7 +5,6 @@ push_grip_proxy locations hold (skipped, with the reason, while they do not)."""
 import http.client
 import json
 import os
-import re
 import signal
 import threading
 import time
@@ -15,7 +14,7 @@ import pytest
 import requests
 
 from conftest import WAIT, wait_until
-from client import Held, channel_info, publish, wait_for_subscribers
+from client import Held, channel_info, publish, server_sockets_by_worker, wait_for_subscribers
 from grip_origin import origin  # noqa: F401 (a fixture)
 
 NOT_ACCEPTABLE = b"Not Acceptable. Supported formats are text/plain and application/json.\n"
@@ -469,28 +468,6 @@ def test_recover_forgets_the_last_id_on_every_worker(holds):
 # grip.md "Across workers". Each publish below is sent on a keep-alive connection that a known
 # worker accepted, so a test says which worker takes which publish.
 
-def sockets_by_worker(server, port):
-    """{worker pid: set of client ports} of the established connections to `port`, from /proc
-    (each socket's inode in /proc/net/tcp, and which worker holds it as an fd)."""
-    peers = {}
-    for line in open("/proc/net/tcp").read().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":
-            peers[int(fields[9])] = int(fields[2].split(":")[1], 16)
-    held = {}
-    for pid in server.worker_pids():
-        ports = set()
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                m = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(f"/proc/{pid}/fd/{fd}"))
-            except OSError:
-                continue
-            if m and int(m.group(1)) in peers:
-                ports.add(peers[int(m.group(1))])
-        held[pid] = ports
-    return held
-
-
 class WorkerConnection:
     """A keep-alive connection to the publisher port, and the pid of the worker serving it."""
 
@@ -498,7 +475,7 @@ class WorkerConnection:
         self.conn = http.client.HTTPConnection("127.0.0.1", server.pub, timeout=WAIT)
         self.request("GET", "/grip/")  # accepted and served: some worker holds it now
         port = self.conn.sock.getsockname()[1]
-        self.pid = next(pid for pid, ports in sockets_by_worker(server, server.pub).items()
+        self.pid = next(pid for pid, ports in server_sockets_by_worker(server, server.pub).items()
                         if port in ports)
 
     def request(self, method, path, body=None):

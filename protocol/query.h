@@ -7,6 +7,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace pushrelay::protocol {
@@ -17,5 +18,10 @@ namespace pushrelay::protocol {
 // "flag"); "name=" gives an empty value. nullopt if no argument matches. The view refers to
 // query's characters.
 std::optional<std::string_view> query_argument(std::string_view query, std::string_view name);
+
+// Decodes %XX escapes as nginx does for $uri into `out` (reusing its capacity). A malformed
+// escape or %00 (which would let a NUL into channel ids, log lines or a conf value) is an
+// error: false, `out` then undefined.
+bool percent_decode(std::string_view raw, std::string& out);
 
 }  // namespace pushrelay::protocol

@@ -7,46 +7,11 @@
 #include <optional>
 #include <utility>
 
+#include "protocol/query.h"
+
 namespace pushrelay::protocol {
 
 namespace {
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-// Decodes %XX escapes as nginx does for $uri into `out` (reusing its capacity). A malformed
-// escape or %00 (which would let a NUL into channel ids and log lines) is an error: false.
-bool percent_decode(std::string_view raw, std::string& out) {
-    out.clear();
-    out.reserve(raw.size());
-    for (size_t i = 0; i < raw.size(); ++i) {
-        if (raw[i] != '%') {
-            out.push_back(raw[i]);
-            continue;
-        }
-        if (i + 2 >= raw.size()) {
-            return false;
-        }
-        int hi = hex_value(raw[i + 1]);
-        int lo = hex_value(raw[i + 2]);
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-            return false;
-        }
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-    }
-    return true;
-}
 
 // What a connection keeps of a finished request's strings for the next one (the requests of a
 // long-poll client look alike: the same header names, values of the same length). Larger ones

@@ -73,27 +73,12 @@ bool respond_refusal(http::Exchange& exchange, core::Status status) {
     return true;
 }
 
-// Percent-decodes %3A / %3a (and any other %XX) of a query value.
-std::string percent_decode(std::string_view text) {
+// Percent-decodes %3A / %3a (and any other %XX) of a query value; a malformed escape leaves the
+// value as it came (it then fails as a message id).
+std::string query_value(std::string_view text) {
     std::string out;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        auto hex = [](char c) -> int {
-            if (c >= '0' && c <= '9')
-                return c - '0';
-            if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-            if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-            return -1;
-        };
-        if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 &&
-            hex(text[i + 2]) >= 0) {
-            out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
-            i += 2;
-        } else {
-            out += text[i];
-        }
-    }
+    if (!protocol::percent_decode(text, out))
+        out = text;
     return out;
 }
 
@@ -118,7 +103,7 @@ bool named_id(const protocol::Request& req, std::optional<protocol::IdList>* nam
         if (const std::string* last = req.header("Last-Event-ID"))
             candidates.push_back(*last);
         if (auto arg = protocol::query_argument(req.query, "last_event_id"))
-            candidates.push_back(percent_decode(*arg));
+            candidates.push_back(query_value(*arg));
     }
     for (const std::string& value : candidates) {
         if (value.find(':') == std::string::npos)
@@ -337,9 +322,8 @@ void subscribe_multiplexed(broker::Broker& broker, Subscriptions& subscriptions,
         DeliveryHeads heads(payload);
         return respond_with_payload(exchange, payload, heads);
     }
-    std::shared_ptr<Multiplex> multiplex =
-        Multiplex::create(subscriptions, make_transport(served, exchange, opener), keys.size(),
-                          named);
+    std::shared_ptr<Multiplex> multiplex = Multiplex::create(
+        subscriptions, make_transport(served, exchange, opener), keys.size(), named);
     for (std::size_t i = 0; i < results.size(); ++i) {
         // One timeout for the whole: the first member's ending ends the rest.
         subscriptions.add(multiplex->member(i), results[i].channel, results[i].waiter_seq,

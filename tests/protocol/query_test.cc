@@ -40,5 +40,15 @@ TEST(QueryArgument, ViewPointsIntoTheQuery) {
     EXPECT_EQ(value->data(), query.data() + 7);
 }
 
+TEST(PercentDecode, DecodesEitherCaseAndRefusesMalformedEscapesAndNul) {
+    std::string out;
+    EXPECT_TRUE(percent_decode("a%3Ab%3a%25", out));
+    EXPECT_EQ(out, "a:b:%");
+    EXPECT_FALSE(percent_decode("50%", out));
+    EXPECT_FALSE(percent_decode("%4", out));
+    EXPECT_FALSE(percent_decode("%G1", out));
+    EXPECT_FALSE(percent_decode("a%00b", out));
+}
+
 }  // namespace
 }  // namespace pushrelay::protocol
