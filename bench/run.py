@@ -313,6 +313,23 @@ class PushRelayCommand:
         return (re.sub(r"^.*\.conf:\d+: ", "", lines[0]) if lines
                 else f"exit status {done.returncode}")
 
+    def write_conf(self, http):
+        """pushrelay.conf of the bench: no access log, 128 MB segment, keep-alive clients, and
+        `http`, the rest of the http block (directives and servers)."""
+        (self.dir / "pushrelay.conf").write_text(f"""
+worker_processes {self.workers};
+worker_rlimit_nofile {FD_LIMIT};
+pid logs/pushrelay.pid;
+error_log logs/error.log warn;
+events {{ worker_connections 12000; }}
+http {{
+    access_log off;
+    push_max_reserved_memory 128M;
+    keepalive_timeout 75s;
+    keepalive_requests 1000000;{http}
+}}
+""")
+
 
 class PushRelay(PushRelayCommand, Server):
     name = "pushrelay"
@@ -323,20 +340,10 @@ class PushRelay(PushRelayCommand, Server):
         limits_http, limits_sub = (LIMITS_HTTP, LIMITS_SUB) if limits else ("", "")
         channel = ('push_channel_id $arg_id; push_channel_id_split_delimiter ",";' if mux
                    else "set $push_channel_id $arg_id;")
-        (self.dir / "pushrelay.conf").write_text(f"""
-worker_processes {self.workers};
-worker_rlimit_nofile {FD_LIMIT};
-pid logs/pushrelay.pid;
-error_log logs/error.log warn;
-events {{ worker_connections 12000; }}
-http {{
-    access_log off;
-    push_max_reserved_memory 128M;
+        self.write_conf(f"""
     push_message_buffer_length 100;
     push_message_timeout 1h;
-    push_subscriber_timeout 1h;
-    keepalive_timeout 75s;
-    keepalive_requests 1000000;{limits_http}
+    push_subscriber_timeout 1h;{limits_http}
     server {{
         listen 127.0.0.1:{self.pub};
         location /pub {{ set $push_channel_id $arg_id; push_publisher; }}
@@ -346,9 +353,7 @@ http {{
         location /sub {{
             {channel} push_subscriber {transport}; {limits_sub}
         }}
-    }}
-}}
-""")
+    }}""")
 
 
 class NginxServer(Server):
@@ -510,17 +515,7 @@ class PushRelayGrip(PushRelayCommand, GripSubject):
     def __init__(self, binary):
         super().__init__()
         self.binary = binary
-        (self.dir / "pushrelay.conf").write_text(f"""
-worker_processes {self.workers};
-worker_rlimit_nofile {FD_LIMIT};
-pid logs/pushrelay.pid;
-error_log logs/error.log warn;
-events {{ worker_connections 12000; }}
-http {{
-    access_log off;
-    push_max_reserved_memory 128M;
-    keepalive_timeout 75s;
-    keepalive_requests 1000000;
+        self.write_conf(f"""
     server {{
         listen 127.0.0.1:{self.pub};
         location / {{ push_grip_publish; }}
@@ -528,9 +523,7 @@ http {{
     server {{
         listen 127.0.0.1:{self.sub};
         location / {{ push_grip_proxy http://127.0.0.1:{self.origin.sub}; }}
-    }}
-}}
-""")
+    }}""")
 
 
 class NginxProxy(NginxServer, GripSubject):
