@@ -790,18 +790,23 @@ def test_killed_worker_drops_only_its_own_holds(grip, origin):
         s.close()
 
 
-def test_origin_stalling_mid_grip_body_is_502(grip, origin):
-    """Proxying: the origin stops between two reads of a GRIP body (read timeout) → 502."""
+def stalling_after_part(headers):
+    """An origin route that sends `headers`, Content-Length 100 and 4 bytes of body, then stalls
+    for 3 s."""
     def stall(r):
         r.send_response(200)
-        for name, value in HELD_C + [("Content-Length", "100")]:
+        for name, value in headers + [("Content-Length", "100")]:
             r.send_header(name, value)
         r.end_headers()
         r.wfile.write(b"part")
         r.wfile.flush()
         time.sleep(3)
+    return stall
 
-    origin.routes["/"] = stall
+
+def test_origin_stalling_mid_grip_body_is_502(grip, origin):
+    """Proxying: the origin stops between two reads of a GRIP body (read timeout) → 502."""
+    origin.routes["/"] = stalling_after_part(HELD_C)
     relay = grip(extra="push_grip_read_timeout 1s;")
     started = time.monotonic()
     assert requests.get(relay.url + "/", timeout=WAIT).status_code == 502
@@ -811,15 +816,7 @@ def test_origin_stalling_mid_grip_body_is_502(grip, origin):
 def test_origin_stalling_mid_plain_body_cuts_the_client(grip, origin):
     """Proxying: the origin stops mid-body after the client's response began → the client is
     cut (no complete body) after push_grip_read_timeout."""
-    def stall(r):
-        r.send_response(200)
-        r.send_header("Content-Length", "100")
-        r.end_headers()
-        r.wfile.write(b"part")
-        r.wfile.flush()
-        time.sleep(3)
-
-    origin.routes["/"] = stall
+    origin.routes["/"] = stalling_after_part([])
     relay = grip(extra="push_grip_read_timeout 1s;")
     s = socket.create_connection(("127.0.0.1", relay.sub), timeout=WAIT)
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
