@@ -133,8 +133,7 @@ class Hold::Member final : public Subscription {
     core::SubscriberKind kind_;
 };
 
-void Hold::start(GripProxy& proxy, http::Exchange& exchange,
-                 std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
+void Hold::start(GripProxy& proxy, http::Exchange& exchange, grip::Instruction instruction,
                  HoldResponse response) {
     if (proxy.stopping())
         return respond_with(exchange, response);  // as a stop answers the holds it ends
@@ -143,7 +142,7 @@ void Hold::start(GripProxy& proxy, http::Exchange& exchange,
     const bool stream = instruction.mode == grip::HoldMode::Stream;
     std::optional<std::string> link;
     if (stream) {
-        auto resolved = stream_link(instruction, request->request.target, grip);
+        auto resolved = stream_link(instruction, exchange.request().target, grip);
         if (auto* error = std::get_if<grip::InstructionError>(&resolved))
             return proxy.bad_gateway(exchange, *error);
         link = std::move(std::get<std::optional<std::string>>(resolved));
@@ -163,12 +162,11 @@ void Hold::start(GripProxy& proxy, http::Exchange& exchange,
                                                         seconds(grip.hold_timeout_min)));
     std::shared_ptr<Hold> hold;
     if (stream)
-        hold = std::make_shared<StreamHold>(proxy, exchange, std::move(request),
-                                            std::move(instruction), std::move(response),
-                                            std::move(link));
+        hold = std::make_shared<StreamHold>(proxy, exchange, std::move(instruction),
+                                            std::move(response), std::move(link));
     else
-        hold = std::make_shared<ResponseHold>(proxy, exchange, std::move(request),
-                                              std::move(instruction.channels), std::move(response));
+        hold = std::make_shared<ResponseHold>(proxy, exchange, std::move(instruction.channels),
+                                              std::move(response));
     hold->members_.assign(added.size(), nullptr);
     exchange.set_observer(hold.get());
     // One timer for the whole hold: the first member's timeout ends the rest.
@@ -231,12 +229,10 @@ std::optional<std::string> Hold::resubscribe(const std::vector<grip::HoldChannel
     return std::nullopt;
 }
 
-Hold::Hold(GripProxy& proxy, http::Exchange& exchange,
-           std::shared_ptr<const ProxiedRequest> request, std::vector<grip::HoldChannel> channels,
+Hold::Hold(GripProxy& proxy, http::Exchange& exchange, std::vector<grip::HoldChannel> channels,
            HoldResponse response)
     : proxy_(proxy),
       exchange_(exchange),
-      request_(std::move(request)),
       channels_(std::move(channels)),
       response_(std::move(response)) {
     proxy_.track(*this);
@@ -261,7 +257,7 @@ void Hold::leave() {
 void Hold::rerequest() {
     answered_ = true;
     proxy_.count_rerequest();
-    proxy_.rerequest(exchange_, request_, channels_);
+    proxy_.rerequest(exchange_, channels_);
     leave();
 }
 
@@ -293,9 +289,8 @@ void Hold::member_gone(std::size_t position) {
 // ---- response holds ----
 
 ResponseHold::ResponseHold(GripProxy& proxy, http::Exchange& exchange,
-                           std::shared_ptr<const ProxiedRequest> request,
                            std::vector<grip::HoldChannel> channels, HoldResponse response)
-    : Hold(proxy, exchange, std::move(request), std::move(channels), std::move(response)) {
+    : Hold(proxy, exchange, std::move(channels), std::move(response)) {
     proxy_.figures().held_responses++;
 }
 
@@ -374,11 +369,9 @@ double jitter() {
 
 }  // namespace
 
-StreamHold::StreamHold(GripProxy& proxy, http::Exchange& exchange,
-                       std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
+StreamHold::StreamHold(GripProxy& proxy, http::Exchange& exchange, grip::Instruction instruction,
                        HoldResponse response, std::optional<std::string> link)
-    : Hold(proxy, exchange, std::move(request), std::move(instruction.channels),
-           std::move(response)),
+    : Hold(proxy, exchange, std::move(instruction.channels), std::move(response)),
       link_(std::move(link)) {
     take_settings(instruction);
     ev_timer_init(&keep_alive_, on_keep_alive, 0., 0.);
@@ -528,7 +521,7 @@ void StreamHold::fetch_next() {
     if (answered_ || fetching() || !link_)
         return;
     ev_timer_stop(proxy_.loop(), &link_timer_);
-    fetch_ = proxy_.fetch_link(exchange_.location().push.grip, *request_, *link_, channels_,
+    fetch_ = proxy_.fetch_link(exchange_, *link_, channels_,
                                [this](LinkOutcome outcome) { on_fetched(std::move(outcome)); });
 }
 

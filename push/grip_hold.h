@@ -76,8 +76,7 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
     // Subscribes a new hold of `instruction` (mode Response or Stream) on `exchange`: one
     // broker registration per channel, all or none (a refusal: 502). The hold lives on in its
     // members.
-    static void start(GripProxy& proxy, http::Exchange& exchange,
-                      std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
+    static void start(GripProxy& proxy, http::Exchange& exchange, grip::Instruction instruction,
                       HoldResponse response);
     ~Hold() override;
 
@@ -88,8 +87,8 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
   protected:
     // A hold keeps of its instruction only what it acts on while held: the channels (their
     // prev-ids checked, sent back as Grip-Last); a stream hold keeps its keep-alive and link.
-    Hold(GripProxy& proxy, http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
-         std::vector<grip::HoldChannel> channels, HoldResponse response);
+    Hold(GripProxy& proxy, http::Exchange& exchange, std::vector<grip::HoldChannel> channels,
+         HoldResponse response);
 
     // What one channel's message means to this kind of hold.
     virtual void deliver(std::size_t position, const Payload& payload) = 0;
@@ -100,7 +99,7 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
 
     // Every member leaves its channel, from the loop; the exchange is no longer this hold's.
     void leave();
-    // Answers afresh: the original request goes to the origin again.
+    // Answers afresh: the exchange's request goes to the origin again.
     void rerequest();
     // Holds `channels` from now on (a next link's answer): members of channels still named stay
     // (at their new positions), the others retire and leave, new channels are subscribed. All
@@ -109,7 +108,6 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
 
     GripProxy& proxy_;
     http::Exchange& exchange_;
-    std::shared_ptr<const ProxiedRequest> request_;
     std::vector<grip::HoldChannel> channels_;  // by position, as the instruction named them
     HoldResponse response_;
     bool answered_ = false;
@@ -130,7 +128,6 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
 class ResponseHold final : public Hold {
   public:
     ResponseHold(GripProxy& proxy, http::Exchange& exchange,
-                 std::shared_ptr<const ProxiedRequest> request,
                  std::vector<grip::HoldChannel> channels, HoldResponse response);
     ~ResponseHold() override;
     void refresh() override;
@@ -146,8 +143,7 @@ class StreamHold final : public Hold {
   public:
     // `link`: the next link's target, resolved (stream_link()) from `instruction`, whose
     // channels, keep-alive and link timeout the stream holds.
-    StreamHold(GripProxy& proxy, http::Exchange& exchange,
-               std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
+    StreamHold(GripProxy& proxy, http::Exchange& exchange, grip::Instruction instruction,
                HoldResponse response, std::optional<std::string> link);
     ~StreamHold() override;
     void refresh() override;
