@@ -114,6 +114,7 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
 
   private:
     class Member;
+    // What this hold's members count as (push_stub_status, channel info).
     virtual core::SubscriberKind member_kind() const = 0;
     void exchange_aborted() override;
     void member_gone(std::size_t position);
