@@ -18,23 +18,32 @@ void drop_head_writer_headers(std::vector<protocol::Header>& headers) {
     });
 }
 
+namespace {
+
+// A hold keeps its response while held: the filters leave room for every origin header (a
+// handful of the dropped ones each), which thousands of holds would keep.
+HoldResponse compact(HoldResponse response) {
+    drop_head_writer_headers(response.headers);
+    response.headers.shrink_to_fit();
+    return response;
+}
+
+}  // namespace
+
 HoldResponse hold_response_of(const grip::Instruction& instruction,
                               const upstream::ResponseHead& head, const std::string& body) {
     if (instruction.response) {
         const grip::Response& r = *instruction.response;
-        HoldResponse out{r.code, r.reason, grip::hold_response_headers(r.headers, std::nullopt),
-                         r.body};
-        drop_head_writer_headers(out.headers);
-        return out;
+        return compact(
+            {r.code, r.reason, grip::hold_response_headers(r.headers, std::nullopt), r.body});
     }
     HoldResponse out{head.status, head.reason,
                      grip::hold_response_headers(head.headers, instruction.expose), body};
-    drop_head_writer_headers(out.headers);
     if (instruction.status) {
         out.code = instruction.status->code;
         out.reason = instruction.status->reason;
     }
-    return out;
+    return compact(std::move(out));
 }
 
 void respond_with(http::Exchange& exchange, const HoldResponse& response) {
@@ -124,8 +133,7 @@ class Hold::Member final : public Subscription {
     core::SubscriberKind kind_;
 };
 
-void Hold::start(GripProxy& proxy, http::Exchange& exchange,
-                 std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
+void Hold::start(GripProxy& proxy, http::Exchange& exchange, grip::Instruction instruction,
                  HoldResponse response) {
     if (proxy.stopping())
         return respond_with(exchange, response);  // as a stop answers the holds it ends
@@ -134,7 +142,7 @@ void Hold::start(GripProxy& proxy, http::Exchange& exchange,
     const bool stream = instruction.mode == grip::HoldMode::Stream;
     std::optional<std::string> link;
     if (stream) {
-        auto resolved = stream_link(instruction, request->request.target, grip);
+        auto resolved = stream_link(instruction, exchange.request().target, grip);
         if (auto* error = std::get_if<grip::InstructionError>(&resolved))
             return proxy.bad_gateway(exchange, *error);
         link = std::move(std::get<std::optional<std::string>>(resolved));
@@ -154,11 +162,11 @@ void Hold::start(GripProxy& proxy, http::Exchange& exchange,
                                                         seconds(grip.hold_timeout_min)));
     std::shared_ptr<Hold> hold;
     if (stream)
-        hold.reset(new StreamHold(proxy, exchange, std::move(request), std::move(instruction),
-                                  std::move(response), std::move(link)));
+        hold = std::make_shared<StreamHold>(proxy, exchange, std::move(instruction),
+                                            std::move(response), std::move(link));
     else
-        hold.reset(new ResponseHold(proxy, exchange, std::move(request), std::move(instruction),
-                                    std::move(response)));
+        hold = std::make_shared<ResponseHold>(proxy, exchange, std::move(instruction.channels),
+                                              std::move(response));
     hold->members_.assign(added.size(), nullptr);
     exchange.set_observer(hold.get());
     // One timer for the whole hold: the first member's timeout ends the rest.
@@ -168,9 +176,7 @@ void Hold::start(GripProxy& proxy, http::Exchange& exchange,
 
 void Hold::add_members(const std::vector<std::pair<std::size_t, broker::SubscribeResult>>& added,
                        conf::Millis timeout) {
-    const core::SubscriberKind kind = instruction_.mode == grip::HoldMode::Stream
-                                          ? core::SubscriberKind::GripStream
-                                          : core::SubscriberKind::GripResponse;
+    const core::SubscriberKind kind = member_kind();
     for (const auto& [position, result] : added) {
         auto member = std::make_unique<Member>(shared_from_this(), position, kind);
         members_[position] = member.get();
@@ -187,7 +193,7 @@ std::optional<std::string> Hold::resubscribe(const std::vector<grip::HoldChannel
     // O(old × new): both are at most push_grip_max_channels (20).
     for (std::size_t i = 0; i < channels.size(); ++i) {
         for (std::size_t j = 0; j < members_.size(); ++j) {
-            if (members_[j] && !kept[j] && instruction_.channels[j].name == channels[i].name) {
+            if (members_[j] && !kept[j] && channels_[j].name == channels[i].name) {
                 next[i] = members_[j];
                 kept[j] = true;
                 break;
@@ -223,13 +229,11 @@ std::optional<std::string> Hold::resubscribe(const std::vector<grip::HoldChannel
     return std::nullopt;
 }
 
-Hold::Hold(GripProxy& proxy, http::Exchange& exchange,
-           std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
+Hold::Hold(GripProxy& proxy, http::Exchange& exchange, std::vector<grip::HoldChannel> channels,
            HoldResponse response)
     : proxy_(proxy),
       exchange_(exchange),
-      request_(std::move(request)),
-      instruction_(std::move(instruction)),
+      channels_(std::move(channels)),
       response_(std::move(response)) {
     proxy_.track(*this);
 }
@@ -253,7 +257,7 @@ void Hold::leave() {
 void Hold::rerequest() {
     answered_ = true;
     proxy_.count_rerequest();
-    proxy_.rerequest(exchange_, request_, instruction_.channels);
+    proxy_.rerequest(exchange_, channels_);
     leave();
 }
 
@@ -285,9 +289,8 @@ void Hold::member_gone(std::size_t position) {
 // ---- response holds ----
 
 ResponseHold::ResponseHold(GripProxy& proxy, http::Exchange& exchange,
-                           std::shared_ptr<const ProxiedRequest> request,
-                           grip::Instruction instruction, HoldResponse response)
-    : Hold(proxy, exchange, std::move(request), std::move(instruction), std::move(response)) {
+                           std::vector<grip::HoldChannel> channels, HoldResponse response)
+    : Hold(proxy, exchange, std::move(channels), std::move(response)) {
     proxy_.figures().held_responses++;
 }
 
@@ -313,7 +316,7 @@ void ResponseHold::deliver(std::size_t position, const Payload& payload) {
     std::optional<grip::Item> item = grip::unpack_item(payload.body ? *payload.body : "");
     if (!item)
         return;
-    const std::optional<std::string>& prev = instruction_.channels[position].prev_id;
+    const std::optional<std::string>& prev = channels_[position].prev_id;
     if (prev && item->prev_id != prev)
         return rerequest();
     if (!item->http_response)
@@ -366,11 +369,11 @@ double jitter() {
 
 }  // namespace
 
-StreamHold::StreamHold(GripProxy& proxy, http::Exchange& exchange,
-                       std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
+StreamHold::StreamHold(GripProxy& proxy, http::Exchange& exchange, grip::Instruction instruction,
                        HoldResponse response, std::optional<std::string> link)
-    : Hold(proxy, exchange, std::move(request), std::move(instruction), std::move(response)),
+    : Hold(proxy, exchange, std::move(instruction.channels), std::move(response)),
       link_(std::move(link)) {
+    take_settings(instruction);
     ev_timer_init(&keep_alive_, on_keep_alive, 0., 0.);
     keep_alive_.data = this;
     ev_timer_init(&link_timer_, on_link_timeout, 0., 0.);
@@ -389,6 +392,11 @@ void StreamHold::refresh() {
     fetch_next();
 }
 
+void StreamHold::take_settings(const grip::Instruction& instruction) {
+    link_timeout_ = instruction.next ? instruction.next->timeout : 0;
+    keep_alive_spec_ = instruction.keep_alive;
+}
+
 void StreamHold::begin() {
     protocol::ResponseHead head(response_.code, response_.reason,
                                 exchange_.http_minor() == 0 ? 0 : 1);
@@ -405,7 +413,7 @@ void StreamHold::begin() {
 
 bool StreamHold::prev_id_behind() const {
     const std::string& group = exchange_.location().push.channel_group;
-    for (const grip::HoldChannel& channel : instruction_.channels) {
+    for (const grip::HoldChannel& channel : channels_) {
         if (!channel.prev_id)
             continue;
         const std::optional<std::string> last =
@@ -426,7 +434,7 @@ void StreamHold::deliver(std::size_t position, const Payload& payload) {
                  queue_.size());
         return;
     }
-    queue_.push_back({instruction_.channels[position].name, payload});
+    queue_.push_back({channels_[position].name, payload});
 }
 
 void StreamHold::take(std::size_t position, const Payload& payload) {
@@ -441,7 +449,7 @@ void StreamHold::take(std::size_t position, const Payload& payload) {
         return fetch_next();
     }
     // An item with an id moves its channel's prev-id on: the next one must name it.
-    std::optional<std::string>& prev = instruction_.channels[position].prev_id;
+    std::optional<std::string>& prev = channels_[position].prev_id;
     if (item->id && prev)
         prev = item->id;
     switch (item->http_stream->action) {
@@ -456,7 +464,7 @@ void StreamHold::take(std::size_t position, const Payload& payload) {
 }
 
 bool StreamHold::follows(std::size_t position, const grip::Item& item) const {
-    const std::optional<std::string>& prev = instruction_.channels[position].prev_id;
+    const std::optional<std::string>& prev = channels_[position].prev_id;
     return !prev || item.prev_id == prev;
 }
 
@@ -513,9 +521,8 @@ void StreamHold::fetch_next() {
     if (answered_ || fetching() || !link_)
         return;
     ev_timer_stop(proxy_.loop(), &link_timer_);
-    fetch_ =
-        proxy_.fetch_link(exchange_.location().push.grip, *request_, *link_, instruction_.channels,
-                          [this](LinkOutcome outcome) { on_fetched(std::move(outcome)); });
+    fetch_ = proxy_.fetch_link(exchange_, *link_, channels_,
+                               [this](LinkOutcome outcome) { on_fetched(std::move(outcome)); });
 }
 
 void StreamHold::on_fetched(LinkOutcome outcome) {
@@ -560,7 +567,8 @@ void StreamHold::adopt(const LinkAnswer& answer) {
     if (auto error = resubscribe(next.channels))
         return fail(*error);
     link_ = std::move(std::get<std::optional<std::string>>(link));
-    instruction_ = std::move(next);
+    channels_ = std::move(next.channels);
+    take_settings(next);
     ev_timer_stop(proxy_.loop(), &keep_alive_);  // the answer's keep-alive, if any, from now
     send(std::move(body));
     arm_link_timer();
@@ -575,7 +583,7 @@ void StreamHold::replay_queue() {
         // A gap or a hint under way drops the rest, as it would have dropped the queue.
         if (answered_ || fetching())
             return;
-        const auto& channels = instruction_.channels;
+        const auto& channels = channels_;
         auto it = std::find_if(channels.begin(), channels.end(),
                                [&](const grip::HoldChannel& c) { return c.name == q.channel; });
         if (it == channels.end())
@@ -593,9 +601,9 @@ void StreamHold::replay_queue() {
 
 // Idle mode restarts on every send; interval mode runs on its own.
 void StreamHold::arm_keep_alive() {
-    if (!instruction_.keep_alive || answered_)
+    if (!keep_alive_spec_ || answered_)
         return;
-    const grip::KeepAlive& k = *instruction_.keep_alive;
+    const grip::KeepAlive& k = *keep_alive_spec_;
     if (k.mode == grip::KeepAliveMode::Interval && ev_is_active(&keep_alive_))
         return;
     ev_timer_stop(proxy_.loop(), &keep_alive_);
@@ -606,17 +614,17 @@ void StreamHold::arm_keep_alive() {
 
 void StreamHold::arm_link_timer() {
     ev_timer_stop(proxy_.loop(), &link_timer_);
-    active_.assign(instruction_.channels.size(), false);
+    active_.assign(channels_.size(), false);
     if (!link_ || answered_)
         return;
-    ev_timer_set(&link_timer_, instruction_.next->timeout, 0.);
+    ev_timer_set(&link_timer_, link_timeout_, 0.);
     ev_timer_start(proxy_.loop(), &link_timer_);
 }
 
 void StreamHold::on_keep_alive(struct ev_loop*, ev_timer* w, int) {
     auto* self = static_cast<StreamHold*>(w->data);
     if (!self->answered_)
-        self->send(self->instruction_.keep_alive->data);
+        self->send(self->keep_alive_spec_->data);
 }
 
 // Not every channel had a send within the link's timeout: maybe items went missing.

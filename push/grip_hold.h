@@ -42,7 +42,8 @@
 namespace pushrelay::push {
 
 // The hold response: the timeout response of a response hold, the head and first bytes of a
-// stream hold, and the base every published http-response builds on.
+// stream hold, and the base every published http-response builds on. Kept for as long as the hold
+// lasts: hold_response_of() makes it no bigger than its contents.
 struct HoldResponse {
     int code = 200;
     std::string reason;
@@ -75,8 +76,7 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
     // Subscribes a new hold of `instruction` (mode Response or Stream) on `exchange`: one
     // broker registration per channel, all or none (a refusal: 502). The hold lives on in its
     // members.
-    static void start(GripProxy& proxy, http::Exchange& exchange,
-                      std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
+    static void start(GripProxy& proxy, http::Exchange& exchange, grip::Instruction instruction,
                       HoldResponse response);
     ~Hold() override;
 
@@ -85,8 +85,10 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
     virtual void refresh() = 0;
 
   protected:
-    Hold(GripProxy& proxy, http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
-         grip::Instruction instruction, HoldResponse response);
+    // A hold keeps of its instruction only what it acts on while held: the channels (their
+    // prev-ids checked, sent back as Grip-Last); a stream hold keeps its keep-alive and link.
+    Hold(GripProxy& proxy, http::Exchange& exchange, std::vector<grip::HoldChannel> channels,
+         HoldResponse response);
 
     // What one channel's message means to this kind of hold.
     virtual void deliver(std::size_t position, const Payload& payload) = 0;
@@ -97,7 +99,7 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
 
     // Every member leaves its channel, from the loop; the exchange is no longer this hold's.
     void leave();
-    // Answers afresh: the original request goes to the origin again.
+    // Answers afresh: the exchange's request goes to the origin again.
     void rerequest();
     // Holds `channels` from now on (a next link's answer): members of channels still named stay
     // (at their new positions), the others retire and leave, new channels are subscribed. All
@@ -106,13 +108,14 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
 
     GripProxy& proxy_;
     http::Exchange& exchange_;
-    std::shared_ptr<const ProxiedRequest> request_;
-    grip::Instruction instruction_;
+    std::vector<grip::HoldChannel> channels_;  // by position, as the instruction named them
     HoldResponse response_;
     bool answered_ = false;
 
   private:
     class Member;
+    // What this hold's members count as (push_stub_status, channel info).
+    virtual core::SubscriberKind member_kind() const = 0;
     void exchange_aborted() override;
     void member_gone(std::size_t position);
     // One Member per result, at the position paired with it, taking its hold's kind.
@@ -126,12 +129,12 @@ class Hold : public std::enable_shared_from_this<Hold>, private http::ExchangeOb
 class ResponseHold final : public Hold {
   public:
     ResponseHold(GripProxy& proxy, http::Exchange& exchange,
-                 std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
-                 HoldResponse response);
+                 std::vector<grip::HoldChannel> channels, HoldResponse response);
     ~ResponseHold() override;
     void refresh() override;
 
   private:
+    core::SubscriberKind member_kind() const override { return core::SubscriberKind::GripResponse; }
     void deliver(std::size_t position, const Payload& payload) override;
     void finish(Ending why) override;
     void answer(const HoldResponse& response);
@@ -139,9 +142,9 @@ class ResponseHold final : public Hold {
 
 class StreamHold final : public Hold {
   public:
-    // `link`: the next link's target, resolved (stream_link()).
-    StreamHold(GripProxy& proxy, http::Exchange& exchange,
-               std::shared_ptr<const ProxiedRequest> request, grip::Instruction instruction,
+    // `link`: the next link's target, resolved (stream_link()) from `instruction`, whose
+    // channels, keep-alive and link timeout the stream holds.
+    StreamHold(GripProxy& proxy, http::Exchange& exchange, grip::Instruction instruction,
                HoldResponse response, std::optional<std::string> link);
     ~StreamHold() override;
     void refresh() override;
@@ -157,9 +160,12 @@ class StreamHold final : public Hold {
         Payload payload;
     };
 
+    core::SubscriberKind member_kind() const override { return core::SubscriberKind::GripStream; }
     void begin() override;
     void deliver(std::size_t position, const Payload& payload) override;
     void finish(Ending why) override;
+    // The keep-alive and the link timeout of `instruction` (the first one's, or a next link's).
+    void take_settings(const grip::Instruction& instruction);
     // One message on the channel at `position`, no fetch under way.
     void take(std::size_t position, const Payload& payload);
     // Whether `item` follows its channel's prev-id (or the channel has none).
@@ -191,12 +197,14 @@ class StreamHold final : public Hold {
 
     ev_timer keep_alive_;
     ev_timer link_timer_;
-    ev_timer retry_timer_;              // between failed fetches
-    std::optional<std::string> link_;   // the next link's target
-    std::unique_ptr<LinkFetch> fetch_;  // the fetch under way
-    int failures_ = 0;                  // failed fetches in a row
-    std::vector<bool> active_;          // by position: a send since arm_link_timer()
-    std::deque<Queued> queue_;          // while fetching()
+    ev_timer retry_timer_;                            // between failed fetches
+    std::optional<std::string> link_;                 // the next link's target
+    int link_timeout_ = 0;                            // seconds, with a link
+    std::optional<grip::KeepAlive> keep_alive_spec_;  // what and when the timer sends
+    std::unique_ptr<LinkFetch> fetch_;                // the fetch under way
+    int failures_ = 0;                                // failed fetches in a row
+    std::vector<bool> active_;                        // by position: a send since arm_link_timer()
+    std::deque<Queued> queue_;                        // while fetching()
 };
 
 }  // namespace pushrelay::push

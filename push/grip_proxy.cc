@@ -28,6 +28,24 @@ bool has_header(const std::vector<protocol::Header>& headers, std::string_view n
                        [&](const protocol::Header& h) { return names(h, name); });
 }
 
+// The client request as the origin receives it (grip.md "Proxying"), built afresh from the
+// exchange's parsed request for every attempt: the exchange keeps that request for as long as it
+// is held, so a hold needs no copy of its own.
+upstream::Request origin_request(const http::Exchange& exchange, bool trusted) {
+    const protocol::Request& req = exchange.request();
+    const conf::GripSettings& grip = exchange.location().push.grip;
+    upstream::Request out;
+    out.method = req.method;
+    out.target = req.target;
+    out.body = req.body;
+    out.headers = grip::origin_request_headers(req.headers, trusted);
+    if (!has_header(out.headers, "Host"))  // an HTTP/1.0 client may send none
+        out.headers.push_back({"Host", origin_authority(grip)});
+    grip::set_forwarded_for(out.headers, static_cast<grip::ForwardedFor>(grip.x_forwarded_for),
+                            core::peer_address(exchange.peer()));
+    return out;
+}
+
 // A plain origin response's headers for the client: hop-by-hop ones go (grip/headers.h), and so
 // do Date and Server (drop_head_writer_headers).
 std::vector<protocol::Header> plain_headers(const std::vector<protocol::Header>& origin,
@@ -52,9 +70,8 @@ std::string origin_authority(const conf::GripSettings& grip) {
 // retires itself.
 class OriginCall final : public upstream::Observer, public http::ExchangeObserver {
   public:
-    OriginCall(GripProxy& proxy, http::Exchange& exchange,
-               std::shared_ptr<const ProxiedRequest> request)
-        : proxy_(proxy), exchange_(exchange), request_(std::move(request)) {}
+    OriginCall(GripProxy& proxy, http::Exchange& exchange, bool trusted)
+        : proxy_(proxy), exchange_(exchange), trusted_(trusted) {}
 
     void start(upstream::Pool& pool, upstream::Request request) {
         exchange_.set_observer(this);
@@ -66,7 +83,7 @@ class OriginCall final : public upstream::Observer, public http::ExchangeObserve
 
     void on_head(const upstream::ResponseHead& head) override {
         head_ = head;
-        if (!request_->trusted && grip::is_grip_response(head.headers)) {
+        if (!trusted_ && grip::is_grip_response(head.headers)) {
             mode_ = Mode::Grip;
             return;
         }
@@ -100,7 +117,7 @@ class OriginCall final : public upstream::Observer, public http::ExchangeObserve
         if (mode == Mode::Plain)
             exchange_.end_stream();
         else
-            proxy_.on_grip_response(exchange_, request_, head_, body_);
+            proxy_.on_grip_response(exchange_, head_, body_);
         proxy_.retire(this);
     }
 
@@ -135,7 +152,7 @@ class OriginCall final : public upstream::Observer, public http::ExchangeObserve
 
     GripProxy& proxy_;
     http::Exchange& exchange_;
-    std::shared_ptr<const ProxiedRequest> request_;
+    const bool trusted_;
     std::unique_ptr<upstream::Call> call_;
     Mode mode_ = Mode::Head;
     upstream::ResponseHead head_;
@@ -162,45 +179,36 @@ void GripProxy::handle(http::Exchange& exchange) {
         respond_text(exchange, 501, "WebSocket is not supported by this GRIP proxy yet.\n");
         return;
     }
-    auto proxied = std::make_shared<ProxiedRequest>();
+    bool trusted = false;
     if (!grip.upstream_key.empty()) {
         const std::string* sig = req.header("Grip-Sig");
         std::optional<std::string> key = grip::parse_key(grip.upstream_key);
-        proxied->trusted = sig && key && grip::validate_sig(*sig, *key, std::time(nullptr));
+        trusted = sig && key && grip::validate_sig(*sig, *key, std::time(nullptr));
     }
-    upstream::Request& out = proxied->request;
-    out.method = req.method;
-    out.target = req.target;
-    out.body = req.body;
-    out.headers = grip::origin_request_headers(req.headers, proxied->trusted);
-    if (!has_header(out.headers, "Host"))  // an HTTP/1.0 client may send none
-        out.headers.push_back({"Host", origin_authority(grip)});
-    grip::set_forwarded_for(out.headers, static_cast<grip::ForwardedFor>(grip.x_forwarded_for),
-                            core::peer_address(exchange.peer()));
-    start(exchange, std::move(proxied), {});
+    start(exchange, trusted, {});
 }
 
-void GripProxy::rerequest(http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
+// A held request was never trusted: a trusted one's answer is not read as GRIP.
+void GripProxy::rerequest(http::Exchange& exchange,
                           const std::vector<grip::HoldChannel>& channels) {
-    start(exchange, std::move(request), channels);
+    start(exchange, false, channels);
 }
 
-void GripProxy::start(http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
+void GripProxy::start(http::Exchange& exchange, bool trusted,
                       const std::vector<grip::HoldChannel>& channels) {
     const conf::GripSettings& grip = exchange.location().push.grip;
-    upstream::Request out = request->request;
-    if (!request->trusted)
+    upstream::Request out = origin_request(exchange, trusted);
+    if (!trusted)
         add_grip_headers(out.headers, grip, channels);
     upstream::Pool& pool = pool_for(grip);
-    auto call = std::make_unique<OriginCall>(*this, exchange, std::move(request));
+    auto call = std::make_unique<OriginCall>(*this, exchange, trusted);
     OriginCall* raw = call.get();
     calls_.emplace(raw, std::move(call));
     raw->start(pool, std::move(out));
 }
 
-void GripProxy::on_grip_response(http::Exchange& exchange,
-                                 std::shared_ptr<const ProxiedRequest> request,
-                                 const upstream::ResponseHead& head, const std::string& body) {
+void GripProxy::on_grip_response(http::Exchange& exchange, const upstream::ResponseHead& head,
+                                 const std::string& body) {
     const conf::Location& location = exchange.location();
     grip::Limits limits{location.push.grip.max_channels, location.push.max_channel_id_length};
     auto parsed = grip::parse_instruction(head.status, head.headers, body, limits);
@@ -213,7 +221,7 @@ void GripProxy::on_grip_response(http::Exchange& exchange,
     HoldResponse response = hold_response_of(instruction, head, body);
     if (instruction.mode == grip::HoldMode::None)
         return respond_with(exchange, response);
-    Hold::start(*this, exchange, std::move(request), std::move(instruction), std::move(response));
+    Hold::start(*this, exchange, std::move(instruction), std::move(response));
 }
 
 void GripProxy::add_grip_headers(std::vector<protocol::Header>& headers,
@@ -224,14 +232,18 @@ void GripProxy::add_grip_headers(std::vector<protocol::Header>& headers,
     for (protocol::Header& h : grip::grip_last_headers(channels)) headers.push_back(std::move(h));
 }
 
-std::unique_ptr<LinkFetch> GripProxy::fetch_link(const conf::GripSettings& grip,
-                                                 const ProxiedRequest& request, std::string target,
+std::unique_ptr<LinkFetch> GripProxy::fetch_link(const http::Exchange& exchange, std::string target,
                                                  const std::vector<grip::HoldChannel>& channels,
                                                  LinkFetch::Done done) {
+    const conf::GripSettings& grip = exchange.location().push.grip;
     upstream::Request out;
     out.method = "GET";
     out.target = std::move(target);
-    const std::string* host = protocol::find_header(request.request.headers, "Host");
+    // The Host the original request went with (the client's, unless its Connection header
+    // listed it).
+    const std::vector<protocol::Header> forwarded =
+        grip::origin_request_headers(exchange.request().headers, false);
+    const std::string* host = protocol::find_header(forwarded, "Host");
     out.headers.push_back({"Host", host ? *host : origin_authority(grip)});
     add_grip_headers(out.headers, grip, channels);
     return std::make_unique<LinkFetch>(pool_for(grip), std::move(out), grip.max_instruct_size,

@@ -35,13 +35,6 @@ namespace pushrelay::push {
 class Hold;
 class OriginCall;
 
-// The client request as the origin receives it, kept whole for re-requests: everything but the
-// headers each attempt adds itself (Grip-Sig, Grip-Feature, Grip-Last).
-struct ProxiedRequest {
-    upstream::Request request;
-    bool trusted = false;  // a valid Grip-Sig under push_grip_upstream_key: no GRIP processing
-};
-
 // The location's origin as a URI authority, "host:port" ("[::1]:port" for IPv6): what an
 // absolute next link must name, and the Host of a request whose client sent none.
 std::string origin_authority(const conf::GripSettings& settings);
@@ -73,15 +66,13 @@ class GripProxy {
     void stop() { stopping_ = true; }
     bool stopping() const { return stopping_; }
 
-    // For holds: sends the original request again (fresh Grip-Sig, one Grip-Last per channel with
-    // a prev-id) and handles the answer afresh on `exchange`.
-    void rerequest(http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
-                   const std::vector<grip::HoldChannel>& channels);
+    // For holds: sends `exchange`'s request again (fresh Grip-Sig, one Grip-Last per channel
+    // with a prev-id) and handles the answer afresh on it.
+    void rerequest(http::Exchange& exchange, const std::vector<grip::HoldChannel>& channels);
     // For stream holds: starts GET `target` (origin form) toward the location's origin with the
-    // original request's Host, a fresh Grip-Sig, Grip-Feature and one Grip-Last per channel with
-    // a prev-id. `done` gets the answer (see LinkFetch).
-    std::unique_ptr<LinkFetch> fetch_link(const conf::GripSettings& settings,
-                                          const ProxiedRequest& request, std::string target,
+    // Host of `exchange`'s request, a fresh Grip-Sig, Grip-Feature and one Grip-Last per channel
+    // with a prev-id. `done` gets the answer (see LinkFetch).
+    std::unique_ptr<LinkFetch> fetch_link(const http::Exchange& exchange, std::string target,
                                           const std::vector<grip::HoldChannel>& channels,
                                           LinkFetch::Done done);
     // POST …/recover was taken by some worker (Broker::announce_grip_recover): every hold of
@@ -95,8 +86,8 @@ class GripProxy {
     double link_retry_unit() const { return link_retry_unit_; }
     void set_link_retry_unit(double seconds) { link_retry_unit_ = seconds; }
     // For OriginCall: a GRIP answer read whole.
-    void on_grip_response(http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
-                          const upstream::ResponseHead& head, const std::string& body);
+    void on_grip_response(http::Exchange& exchange, const upstream::ResponseHead& head,
+                          const std::string& body);
     // Answers 502 (push_grip_debug: with `reason`) and counts an origin error.
     void bad_gateway(http::Exchange& exchange, std::string_view reason);
     // Runs `work` from the loop after the current callbacks (an object ending itself, a hold
@@ -116,7 +107,9 @@ class GripProxy {
     void count_rerequest();
 
   private:
-    void start(http::Exchange& exchange, std::shared_ptr<const ProxiedRequest> request,
+    // `trusted`: the request has a valid Grip-Sig under push_grip_upstream_key, so the answer
+    // gets no GRIP processing (and is never held).
+    void start(http::Exchange& exchange, bool trusted,
                const std::vector<grip::HoldChannel>& channels);
     // Grip-Sig, Grip-Feature and the Grip-Last of `channels`: what every GRIP request adds.
     void add_grip_headers(std::vector<protocol::Header>& headers,

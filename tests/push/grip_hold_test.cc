@@ -206,7 +206,7 @@ class HoldingHandler final : public http::Handler {
     grip::Instruction instruction;
     HoldResponse response;
     void handle(http::Exchange& exchange) override {
-        Hold::start(proxy_, exchange, std::make_shared<ProxiedRequest>(), instruction, response);
+        Hold::start(proxy_, exchange, instruction, response);
     }
 
   private:
