@@ -492,12 +492,17 @@ class WorkerConnection:
         self.conn.close()
 
 
+CONNECTIONS_TO_REACH_EVERY_WORKER = 200
+
+
 def connect_to_every_worker(server, opened, n=1):
     """n new WorkerConnections per worker, as a list per worker. Every connection opened is
     appended to `opened` (for the caller to close): spares stay open meanwhile, which is what
     makes the workers' accept balancing hand the next ones to the others."""
     by_worker = {}
-    for _ in range(40):
+    # Bounded, and generous: under CPU load a worker may take a run of connections before the
+    # accept balancing (its connection count in the segment) steers the next ones elsewhere.
+    for _ in range(CONNECTIONS_TO_REACH_EVERY_WORKER):
         c = WorkerConnection(server)
         opened.append(c)
         mine = by_worker.setdefault(c.pid, [])
@@ -505,7 +510,8 @@ def connect_to_every_worker(server, opened, n=1):
             mine.append(c)
         if len(by_worker) == server.workers and all(len(v) == n for v in by_worker.values()):
             return list(by_worker.values())
-    raise AssertionError(f"40 connections did not reach every worker {n} times")
+    raise AssertionError(f"{CONNECTIONS_TO_REACH_EVERY_WORKER} connections did not reach every "
+                         f"worker {n} times")
 
 
 @pytest.fixture
