@@ -12,6 +12,12 @@
 // record_delivery() for the one-shot waiters a message answered, unsubscribe() for every other
 // ending; a deletion ends them all by itself. push::Subscriptions is the one caller of these.
 //
+// Redis mode (broker/redis_broker.h) puts a round trip behind publishing, deleting, channel info
+// and the first subscribe to a channel the node's cache does not hold: those come in a second,
+// callback form (`*_then`, prepare_subscribe()). The segment answers them at once, and the base
+// class's versions do exactly that, so push/ uses the callback forms everywhere and one code path
+// serves both modes.
+//
 // Single-threaded: one Broker per worker process, used from its loop only. Nothing throws.
 #pragma once
 
@@ -120,14 +126,47 @@ struct NextResult {
 };
 
 struct PublishResult {
-    Status status = Status::Ok;  // Ok or NoSpace
+    Status status = Status::Ok;  // Ok, NoSpace, or Unavailable (Redis mode)
     bool had_waiters = false;    // some worker held a waiter on the channel (201, else 202)
     ChannelInfo info{};          // after the publish
+    std::string error;           // Unavailable: why, for the 503 body
 };
 
 struct DeleteResult {
-    Status status = Status::Ok;  // Ok or NotFound
+    Status status = Status::Ok;  // Ok, NotFound, or Unavailable (Redis mode)
     ChannelInfo info{};          // before the deletion
+    std::string error;           // Unavailable: why
+};
+
+struct InfoResult {
+    Status status = Status::Ok;  // Ok, NotFound, or Unavailable (Redis mode)
+    ChannelInfo info{};
+    std::string error;  // Unavailable: why
+};
+
+// A publish in its callback form: the views must live only for the publish_then() call.
+struct PublishCall {
+    std::string_view key;
+    std::string_view content_type;
+    std::string_view event;
+    std::string_view body;
+    ChannelLimits limits{};
+    // The client's Idempotency-Key (scale-out.md), empty: none. Memory mode ignores it.
+    std::string_view idempotency_key;
+};
+
+// What prepare_subscribe() needs to know of the subscribers to come.
+struct PrepareRequest {
+    std::string_view key;
+    std::optional<MessageId> since;  // the id the subscriber names, if any
+    bool create_channel = true;      // push_authorized_channels_only off
+    std::uint32_t max_buffer = 0;    // the location's push_max_message_buffer_length
+    ChannelLimits limits_if_created{};
+};
+
+struct Prepared {
+    Status status = Status::Ok;  // Ok, or Unavailable: subscribe() cannot answer it
+    std::string error;           // Unavailable: why
 };
 
 // Server-wide figures for push_stub_status.
@@ -177,6 +216,28 @@ class Broker {
     virtual void record_delivery(const ChannelRef& channel, const Message& message,
                                  std::uint32_t delivered, std::uint32_t ended) = 0;
     virtual NextResult find_next(const ChannelRef& channel, MessageId since) = 0;
+
+    // ---- the callback forms (see the top of this file) ----
+    // Each calls `done` exactly once, at once or from the loop later; never after the Broker is
+    // destroyed. The base versions answer at once from the synchronous calls above.
+    virtual void publish_then(const PublishCall& call, std::function<void(PublishResult&&)> done) {
+        done(publish(call.key, call.content_type, call.event, call.body, call.limits));
+    }
+    virtual void delete_then(std::string_view key, std::function<void(DeleteResult&&)> done) {
+        done(delete_channel(key));
+    }
+    virtual void info_then(std::string_view key, std::function<void(InfoResult&&)> done) {
+        std::optional<ChannelInfo> found = info(key);
+        done(found ? InfoResult{Status::Ok, *found, {}} : InfoResult{Status::NotFound, {}, {}});
+    }
+    // Makes subscribe() able to answer a subscriber of `request.key` that names
+    // `request.since`: in Redis mode, the node's cache must hold the channel, synced with Redis
+    // at least up to `since`. Ok: call subscribe() now (in this callback).
+    virtual void prepare_subscribe(const PrepareRequest& request,
+                                   std::function<void(Prepared&&)> done) {
+        (void)request;
+        done(Prepared{});
+    }
 
     // ---- events ----
     virtual void set_listener(Listener* listener) = 0;

@@ -74,13 +74,13 @@ PublishResult ShmBroker::publish(std::string_view key, std::string_view content_
                                  const ChannelLimits& limits) {
     auto result = store_.publish(key, content_type, event, body, limits, now_ms());
     wake(result.wake_slots_mask);
-    return {result.status, result.wake_slots_mask != 0, result.info};
+    return {result.status, result.wake_slots_mask != 0, result.info, {}};
 }
 
 DeleteResult ShmBroker::delete_channel(std::string_view key) {
     auto result = store_.delete_channel(key, now_ms());
     wake(result.wake_slots_mask);
-    return {result.status, result.info};
+    return {result.status, result.info, {}};
 }
 
 std::optional<ChannelInfo> ShmBroker::info(std::string_view key) {

@@ -20,6 +20,8 @@ std::string_view describe(Status status) noexcept {
             return "channel was deleted";
         case Status::SubscriberShareFull:
             return "channels made by subscribers already fill their share of the segment";
+        case Status::Unavailable:
+            return "Redis unavailable";
     }
     return "unknown status";
 }

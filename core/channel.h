@@ -40,6 +40,9 @@ enum class Status : std::uint8_t {
     // A subscriber would create a channel, but the channels subscribers made (and no publisher
     // has published to yet) already take the segment's subscriber share: try again later.
     SubscriberShareFull,
+    // Redis mode: the store of record could not be reached within push_redis_command_timeout
+    // (or did not say whether a publish was kept); the result's `error` says why.
+    Unavailable,
 };
 
 // A short English phrase for logs and error bodies. The view is static.

@@ -1,12 +1,14 @@
 // The publisher location: POST/PUT store and fan out a message, GET reports
 // the channel, DELETE removes it (its held subscribers get 410).
 #include <algorithm>
+#include <memory>
 #include <variant>
 
 #include "core/log.h"
 #include "protocol/channel_info.h"
 #include "protocol/message_http.h"
 #include "protocol/response.h"
+#include "push/deferred.h"
 #include "push/locations.h"
 #include "push/responses.h"
 
@@ -14,6 +16,10 @@ namespace pushrelay::push {
 namespace {
 
 constexpr std::string_view kAllowedMethods = "GET, POST, PUT, DELETE, OPTIONS";
+// scale-out.md: an Idempotency-Key longer than this is refused (400).
+constexpr std::size_t kMaxIdempotencyKey = 128;
+// scale-out.md "Requests": a client told Redis is unavailable retries after this many seconds.
+constexpr std::string_view kRedisRetryAfterSeconds = "1";
 
 // The channel info body, in the format `accept` chooses (protocol.md), and its media type.
 std::string info_body(broker::Broker& broker, const std::string* accept,
@@ -36,6 +42,12 @@ void respond_info(broker::Broker& broker, http::Exchange& exchange, int status,
     exchange.respond(status, headers, std::move(body));
 }
 
+// 503 for a request that needed Redis (scale-out.md "Requests, with and without Redis").
+void respond_unavailable(http::Exchange& exchange, std::string_view error) {
+    respond_text(exchange, 503, "Redis unavailable: " + std::string(error) + "\n",
+                 {{"Retry-After", std::string(kRedisRetryAfterSeconds)}});
+}
+
 // The channel info answered for several channels (transports.md leaves it open,
 // doc/decisions.md): messages and subscribers summed, `requested` the most recent.
 void add_info(core::ChannelInfo& total, const core::ChannelInfo& info) {
@@ -44,43 +56,140 @@ void add_info(core::ChannelInfo& total, const core::ChannelInfo& info) {
     total.last_requested_ms = std::max(total.last_requested_ms, info.last_requested_ms);
 }
 
+std::optional<std::string> header_copy(const protocol::Request& req, std::string_view name) {
+    const std::string* value = req.header(name);
+    return value ? std::optional<std::string>(*value) : std::nullopt;
+}
+
 void publish(broker::Broker& broker, http::Exchange& exchange,
              const std::vector<std::string>& keys) {
     const protocol::Request& req = exchange.request();
-    PublishReply reply =
-        publish_message(broker, exchange.location(), keys, req.header("Content-Type"),
-                        req.header("X-EventSource-Event"), req.body, req.header("Accept"));
-    std::vector<protocol::Header> headers{{"Content-Type", reply.content_type}};
-    add_cors_headers(exchange.location(), headers);
-    exchange.respond(reply.status, headers, std::move(reply.body));
+    PublishInput input{keys,
+                       header_copy(req, "Content-Type"),
+                       header_copy(req, "X-EventSource-Event"),
+                       header_copy(req, "Accept"),
+                       header_copy(req, "Idempotency-Key"),
+                       req.body};
+    std::shared_ptr<Deferred> deferred = Deferred::watch(exchange);
+    publish_message(
+        broker, exchange.location(), std::move(input), [deferred](PublishReply&& reply) {
+            http::Exchange* exchange = deferred->take();
+            if (!exchange)
+                return;
+            reply.headers.insert(reply.headers.begin(), {"Content-Type", reply.content_type});
+            add_cors_headers(exchange->location(), reply.headers);
+            exchange->respond(reply.status, reply.headers, std::move(reply.body));
+        });
 }
 
-// Several channels: each deleted; 404 only when none existed.
-void delete_channel(broker::Broker& broker, http::Exchange& exchange,
-                    const std::vector<std::string>& keys) {
+// Several channels: each deleted in turn; 404 only when none existed.
+struct DeleteJob {
+    broker::Broker& broker;
+    std::shared_ptr<Deferred> deferred;
+    std::vector<std::string> keys;
+    std::size_t next = 0;
     bool found = false;
     core::ChannelInfo total;
-    for (const std::string& key : keys) {
-        auto result = broker.delete_channel(key);
-        if (result.status == core::Status::NotFound)
-            continue;
-        found = true;
-        add_info(total, result.info);
+};
+
+void delete_next(std::shared_ptr<DeleteJob> job) {
+    if (job->next == job->keys.size()) {
+        http::Exchange* exchange = job->deferred->take();
+        if (!exchange)
+            return;
+        if (!job->found)
+            return respond_empty(*exchange, 404);
+        return respond_info(job->broker, *exchange, 200, job->total);
     }
-    if (!found) {
-        respond_empty(exchange, 404);
-        return;
-    }
-    respond_info(broker, exchange, 200, total);
+    const std::string& key = job->keys[job->next++];
+    job->broker.delete_then(key, [job](broker::DeleteResult&& result) {
+        if (result.status == core::Status::Unavailable) {
+            if (http::Exchange* exchange = job->deferred->take())
+                respond_unavailable(*exchange, result.error);
+            return;
+        }
+        if (result.status != core::Status::NotFound) {
+            job->found = true;
+            add_info(job->total, result.info);
+        }
+        delete_next(job);
+    });
+}
+
+void delete_channel(broker::Broker& broker, http::Exchange& exchange,
+                    const std::vector<std::string>& keys) {
+    delete_next(std::make_shared<DeleteJob>(
+        DeleteJob{broker, Deferred::watch(exchange), keys, 0, false, {}}));
 }
 
 void channel_info(broker::Broker& broker, http::Exchange& exchange, const std::string& key) {
-    auto info = broker.info(key);
-    if (!info) {
-        respond_empty(exchange, 404);
-        return;
+    std::shared_ptr<Deferred> deferred = Deferred::watch(exchange);
+    broker.info_then(key, [&broker, deferred](broker::InfoResult&& result) {
+        http::Exchange* exchange = deferred->take();
+        if (!exchange)
+            return;
+        if (result.status == core::Status::Unavailable)
+            return respond_unavailable(*exchange, result.error);
+        if (result.status == core::Status::NotFound)
+            return respond_empty(*exchange, 404);
+        respond_info(broker, *exchange, 200, result.info);
+    });
+}
+
+// One publish_message() in progress: the channels left, and what the ones done said.
+struct PublishJob {
+    broker::Broker& broker;
+    const conf::Location& location;
+    PublishInput input;
+    std::function<void(PublishReply&&)> done;
+    std::size_t next = 0;
+    bool had_waiters = false;
+    core::ChannelInfo total;
+};
+
+PublishReply refusal(const broker::PublishResult& result, std::string_view key) {
+    if (result.status == core::Status::Unavailable) {
+        return {503,
+                "text/plain",
+                "Redis unavailable: " + result.error + "\n",
+                {{"Retry-After", std::string(kRedisRetryAfterSeconds)}}};
     }
-    respond_info(broker, exchange, 200, *info);
+    LOG_ERROR("publish to \"%s\" refused: the shared segment is full (push_max_reserved_memory)",
+              log::escape(key).c_str());
+    return {507,
+            "text/plain",
+            "507 Insufficient Storage: the shared segment is full; the message was not "
+            "stored. Retry once messages expire or channels are deleted.\n",
+            {}};
+}
+
+// An absent header as the empty view (value_or("") would view a temporary).
+std::string_view view_of(const std::optional<std::string>& header) {
+    return header ? std::string_view(*header) : std::string_view();
+}
+
+// One copy in each channel, each with its own id. A refusal stops at that channel: the copies
+// before it stay (they may have been delivered already).
+void publish_next(std::shared_ptr<PublishJob> job) {
+    PublishInput& in = job->input;
+    if (job->next == in.keys.size()) {
+        PublishReply reply;
+        reply.status = job->had_waiters ? 201 : 202;
+        reply.body = info_body(job->broker, in.accept ? &*in.accept : nullptr, job->total,
+                               &reply.content_type);
+        return job->done(std::move(reply));
+    }
+    const std::string& key = in.keys[job->next++];
+    broker::PublishCall call{
+        key,     view_of(in.content_type),           view_of(in.event),
+        in.body, channel_limits(job->location.push), view_of(in.idempotency_key)};
+    job->broker.publish_then(call, [job, &key](broker::PublishResult&& result) {
+        if (result.status != core::Status::Ok)
+            return job->done(refusal(result, key));
+        job->had_waiters = job->had_waiters || result.had_waiters;
+        add_info(job->total, result.info);
+        publish_next(job);
+    });
 }
 
 }  // namespace
@@ -97,38 +206,20 @@ core::ChannelLimits channel_limits(const conf::PushSettings& push) {
     return limits;
 }
 
-PublishReply publish_message(broker::Broker& broker, const conf::Location& location,
-                             const std::vector<std::string>& keys, const std::string* content_type,
-                             const std::string* event, std::string_view body,
-                             const std::string* accept) {
-    if (content_type && protocol::is_message_http(*content_type)) {
-        auto parsed = protocol::parse_message_http(body);
+void publish_message(broker::Broker& broker, const conf::Location& location, PublishInput input,
+                     std::function<void(PublishReply&&)> done) {
+    if (input.content_type && protocol::is_message_http(*input.content_type)) {
+        auto parsed = protocol::parse_message_http(input.body);
         if (auto* err = std::get_if<std::string>(&parsed))
-            return {400, "text/plain", "Malformed message/http body: " + *err + "\n"};
+            return done({400, "text/plain", "Malformed message/http body: " + *err + "\n", {}});
     }
-    // One copy in each channel, each with its own id. A full segment stops at that channel:
-    // the copies before it stay (they may have been delivered already).
-    bool had_waiters = false;
-    core::ChannelInfo total;
-    for (const std::string& key : keys) {
-        auto result = broker.publish(key, content_type ? *content_type : "", event ? *event : "",
-                                     body, channel_limits(location.push));
-        if (result.status == core::Status::NoSpace) {
-            LOG_ERROR(
-                "publish to \"%s\" refused: the shared segment is full "
-                "(push_max_reserved_memory)",
-                log::escape(key).c_str());
-            return {507, "text/plain",
-                    "507 Insufficient Storage: the shared segment is full; the message was not "
-                    "stored. Retry once messages expire or channels are deleted.\n"};
-        }
-        had_waiters = had_waiters || result.had_waiters;
-        add_info(total, result.info);
+    if (input.idempotency_key &&
+        (input.idempotency_key->empty() || input.idempotency_key->size() > kMaxIdempotencyKey)) {
+        return done(
+            {400, "text/plain", "400 Bad Request: Idempotency-Key must be 1 to 128 bytes.\n", {}});
     }
-    PublishReply reply;
-    reply.status = had_waiters ? 201 : 202;
-    reply.body = info_body(broker, accept, total, &reply.content_type);
-    return reply;
+    publish_next(std::make_shared<PublishJob>(
+        PublishJob{broker, location, std::move(input), std::move(done), 0, false, {}}));
 }
 
 // Transport selection row 1 on a publisher: WebSocket publishing if the location takes it, else

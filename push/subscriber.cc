@@ -4,6 +4,7 @@
 #include "protocol/message_id.h"
 #include "protocol/query.h"
 #include "protocol/response.h"
+#include "push/deferred.h"
 #include "push/delivery.h"
 #include "push/locations.h"
 #include "push/long_poll.h"
@@ -334,21 +335,12 @@ void subscribe_multiplexed(broker::Broker& broker, Subscriptions& subscriptions,
         multiplex->stop();
 }
 
-void subscribe(broker::Broker& broker, Subscriptions& subscriptions, WebSockets& websockets,
-               bool stopping, http::Exchange& exchange, const std::vector<std::string>& keys) {
+// Once the broker can answer every channel of the request (prepare_next()): the subscription.
+void subscribe_prepared(broker::Broker& broker, Subscriptions& subscriptions, bool stopping,
+                        http::Exchange& exchange, const std::vector<std::string>& keys,
+                        Served served, const Opener& opener) {
     const protocol::Request& req = exchange.request();
     const conf::PushSettings& push = exchange.location().push;
-    const Served served = select_transport(req, push.transports);
-    if (served == Served::Forbidden)
-        return respond_empty(exchange, 403);
-    Opener opener{websockets, std::nullopt};
-    if (served == Served::WebSocket) {
-        // Handshake errors are plain HTTP, before the broker is asked anything.
-        auto handshake = ws::check_handshake(req);
-        if (auto* refused = std::get_if<ws::Refused>(&handshake))
-            return respond_text(exchange, refused->status, refused->body);
-        opener.accepted = std::get<ws::Accepted>(handshake);
-    }
     if (keys.size() > 1)
         return subscribe_multiplexed(broker, subscriptions, stopping, exchange, keys, served,
                                      opener);
@@ -382,6 +374,71 @@ void subscribe(broker::Broker& broker, Subscriptions& subscriptions, WebSockets&
     } else {
         respond_not_modified(exchange);
     }
+}
+
+// The channels a request subscribes to, made ready in the broker one after the other (Redis mode:
+// the node's cache must hold them), then subscribe_prepared(); 503 if Redis is needed and down.
+struct Preparation {
+    broker::Broker& broker;
+    Subscriptions& subscriptions;
+    bool stopping;
+    std::shared_ptr<Deferred> deferred;
+    std::vector<std::string> keys;
+    std::optional<protocol::IdList> named;
+    Served served;
+    Opener opener;
+    std::size_t next = 0;
+};
+
+void prepare_next(std::shared_ptr<Preparation> job) {
+    if (job->next == job->keys.size()) {
+        if (http::Exchange* exchange = job->deferred->take())
+            subscribe_prepared(job->broker, job->subscriptions, job->stopping, *exchange, job->keys,
+                               job->served, job->opener);
+        return;
+    }
+    const std::size_t i = job->next++;
+    http::Exchange* exchange = job->deferred->exchange();
+    if (!exchange)
+        return;
+    const conf::PushSettings& push = exchange->location().push;
+    core::ChannelLimits limits;
+    limits.channel_timeout_ms = push.channel_timeout.count();
+    broker::PrepareRequest request{
+        job->keys[i],
+        job->named ? std::optional(protocol::resume_point(*job->named, i, job->keys.size()))
+                   : std::nullopt,
+        !push.authorized_channels_only, push.max_buffer, limits};
+    job->broker.prepare_subscribe(request, [job](broker::Prepared&& prepared) {
+        if (prepared.status == core::Status::Ok)
+            return prepare_next(job);
+        if (http::Exchange* exchange = job->deferred->take())
+            respond_text(*exchange, 503, "Redis unavailable: " + prepared.error + "\n",
+                         {{"Retry-After", "1"}});
+    });
+}
+
+void subscribe(broker::Broker& broker, Subscriptions& subscriptions, WebSockets& websockets,
+               bool stopping, http::Exchange& exchange, const std::vector<std::string>& keys) {
+    const protocol::Request& req = exchange.request();
+    const conf::PushSettings& push = exchange.location().push;
+    const Served served = select_transport(req, push.transports);
+    if (served == Served::Forbidden)
+        return respond_empty(exchange, 403);
+    Opener opener{websockets, std::nullopt};
+    if (served == Served::WebSocket) {
+        // Handshake errors are plain HTTP, before the broker is asked anything.
+        auto handshake = ws::check_handshake(req);
+        if (auto* refused = std::get_if<ws::Refused>(&handshake))
+            return respond_text(exchange, refused->status, refused->body);
+        opener.accepted = std::get<ws::Accepted>(handshake);
+    }
+    std::optional<protocol::IdList> named;
+    if (!named_id(req, &named))
+        return respond_text(exchange, 400, "Message ID invalid");
+    prepare_next(std::make_shared<Preparation>(Preparation{broker, subscriptions, stopping,
+                                                           Deferred::watch(exchange), keys,
+                                                           std::move(named), served, opener}));
 }
 
 }  // namespace

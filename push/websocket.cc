@@ -67,6 +67,9 @@ class Endpoint final : public ws::SessionObserver {
   public:
     Endpoint(WebSockets& owner, ws::SessionOptions options, bool meta)
         : owner_(owner), options_(options), meta_(meta) {}
+    ~Endpoint() override { *alive_ = false; }
+    Endpoint(const Endpoint&) = delete;
+    Endpoint& operator=(const Endpoint&) = delete;
 
     // The 101 is written: the session starts with what was queued before it. `on_end` gives
     // back what the request held (a limit_conn count) when the session ends.
@@ -121,6 +124,8 @@ class Endpoint final : public ws::SessionObserver {
     std::vector<core::SharedBytes> pending_;  // before the 101 is written
     std::optional<CloseFrame> pending_close_;
     std::function<void()> on_end_;  // run by end(); not when the worker's registry goes
+    // False once destroyed: a publish answered after the client left finds nobody to tell.
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 // A WebSocket subscriber: one frame per message on its endpoint's session.
@@ -170,15 +175,17 @@ class WebSocketSubscriber final : public Subscription {
 
 void Endpoint::message_received(ws::Session& session, ws::Opcode opcode, std::string_view payload) {
     // Only publishers accept messages (a subscriber's session refuses them with 1008).
-    static const std::string kOctetStream = "application/octet-stream";
-    const std::string* type = nullptr;
+    std::optional<std::string> type = content_type;
     if (opcode == ws::Opcode::Binary)
-        type = &kOctetStream;
-    else if (content_type)
-        type = &*content_type;
-    PublishReply reply = publish_message(owner_.broker(), *location, keys, type, nullptr, payload,
-                                         accept ? &*accept : nullptr);
-    session.send(ws::shared_frame(ws::Opcode::Text, reply.body));
+        type = "application/octet-stream";
+    PublishInput input{keys,   std::move(type), std::nullopt,
+                       accept, std::nullopt,    std::string(payload)};
+    // Replies go out in publish order: the broker answers its publishes in the order made.
+    publish_message(owner_.broker(), *location, std::move(input),
+                    [this, alive = alive_, &session](PublishReply&& reply) {
+                        if (*alive && session_.get() == &session)
+                            session.send(ws::shared_frame(ws::Opcode::Text, reply.body));
+                    });
 }
 
 void Endpoint::end() {

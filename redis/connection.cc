@@ -22,37 +22,6 @@ constexpr double kJitter = 0.2;
 // libev may run a timer a hair before the deadline computed with ev_now: within this, it is due.
 constexpr double kTimerSlack = 1e-3;
 
-Value to_value(const redisReply* reply) {
-    Value value;
-    switch (reply->type) {
-        case REDIS_REPLY_STRING:
-            value.type = Value::Type::String;
-            value.string.assign(reply->str, reply->len);
-            break;
-        case REDIS_REPLY_STATUS:
-            value.type = Value::Type::Status;
-            value.string.assign(reply->str, reply->len);
-            break;
-        case REDIS_REPLY_ERROR:
-            value.type = Value::Type::Error;
-            value.string.assign(reply->str, reply->len);
-            break;
-        case REDIS_REPLY_INTEGER:
-            value.type = Value::Type::Integer;
-            value.integer = reply->integer;
-            break;
-        case REDIS_REPLY_ARRAY:
-            value.type = Value::Type::Array;
-            value.elements.reserve(reply->elements);
-            for (size_t i = 0; i < reply->elements; ++i)
-                value.elements.push_back(to_value(reply->element[i]));
-            break;
-        default:
-            break;
-    }
-    return value;
-}
-
 // The first word of an error reply ("WRONGPASS", "NOSCRIPT", "LOADING"); "" for anything else.
 std::string_view error_code(const Value& value) {
     if (value.type != Value::Type::Error)
@@ -503,7 +472,7 @@ void Connection::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
                    Outcome::Lost, true);
         return;
     }
-    self->on_value(to_value(static_cast<const redisReply*>(reply)));
+    self->on_value(to_value(*static_cast<const redisReply*>(reply)));
 }
 
 void Connection::on_reply_timer(struct ev_loop*, ev_timer* w, int) {

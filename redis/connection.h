@@ -39,18 +39,11 @@
 #include <string_view>
 #include <vector>
 
+#include "redis/value.h"
+
 struct redisAsyncContext;
 
 namespace pushrelay::redis {
-
-// A Redis (RESP2) reply, owned: copied out of hiredis's reply before hiredis frees it.
-struct Value {
-    enum class Type : std::uint8_t { Nil, Integer, String, Status, Error, Array };
-    Type type = Type::Nil;
-    long long integer = 0;        // Integer
-    std::string string;           // String, Status, Error: the bytes, binary-safe
-    std::vector<Value> elements;  // Array
-};
 
 // How a command ended. Only Ok carries a usable value.
 enum class Outcome : std::uint8_t {

@@ -491,21 +491,21 @@ std::vector<std::string> notify_args(const Target& target) {
 // reads return zeros, and error() says which element was wrong.
 class ReplyReader {
   public:
-    ReplyReader(const redisReply& reply, std::string_view script) : script_(script) {
-        if (reply.type == REDIS_REPLY_ERROR)
-            error_ = std::string(script) + ": " + std::string(reply.str, reply.len);
-        else if (reply.type != REDIS_REPLY_ARRAY)
+    ReplyReader(const Value& reply, std::string_view script) : script_(script) {
+        if (reply.type == Value::Type::Error)
+            error_ = std::string(script) + ": " + reply.string;
+        else if (reply.type != Value::Type::Array)
             error_ = std::string(script) + ": the reply is not an array";
         else
             reply_ = &reply;
     }
 
-    std::size_t size() const { return reply_ ? reply_->elements : 0; }
+    std::size_t size() const { return reply_ ? reply_->elements.size() : 0; }
     bool failed() const { return !error_.empty(); }
     const ReplyError& error() const { return error_; }
 
     long long integer(const char* what) {
-        const redisReply* e = next(what, REDIS_REPLY_INTEGER);
+        const Value* e = next(what, Value::Type::Integer);
         return e ? e->integer : 0;
     }
 
@@ -517,8 +517,8 @@ class ReplyReader {
     }
 
     std::string string(const char* what) {
-        const redisReply* e = next(what, REDIS_REPLY_STRING);
-        return e ? std::string(e->str, e->len) : std::string();
+        const Value* e = next(what, Value::Type::String);
+        return e ? e->string : std::string();
     }
 
     std::uint64_t gen(const char* what) {
@@ -550,7 +550,7 @@ class ReplyReader {
 
     // A nested array, read by its own reader.
     ReplyReader array(const char* what) {
-        const redisReply* e = next(what, REDIS_REPLY_ARRAY);
+        const Value* e = next(what, Value::Type::Array);
         if (!e)
             return ReplyReader(error_);
         return ReplyReader(*e, script_);
@@ -570,14 +570,14 @@ class ReplyReader {
   private:
     explicit ReplyReader(const ReplyError& error) : error_(error) {}
 
-    const redisReply* next(const char* what, int type) {
+    const Value* next(const char* what, Value::Type type) {
         if (failed())
             return nullptr;
-        if (index_ >= reply_->elements) {
+        if (index_ >= reply_->elements.size()) {
             fail(what, "is missing");
             return nullptr;
         }
-        const redisReply* e = reply_->element[index_++];
+        const Value* e = &reply_->elements[index_++];
         if (e->type != type) {
             fail(what, "has the wrong type");
             return nullptr;
@@ -585,7 +585,7 @@ class ReplyReader {
         return e;
     }
 
-    const redisReply* reply_ = nullptr;
+    const Value* reply_ = nullptr;
     std::string_view script_;
     std::size_t index_ = 0;
     ReplyError error_;
@@ -624,8 +624,7 @@ InfoReply read_info(ReplyReader& in) {
     return info;
 }
 
-std::variant<InfoReply, ReplyError> parse_info_shape(const redisReply& reply,
-                                                     std::string_view script) {
+std::variant<InfoReply, ReplyError> parse_info_shape(const Value& reply, std::string_view script) {
     ReplyReader in(reply, script);
     const std::string status = in.string("status");
     if (in.failed() || status == "absent")
@@ -725,7 +724,7 @@ ScriptCall receipt_call(const Target& target, const std::vector<Receipt>& receip
     return call;
 }
 
-std::variant<PublishReply, ReplyError> parse_publish_reply(const redisReply& reply) {
+std::variant<PublishReply, ReplyError> parse_publish_reply(const Value& reply) {
     ReplyReader in(reply, "publish");
     PublishReply out;
     out.id = in.id("id");
@@ -737,7 +736,7 @@ std::variant<PublishReply, ReplyError> parse_publish_reply(const redisReply& rep
     return result(in, out);
 }
 
-std::variant<FetchReply, ReplyError> parse_fetch_reply(const redisReply& reply) {
+std::variant<FetchReply, ReplyError> parse_fetch_reply(const Value& reply) {
     ReplyReader in(reply, "fetch");
     FetchReply out;
     const std::string status = in.string("status");
@@ -765,15 +764,15 @@ std::variant<FetchReply, ReplyError> parse_fetch_reply(const redisReply& reply) 
     return result(in, out);
 }
 
-std::variant<InfoReply, ReplyError> parse_info_reply(const redisReply& reply) {
+std::variant<InfoReply, ReplyError> parse_info_reply(const Value& reply) {
     return parse_info_shape(reply, "info");
 }
 
-std::variant<InfoReply, ReplyError> parse_delete_reply(const redisReply& reply) {
+std::variant<InfoReply, ReplyError> parse_delete_reply(const Value& reply) {
     return parse_info_shape(reply, "delete");
 }
 
-std::variant<CountReply, ReplyError> parse_count_reply(const redisReply& reply) {
+std::variant<CountReply, ReplyError> parse_count_reply(const Value& reply) {
     ReplyReader in(reply, "count");
     CountReply out;
     out.status = lease_status(in);
@@ -781,7 +780,7 @@ std::variant<CountReply, ReplyError> parse_count_reply(const redisReply& reply) 
     return result(in, out);
 }
 
-std::variant<KickReply, ReplyError> parse_kick_reply(const redisReply& reply) {
+std::variant<KickReply, ReplyError> parse_kick_reply(const Value& reply) {
     ReplyReader in(reply, "kick");
     KickReply out;
     out.status = lease_status(in);
@@ -789,7 +788,7 @@ std::variant<KickReply, ReplyError> parse_kick_reply(const redisReply& reply) {
     return result(in, out);
 }
 
-std::variant<ReceiptReply, ReplyError> parse_receipt_reply(const redisReply& reply) {
+std::variant<ReceiptReply, ReplyError> parse_receipt_reply(const Value& reply) {
     ReplyReader in(reply, "receipt");
     ReceiptReply out;
     out.exists = lease_status(in) == LeaseStatus::Ok;

@@ -8,8 +8,6 @@
 // of script_source() and the same call once more.
 #pragma once
 
-#include <hiredis/hiredis.h>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,6 +18,7 @@
 #include "core/channel.h"
 #include "core/message_id.h"
 #include "redis/keys.h"
+#include "redis/value.h"
 
 namespace pushrelay::redis {
 
@@ -115,7 +114,7 @@ struct PublishReply {
     bool created = false;           // this publish created the channel
     bool duplicate = false;         // a seen idempotency member: id is the first publish's
 };
-std::variant<PublishReply, ReplyError> parse_publish_reply(const redisReply& reply);
+std::variant<PublishReply, ReplyError> parse_publish_reply(const Value& reply);
 
 struct StoredMessage {
     core::MessageId id;
@@ -137,7 +136,7 @@ struct FetchReply {
     std::optional<core::MessageId> newest;  // the last id assigned; nullopt: none yet
     std::vector<StoredMessage> messages;    // oldest first, none expired, at most max_messages
 };
-std::variant<FetchReply, ReplyError> parse_fetch_reply(const redisReply& reply);
+std::variant<FetchReply, ReplyError> parse_fetch_reply(const Value& reply);
 
 // Channel info, as Redis sees it (delete returns the one from before).
 struct InfoReply {
@@ -148,8 +147,8 @@ struct InfoReply {
     std::uint64_t subscribers = 0;          // waiters in live leases, all nodes
     std::optional<core::MessageId> newest;  // the last id assigned
 };
-std::variant<InfoReply, ReplyError> parse_info_reply(const redisReply& reply);
-std::variant<InfoReply, ReplyError> parse_delete_reply(const redisReply& reply);
+std::variant<InfoReply, ReplyError> parse_info_reply(const Value& reply);
+std::variant<InfoReply, ReplyError> parse_delete_reply(const Value& reply);
 
 enum class LeaseStatus {
     Ok,
@@ -162,13 +161,13 @@ struct CountReply {
     LeaseStatus status = LeaseStatus::Ok;
     std::uint64_t subscribers = 0;  // waiters in live leases after the update
 };
-std::variant<CountReply, ReplyError> parse_count_reply(const redisReply& reply);
+std::variant<CountReply, ReplyError> parse_count_reply(const Value& reply);
 
 struct KickReply {
     LeaseStatus status = LeaseStatus::Ok;
     std::uint64_t seq = 0;  // `last`: the new kick sequence
 };
-std::variant<KickReply, ReplyError> parse_kick_reply(const redisReply& reply);
+std::variant<KickReply, ReplyError> parse_kick_reply(const Value& reply);
 
 struct ReceiptReply {
     bool exists = false;
@@ -176,6 +175,6 @@ struct ReceiptReply {
     std::uint64_t stored = 0;               // messages left
     std::optional<core::MessageId> oldest;  // the oldest left
 };
-std::variant<ReceiptReply, ReplyError> parse_receipt_reply(const redisReply& reply);
+std::variant<ReceiptReply, ReplyError> parse_receipt_reply(const Value& reply);
 
 }  // namespace pushrelay::redis

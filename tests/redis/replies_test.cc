@@ -29,7 +29,7 @@ ReplyPtr read_resp(const std::string& bytes) {
 template <typename Parse>
 std::string error_of(Parse parse, const std::string& resp) {
     const ReplyPtr reply = read_resp(resp);
-    const auto parsed = parse(*reply);
+    const auto parsed = parse(to_value(*reply));
     return parsed.index() == 1 ? std::get<1>(parsed) : "(parsed)";
 }
 
@@ -62,7 +62,7 @@ TEST(Replies, WellFormedRepliesParse) {
     const ReplyPtr fetch = read_resp(
         "*6\r\n$2\r\nok\r\n$2\r\n1f\r\n:1\r\n:10\r\n:2\r\n"
         "*1\r\n*5\r\n:10\r\n:2\r\n$1\r\nt\r\n$1\r\nb\r\n:0\r\n");
-    const auto parsed = parse_fetch_reply(*fetch);
+    const auto parsed = parse_fetch_reply(to_value(*fetch));
     ASSERT_EQ(parsed.index(), 0u) << std::get<1>(parsed);
     const FetchReply& reply = std::get<0>(parsed);
     EXPECT_EQ(reply.gen, 0x1fu);

@@ -75,7 +75,7 @@ inline ReplyPtr run(redisContext* context, const ScriptCall& call) {
 template <typename Parse>
 auto run_parsed(redisContext* context, const ScriptCall& call, Parse parse) {
     ReplyPtr reply = run(context, call);
-    auto parsed = parse(*reply);
+    auto parsed = parse(to_value(*reply));
     if (parsed.index() != 0)
         throw std::runtime_error(std::get<1>(parsed));
     return std::get<0>(std::move(parsed));
