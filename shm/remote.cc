@@ -32,8 +32,9 @@ Channel* cache_entry(Root& root, std::string_view key, const ChannelLimits& limi
 
 // Frees room for an insert_remote() by emptying the queues of channels no waiter here needs,
 // the oldest-created first (the channel list's tail), one channel per evict_next(). The list is
-// walked once for the whole insert, so running out of space costs O(channels), however many
-// channels go. Allocation attempts between two evictions leave the list as it is.
+// walked once per allocation (an insert makes two at most), so running out of space costs
+// O(channels), however many channels go. Allocation attempts between two evictions leave the
+// list as it is.
 class CacheEvictor {
   public:
     CacheEvictor(Root& root, const Channel* keep, std::int64_t now_ms)

@@ -206,7 +206,8 @@ class Store {
     };
 
     // Removes the channel and its messages (pinned ones live on until unpinned) and posts
-    // Deleted{uid} to every slot holding waiters; their waiters are no longer counted.
+    // Deleted{uid} to every slot holding waiters or wanting it (want_remote()), once each; their
+    // waiters are no longer counted.
     DeleteResult delete_channel(std::string_view key, std::int64_t now_ms) noexcept;
 
     // The channel's counts, or nullopt if it does not exist. Drops its expired messages first.
@@ -248,7 +249,8 @@ class Store {
     // later than the channel's last id, the last id becomes `newest` (no message is made: ids go
     // on from Redis'). Posts Live{uid} to every slot that wanted it and returns those slots (the
     // caller writes their eventfds). 0 with nothing posted when the segment cannot take the
-    // channel. A death midway may leave the wants in place: the relay's retry posts again.
+    // channel. A death midway may leave the wants in place: the relay's retry posts again. A
+    // cached channel of another generation is the relay's to delete first: `gen` replaces it.
     std::uint64_t set_remote_live(std::string_view key, std::uint64_t gen,
                                   std::optional<core::MessageId> newest,
                                   const ChannelLimits& limits, std::int64_t now_ms) noexcept;
@@ -353,8 +355,8 @@ class Store {
     // For the master after the worker on `slot` died or exited: zeroes the slot's waiter counts
     // in every channel (O(channels): a rare path), unpins its undrained events, empties its
     // mailbox, gives back every pin the worker took on the slot (drained events, subscribe and
-    // find_next results), and forgets the slot's worker and its connection count
-    // (Stats::workers, Stats::connections). If the worker died holding the lock, this call
+    // find_next results), forgets the slot's wants (want_remote()), its worker and its connection
+    // count (Stats::workers, Stats::connections). If the worker died holding the lock, this call
     // repairs the store first (O(channels + messages)), so it never waits on the dead worker.
     // Precondition: no live process still holds pins taken on `slot`.
     void reset_slot(int slot, std::int64_t now_ms) noexcept;
