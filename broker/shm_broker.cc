@@ -159,6 +159,8 @@ void ShmBroker::dispatch(shm::Store::Event& event) {
         case shm::Store::Event::Reset:
             listener_->on_grip_recover();
             break;
+        case shm::Store::Event::Live:
+            break;  // Redis mode's cache only: nothing of this broker's wants a channel live
     }
 }
 
