@@ -152,6 +152,8 @@ void ShmBroker::dispatch(shm::Store::Event& event) {
         }
         case shm::Store::Event::Deleted:
             listener_->on_deleted(event.uid);
+            if (live_handler_)
+                live_handler_(event.uid);  // a wanted channel gone ends the wait as well
             break;
         case shm::Store::Event::Kick:
             listener_->on_kick(event.uid, event.before_seq);
@@ -160,7 +162,9 @@ void ShmBroker::dispatch(shm::Store::Event& event) {
             listener_->on_grip_recover();
             break;
         case shm::Store::Event::Live:
-            break;  // Redis mode's cache only: nothing of this broker's wants a channel live
+            if (live_handler_)
+                live_handler_(event.uid);
+            break;
     }
 }
 
