@@ -1,8 +1,9 @@
 // pushrelay: a standalone HTTP push relay server. See README.md and pushrelay(8).
-// The master knows nothing of the worker: this is where the two are wired.
+// The master knows nothing of the worker or the relay: this is where they are wired.
 #include "master/master.h"
+#include "relay/relay.h"
 #include "worker/worker.h"
 
 int main(int argc, char** argv) {
-    return pushrelay::master::main(argc, argv, pushrelay::worker::run);
+    return pushrelay::master::main(argc, argv, {pushrelay::worker::run, pushrelay::relay::run});
 }

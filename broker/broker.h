@@ -160,7 +160,6 @@ struct PrepareRequest {
     std::string_view key;
     std::optional<MessageId> since;  // the id the subscriber names, if any
     bool create_channel = true;      // push_authorized_channels_only off
-    std::uint32_t max_buffer = 0;    // the location's push_max_message_buffer_length
     ChannelLimits limits_if_created{};
 };
 

@@ -152,12 +152,18 @@ void ShmBroker::dispatch(shm::Store::Event& event) {
         }
         case shm::Store::Event::Deleted:
             listener_->on_deleted(event.uid);
+            if (live_handler_)
+                live_handler_(event.uid);  // a wanted channel gone ends the wait as well
             break;
         case shm::Store::Event::Kick:
             listener_->on_kick(event.uid, event.before_seq);
             break;
         case shm::Store::Event::Reset:
             listener_->on_grip_recover();
+            break;
+        case shm::Store::Event::Live:
+            if (live_handler_)
+                live_handler_(event.uid);
             break;
     }
 }

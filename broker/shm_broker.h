@@ -12,6 +12,7 @@
 #include <ev.h>
 
 #include <array>
+#include <functional>
 #include <vector>
 
 #include "broker/broker.h"
@@ -39,6 +40,11 @@ class ShmBroker final : public Broker {
     NextResult find_next(const ChannelRef& channel, MessageId since) override;
 
     void set_listener(Listener* listener) override { listener_ = listener; }
+    // Redis mode (RedisBroker, which serves from this one): told when a channel this worker
+    // wanted turned live in the cache, or was deleted (either ends the wait for it).
+    void set_live_handler(std::function<void(std::uint64_t uid)> handler) {
+        live_handler_ = std::move(handler);
+    }
     void dispatch_events() override;
 
     void expire() override;
@@ -66,6 +72,7 @@ class ShmBroker final : public Broker {
     std::array<int, core::kMaxWorkerSlots> wake_fds_;
     struct ev_loop* loop_;
     Listener* listener_ = nullptr;
+    std::function<void(std::uint64_t uid)> live_handler_;
     std::vector<shm::Store::Event> events_;  // reused by dispatch_events
 };
 

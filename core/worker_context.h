@@ -8,6 +8,7 @@
 
 #include <array>
 #include <csignal>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,21 @@ struct WorkerContext {
     int slot;  // this worker's mailbox and subscriber-count slot
     // One eventfd per slot: a worker that posts an event into slot N's mailbox writes wake_fds[N].
     std::array<int, kMaxWorkerSlots> wake_fds;
+    // Redis mode (config->redis.enabled()): this node's id, and the relay's datagram socket that
+    // asks for a channel are written to (-1 otherwise).
+    std::uint64_t node_id = 0;
+    int relay_fd = -1;
 };
+
+// What the master hands the Redis relay process (relay/relay.h), forked in Redis mode only.
+struct RelayContext {
+    const conf::Config* config;
+    shm::Store* store;
+    std::array<int, kMaxWorkerSlots> wake_fds;  // the relay posts events to every slot
+    std::uint64_t node_id;
+    int ask_fd;  // the datagram socket workers' asks arrive on (read end)
+};
+using RelayMain = int (*)(const RelayContext& context);
 
 // The worker entry point: runs until told to stop and returns the exit status for _exit().
 using WorkerMain = int (*)(const WorkerContext& context);

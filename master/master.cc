@@ -1,12 +1,14 @@
 #include "master/master.h"
 
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include <ctime>
 #include <memory>
 #include <optional>
+#include <random>
 
 #include "conf/conf.h"
 #include "core/clock.h"
@@ -109,15 +112,11 @@ void raise_fd_limit(const conf::Config& config) {
     }
 }
 
-// Redis mode (shared/scale-out.md) is read and checked but not built yet. Said once per conf
-// the master applies (start, reload), so that nobody takes the nodes for sharing channels.
-void warn_redis_not_built(const conf::Config& config) {
-    if (!config.redis.enabled())
-        return;
-    LOG_WARN(
-        "push_redis_url %s: Redis mode is not built yet; this node serves every channel "
-        "from its own shared segment",
-        config.redis.urls.front().describe().c_str());
+// A node's id in Redis mode (scale-out.md "Processes and connections"): random at every start,
+// so a restarted node never takes over its predecessor's leases (they lapse on their own).
+std::uint64_t draw_node_id() {
+    std::random_device device;
+    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
 }
 
 void notify(const std::string& state) {
@@ -131,14 +130,14 @@ class Master {
     // `store` is bound to `segment`'s mapping, which moving the Segment object leaves in place.
     Master(const Options& options, std::unique_ptr<conf::Config> config, shm::Segment segment,
            shm::Store store, limit::ZoneSet limit_zones, std::vector<core::Listener> listeners,
-           core::WorkerMain worker_main)
+           Children children)
         : options_(options),
           config_(std::move(config)),
           segment_(std::move(segment)),
           store_(std::move(store)),
           limit_zones_(std::move(limit_zones)),
           listeners_(std::move(listeners)),
-          worker_main_(worker_main) {}
+          children_(children) {}
 
     Master(const Master&) = delete;
     Master& operator=(const Master&) = delete;
@@ -153,7 +152,11 @@ class Master {
     };
 
     bool create_wake_fds();
+    bool create_relay_socket();
     void spawn(int slot);
+    void spawn_relay();
+    void retire_relay();
+    bool reap_relay(pid_t pid, int status);
     void reap_children();
     void signal_workers(int signo);
     bool any_worker_alive() const;
@@ -168,8 +171,14 @@ class Master {
     shm::Store store_;
     limit::ZoneSet limit_zones_;  // config_'s; workers of older generations keep their own maps
     std::vector<core::Listener> listeners_;
-    core::WorkerMain worker_main_;
+    Children children_;
     std::array<int, shm::kMaxWorkerSlots> wake_fds_{};
+    // Redis mode: workers write their asks to relay_fds_[1], the relay reads relay_fds_[0]. The
+    // master keeps both, so asks sent while the relay restarts wait for the new one.
+    int relay_fds_[2] = {-1, -1};
+    std::uint64_t node_id_ = draw_node_id();
+    pid_t relay_pid_ = 0;                // 0: none running
+    std::vector<pid_t> retiring_relays_;  // replaced by a reload, exiting
     std::array<WorkerProcess, shm::kMaxWorkerSlots> workers_{};
     bool shutting_down_ = false;
 };
@@ -182,6 +191,67 @@ bool Master::create_wake_fds() {
             return false;
         }
     }
+    return true;
+}
+
+bool Master::create_relay_socket() {
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, relay_fds_) < 0) {
+        LOG_ERROR("socketpair() for the Redis relay failed: %s", std::strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+void Master::spawn_relay() {
+    pid_t pid = fork();
+    if (pid < 0) {
+        LOG_ALERT_ERRNO("fork()");
+        return;
+    }
+    if (pid == 0) {
+        restore_default_signals();
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() == 1)
+            _exit(core::kWorkerExitOk);
+        prctl(PR_SET_NAME, "pushrelay:relay");
+        core::RelayContext context{config_.get(), &store_, wake_fds_, node_id_, relay_fds_[0]};
+        _exit(children_.relay(context));
+    }
+    relay_pid_ = pid;
+    LOG_NOTICE("start redis relay process %d (node %016llx)", static_cast<int>(pid),
+               static_cast<unsigned long long>(node_id_));
+}
+
+// A reload replaces the relay (its conf may have changed); the old one stops at once. Until it
+// has, both insert the same frames, which the store takes once (by id).
+void Master::retire_relay() {
+    if (relay_pid_ == 0)
+        return;
+    if (kill(relay_pid_, SIGTERM) < 0 && errno != ESRCH)
+        LOG_ALERT_ERRNO("kill(relay)");
+    retiring_relays_.push_back(relay_pid_);
+    relay_pid_ = 0;
+}
+
+// Whether `pid` was a relay; the current one is restarted unless the master is stopping.
+bool Master::reap_relay(pid_t pid, int status) {
+    auto retired = std::find(retiring_relays_.begin(), retiring_relays_.end(), pid);
+    if (retired != retiring_relays_.end()) {
+        retiring_relays_.erase(retired);
+        return true;
+    }
+    if (pid != relay_pid_)
+        return false;
+    relay_pid_ = 0;
+    if (WIFSIGNALED(status))
+        LOG_PRINT(shutting_down_ ? log::Level::Notice : log::Level::Alert,
+                  "redis relay process %d exited on signal %d", static_cast<int>(pid),
+                  WTERMSIG(status));
+    else
+        LOG_NOTICE("redis relay process %d exited with code %d", static_cast<int>(pid),
+                   WEXITSTATUS(status));
+    if (!shutting_down_ && config_->redis.enabled())
+        spawn_relay();
     return true;
 }
 
@@ -201,9 +271,9 @@ void Master::spawn(int slot) {
         if (getppid() == 1)
             _exit(core::kWorkerExitOk);
         log::set_process_tag(slot);
-        core::WorkerContext context{config_.get(), listeners_, &store_,
-                                    &limit_zones_, slot,       wake_fds_};
-        _exit(worker_main_(context));
+        core::WorkerContext context{config_.get(), listeners_, &store_,    &limit_zones_,
+                                    slot,          wake_fds_,  node_id_,   relay_fds_[1]};
+        _exit(children_.worker(context));
     }
     workers_[slot] = {pid, false};
     LOG_NOTICE("start worker process %d in slot %d", static_cast<int>(pid), slot);
@@ -213,6 +283,8 @@ void Master::reap_children() {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (reap_relay(pid, status))
+            continue;
         for (int slot = 0; slot < shm::kMaxWorkerSlots; slot++) {
             WorkerProcess& w = workers_[slot];
             if (w.pid != pid)
@@ -239,6 +311,11 @@ void Master::reap_children() {
 }
 
 void Master::signal_workers(int signo) {
+    // The relay holds no client: any stop ends it at once (SIGUSR1 only reopens logs).
+    const int relay_signo = signo == SIGKILL ? SIGKILL : SIGTERM;
+    if (relay_pid_ != 0 && signo != SIGUSR1 && kill(relay_pid_, relay_signo) < 0 &&
+        errno != ESRCH)
+        LOG_ALERT_ERRNO("kill(relay)");
     for (WorkerProcess& w : workers_) {
         if (w.pid == 0)
             continue;
@@ -250,6 +327,8 @@ void Master::signal_workers(int signo) {
 }
 
 bool Master::any_worker_alive() const {
+    if (relay_pid_ != 0 || !retiring_relays_.empty())
+        return true;
     for (const WorkerProcess& w : workers_)
         if (w.pid != 0)
             return true;
@@ -347,7 +426,6 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
     listeners_ = std::move(fresh_listeners);
     limit_zones_ = std::move(std::get<limit::ZoneSet>(zones));
     config_ = std::move(fresh);
-    warn_redis_not_built(*config_);
     store_.set_subscriber_share(config_->subscriber_share_bytes());
     std::vector<pid_t> old;
     for (WorkerProcess& w : workers_) {
@@ -357,6 +435,9 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
         old.push_back(w.pid);
     }
     spawn_generation();
+    retire_relay();
+    if (config_->redis.enabled())
+        spawn_relay();
     for (pid_t pid : old) {
         if (kill(pid, core::kRetireSignal) < 0 && errno != ESRCH)
             LOG_ALERT_ERRNO("kill(SIGWINCH)");
@@ -365,10 +446,15 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
 }
 
 int Master::run() {
-    if (!create_wake_fds())
+    if (!create_wake_fds() || !create_relay_socket())
         return 1;
     store_.set_started_ms(core::wall_clock_ms());
     store_.set_subscriber_share(config_->subscriber_share_bytes());
+    if (config_->redis.enabled()) {
+        LOG_NOTICE("Redis mode: %s, namespace \"%s\"",
+                   config_->redis.urls.front().describe().c_str(), config_->redis.ns.c_str());
+        spawn_relay();
+    }
     spawn_generation();
     // When systemd hears READY: the sockets are bound and the workers forked. A daemon's stderr
     // is /dev/null by now.
@@ -429,8 +515,7 @@ std::unique_ptr<conf::Config> load_conf(const Options& options) {
     return std::move(loaded.config);
 }
 
-int start(const Options& options, std::unique_ptr<conf::Config> config,
-          core::WorkerMain worker_main) {
+int start(const Options& options, std::unique_ptr<conf::Config> config, Children children) {
     std::string err = log::open(config->error_log_path, config->error_log_level);
     if (!err.empty()) {
         print_error(err);
@@ -472,11 +557,10 @@ int start(const Options& options, std::unique_ptr<conf::Config> config,
         return 1;
     }
     LOG_NOTICE("pushrelay/%s started, %d worker processes", kVersion, config->worker_processes);
-    warn_redis_not_built(*config);
     Master master(options, std::move(config), std::move(std::get<shm::Segment>(segment)),
                   std::move(std::get<shm::Store>(store)),
                   std::move(std::get<limit::ZoneSet>(limit_zones)),
-                  std::move(std::get<std::vector<core::Listener>>(listeners)), worker_main);
+                  std::move(std::get<std::vector<core::Listener>>(listeners)), children);
     int status = master.run();
     remove_pid_file(pid_path);
     return status;
@@ -484,7 +568,7 @@ int start(const Options& options, std::unique_ptr<conf::Config> config,
 
 }  // namespace
 
-int main(int argc, char** argv, core::WorkerMain worker_main) {
+int main(int argc, char** argv, Children children) {
     auto parsed = parse_options(argc, argv);
     if (auto* err = std::get_if<std::string>(&parsed)) {
         std::fprintf(stderr, "pushrelay: %s\n\n%s", err->c_str(), usage().c_str());
@@ -524,7 +608,7 @@ int main(int argc, char** argv, core::WorkerMain worker_main) {
             print_error(err);
         return err.empty() ? 0 : 1;
     }
-    return start(options, std::move(config), worker_main);
+    return start(options, std::move(config), children);
 }
 
 }  // namespace pushrelay::master

@@ -10,8 +10,14 @@
 
 namespace pushrelay::master {
 
-// The whole program: options, -t, -s, then the master loop, which forks workers that run
-// `worker_main`. Returns the exit status of the process.
-int main(int argc, char** argv, core::WorkerMain worker_main);
+// The entry points of the processes the master forks (main.cc wires them).
+struct Children {
+    core::WorkerMain worker;
+    core::RelayMain relay;  // forked in Redis mode only
+};
+
+// The whole program: options, -t, -s, then the master loop, which forks the workers (and in Redis
+// mode the relay). Returns the exit status of the process.
+int main(int argc, char** argv, Children children);
 
 }  // namespace pushrelay::master

@@ -408,7 +408,7 @@ void prepare_next(std::shared_ptr<Preparation> job) {
         job->keys[i],
         job->named ? std::optional(protocol::resume_point(*job->named, i, job->keys.size()))
                    : std::nullopt,
-        !push.authorized_channels_only, push.max_buffer, limits};
+        !push.authorized_channels_only, limits};
     job->broker.prepare_subscribe(request, [job](broker::Prepared&& prepared) {
         if (prepared.status == core::Status::Ok)
             return prepare_next(job);

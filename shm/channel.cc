@@ -293,6 +293,13 @@ void trim_after_publish(Root& root, Channel& channel) noexcept {
     }
 }
 
+void drop_before(Root& root, Channel& channel,
+                 const std::optional<core::MessageId>& oldest_kept) noexcept {
+    while (channel.message_count > 0 && (!oldest_kept || id_of(*channel.oldest) < *oldest_kept)) {
+        drop_oldest(root, channel);
+    }
+}
+
 std::int64_t next_deadline_of(const Channel& channel) noexcept {
     return next_deadline(channel);
 }

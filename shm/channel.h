@@ -85,6 +85,11 @@ Message* find_nth(const Channel& channel, std::int32_t n) noexcept;
 // After a publish: max_buffer, then min_recipients (see ChannelLimits).
 void trim_after_publish(Root& root, Channel& channel) noexcept;
 
+// Drops the queued messages older than `oldest_kept` (nullopt: every one), whatever min_buffer
+// says: Redis mode's cache follows what Redis trimmed or what must be evicted.
+void drop_before(Root& root, Channel& channel,
+                 const std::optional<core::MessageId>& oldest_kept) noexcept;
+
 // Drops every message whose expiry has come, wherever it is in the queue and whatever min_buffer
 // says (push_message_timeout beats the minimum length): called before anything reads the queue,
 // it is why an expired message is never served or counted. O(dropped) while the queue expires in

@@ -33,7 +33,7 @@ namespace pushrelay::shm {
 // Bumped whenever a structure below changes shape; recorded in the root, checked by Store::open().
 // The size pins at the end of this file stop a change of shape from compiling until they are
 // updated, and whoever updates them bumps this too.
-inline constexpr std::uint32_t kLayoutVersion = 10;
+inline constexpr std::uint32_t kLayoutVersion = 11;
 
 // Events a slot can have pending before further ones are dropped (and the slot told to resync).
 inline constexpr std::uint32_t kMailboxCapacity = 1024;
@@ -115,7 +115,13 @@ struct Channel {
     // waiters: it is removed as soon as it has none, and its bytes count against
     // Root::subscriber_share (shm/channel.h, "The subscriber share").
     bool made_by_subscriber;
+    // Redis mode's cache (store.h, "Redis mode's cache"; layout version 11), all truth. Live: the
+    // relay holds the channel subscribed and synced, so its queue is gapless from the oldest
+    // message on. Cleared by one store before anything makes the queue incomplete.
+    bool remote_live;
     ChannelLimits limits;
+    std::uint64_t remote_gen;   // the Redis generation the cache entry belongs to; 0: none
+    std::uint64_t wanted_mask;  // slots waiting for the channel to turn live; each has a mailbox
 
     std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_len}; }
 };
@@ -317,7 +323,7 @@ static_assert(offsetof(Root, layout_version) == 0);
 // keeps every size (two fields swapped, a field's meaning) needs the bump too; these cannot see it.
 #if defined(__x86_64__) && defined(__GLIBC__)
 static_assert(sizeof(Message) == 56, "Message changed shape: bump kLayoutVersion");
-static_assert(sizeof(Channel) == 488, "Channel changed shape: bump kLayoutVersion");
+static_assert(sizeof(Channel) == 504, "Channel changed shape: bump kLayoutVersion");
 static_assert(sizeof(ChannelLimits) == 40, "ChannelLimits changed shape: bump kLayoutVersion");
 static_assert(sizeof(Hook) == 32, "the channel index hooks changed shape: bump kLayoutVersion");
 static_assert(sizeof(MessagePin) == 8, "MessagePin changed shape: bump kLayoutVersion");

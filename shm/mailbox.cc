@@ -52,6 +52,17 @@ bool post_to_slot(Root& root, int slot, const Store::Event& event) noexcept {
     return true;
 }
 
+std::uint64_t post_to_slots(Root& root, std::uint64_t mask, const Store::Event& event) noexcept {
+    std::uint64_t posted = 0;
+    for (int slot = 0; slot < kMaxWorkerSlots; ++slot) {
+        const std::uint64_t bit = std::uint64_t{1} << slot;
+        if ((mask & bit) != 0 && post_to_slot(root, slot, event)) {
+            posted |= bit;
+        }
+    }
+    return posted;
+}
+
 std::uint64_t post_to_waiting_slots(Root& root, const Channel& channel, Store::Event::Kind kind,
                                     std::uint64_t before_seq, Message* message) noexcept {
     std::uint64_t posted = 0;
@@ -69,6 +80,13 @@ std::uint64_t post_to_waiting_slots(Root& root, const Channel& channel, Store::E
         posted |= std::uint64_t{1} << slot;
     }
     return posted;
+}
+
+std::uint64_t post_deleted(Root& root, const Channel& channel) noexcept {
+    const std::uint64_t waiting =
+        post_to_waiting_slots(root, channel, Store::Event::Deleted, 0, nullptr);
+    const Store::Event deleted{.kind = Store::Event::Deleted, .uid = channel.uid};
+    return waiting | post_to_slots(root, channel.wanted_mask & ~waiting, deleted);
 }
 
 void drain(Root& root, int slot, std::vector<Store::Event>& out, bool& overflowed) noexcept {

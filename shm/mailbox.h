@@ -25,9 +25,17 @@ bool ensure_mailbox(Root& root, int slot) noexcept;
 std::uint64_t post_to_waiting_slots(Root& root, const Channel& channel, Store::Event::Kind kind,
                                     std::uint64_t before_seq, Message* message) noexcept;
 
+// Posts Deleted{uid} to every slot holding waiters on the channel or wanting it (Redis mode's
+// cache: Channel::wanted_mask), once each. Returns the slots posted to.
+std::uint64_t post_deleted(Root& root, const Channel& channel) noexcept;
+
 // Posts `event`, which carries no message, to `slot` if the slot has a mailbox (a full one sets
 // its overflow flag). Returns whether it has one.
 bool post_to_slot(Root& root, int slot, const Store::Event& event) noexcept;
+
+// Posts `event`, which carries no message, to every slot in `mask` that has a mailbox. Returns
+// the slots posted to (a full mailbox's included: it must still be woken, to resync).
+std::uint64_t post_to_slots(Root& root, std::uint64_t mask, const Store::Event& event) noexcept;
 
 // Moves the slot's pending events to `out`, their claims to the slot's ledger, and reads-and-clears
 // its overflow flag.

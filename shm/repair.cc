@@ -148,7 +148,7 @@ void repair(Root& root) noexcept {
     recount_claims(root);
     if (doomed != nullptr) {
         // Its Deleted events may have reached only some slots; a second one is ignored.
-        post_to_waiting_slots(root, *doomed, Store::Event::Deleted, 0, nullptr);
+        post_deleted(root, *doomed);
         destroy_channel(root, *doomed);
     }
 }
@@ -197,6 +197,15 @@ std::vector<std::string> check(const Root& root) {
         }
         if (c->made_by_subscriber && c->message_count > 0) {
             problems.push_back(name(*c) + ": made by a subscriber, yet holds messages");
+        }
+        if (c->remote_live && c->made_by_subscriber) {
+            problems.push_back(name(*c) + ": live in the Redis cache, yet made by a subscriber");
+        }
+        for (int slot = 0; slot < kMaxWorkerSlots; ++slot) {
+            if ((c->wanted_mask >> slot & 1) != 0 && !root.mailboxes[slot]) {
+                problems.push_back(name(*c) + ": wanted by slot " + std::to_string(slot) +
+                                   ", which has no mailbox");
+            }
         }
         if ((c->idle_since_ms != kNotIdle) != is_idle(*c)) {
             problems.push_back(name(*c) + ": idle_since_ms disagrees with its contents");

@@ -6,6 +6,9 @@
 // Invariants repair() relies on (each kept by the write order of shm/channel.cc, shm/mailbox.cc,
 // shm/pins.cc and shm/message.cc): the fields layout.h marks "truth" are exact at every point a
 // process can die; every block that a death could leave unreachable is named in Root::intent.
+// Redis mode's cache fields (Channel::remote_gen, remote_live, wanted_mask) are truth: repair
+// leaves them as they are, and check() reports a live channel made by a subscriber or a want
+// from a slot without a mailbox.
 #pragma once
 
 #include <string>

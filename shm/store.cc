@@ -4,6 +4,7 @@
 #include <cassert>
 #include <utility>
 
+#include "shm/arrival.h"
 #include "shm/channel.h"
 #include "shm/layout.h"
 #include "shm/mailbox.h"
@@ -191,36 +192,24 @@ Store::PublishResult Store::publish(std::string_view key, std::string_view conte
         }
     }
     drop_expired(root, *channel, now_ms);
-    const core::MessageId id = next_message_id(*channel, now_ms);
-    // Unstored and unwanted, the message needs no memory at all; only its id is consumed.
+    const Arrival arrival{
+        .id = next_message_id(*channel, now_ms),
+        .content_type = content_type,
+        .event = event,
+        .body = body,
+        .expires_at_ms = expiry_of(limits, now_ms),
+        .store = limits.store_messages,
+    };
     Message* message = nullptr;
-    if (limits.store_messages || channel->waiters_total > 0) {
-        message = new_message(root, id, content_type, event, body, expiry_of(limits, now_ms));
+    if (needs_message(*channel, arrival)) {
+        message = allocate_arrival(root, arrival);
         if (message == nullptr) {
-            if (created) {
-                destroy_channel(root, *channel);
-            } else {
-                settle(root, *channel, now_ms);
-            }
+            abandon_arrival(root, *channel, created, now_ms);
             return PublishResult{.status = Status::NoSpace};
         }
     }
-    adopt_channel(root, *channel);
-    channel->last_time = id.time;
-    channel->last_tag = id.tag;
-    channel->limits = limits;
-    PublishResult result{.status = Status::Ok, .uid = channel->uid, .id = id};
-    if (message != nullptr) {
-        if (limits.store_messages) {
-            enqueue(root, *channel, *message);
-        }
-        result.wake_slots_mask =
-            post_to_waiting_slots(root, *channel, Event::Published, 0, message);
-        release_new_message(root, *message);
-    }
-    trim_after_publish(root, *channel);
-    restart_idle_clock(*channel);
-    settle(root, *channel, now_ms);
+    PublishResult result{.status = Status::Ok, .uid = channel->uid, .id = arrival.id};
+    result.wake_slots_mask = commit_arrival(root, *channel, arrival, limits, message, now_ms);
     ++root.counters.published;
     result.info = info_of(*channel);
     return result;
@@ -236,7 +225,7 @@ Store::DeleteResult Store::delete_channel(std::string_view key, std::int64_t now
     drop_expired(root, *channel, now_ms);
     DeleteResult result{.status = Status::Ok, .uid = channel->uid, .info = info_of(*channel)};
     begin_destroying(root, *channel);
-    result.wake_slots_mask = post_to_waiting_slots(root, *channel, Event::Deleted, 0, nullptr);
+    result.wake_slots_mask = post_deleted(root, *channel);
     destroy_channel(root, *channel);
     return result;
 }
@@ -302,6 +291,7 @@ void Store::reset_slot(int slot, std::int64_t now_ms) noexcept {
     StoreLock guard(root, now_ms);
     for (auto it = root.channels.begin(); it != root.channels.end();) {
         Channel& channel = *it++;  // advanced first: the channel may be removed
+        channel.wanted_mask &= ~(std::uint64_t{1} << slot);
         if (channel.waiters[slot] != 0) {
             remove_waiters(root, channel, slot, channel.waiters[slot]);
             settle_or_remove(root, channel, now_ms);

@@ -206,7 +206,8 @@ class Store {
     };
 
     // Removes the channel and its messages (pinned ones live on until unpinned) and posts
-    // Deleted{uid} to every slot holding waiters; their waiters are no longer counted.
+    // Deleted{uid} to every slot holding waiters or wanting it (want_remote()), once each; their
+    // waiters are no longer counted.
     DeleteResult delete_channel(std::string_view key, std::int64_t now_ms) noexcept;
 
     // The channel's counts, or nullopt if it does not exist. Drops its expired messages first.
@@ -215,6 +216,112 @@ class Store {
     // The expiry timer's work: drops expired messages and removes channels idle for their
     // channel_timeout. Visits due channels only (O(k log n)); any worker may call it.
     void expire(std::int64_t now_ms) noexcept;
+
+    // ---- Redis mode's cache (doc/shm-layout.md "Redis mode's cache") ----
+    // In Redis mode Redis assigns ids and stores messages; the segment caches the channels this
+    // node's subscribers use. One process per node, the relay, writes Redis' messages in with the
+    // calls below (all but want_remote()); workers read the cache with the subscriber calls
+    // above, unchanged, and get Published / Deleted events as for a local publish. A channel is
+    // *live* while the relay holds it subscribed and synced: its queue is then gapless, so a
+    // subscriber it can answer or hold needs no Redis round trip. The relay calls
+    // delete_channel() for a deletion or a generation mismatch (Deleted: 410 to the waiters).
+
+    struct WantResult {
+        Status status = Status::Ok;  // Ok or NoSpace (nothing changed)
+        std::uint64_t uid = 0;
+        bool live = false;   // live already: serve from the cache; nothing was changed
+        bool first = false;  // not live, and no slot wanted it before: tell the relay
+    };
+
+    // For a worker whose subscriber needs `key` live. Live already: {live, uid}. Otherwise
+    // creates the channel if absent (with limits_if_created, as the relay's cache entry, outside
+    // the subscriber share; an entry nothing uses expires by channel_timeout like any idle
+    // channel), adopts a channel a subscriber made (it is the cache's now), makes sure `slot` has
+    // a mailbox and marks `slot` as wanting it: the slot gets one Live{uid} when it turns live.
+    // Records the request time as subscribe() does. The slot's own timer bounds its wait: a
+    // wanted channel that expires, or is deleted (Deleted is posted to wanted slots too), is
+    // forgotten with its wants.
+    WantResult want_remote(std::string_view key, int slot, const ChannelLimits& limits_if_created,
+                           std::int64_t now_ms) noexcept;
+
+    // For the relay, once it has subscribed to and fetched the channel: creates it if absent (or
+    // adopts it), takes `limits`, records generation `gen` and marks it live; if `newest` is
+    // later than the channel's last id, the last id becomes `newest` (no message is made: ids go
+    // on from Redis'). Posts Live{uid} to every slot that wanted it and returns those slots (the
+    // caller writes their eventfds). 0 with nothing posted when the segment cannot take the
+    // channel. A death midway may leave the wants in place: the relay's retry posts again. A
+    // cached channel of another generation is the relay's to delete first: `gen` replaces it.
+    std::uint64_t set_remote_live(std::string_view key, std::uint64_t gen,
+                                  std::optional<core::MessageId> newest,
+                                  const ChannelLimits& limits, std::int64_t now_ms) noexcept;
+
+    // A message Redis assigned an id to and published (an M frame, or a fetched entry).
+    struct RemoteMessage {
+        std::string_view key;
+        std::uint64_t gen = 0;
+        core::MessageId id{};
+        std::string_view content_type;
+        std::string_view event;
+        std::string_view body;
+        std::int64_t ttl_ms = 0;  // from now on; 0: never expires
+        bool store = true;        // false: delivered to waiters, not kept (store_messages off)
+        ChannelLimits limits{};   // the channel's limits from now on, as publish() takes them
+        // Redis trimmed every entry before this id: drop them here too. nullopt: no news.
+        std::optional<core::MessageId> oldest_kept;
+    };
+
+    enum class InsertStatus : std::uint8_t {
+        Inserted,
+        Duplicate,  // m.id is not later than the channel's last id: nothing changed
+        StaleGen,   // the cached channel has another generation: nothing changed
+        NoSpace,    // full even after eviction: the channel is unchanged
+    };
+
+    struct InsertResult {
+        InsertStatus status = InsertStatus::Inserted;
+        std::uint64_t uid = 0;
+        std::uint64_t wake_slots_mask = 0;  // slots sent a Published event
+    };
+
+    // For the relay: publish() with the id Redis gave (the store assigns none). Creates an
+    // absent channel not live, with generation m.gen (a channel with none takes m.gen). Stores the
+    // message only if m.store, trims by m.limits as publish() does, then drops what Redis
+    // trimmed (oldest_kept), and posts Published{uid, pin} to every slot holding waiters. When
+    // the segment is full it evicts first: the whole queues of other channels with no waiter,
+    // the oldest-created first, each one marked not live (its cache has a gap now), retrying
+    // after each; NoSpace once nothing is left to evict (what was evicted stays evicted).
+    // O(channels) on that path only.
+    InsertResult insert_remote(const RemoteMessage& m, std::int64_t now_ms) noexcept;
+
+    // For the relay (a T frame): drops the stored messages older than `oldest_kept` (nullopt:
+    // all of them) when the channel's generation is `gen`; nothing otherwise.
+    void trim_remote(std::string_view key, std::uint64_t gen,
+                     std::optional<core::MessageId> oldest_kept, std::int64_t now_ms) noexcept;
+
+    struct RemoteState {
+        std::uint64_t uid = 0;
+        std::uint64_t gen = 0;  // 0: none recorded
+        bool live = false;
+        std::optional<core::MessageId> newest;  // the channel's last id; nullopt: none yet
+        std::uint32_t waiters_total = 0;        // held here, every slot
+        std::int64_t last_requested_ms = -1;
+        std::uint64_t messages = 0;  // stored
+    };
+
+    // The channel's cache state after dropping its expired messages, or nullopt if absent.
+    std::optional<RemoteState> remote_state(std::string_view key, std::int64_t now_ms) noexcept;
+
+    // Calls `visit` once per channel, in key order (the relay's resync and lease counts). The
+    // store copies channels out in batches under the lock and calls `visit` outside it, so the
+    // visitor may call the store; a channel made, removed or changed during the walk may be
+    // seen or not, old or new. `messages` counts expired ones not yet dropped. The views live
+    // for the call. O(channels log channels). `visit` must not throw; running out of process
+    // memory for the batch ends the process (noexcept), as it would a worker.
+    void visit_remote(
+        const std::function<void(const RemoteState&, std::string_view key)>& visit) noexcept;
+
+    // For the relay when it lost sync on the channel: it is no longer live (a no-op if absent).
+    void set_remote_not_live(std::string_view key) noexcept;
 
     // ---- pins ----
 
@@ -229,8 +336,9 @@ class Store {
     // ---- mailboxes ----
 
     struct Event {
-        // Reset: post_reset() was called (no uid, no pin).
-        enum Kind : std::uint8_t { Published, Deleted, Kick, Reset };
+        // Reset: post_reset() was called (no uid, no pin). Live: channel uid turned live in
+        // Redis mode's cache (set_remote_live()); a repeated one is harmless.
+        enum Kind : std::uint8_t { Published, Deleted, Kick, Reset, Live };
         Kind kind = Published;
         std::uint64_t uid = 0;         // the channel
         MessagePin message{};          // Published: one pin, owned by whoever holds the event
@@ -247,8 +355,8 @@ class Store {
     // For the master after the worker on `slot` died or exited: zeroes the slot's waiter counts
     // in every channel (O(channels): a rare path), unpins its undrained events, empties its
     // mailbox, gives back every pin the worker took on the slot (drained events, subscribe and
-    // find_next results), and forgets the slot's worker and its connection count
-    // (Stats::workers, Stats::connections). If the worker died holding the lock, this call
+    // find_next results), forgets the slot's wants (want_remote()), its worker and its connection
+    // count (Stats::workers, Stats::connections). If the worker died holding the lock, this call
     // repairs the store first (O(channels + messages)), so it never waits on the dead worker.
     // Precondition: no live process still holds pins taken on `slot`.
     void reset_slot(int slot, std::int64_t now_ms) noexcept;

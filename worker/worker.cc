@@ -8,9 +8,12 @@
 #include <cerrno>
 #include <csignal>
 
+#include "broker/redis_broker.h"
+#include "broker/shm_broker.h"
 #include "conf/conf.h"
 #include "core/log.h"
 #include "http/access_log.h"
+#include "relay/settings.h"
 #include "shm/store.h"
 #include "worker/crash.h"
 
@@ -33,13 +36,30 @@ void configure_client_socket(int fd) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
+// The shared segment, or in Redis mode the segment as a cache of Redis.
+std::unique_ptr<broker::Broker> make_broker(const core::WorkerContext& context,
+                                            struct ev_loop* loop) {
+    const conf::RedisSettings& redis = context.config->redis;
+    if (!redis.enabled())
+        return std::make_unique<broker::ShmBroker>(*context.store, context.slot, context.wake_fds,
+                                                   loop);
+    broker::RedisBrokerSettings settings{
+        relay::connection_settings(redis, "worker"),
+        redis.ns,
+        redis.mode == conf::RedisStorageMode::Nostore ? redis::StorageMode::NoStore
+                                                      : redis::StorageMode::Distributed,
+        context.node_id, context.relay_fd};
+    return std::make_unique<broker::RedisBroker>(*context.store, context.slot, context.wake_fds,
+                                                 loop, std::move(settings));
+}
+
 }  // namespace
 
 Worker::Worker(const core::WorkerContext& context, struct ev_loop* loop)
     : context_(context),
       loop_(loop),
-      broker_(*context_.store, context_.slot, context_.wake_fds, loop),
-      relay_(broker_, loop),
+      broker_(make_broker(context_, loop)),
+      relay_(*broker_, loop),
       limiter_(relay_, *context_.config, *context_.limit_zones, context_.slot),
       connections_(loop, limiter_, [this](size_t) { publish_open_count(); }) {
     relay_.set_websocket_count_listener([this] { publish_open_count(); });
@@ -104,7 +124,7 @@ void Worker::start() {
 
     // Events posted before this worker existed (a replaced worker's slot was reset) or while it
     // started must not wait for the next wakeup.
-    broker_.dispatch_events();
+    broker_->dispatch_events();
 }
 
 void Worker::on_accept(struct ev_loop*, ev_io* w, int) {
@@ -160,11 +180,11 @@ void Worker::on_wake(struct ev_loop*, ev_io* w, int) {
     // Reading resets the eventfd; the mailbox, not the count, says what happened.
     if (::read(w->fd, &count, sizeof count) < 0 && errno != EAGAIN)
         LOG_ALERT_ERRNO("read(eventfd)");
-    static_cast<Worker*>(w->data)->broker_.dispatch_events();
+    static_cast<Worker*>(w->data)->broker_->dispatch_events();
 }
 
 void Worker::on_expire_timer(struct ev_loop*, ev_timer* w, int) {
-    static_cast<Worker*>(w->data)->broker_.expire();
+    static_cast<Worker*>(w->data)->broker_->expire();
 }
 
 // After a graceful stop began: the loop ends once the last connection is gone.

@@ -11,10 +11,11 @@
 
 #include <ev.h>
 
+#include <memory>
 #include <optional>
 #include <vector>
 
-#include "broker/shm_broker.h"
+#include "broker/broker.h"
 #include "core/worker_context.h"
 #include "http/connection.h"
 #include "limit/limiter.h"
@@ -55,7 +56,7 @@ class Worker {
 
     core::WorkerContext context_;
     struct ev_loop* loop_;
-    broker::ShmBroker broker_;
+    std::unique_ptr<broker::Broker> broker_;  // the segment's, or Redis mode's over it
     push::Relay relay_;
     limit::Limiter limiter_;  // in front of the relay; outlives the connections it serves
     http::Connections connections_;

@@ -186,6 +186,30 @@ TEST_P(CrashTest, EveryCrashPointLeavesARepairableStore) {
 
 const ChannelLimits kThree{.max_buffer = 3};
 
+// Redis mode's cache: a message as the relay inserts it, Redis' id given.
+Store::RemoteMessage remote(std::string_view key, std::uint32_t tag, std::string_view body) {
+    Store::RemoteMessage m;
+    m.key = key;
+    m.gen = 7;
+    m.id = core::MessageId{kT0 / 1000, tag};
+    m.body = body;
+    m.limits = kThree;
+    return m;
+}
+
+// Fills the segment with 256 KiB messages on "g/b", a live cache no waiter needs, leaving a
+// hole for exercise() afterwards.
+void fill_with_cache(World& w) {
+    Store& store = w.store;
+    publish(store, "g/x", std::string(16 << 10, 'r'));
+    const ChannelLimits many{.max_buffer = 100000};
+    while (store.publish("g/b", "", "", std::string(256 << 10, 'b'), many, kT0).status ==
+           Status::Ok) {
+    }
+    store.delete_channel("g/x", kT0);
+    store.set_remote_live("g/b", 7, std::nullopt, many, kT0);
+}
+
 const Scenario kScenarios[] = {
     {"publish trimming a channel with waiters on two slots",
      [](World& w) {
@@ -306,6 +330,33 @@ const Scenario kScenarios[] = {
          publish(w.store, "g/a", "3");
      },
      [](World& w) { w.store.reset_slot(kChild, kT0); }},
+    {"insert_remote to waiters on two slots, trimming by limits and by oldest_kept",
+     [](World& w) {
+         w.store.set_remote_live("g/a", 7, std::nullopt, kThree, kT0);
+         for (const std::uint32_t tag : {1u, 2u, 3u}) {
+             w.store.insert_remote(remote("g/a", tag, "r"), kT0);
+         }
+         w.store.subscribe(hold("g/a", kParent));
+         w.store.subscribe(hold("g/a", kChild));
+     },
+     [](World& w) {
+         Store::RemoteMessage m = remote("g/a", 4, "4");
+         m.oldest_kept = core::MessageId{kT0 / 1000, 3};
+         w.store.insert_remote(m, kT0);
+     }},
+    {"insert_remote creating its channel and evicting another's cache", fill_with_cache,
+     [](World& w) {
+         const std::string body(256 << 10, 'n');
+         w.store.insert_remote(remote("g/a", 1, body), kT0);
+     }},
+    {"set_remote_live posting Live to the wanting slots",
+     [](World& w) {
+         w.store.want_remote("g/a", kParent, {}, kT0);
+         w.store.want_remote("g/a", kChild, {}, kT0);
+     },
+     [](World& w) {
+         w.store.set_remote_live("g/a", 7, core::MessageId{kT0 / 1000, 9}, {}, kT0);
+     }},
 };
 
 INSTANTIATE_TEST_SUITE_P(Operations, CrashTest, ::testing::ValuesIn(kScenarios),
