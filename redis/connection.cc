@@ -264,16 +264,9 @@ void Connection::send_internal(std::vector<std::string> argv,
 // hiredis refuses a command only while it tears the context down, or out of memory; the
 // connection is then dropped from the loop, so that no callback runs inside command().
 bool Connection::write(const std::vector<std::string>& argv) {
-    std::vector<const char*> parts;
-    std::vector<size_t> lengths;
-    parts.reserve(argv.size());
-    lengths.reserve(argv.size());
-    for (const std::string& arg : argv) {
-        parts.push_back(arg.data());
-        lengths.push_back(arg.size());
-    }
-    if (redisAsyncCommandArgv(ac_, on_reply, this, static_cast<int>(argv.size()), parts.data(),
-                              lengths.data()) == REDIS_OK)
+    ArgvView view(argv);
+    if (redisAsyncCommandArgv(ac_, on_reply, this, view.count(), view.parts.data(),
+                              view.lengths.data()) == REDIS_OK)
         return true;
     broken_reason_ = "redisAsyncCommandArgv() failed: " + hiredis_error(ac_, "out of memory");
     if (!ev_is_active(&broken_timer_))

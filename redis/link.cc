@@ -40,6 +40,15 @@ std::string numeric_host(const sockaddr_storage& address) {
     return text;
 }
 
+ArgvView::ArgvView(const std::vector<std::string>& argv) {
+    parts.reserve(argv.size());
+    lengths.reserve(argv.size());
+    for (const std::string& arg : argv) {
+        parts.push_back(arg.data());
+        lengths.push_back(arg.size());
+    }
+}
+
 Backoff::Backoff() : base_(kFirstBackoff), jitter_(std::random_device{}()) {}
 
 double Backoff::next() {

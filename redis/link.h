@@ -11,6 +11,7 @@
 #include <ev.h>
 #include <sys/socket.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -53,6 +54,16 @@ std::string client_name(std::string_view role);
 
 // The numeric form of an address, as hiredis takes it: "10.0.0.5" or "::1"; "" if neither family.
 std::string numeric_host(const sockaddr_storage& address);
+
+// A command's arguments as hiredis's C calls take them (argc, argv, argvlen), binary-safe. Views
+// into `argv`, which must outlive the ArgvView.
+struct ArgvView {
+    explicit ArgvView(const std::vector<std::string>& argv);
+    int count() const { return static_cast<int>(parts.size()); }
+
+    std::vector<const char*> parts;
+    std::vector<size_t> lengths;
+};
 
 // scale-out.md's reconnect delay: 100 ms doubling to 1 s, each delay ±20 % (so that the nodes of
 // a deployment do not all come back at the same instant), back to 100 ms once up.
