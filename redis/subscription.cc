@@ -361,9 +361,10 @@ void Subscription::on_confirmation(Sent::Kind kind, std::string_view channel) {
             confirmed_now = true;
         }
     }
-    answered();
+    // Before answered(), which may end the setup: on_up follows the channels it covers.
     if (confirmed_now)
         observer_.on_subscribed(channel);
+    answered();
 }
 
 void Subscription::on_error_reply(std::string_view error) {
@@ -386,9 +387,9 @@ void Subscription::on_error_reply(std::string_view error) {
 }
 
 // A MOVED answers the whole SSUBSCRIBE: its channels share one slot, which another shard serves.
+// The observer hears of them before pop_front() may end the setup and call on_up.
 void Subscription::drop_moved() {
-    const Sent sent = std::move(sent_.front());
-    pop_front();
+    const Sent& sent = sent_.front();
     std::vector<std::string> moved;
     for (const std::string& channel : sent.channels) {
         const auto it = wanted_.find(channel);
@@ -398,6 +399,7 @@ void Subscription::drop_moved() {
         moved.push_back(channel);
     }
     for (const std::string& channel : moved) observer_.on_moved(channel);
+    pop_front();
 }
 
 void Subscription::lose_channel(std::string_view channel) {

@@ -44,8 +44,9 @@ struct redisReply;
 
 namespace pushrelay::redis {
 
-// Told of the subscription's changes and messages. No callback may destroy the Subscription;
-// each may call subscribe() and unsubscribe().
+// Told of the subscription's changes and messages, from the loop only: never from inside the
+// constructor, subscribe() or unsubscribe(). No callback may destroy the Subscription; each may
+// call subscribe() and unsubscribe().
 class SubscriptionObserver {
   public:
     virtual ~SubscriptionObserver() = default;

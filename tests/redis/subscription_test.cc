@@ -7,12 +7,15 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "redis/keys.h"
 #include "tests/redis/harness.h"
 #include "tests/redis/redis_server.h"
 
@@ -339,6 +342,80 @@ TEST_F(SubscriptionTest, ShardedSubscriptionGetsSmessages) {
     ASSERT_TRUE(loop.run_until([&] { return admin.run({"SPUBLISH", "NS:{a}", "x"}) == "0"; }, 3));
     EXPECT_EQ(events.payloads("NS:{a}").size(), 1u);
     EXPECT_TRUE(events.moved.empty());
+    EXPECT_TRUE(events.downs.empty());
+}
+
+// Two Redis 7.0 Cluster nodes on loopback, each serving half the slots: A 0-8191, B 8192-16383.
+class TwoShards {
+  public:
+    TwoShards() : a_(node_args(bus_a_)), b_(node_args(bus_b_)) {
+        Admin a(a_.port());
+        Admin b(b_.port());
+        a.run({"CLUSTER", "ADDSLOTSRANGE", "0", "8191"});
+        b.run({"CLUSTER", "ADDSLOTSRANGE", "8192", "16383"});
+        a.run({"CLUSTER", "MEET", "127.0.0.1", std::to_string(b_.port()), std::to_string(bus_b_)});
+    }
+    // Polls (there is no event to await) until both nodes say the cluster is ok: at most 10 s.
+    bool wait_ok() {
+        for (int i = 0; i < 1000; ++i) {
+            if (ok(a_) && ok(b_))
+                return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return false;
+    }
+    RedisServer& a() { return a_; }
+
+  private:
+    static std::vector<std::string> node_args(int bus_port) {
+        return {"--cluster-enabled", "yes", "--cluster-port", std::to_string(bus_port)};
+    }
+    static bool ok(const RedisServer& node) {
+        return Admin(node.port()).run({"CLUSTER", "INFO"}).find("cluster_state:ok") !=
+               std::string::npos;
+    }
+    // The bus port is not the default port + 10000, which may pass 65535.
+    const int bus_a_ = RedisServer::free_port();
+    const int bus_b_ = RedisServer::free_port();
+    RedisServer a_;
+    RedisServer b_;
+};
+
+// The first "NS:{<prefix><n>}" whose slot is in [low, high].
+std::string channel_in_slots(const std::string& prefix, unsigned low, unsigned high) {
+    for (int n = 0;; ++n) {
+        std::string channel = "NS:{" + prefix + std::to_string(n) + "}";
+        const unsigned slot = cluster_slot(channel);
+        if (slot >= low && slot <= high)
+            return channel;
+    }
+}
+
+TEST_F(SubscriptionTest, MovedChannelsAreHandedBackToTheCaller) {
+    TwoShards shards;
+    ASSERT_TRUE(shards.wait_ok());
+    const std::string here = channel_in_slots("here", 0, 8191);
+    const std::string there = channel_in_slots("there", 8192, 16383);
+    Subscription subscription(loop.get(), local(shards.a().port()), true, events);
+    subscription.subscribe(here);
+    subscription.subscribe(there);  // another batch: another slot
+    ASSERT_TRUE(loop.run_until([&] { return subscription.up(); }, 3));
+    EXPECT_EQ(events.moved, std::vector<std::string>{there});
+    EXPECT_EQ(events.subscribed[here], 1);
+    EXPECT_EQ(events.subscribed.count(there), 0u);
+    EXPECT_EQ(subscription.wanted(), 1u);
+    EXPECT_EQ(subscription.channels(), 1u);
+    Admin a(shards.a().port());
+    ASSERT_EQ(a.run({"SPUBLISH", here, "m"}), "1");
+    ASSERT_TRUE(wait_messages(1));
+
+    // The slot leaves shard A: Redis unsubscribes us itself, and the caller hears of it.
+    const std::string slot = std::to_string(cluster_slot(here));
+    ASSERT_EQ(a.run({"CLUSTER", "DELSLOTS", slot}), "OK");
+    ASSERT_TRUE(loop.run_until([&] { return events.moved.size() == 2; }, 3));
+    EXPECT_EQ(events.moved[1], here);
+    EXPECT_EQ(subscription.wanted(), 0u);
+    EXPECT_EQ(subscription.channels(), 0u);
     EXPECT_TRUE(events.downs.empty());
 }
 
