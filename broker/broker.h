@@ -30,6 +30,7 @@
 
 #include "core/channel.h"
 #include "core/message_id.h"
+#include "core/redis_figures.h"
 
 namespace pushrelay::broker {
 
@@ -190,6 +191,8 @@ struct Stats {
     core::SubscriberCounts held{};  // held subscribers by kind, every worker
     std::int64_t started_ms = 0;
     std::uint64_t reloads = 0;
+    bool redis_mode = false;     // Redis mode: `redis` is meaningful
+    core::RedisFigures redis{};  // this node's, every process
 };
 
 class Broker {

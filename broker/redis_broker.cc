@@ -52,11 +52,13 @@ RedisBroker::~RedisBroker() { ev_timer_stop(loop_, &waiting_timer_); }
 
 void RedisBroker::on_up() {
     down_reason_.clear();
+    store_.set_redis_up(slot_, true);
     LOG_NOTICE("redis: connected (worker), Redis %s", redis_.server_version().c_str());
 }
 
 void RedisBroker::on_down(const redis::Failure& failure) {
     down_reason_ = failure.reason;
+    store_.set_redis_up(slot_, false);
     if (failure.kind == redis::Failure::Kind::Auth || failure.kind == redis::Failure::Kind::Version)
         LOG_ERROR("redis: %s", failure.reason.c_str());
     else
@@ -104,6 +106,7 @@ void RedisBroker::send_publish(std::shared_ptr<redis::ScriptCall> call,
                 return done(std::move(result));
             }
             if (reply.outcome != redis::Outcome::Ok) {
+                store_.count_redis(core::RedisCounter::Unavailable);
                 result.status = Status::Unavailable;
                 result.error = reply.error + (may_have_run(reply.outcome) || resent
                                                   ? "; outcome unknown"
@@ -184,12 +187,12 @@ void RedisBroker::prepare_subscribe(const PrepareRequest& request,
         // or the client iterated on a node ahead of this one) waits for a sync first, so that
         // the cache never hands it a message it already has.
         if (!request.since || (state->newest && *request.since <= *state->newest)) {
-            store_.count_cache_hit();
+            store_.count_redis(core::RedisCounter::CacheHits);
             return done(Prepared{});
         }
         store_.set_remote_not_live(request.key);
     }
-    store_.count_cache_miss();
+    store_.count_redis(core::RedisCounter::CacheMisses);
     shm::Store::WantResult want =
         store_.want_remote(request.key, slot_, request.limits_if_created, now);
     if (want.status != Status::Ok)
@@ -262,6 +265,24 @@ void RedisBroker::on_waiting_timer(struct ev_loop*, ev_timer* w, int) {
     static_cast<RedisBroker*>(w->data)->expire_waiting();
 }
 
-Stats RedisBroker::stats() { return cache_.stats(); }
+// The worker's expiry tick also adds its connection's new counts to the node's figures.
+void RedisBroker::expire() {
+    cache_.expire();
+    publish_counters();
+}
+
+void RedisBroker::publish_counters() {
+    const redis::Connection::Counters& now = redis_.counters();
+    store_.count_redis(core::RedisCounter::Connects, now.connects - reported_.connects);
+    store_.count_redis(core::RedisCounter::Commands, now.commands - reported_.commands);
+    store_.count_redis(core::RedisCounter::Errors, now.errors - reported_.errors);
+    reported_ = now;
+}
+
+Stats RedisBroker::stats() {
+    Stats stats = cache_.stats();
+    stats.redis_mode = true;
+    return stats;
+}
 
 }  // namespace pushrelay::broker

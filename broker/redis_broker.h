@@ -77,7 +77,7 @@ class RedisBroker final : public Broker, private redis::Observer {
     }
     void set_listener(Listener* listener) override { cache_.set_listener(listener); }
     void dispatch_events() override { cache_.dispatch_events(); }
-    void expire() override { cache_.expire(); }
+    void expire() override;
     Stats stats() override;
     void set_held(core::SubscriberKind kind, std::uint32_t n) override { cache_.set_held(kind, n); }
     void count_grip_items(std::uint64_t n) override { cache_.count_grip_items(n); }
@@ -113,6 +113,7 @@ class RedisBroker final : public Broker, private redis::Observer {
     void expire_waiting();
     void arm_waiting_timer();
     std::string why_unavailable() const;
+    void publish_counters();
     static void on_waiting_timer(struct ev_loop* loop, ev_timer* w, int revents);
 
     shm::Store& store_;
@@ -123,6 +124,7 @@ class RedisBroker final : public Broker, private redis::Observer {
     redis::Connection redis_;
     std::string down_reason_;  // empty while up
     std::uint64_t publish_sequence_ = 0;
+    redis::Connection::Counters reported_{};  // what publish_counters() added to the store
     std::unordered_map<std::uint64_t, std::vector<Waiting>> waiting_;  // by channel uid
     ev_timer waiting_timer_;
 };

@@ -240,7 +240,9 @@ Stats ShmBroker::stats() {
             .connections = s.connections,
             .held = s.held,
             .started_ms = s.started_ms,
-            .reloads = s.reloads};
+            .reloads = s.reloads,
+            .redis_mode = false,
+            .redis = s.redis};
 }
 
 }  // namespace pushrelay::broker

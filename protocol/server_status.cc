@@ -4,6 +4,7 @@
 
 #include <array>
 #include <optional>
+#include <vector>
 
 #include "protocol/header.h"
 #include "protocol/query.h"
@@ -80,6 +81,40 @@ constexpr std::array<Figure, 25> kFigures = {{
     {&ServerStatus::reloads, "Reloads", "reloads", "reloads_total", "counter",
      "Configuration reloads since the server started."},
 }};
+
+// Redis mode's rows, after the others.
+constexpr std::array<Figure, 10> kRedisFigures = {{
+    {&ServerStatus::redis_up, "Redis up", "redis_up", "redis_up", "gauge",
+     "1 when the relay and every worker are connected to Redis and scripts are loaded."},
+    {&ServerStatus::redis_channels, "Redis channels", "redis_channels",
+     "redis_subscribed_channels", "gauge", "Channels this node is subscribed to."},
+    {&ServerStatus::redis_connects, "Redis connects", "redis_connects", "redis_connects_total",
+     "counter", "Redis (re)connections made, all processes."},
+    {&ServerStatus::redis_commands, "Redis commands", "redis_commands", "redis_commands_total",
+     "counter", "Redis commands sent."},
+    {&ServerStatus::redis_errors, "Redis errors", "redis_errors", "redis_errors_total", "counter",
+     "Redis error replies and timeouts."},
+    {&ServerStatus::redis_resyncs, "Redis resyncs", "redis_resyncs", "redis_resyncs_total",
+     "counter", "Channels resynced with Redis."},
+    {&ServerStatus::redis_recovered, "Redis recovered", "redis_recovered",
+     "redis_recovered_messages_total", "counter",
+     "Messages recovered by a resync or a gap fetch."},
+    {&ServerStatus::cache_hits, "Cache hits", "cache_hits", "cache_hits_total", "counter",
+     "Subscriber requests answered or held from the node's cache."},
+    {&ServerStatus::cache_misses, "Cache misses", "cache_misses", "cache_misses_total", "counter",
+     "Subscriber requests that needed Redis."},
+    {&ServerStatus::redis_unavailable, "Redis unavailable", "redis_unavailable",
+     "redis_unavailable_total", "counter", "Publishes answered 503 because Redis was unavailable."},
+}};
+
+// Every figure `status` reports, in order.
+std::vector<const Figure*> figures_of(const ServerStatus& status) {
+    std::vector<const Figure*> out;
+    for (const Figure& figure : kFigures) out.push_back(&figure);
+    if (status.redis_mode)
+        for (const Figure& figure : kRedisFigures) out.push_back(&figure);
+    return out;
+}
 
 constexpr std::string_view kMetricPrefix = "pushrelay_";
 constexpr std::string_view kPrometheusVersion = "0.0.4";
@@ -159,7 +194,8 @@ std::optional<StatusFormat> format_accepted(std::string_view accept) {
 
 std::string format_text(const ServerStatus& status) {
     std::string body;
-    for (const Figure& figure : kFigures) {
+    for (const Figure* f : figures_of(status)) {
+        const Figure& figure = *f;
         body.append(figure.label).append(": ");
         body.append(std::to_string(status.*figure.value)).push_back('\n');
     }
@@ -168,7 +204,8 @@ std::string format_text(const ServerStatus& status) {
 
 std::string format_json(const ServerStatus& status) {
     std::string body = "{";
-    for (const Figure& figure : kFigures) {
+    for (const Figure* f : figures_of(status)) {
+        const Figure& figure = *f;
         body.append(body.size() == 1 ? "\"" : ", \"").append(figure.key).append("\": ");
         body.append(std::to_string(status.*figure.value));
     }
@@ -181,7 +218,8 @@ std::string format_json(const ServerStatus& status) {
 std::string format_yaml(const ServerStatus& status) {
     YAML::Emitter out;
     out << YAML::BeginDoc << YAML::BeginMap;
-    for (const Figure& figure : kFigures) {
+    for (const Figure* f : figures_of(status)) {
+        const Figure& figure = *f;
         out << YAML::Key << std::string(figure.key) << YAML::Value << status.*figure.value;
     }
     out << YAML::EndMap;
@@ -194,7 +232,8 @@ std::string format_yaml(const ServerStatus& status) {
 // with "\n". Samples carry no labels and no timestamp (the scraper stamps them).
 std::string format_prometheus(const ServerStatus& status) {
     std::string body;
-    for (const Figure& figure : kFigures) {
+    for (const Figure* f : figures_of(status)) {
+        const Figure& figure = *f;
         std::string name = std::string(kMetricPrefix).append(figure.metric);
         body.append("# HELP ").append(name).append(" ").append(figure.help).push_back('\n');
         body.append("# TYPE ").append(name).append(" ").append(figure.type).push_back('\n');

@@ -41,6 +41,19 @@ struct ServerStatus {
     uint64_t connections = 0;             // client connections open
     uint64_t uptime_seconds = 0;          // since the master started
     uint64_t reloads = 0;                 // configuration reloads since then
+    // Redis mode (shared/scale-out.md "Status and metrics"): these rows follow the others, and
+    // only in Redis mode.
+    bool redis_mode = false;
+    uint64_t redis_up = 0;           // 1: the relay and every worker connected
+    uint64_t redis_channels = 0;     // channels this node is subscribed to
+    uint64_t redis_connects = 0;     // (re)connections made, all processes
+    uint64_t redis_commands = 0;     // commands sent
+    uint64_t redis_errors = 0;       // error replies and timeouts
+    uint64_t redis_resyncs = 0;      // channels resynced
+    uint64_t redis_recovered = 0;    // messages recovered by resync or gap fetch
+    uint64_t cache_hits = 0;         // subscriber requests answered or held from the cache
+    uint64_t cache_misses = 0;       // subscriber requests that needed Redis
+    uint64_t redis_unavailable = 0;  // publishes answered 503
 };
 
 enum class StatusFormat { Text, Json, Yaml, Prometheus };

@@ -46,6 +46,18 @@ protocol::ServerStatus server_status(broker::Broker& broker) {
     status.connections = stats.connections;
     status.uptime_seconds = uptime_seconds(stats.started_ms, broker.now_ms());
     status.reloads = stats.reloads;
+    status.redis_mode = stats.redis_mode;
+    const core::RedisFigures& redis = stats.redis;
+    status.redis_up = redis.up ? 1 : 0;
+    status.redis_channels = redis.channels;
+    status.redis_connects = redis.count(core::RedisCounter::Connects);
+    status.redis_commands = redis.count(core::RedisCounter::Commands);
+    status.redis_errors = redis.count(core::RedisCounter::Errors);
+    status.redis_resyncs = redis.count(core::RedisCounter::Resyncs);
+    status.redis_recovered = redis.count(core::RedisCounter::Recovered);
+    status.cache_hits = redis.count(core::RedisCounter::CacheHits);
+    status.cache_misses = redis.count(core::RedisCounter::CacheMisses);
+    status.redis_unavailable = redis.count(core::RedisCounter::Unavailable);
     return status;
 }
 

@@ -14,31 +14,9 @@
 namespace pushrelay::redis {
 namespace {
 
-// scale-out.md "Notification path and resync": the reconnect backoff.
-constexpr double kFirstBackoff = 0.1;
-constexpr double kMaxBackoff = 1.0;
-constexpr double kJitter = 0.2;
-
-// libev may run a timer a hair before the deadline computed with ev_now: within this, it is due.
-constexpr double kTimerSlack = 1e-3;
-
-// The first word of an error reply ("WRONGPASS", "NOSCRIPT", "LOADING"); "" for anything else.
+// The first word of an error reply ("NOSCRIPT", "LOADING"); "" for anything else.
 std::string_view error_code(const Value& value) {
-    if (value.type != Value::Type::Error)
-        return {};
-    const std::string_view text = value.string;
-    return text.substr(0, text.find(' '));
-}
-
-// scale-out.md: these all mean "not ready", and none is fatal. The whole first word is compared,
-// since BUSYKEY and BUSYGROUP are unrelated errors.
-bool is_not_ready(std::string_view code) {
-    return code == "LOADING" || code == "BUSY" || code == "READONLY" || code == "TRYAGAIN" ||
-           code == "CLUSTERDOWN";
-}
-
-bool is_auth_error(std::string_view code) {
-    return code == "WRONGPASS" || code == "NOPERM" || code == "NOAUTH";
+    return value.type == Value::Type::Error ? redis::error_code(value.string) : std::string_view();
 }
 
 // One "name:value" line of an INFO reply; "" when absent.
@@ -67,12 +45,6 @@ bool version_supported(const std::string& version) {
     return major > 6 || (major == 6 && minor >= 2);
 }
 
-std::string seconds(double value) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%gs", value);
-    return text;
-}
-
 int port_of(const sockaddr_storage& address) {
     if (address.ss_family == AF_INET)
         return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
@@ -85,47 +57,14 @@ std::string hiredis_error(const redisAsyncContext* ac, const char* fallback) {
     return ac->errstr && *ac->errstr ? ac->errstr : fallback;
 }
 
-void init_timer(ev_timer& timer, void (*callback)(struct ev_loop*, ev_timer*, int), void* data) {
-    ev_init(&timer, callback);
-    timer.data = data;
-}
-
-void restart_timer(struct ev_loop* loop, ev_timer& timer, double after) {
-    ev_timer_stop(loop, &timer);
-    ev_timer_set(&timer, std::max(after, 0.0), 0.);
-    ev_timer_start(loop, &timer);
-}
-
 }  // namespace
-
-std::string client_name(std::string_view role) {
-    char host[256] = {};
-    if (gethostname(host, sizeof host - 1) != 0)
-        std::snprintf(host, sizeof host, "unknown");
-    return "pushrelay:" + std::string(host) + ":" + std::to_string(getpid()) + ":" +
-           std::string(role);
-}
-
-std::string numeric_host(const sockaddr_storage& address) {
-    char text[INET6_ADDRSTRLEN] = {};
-    const void* raw = nullptr;
-    if (address.ss_family == AF_INET)
-        raw = &reinterpret_cast<const sockaddr_in&>(address).sin_addr;
-    else if (address.ss_family == AF_INET6)
-        raw = &reinterpret_cast<const sockaddr_in6&>(address).sin6_addr;
-    if (!raw || !inet_ntop(address.ss_family, raw, text, sizeof text))
-        return {};
-    return text;
-}
 
 Connection::Connection(struct ev_loop* loop, Settings settings, Observer& observer)
     : loop_(loop),
       settings_(std::move(settings)),
       host_(numeric_host(settings_.address)),
       port_(port_of(settings_.address)),
-      observer_(observer),
-      backoff_(kFirstBackoff),
-      jitter_(std::random_device{}()) {
+      observer_(observer) {
     init_timer(reply_timer_, on_reply_timer, this);
     init_timer(idle_timer_, on_idle_timer, this);
     init_timer(retry_timer_, on_retry_timer, this);
@@ -225,10 +164,8 @@ void Connection::setup_reply(std::string_view name, Value&& value,
                              const std::function<void(Value&&)>& on_ok) {
     const std::string_view code = error_code(value);
     if (!code.empty()) {
-        const Failure::Kind kind = is_not_ready(code)    ? Failure::Kind::NotReady
-                                   : is_auth_error(code) ? Failure::Kind::Auth
-                                                         : Failure::Kind::Setup;
-        drop({kind, std::string(name) + " failed: " + value.string}, Outcome::Lost, false);
+        drop({failure_kind(code), std::string(name) + " failed: " + value.string}, Outcome::Lost,
+             false);
         return;
     }
     if (on_ok)
@@ -247,9 +184,9 @@ void Connection::check_version(const Value& info) {
 
 void Connection::become_up() {
     state_ = State::Up;
-    backoff_ = kFirstBackoff;
+    backoff_.reset();
     ++counters_.connects;
-    last_reported_.reset();
+    down_reports_.reset();
     down_reason_.clear();
     ev_timer_stop(loop_, &reply_timer_);
     ev_timer_stop(loop_, &wait_timer_);
@@ -296,16 +233,9 @@ void Connection::send_internal(std::vector<std::string> argv,
 // hiredis refuses a command only while it tears the context down, or out of memory; the
 // connection is then dropped from the loop, so that no callback runs inside command().
 bool Connection::write(const std::vector<std::string>& argv) {
-    std::vector<const char*> parts;
-    std::vector<size_t> lengths;
-    parts.reserve(argv.size());
-    lengths.reserve(argv.size());
-    for (const std::string& arg : argv) {
-        parts.push_back(arg.data());
-        lengths.push_back(arg.size());
-    }
-    if (redisAsyncCommandArgv(ac_, on_reply, this, static_cast<int>(argv.size()), parts.data(),
-                              lengths.data()) == REDIS_OK)
+    ArgvView view(argv);
+    if (redisAsyncCommandArgv(ac_, on_reply, this, view.count(), view.parts.data(),
+                              view.lengths.data()) == REDIS_OK)
         return true;
     broken_reason_ = "redisAsyncCommandArgv() failed: " + hiredis_error(ac_, "out of memory");
     if (!ev_is_active(&broken_timer_))
@@ -384,17 +314,12 @@ void Connection::fail_in_flight(Outcome outcome, const std::string& error) {
 }
 
 void Connection::report_down(const Failure& failure, bool was_up) {
-    if (!was_up && last_reported_ == failure)
-        return;
-    last_reported_ = failure;
-    observer_.on_down(failure);
+    if (down_reports_.should_report(failure, was_up))
+        observer_.on_down(failure);
 }
 
 void Connection::schedule_attempt() {
-    std::uniform_real_distribution<double> spread(1 - kJitter, 1 + kJitter);
-    const double delay = backoff_ * spread(jitter_);
-    backoff_ = std::min(backoff_ * 2, kMaxBackoff);
-    restart_timer(loop_, retry_timer_, delay);
+    restart_timer(loop_, retry_timer_, backoff_.next());
 }
 
 // Connecting, the connect deadline set by attempt() holds. Up, the oldest command in flight sets

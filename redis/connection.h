@@ -34,11 +34,11 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "redis/link.h"
 #include "redis/value.h"
 
 struct redisAsyncContext;
@@ -63,22 +63,6 @@ struct Reply {
     std::string error;  // anything but Ok: one line for a log or a 503 body
 };
 
-// Why an attempt failed or an up connection went down.
-struct Failure {
-    enum class Kind : std::uint8_t {
-        Io,        // refused, reset, closed by the server, or hiredis's own error
-        Timeout,   // setup not done within connect_timeout, or a reply later than command_timeout
-        NotReady,  // a setup command got LOADING, BUSY, ...: Redis is starting
-        Auth,      // WRONGPASS or NOPERM on a setup command: the operator's to fix (log at error)
-        Version,   // Redis older than 6.2 (log at error)
-        Setup,     // any other error reply to a setup command
-    };
-    Kind kind = Kind::Io;
-    std::string reason;  // names the failing command or call, e.g. "AUTH failed: WRONGPASS ..."
-
-    bool operator==(const Failure&) const = default;
-};
-
 // Told of every change of state, once per change: on_up when setup completes; on_down when an up
 // connection goes down, or when an attempt fails for another reason than the one last reported
 // (a Redis that stays unreachable is reported once, not at every retry). Neither may destroy the
@@ -89,24 +73,6 @@ class Observer {
     virtual void on_up() = 0;
     virtual void on_down(const Failure& failure) = 0;
 };
-
-struct Settings {
-    // Resolved at conf load: AF_INET or AF_INET6, with the port.
-    sockaddr_storage address{};
-    std::string user;                  // empty: `AUTH password` (the default user)
-    std::string password;              // empty: no AUTH
-    int db = 0;                        // SELECTed when not 0
-    std::string client_name;           // CLIENT SETNAME; empty: none. See client_name() below.
-    std::vector<std::string> scripts;  // Lua sources, SCRIPT LOADed at every connect
-    double connect_timeout = 2;        // seconds, > 0 (push_redis_connect_timeout)
-    double command_timeout = 2;        // seconds, > 0 (push_redis_command_timeout)
-};
-
-// "pushrelay:<host>:<pid>:<role>", the CLIENT SETNAME of this process (role: "worker", "relay").
-std::string client_name(std::string_view role);
-
-// The numeric form of an address, as hiredis takes it: "10.0.0.5" or "::1"; "" if neither family.
-std::string numeric_host(const sockaddr_storage& address);
 
 // A command connection. Not thread-safe: used from its loop only. Callbacks are never called from
 // inside command(), evalsha() or the constructor, and must not destroy the Connection.
@@ -218,11 +184,10 @@ class Connection {
     bool cluster_enabled_ = false;
     std::string server_version_;
 
-    double backoff_;  // the next delay before jitter
-    std::minstd_rand jitter_;
-    std::optional<Failure> last_reported_;  // since the last on_up; see Observer
-    std::string down_reason_;               // for Unavailable errors
-    std::string broken_reason_;             // for on_broken_timer
+    Backoff backoff_;
+    DownReports down_reports_;   // since the last on_up; see Observer
+    std::string down_reason_;    // for Unavailable errors
+    std::string broken_reason_;  // for on_broken_timer
     Counters counters_;
 
     ev_timer reply_timer_;   // connecting: connect_timeout; up: the oldest reply's deadline

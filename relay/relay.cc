@@ -95,7 +95,7 @@ class Relay final : private redis::Observer {
 
     void frame_arrived(std::string_view pubsub, std::string_view payload);
     void apply_message(Channel& channel, redis::MessageFrame& frame, bool after_sync);
-    void insert(const Channel& channel, std::uint64_t gen, core::MessageId id,
+    bool insert(const Channel& channel, std::uint64_t gen, core::MessageId id,
                 std::string_view content_type, std::string_view body, std::int64_t ttl_ms,
                 bool store, const core::ChannelLimits& limits,
                 std::optional<core::MessageId> oldest_kept);
@@ -104,6 +104,7 @@ class Relay final : private redis::Observer {
     void tick();
     void report_count(Channel& channel, const shm::Store::RemoteState* state, double now);
     void wake(std::uint64_t slot_mask) const;
+    void publish_figures();
     std::int64_t now_ms() const { return static_cast<std::int64_t>(ev_now(loop_) * 1000); }
 
     static void on_ask(struct ev_loop* loop, ev_io* w, int revents);
@@ -119,6 +120,7 @@ class Relay final : private redis::Observer {
     redis::Subscription subscription_;
     std::unordered_map<std::string, Channel> channels_;  // by pubsub channel name
     double last_retry_ = 0;
+    redis::Connection::Counters reported_{};  // what publish_figures() added to the store
     ev_io ask_watcher_;
     ev_timer tick_timer_;
     ev_signal stop_watchers_[3];
@@ -170,10 +172,12 @@ void Relay::adopt_cached_channels() {
 }
 
 void Relay::on_up() {
+    store_.set_redis_up(shm::Store::kRelaySlot, subscription_.up());
     LOG_NOTICE("redis: connected (relay), Redis %s", commands_.server_version().c_str());
 }
 
 void Relay::on_down(const redis::Failure& failure) {
+    store_.set_redis_up(shm::Store::kRelaySlot, false);
     if (failure.kind == redis::Failure::Kind::Auth || failure.kind == redis::Failure::Kind::Version)
         LOG_ERROR("redis: %s", failure.reason.c_str());
     else
@@ -181,12 +185,14 @@ void Relay::on_down(const redis::Failure& failure) {
 }
 
 void Relay::SubscriptionEvents::on_up() {
+    relay.store_.set_redis_up(shm::Store::kRelaySlot, relay.commands_.up());
     LOG_NOTICE("redis: subscription connected, resyncing %zu channels", relay.channels_.size());
 }
 
 // Every channel resubscribes by itself (redis::Subscription); until each is confirmed, its
 // frames may be missing, so each goes back to Subscribing and resyncs on the confirmation.
 void Relay::SubscriptionEvents::on_down(const redis::Failure& failure) {
+    relay.store_.set_redis_up(shm::Store::kRelaySlot, false);
     if (failure.kind == redis::Failure::Kind::Auth)
         LOG_ERROR("redis: subscription: %s", failure.reason.c_str());
     else
@@ -266,6 +272,7 @@ void Relay::start_fetch(Channel& channel) {
     }
     channel.sync = Sync::Fetching;
     channel.retry = false;
+    store_.count_redis(core::RedisCounter::Resyncs);
     std::optional<shm::Store::RemoteState> state = store_.remote_state(channel.key, now_ms());
     std::optional<core::MessageId> since;
     std::optional<std::uint64_t> gen;
@@ -321,7 +328,9 @@ void Relay::fetched(const std::string& pubsub, redis::Reply&& reply) {
         const std::int64_t ttl = m.expires_at_ms == 0 ? 0 : m.expires_at_ms - now_ms();
         if (m.expires_at_ms != 0 && ttl <= 0)
             continue;
-        insert(channel, page.gen, m.id, m.content_type, m.body, ttl, true, limits, std::nullopt);
+        if (insert(channel, page.gen, m.id, m.content_type, m.body, ttl, true, limits,
+                   std::nullopt))
+            store_.count_redis(core::RedisCounter::Recovered);
     }
     if (page.messages.size() == kFetchPage && page.newest &&
         page.messages.back().id < *page.newest)
@@ -424,7 +433,7 @@ void Relay::apply_message(Channel& channel, redis::MessageFrame& frame, bool aft
            frame.limits, frame.oldest);
 }
 
-void Relay::insert(const Channel& channel, std::uint64_t gen, core::MessageId id,
+bool Relay::insert(const Channel& channel, std::uint64_t gen, core::MessageId id,
                    std::string_view content_type, std::string_view body, std::int64_t ttl_ms,
                    bool store, const core::ChannelLimits& limits,
                    std::optional<core::MessageId> oldest_kept) {
@@ -439,18 +448,31 @@ void Relay::insert(const Channel& channel, std::uint64_t gen, core::MessageId id
     m.limits = limits;
     m.oldest_kept = oldest_kept;
     shm::Store::InsertResult result = store_.insert_remote(m, now_ms());
+    if (result.status == shm::Store::InsertStatus::StaleGen)
+        return false;  // the next frame of the new generation drops the old entry
     if (result.status == shm::Store::InsertStatus::NoSpace)
         LOG_ERROR("redis relay: the shared segment is full; a message of \"%s\" is not cached",
                   log::escape(channel.key).c_str());
     wake(result.wake_slots_mask);
+    return result.status == shm::Store::InsertStatus::Inserted;
 }
 
 // ---- leases, retries, idle channels ----
 
 void Relay::on_tick(struct ev_loop*, ev_timer* w, int) { static_cast<Relay*>(w->data)->tick(); }
 
+void Relay::publish_figures() {
+    const redis::Connection::Counters& now = commands_.counters();
+    store_.count_redis(core::RedisCounter::Connects, now.connects - reported_.connects);
+    store_.count_redis(core::RedisCounter::Commands, now.commands - reported_.commands);
+    store_.count_redis(core::RedisCounter::Errors, now.errors - reported_.errors);
+    reported_ = now;
+    store_.set_redis_channels(subscription_.channels());
+}
+
 void Relay::tick() {
     const double now = ev_now(loop_);
+    publish_figures();
     const bool retry_due = now - last_retry_ >= kFetchRetry;
     if (retry_due)
         last_retry_ = now;

@@ -298,6 +298,7 @@ void Store::reset_slot(int slot, std::int64_t now_ms) noexcept {
         }
     }
     clear_mailbox(root, slot);
+    root.server.redis_workers_up.fetch_and(~(std::uint64_t{1} << slot), std::memory_order_relaxed);
     if (Mailbox* mailbox = root.mailboxes[slot].get()) {
         give_back_all(root, *mailbox);
     }
@@ -358,6 +359,28 @@ void Store::count_grip_items(std::uint64_t n) noexcept {
     Root& root = *root_;
     StoreLock guard(root);
     root.counters.grip_items += n;
+}
+
+void Store::count_redis(core::RedisCounter counter, std::uint64_t n) noexcept {
+    root_->server.redis_counters[static_cast<std::size_t>(counter)].fetch_add(
+        n, std::memory_order_relaxed);
+}
+
+void Store::set_redis_up(int slot, bool up) noexcept {
+    ServerFigures& server = root_->server;
+    if (slot == kRelaySlot) {
+        server.redis_relay_up.store(up, std::memory_order_relaxed);
+        return;
+    }
+    const std::uint64_t bit = std::uint64_t{1} << slot;
+    if (up)
+        server.redis_workers_up.fetch_or(bit, std::memory_order_relaxed);
+    else
+        server.redis_workers_up.fetch_and(~bit, std::memory_order_relaxed);
+}
+
+void Store::set_redis_channels(std::uint64_t n) noexcept {
+    root_->server.redis_channels.store(n, std::memory_order_relaxed);
 }
 
 void Store::count_grip_rerequest() noexcept {
@@ -446,7 +469,15 @@ Store::Stats Store::stats() const noexcept {
     std::uint64_t workers = 0;
     std::uint64_t connections = 0;
     core::SubscriberCounts held{};
+    core::RedisFigures redis;
+    const std::uint64_t workers_up = server.redis_workers_up.load(std::memory_order_relaxed);
+    redis.up = server.redis_relay_up.load(std::memory_order_relaxed);
+    redis.channels = server.redis_channels.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < core::kRedisCounters; ++i)
+        redis.counters[i] = server.redis_counters[i].load(std::memory_order_relaxed);
     for (int slot = 0; slot < kMaxWorkerSlots; ++slot) {
+        if (server.present[slot] && !(workers_up & (std::uint64_t{1} << slot)))
+            redis.up = false;
         workers += server.present[slot] ? 1 : 0;
         connections += server.connections[slot].load(std::memory_order_relaxed);
         for (std::size_t kind = 0; kind < core::kSubscriberKinds; ++kind)
@@ -475,6 +506,7 @@ Store::Stats Store::stats() const noexcept {
         .held = held,
         .started_ms = server.started_ms,
         .reloads = server.reloads,
+        .redis = redis,
     };
 }
 

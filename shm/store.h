@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "core/channel.h"
+#include "core/redis_figures.h"
 #include "core/message_id.h"
 #include "core/worker_context.h"
 
@@ -398,6 +399,12 @@ class Store {
     void count_grip_items(std::uint64_t n) noexcept;
     // For a worker, at each GRIP re-request and each GRIP origin error (a 502 or a cut body):
     // server-wide counters, lock-free (a relaxed atomic add), kept whatever becomes of the worker.
+    // Redis mode's figures (core/redis_figures.h), lock-free. `slot` kRelaySlot: the relay's
+    // connections; a worker's bit is cleared by reset_slot() too.
+    static constexpr int kRelaySlot = -1;
+    void count_redis(core::RedisCounter counter, std::uint64_t n = 1) noexcept;
+    void set_redis_up(int slot, bool up) noexcept;
+    void set_redis_channels(std::uint64_t n) noexcept;
     void count_grip_rerequest() noexcept;
     void count_grip_origin_error() noexcept;
 
@@ -472,6 +479,7 @@ class Store {
         core::SubscriberCounts held{};  // held subscribers by kind, summed over every slot
         std::int64_t started_ms = 0;    // as set_started_ms recorded it; 0: never recorded
         std::uint64_t reloads = 0;      // note_reload calls
+        core::RedisFigures redis{};     // count_redis, set_redis_up, set_redis_channels
     };
     // A consistent snapshot: everything but `connections` and `held` (whose per-slot values are
     // each exact but are read one after the other) is taken under the lock.

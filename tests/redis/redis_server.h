@@ -81,13 +81,7 @@ class RedisServer {
         pid_ = -1;
     }
 
-    // SIGSTOP / SIGCONT: a Redis that stalls without closing its connections.
-    void pause() const { kill(pid_, SIGSTOP); }
-    void resume() const { kill(pid_, SIGCONT); }
-
-  private:
-    static constexpr const char* kBinary = "/usr/bin/redis-server";
-
+    // A loopback port nothing listens on now (for a Cluster bus port, say).
     static int free_port() {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in addr{};
@@ -99,6 +93,13 @@ class RedisServer {
         close(fd);
         return ntohs(addr.sin_port);
     }
+
+    // SIGSTOP / SIGCONT: a Redis that stalls without closing its connections.
+    void pause() const { kill(pid_, SIGSTOP); }
+    void resume() const { kill(pid_, SIGCONT); }
+
+  private:
+    static constexpr const char* kBinary = "/usr/bin/redis-server";
 
     // Polls connect() until Redis listens: at most 10 s.
     void wait_accepting() const {
