@@ -42,7 +42,6 @@ constexpr std::size_t kMaxDatagram = 64 * 1024;
 
 enum class Sync : std::uint8_t { Subscribing, Fetching, Live };
 
-
 struct Channel {
     std::string key;
     redis::ChannelKeys keys;
@@ -205,7 +204,9 @@ void Relay::SubscriptionEvents::on_down(const redis::Failure& failure) {
 
 // ---- asks ----
 
-void Relay::on_ask(struct ev_loop*, ev_io* w, int) { static_cast<Relay*>(w->data)->read_asks(); }
+void Relay::on_ask(struct ev_loop*, ev_io* w, int) {
+    static_cast<Relay*>(w->data)->read_asks();
+}
 
 void Relay::read_asks() {
     char buffer[kMaxDatagram];
@@ -332,8 +333,7 @@ void Relay::fetched(const std::string& pubsub, redis::Reply&& reply) {
                    std::nullopt))
             store_.count_redis(core::RedisCounter::Recovered);
     }
-    if (page.messages.size() == kFetchPage && page.newest &&
-        page.messages.back().id < *page.newest)
+    if (page.messages.size() == kFetchPage && page.newest && page.messages.back().id < *page.newest)
         return fetch_page(pubsub, page.messages.back().id, page.gen);
     finish_sync(channel, page.gen, page.newest);
 }
@@ -459,7 +459,9 @@ bool Relay::insert(const Channel& channel, std::uint64_t gen, core::MessageId id
 
 // ---- leases, retries, idle channels ----
 
-void Relay::on_tick(struct ev_loop*, ev_timer* w, int) { static_cast<Relay*>(w->data)->tick(); }
+void Relay::on_tick(struct ev_loop*, ev_timer* w, int) {
+    static_cast<Relay*>(w->data)->tick();
+}
 
 void Relay::publish_figures() {
     const redis::Connection::Counters& now = commands_.counters();
@@ -529,7 +531,9 @@ void Relay::wake(std::uint64_t slot_mask) const {
     }
 }
 
-void Relay::on_stop(struct ev_loop* loop, ev_signal*, int) { ev_break(loop, EVBREAK_ALL); }
+void Relay::on_stop(struct ev_loop* loop, ev_signal*, int) {
+    ev_break(loop, EVBREAK_ALL);
+}
 
 }  // namespace
 
