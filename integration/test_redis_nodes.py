@@ -40,8 +40,6 @@ class Node(PushRelay):
     push_redis_connect_timeout 1s;
     push_redis_command_timeout 1s;
 """)
-        # start() waits for this many children of the master: the workers and the relay.
-        self.workers = WORKERS + 1
 
     def processes(self):
         return [self.proc.pid, *children_of(self.proc.pid)]
@@ -362,11 +360,11 @@ def test_channel_info_sums_subscribers_over_nodes(nodes):
 # --- 7. one subscription per node, O(1) commands per publish ------------------------------------
 
 def relay_owner(nodes, name):
-    """The index of the node whose process named the connection `name`
+    """The index of the node whose relay process named the connection `name`
     (pushrelay:<host>:<pid>:<role>), or None."""
     m = re.fullmatch(r"pushrelay:.*:(\d+):[^:]*", name)
     for i, node in enumerate(nodes):
-        if m and int(m.group(1)) in node.processes():
+        if m and int(m.group(1)) in node.relay_pids():
             return i
     return None
 
