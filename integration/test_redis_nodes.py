@@ -614,7 +614,8 @@ def test_delete_while_a_node_is_cut_off_reaches_it_after_it_reconnects(node_fact
     gone = held.result(timeout=5.0 + 2)
     assert gone.status_code == 410, (gone.status_code, gone.text, c.error_log[-3000:])
     assert time.monotonic() - back < 5.0
-    wait_for_status(c.pub_url(ch), 404)
+    for node in (a, b, c):
+        wait_for_status(node.pub_url(ch), 404)
 
 
 def test_the_documented_least_privilege_is_enough(node_factory, redis):
