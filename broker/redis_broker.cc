@@ -83,6 +83,7 @@ void RedisBroker::publish_then(const PublishCall& call, std::function<void(Publi
     redis::PublishRequest request;
     request.content_type = call.content_type;
     request.body = call.body;
+    request.event = call.event;
     request.limits = call.limits;
     request.mode = settings_.mode;
     // Without the client's key, our own token: a publish re-sent after a lost connection is
