@@ -455,8 +455,12 @@ def commands_per_publish_run(nodes, server, subscribers_per_node, publishes=20):
     before = mark(server, "start-" + ch)
     for i in range(publishes):
         posted(nodes[i % 3], ch, f"p{i}".encode())
-        wait_until(lambda: all(len(cl.got) > i or cl.error for cl in clients),
-                   what=f"every subscriber got p{i}")
+        try:
+            wait_until(lambda: all(len(cl.got) > i or cl.error for cl in clients),
+                       what=f"every subscriber got p{i}")
+        except AssertionError as error:
+            behind = [(nodes.index(cl.node), cl.got[-1:]) for cl in clients if len(cl.got) <= i]
+            raise AssertionError(f"{error}; (node, last got) of those behind: {behind}") from None
     for cl in clients:
         cl.join(WAIT)
         assert cl.error is None, cl.error
