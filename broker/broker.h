@@ -161,11 +161,14 @@ struct PrepareRequest {
     std::string_view key;
     std::optional<MessageId> since;  // the id the subscriber names, if any
     bool create_channel = true;      // push_authorized_channels_only off
+    // Redis mode: `first` asks every node (Conflict when another holds waiters), `last` kicks
+    // the waiters of every other node.
+    Concurrency concurrency = Concurrency::Broadcast;
     ChannelLimits limits_if_created{};
 };
 
 struct Prepared {
-    Status status = Status::Ok;  // Ok, or Unavailable: subscribe() cannot answer it
+    Status status = Status::Ok;  // Ok; Unavailable: subscribe() cannot answer it; Conflict
     std::string error;           // Unavailable: why
 };
 

@@ -182,6 +182,48 @@ void RedisBroker::info_then(std::string_view key, std::function<void(InfoResult&
 
 void RedisBroker::prepare_subscribe(const PrepareRequest& request,
                                     std::function<void(Prepared&&)> done) {
+    switch (request.concurrency) {
+        case Concurrency::First:
+            return claim_first(request, std::move(done));
+        case Concurrency::Last:
+            kick_other_nodes(request.key);
+            break;
+        case Concurrency::Broadcast:
+            break;
+    }
+    prepare_cache(request, std::move(done));
+}
+
+// Concurrency `first` across nodes: Redis says whether another node holds waiters (409), and
+// gives this node a lease of one meanwhile; this node's own waiters are its store's to check.
+void RedisBroker::claim_first(const PrepareRequest& request, std::function<void(Prepared&&)> done) {
+    const redis::ChannelKeys keys = redis::channel_keys(settings_.ns, request.key);
+    const redis::ScriptCall call = redis::kick_call({keys, redis::PublishCommand::Publish},
+                                                    redis::KickMode::First, settings_.node_id);
+    auto kept = std::make_shared<PrepareKept>(request);
+    redis_.evalsha(script_index(redis::Script::Kick), call.keys, call.args,
+                   [this, kept, done = std::move(done)](redis::Reply&& reply) mutable {
+                       if (reply.outcome != redis::Outcome::Ok)
+                           return done(Prepared{Status::Unavailable, reply.error});
+                       auto parsed = redis::parse_kick_reply(reply.value);
+                       if (auto* kick = std::get_if<redis::KickReply>(&parsed);
+                           kick && kick->status == redis::LeaseStatus::Conflict)
+                           return done(Prepared{Status::Conflict, {}});
+                       prepare_cache(kept->request(), std::move(done));
+                   });
+}
+
+// Concurrency `last` across nodes: the K frame makes every other node's relay kick its waiters;
+// nothing waits for it (a `last` subscriber is never refused).
+void RedisBroker::kick_other_nodes(std::string_view key) {
+    const redis::ChannelKeys keys = redis::channel_keys(settings_.ns, key);
+    const redis::ScriptCall call = redis::kick_call({keys, redis::PublishCommand::Publish},
+                                                    redis::KickMode::Last, settings_.node_id);
+    redis_.evalsha(script_index(redis::Script::Kick), call.keys, call.args, [](redis::Reply&&) {});
+}
+
+void RedisBroker::prepare_cache(const PrepareRequest& request,
+                                std::function<void(Prepared&&)> done) {
     const std::int64_t now = now_ms();
     std::optional<shm::Store::RemoteState> state = store_.remote_state(request.key, now);
     if (state && state->live) {

@@ -106,6 +106,22 @@ class RedisBroker final : public Broker, private redis::Observer {
     void on_up() override;
     void on_down(const redis::Failure& failure) override;
 
+    // A PrepareRequest kept across a round trip: its views point into its own copies.
+    class PrepareKept {
+      public:
+        explicit PrepareKept(const PrepareRequest& request) : key_(request.key), request_(request) {
+            request_.key = key_;
+        }
+        const PrepareRequest& request() const { return request_; }
+
+      private:
+        std::string key_;
+        PrepareRequest request_;
+    };
+
+    void claim_first(const PrepareRequest& request, std::function<void(Prepared&&)> done);
+    void kick_other_nodes(std::string_view key);
+    void prepare_cache(const PrepareRequest& request, std::function<void(Prepared&&)> done);
     void send_publish(std::shared_ptr<redis::ScriptCall> call,
                       std::function<void(PublishResult&&)> done, bool resent);
     void ask_relay(const PrepareRequest& request);

@@ -113,10 +113,12 @@ void raise_fd_limit(const conf::Config& config) {
 }
 
 // A node's id in Redis mode (scale-out.md "Processes and connections"): random at every start,
-// so a restarted node never takes over its predecessor's leases (they lapse on their own).
+// so a restarted node never takes over its predecessor's leases (they lapse on their own). 53
+// bits, so that the Lua scripts hold it exactly in a number (a K frame carries it).
 std::uint64_t draw_node_id() {
     std::random_device device;
-    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+    const std::uint64_t bits = (static_cast<std::uint64_t>(device()) << 32) ^ device();
+    return bits & ((std::uint64_t{1} << 53) - 1);
 }
 
 void notify(const std::string& state) {

@@ -408,13 +408,18 @@ void prepare_next(std::shared_ptr<Preparation> job) {
         job->keys[i],
         job->named ? std::optional(protocol::resume_point(*job->named, i, job->keys.size()))
                    : std::nullopt,
-        !push.authorized_channels_only, limits};
+        !push.authorized_channels_only, concurrency_of(push.concurrency), limits};
     job->broker.prepare_subscribe(request, [job](broker::Prepared&& prepared) {
         if (prepared.status == core::Status::Ok)
             return prepare_next(job);
-        if (http::Exchange* exchange = job->deferred->take())
+        http::Exchange* exchange = job->deferred->take();
+        if (!exchange)
+            return;
+        if (prepared.status == core::Status::Unavailable)
             respond_text(*exchange, 503, "Redis unavailable: " + prepared.error + "\n",
                          {{"Retry-After", "1"}});
+        else
+            respond_refusal(*exchange, prepared.status);
     });
 }
 

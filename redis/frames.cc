@@ -158,6 +158,7 @@ std::variant<Frame, FrameError> decode_frame(std::string_view bytes) {
                 KickFrame frame;
                 frame.gen = in.u64("gen");
                 frame.seq = in.u64("kick seq");
+                frame.node = in.u64("node");
                 return frame;
             });
         case 'T':

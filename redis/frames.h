@@ -46,6 +46,7 @@ struct DeletedFrame {
 struct KickFrame {
     std::uint64_t gen = 0;
     std::uint64_t seq = 0;
+    std::uint64_t node = 0;  // the node whose subscriber kicked (its own waiters are kicked there)
 };
 
 // `T`: receipts trimmed the stream; `oldest` is the oldest id left (nullopt: none).

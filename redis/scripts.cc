@@ -384,7 +384,8 @@ if ARGV[3] == 'first' then
   return {'ok', 0}
 end
 local seq = redis.call('HINCRBY', c, 'ks', 1)
-redis.call(ARGV[1], ARGV[2], struct.pack('<c1 I8 I8', 'K', gen_number(gen), seq))
+redis.call(ARGV[1], ARGV[2], struct.pack('<c1 I8 I8 I8', 'K', gen_number(gen), seq,
+  gen_number(ARGV[4])))
 return {'ok', seq}
 )lua";
 

@@ -403,6 +403,11 @@ void Relay::frame_arrived(std::string_view pubsub, std::string_view payload) {
     if (auto* deleted = std::get_if<redis::DeletedFrame>(&frame)) {
         if (state && (state->gen == 0 || state->gen == deleted->gen))
             delete_cached(channel);
+    } else if (auto* kick = std::get_if<redis::KickFrame>(&frame)) {
+        // A `last` subscriber on another node: every waiter here goes (the kicking node's own
+        // waiters were kicked there, by its store).
+        if (kick->node != context_.node_id)
+            wake(store_.kick_remote(channel.key));
     } else if (auto* trimmed = std::get_if<redis::TrimmedFrame>(&frame)) {
         store_.trim_remote(channel.key, trimmed->gen, trimmed->oldest, now_ms());
     }

@@ -319,4 +319,15 @@ void Store::set_remote_not_live(std::string_view key) noexcept {
     }
 }
 
+std::uint64_t Store::kick_remote(std::string_view key) noexcept {
+    Root& root = *root_;
+    StoreLock guard(root);
+    Channel* channel = find_channel(root, key);
+    if (!channel || channel->waiters_total == 0)
+        return 0;
+    channel->kick_before_seq = channel->waiter_seq + 1;
+    return post_to_waiting_slots(root, *channel, Store::Event::Kick, channel->kick_before_seq,
+                                 nullptr);
+}
+
 }  // namespace pushrelay::shm

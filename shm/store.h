@@ -324,6 +324,11 @@ class Store {
     // For the relay when it lost sync on the channel: it is no longer live (a no-op if absent).
     void set_remote_not_live(std::string_view key) noexcept;
 
+    // For the relay (a K frame from another node: a `last` subscriber there): every waiter
+    // held here on the channel must go (409), as a local `last` subscriber's Kick does. Returns
+    // the slots sent a Kick (0 if the channel is absent or has no waiter).
+    std::uint64_t kick_remote(std::string_view key) noexcept;
+
     // ---- pins ----
 
     // The pinned message's contents, read without the lock (they are immutable).

@@ -117,9 +117,10 @@ TEST(Frames, MessageWithoutPrevOrStoredMessage) {
 
 TEST(Frames, DeletedKickTrimmed) {
     EXPECT_EQ(decoded<DeletedFrame>(Bytes('D').u64(42).str()).gen, 42u);
-    const KickFrame k = decoded<KickFrame>(Bytes('K').u64(42).u64(7).str());
+    const KickFrame k = decoded<KickFrame>(Bytes('K').u64(42).u64(7).u64(0x1fffffffffffff).str());
     EXPECT_EQ(k.gen, 42u);
     EXPECT_EQ(k.seq, 7u);
+    EXPECT_EQ(k.node, 0x1fffffffffffffu);
     const TrimmedFrame t = decoded<TrimmedFrame>(Bytes('T').u64(42).id(1700000000, 9).str());
     EXPECT_EQ(t.gen, 42u);
     EXPECT_EQ(t.oldest, (core::MessageId{1700000000, 9}));

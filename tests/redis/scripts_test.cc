@@ -464,7 +464,12 @@ TEST_F(Scripts, KickLastCountsUpAndPublishesK) {
         const KickFrame frame = frame_as<KickFrame>(frames.next());
         EXPECT_EQ(frame.gen, channel.gen);
         EXPECT_EQ(frame.seq, seq);
+        EXPECT_EQ(frame.node, kNodeA);
     }
+    // Node ids are 53 bits: the script holds the largest exactly.
+    const std::uint64_t largest = (std::uint64_t{1} << 53) - 1;
+    run_parsed(redis_.get(), kick_call({keys_}, KickMode::Last, largest), parse_kick_reply);
+    EXPECT_EQ(frame_as<KickFrame>(frames.next()).node, largest);
 }
 
 TEST_F(Scripts, KickFirstRefusesWhileAnotherNodeHoldsWaiters) {

@@ -472,5 +472,21 @@ TEST_F(RemoteNoSpaceTest, WhenEvictionIsNotEnoughNothingChanges) {
     expect_consistent();
 }
 
+// A K frame from another node: every waiter held here goes, on every slot holding one.
+TEST_F(RemoteTest, KickRemoteKicksEveryWaiterHeldHere) {
+    EXPECT_EQ(store_.kick_remote("absent"), 0u);
+    const Store::SubscribeResult first = hold("k", 1);
+    const Store::SubscribeResult second = hold("k", 2);
+    EXPECT_EQ(store_.kick_remote("k"), (1u << 1) | (1u << 2));
+    for (int slot : {1, 2}) {
+        const std::vector<Store::Event> events = drain(slot);
+        ASSERT_EQ(events.size(), 1u) << slot;
+        EXPECT_EQ(events[0].kind, Store::Event::Kick);
+        EXPECT_EQ(events[0].uid, first.uid);
+        EXPECT_GT(events[0].before_seq, second.waiter_seq);  // both waiters are before it
+    }
+    expect_consistent();
+}
+
 }  // namespace
 }  // namespace pushrelay::shm
