@@ -25,6 +25,8 @@ UNAVAILABLE_WITHIN = 2.5
 # How long after Redis accepts again a node must publish: 1.5 s in the contract, plus one
 # command timeout for a POST that waited on the reconnecting connection, plus room.
 BACK_WITHIN = 3.0
+# A node's share of a channel's subscribers lives this long unless renewed (scale-out.md).
+LEASE = 30.0
 # The least privilege of scale-out.md "AUTH and ACL", after `ACL SETUSER <user> on >PASS`.
 LEAST_PRIVILEGE = ("resetkeys ~{ns}:* resetchannels &{ns}:* -@all +@connection +@read +@write "
                    "+@scripting +@pubsub -@dangerous -script|flush +info +time +cluster|slots")
@@ -282,6 +284,22 @@ def test_a_killed_node_loses_nothing_for_clients_that_move(nodes):
     assert ident(message(get(a, ch, m3), b"m4")) == ident(m4)
     m5 = deliver(ch, m4, [b], c, b"m5")
     assert ident(m5) > ident(m4)
+
+
+def test_a_killed_nodes_share_of_the_subscribers_lapses_within_30_s(nodes):
+    a, b, c = nodes
+    ch = channel()
+    posted(a, ch, b"m0")
+    m0 = message(get(a, ch), b"m0")
+    held = [hold(b, ch, m0), hold(b, ch, m0)]
+    wait_for_subscribers(c.pub_url(ch), 2)
+    b.kill()
+    for h in held:
+        with pytest.raises(requests.RequestException):
+            h.result()
+    # B's lease (30 s) is all that counts its waiters now; nobody renews it.
+    wait_until(lambda: channel_info(c.pub_url(ch))["subscribers"] == 0, timeout=LEASE + 3,
+               what="the dead node's subscribers to lapse")
 
 
 # --- 4. Redis outage ---------------------------------------------------------------------------
