@@ -301,6 +301,129 @@ def table(bench):
     return "\n".join(lines), medians
 
 
+# Redis mode (issue 13): 3 nodes of each server on one Redis (bench/run.py REDIS_*).
+REDIS_SCENARIOS = {"redis_publish", "redis_fanout", "redis_commands", "redis_recovery"}
+
+
+def publishes_per_s(run):
+    return run["result"]["publishes_per_s"]
+
+
+def publishes(run):
+    return run["result"]["publishes_per_s"] * run["result"]["seconds"]
+
+
+def node_cpu_per_publish(run):
+    """The nodes' CPU µs per publish (all their processes)."""
+    return 1e6 * run["server_cpu_s"] / max(1, publishes(run))
+
+
+def redis_cpu_per_publish(run):
+    """redis-server's CPU µs per publish."""
+    return 1e6 * run["redis_cpu_s"] / max(1, publishes(run))
+
+
+def recovery_s(run):
+    return run["result"]["recovery_s"]
+
+
+def held_poll_errors(run):
+    return run["result"]["held_poll_errors"]
+
+
+# (label, scenario, figure, unit, target) as in ROWS; ("abs<=", bound) in the row's unit.
+REDIS_ROWS = [
+    ("publish through Redis: publishes/s (64 connections over 3 nodes)", "redis_publish",
+     publishes_per_s, "/s", (">=", 2.0)),
+    ("publish through Redis: nodes' CPU per publish", "redis_publish", node_cpu_per_publish,
+     "µs", None),
+    ("publish through Redis: Redis's CPU per publish", "redis_publish", redis_cpu_per_publish,
+     "µs", None),
+    ("cross-node fan-out: deliveries/s (10k subs over 3 nodes, 100 channels)", "redis_fanout",
+     deliveries_per_s, "/s", (">=", 2.0)),
+    ("cross-node fan-out: p50 latency", "redis_fanout", p50_ms, "ms", None),
+    ("cross-node fan-out: p99 latency", "redis_fanout", p99_ms, "ms", ("<=", 0.5)),
+    ("cross-node fan-out: nodes' CPU per delivery", "redis_fanout", cpu_per_delivery, "µs",
+     None),
+    ("Redis back: first delivery after Redis accepts connections", "redis_recovery",
+     recovery_s, "s", ("abs<=", 1.5)),
+    ("Redis back: failed polls of the held subscribers meanwhile", "redis_recovery",
+     held_poll_errors, "", None),
+]
+
+
+def redis_verdict(target, pr, nc, unit):
+    if target and target[0] == "abs<=":
+        if pr is None:
+            return ""
+        return f"≤ {target[1]} {unit}: {'met' if pr <= target[1] else 'NOT met'}"
+    return verdict(target, pr, nc)
+
+
+def redis_table(bench):
+    """The Redis-mode figures per server (medians), ratios and targets."""
+    lines = ["| metric | pushrelay | Nchan | pushrelay/Nchan | target |",
+             "|---|---:|---:|---:|---|"]
+    for label, scenario, get, unit, target in REDIS_ROWS:
+        pr = figures(bench, scenario, "pushrelay", get)
+        nc = figures(bench, scenario, "nchan", get)
+        if not pr and not nc:
+            continue
+        mp = statistics.median(pr) if pr else None
+        mn = statistics.median(nc) if nc else None
+        ratio = f"{mp / mn:.2f}×" if mp is not None and mn else "—"
+        why = unsupported(bench, scenario)
+        lines.append(f"| {label} | {fmt(mp, unit)} | {fmt(mn, unit)} | {ratio} | "
+                     f"{why or redis_verdict(target, mp, mn, unit)} |")
+    return "\n".join(lines)
+
+
+def commands_cells(bench, server):
+    """{(nodes, subs): [cell of each passed run]} of redis_commands on `server`."""
+    out = {}
+    for run in bench.runs:
+        if run["scenario"] == "redis_commands" and run["server"] == server and \
+                run["result"].get("passed"):
+            for cell in run["result"]["cells"]:
+                out.setdefault((cell["nodes"], cell["subs"]), []).append(cell)
+    return out
+
+
+def commands_cell_text(cells):
+    """Median commands per publish, and the most called commands of the median run."""
+    if not cells:
+        return "—", ""
+    ranked = sorted(cells, key=lambda c: c["per_publish"])
+    middle = ranked[len(ranked) // 2]
+    top = ", ".join(f"{name} {n:.2f}" for name, n in list(middle["by_command"].items())[:6])
+    return f"{statistics.median(c['per_publish'] for c in cells):.2f}", top
+
+
+def redis_commands_table(bench):
+    """Redis commands per publish with 1 and 3 nodes, few and many subscribers, both
+    servers, and whether the count grows with either."""
+    cells = {server: commands_cells(bench, server) for server in ("pushrelay", "nchan")}
+    keys = sorted(set(cells["pushrelay"]) | set(cells["nchan"]))
+    if not keys:
+        return ""
+    lines = ["| nodes | subscribers | pushrelay commands/publish | Nchan commands/publish | "
+             "pushrelay: calls per publish (median run) | Nchan: calls per publish |",
+             "|---:|---:|---:|---:|---|---|"]
+    for nodes, subs in keys:
+        pr, pr_top = commands_cell_text(cells["pushrelay"].get((nodes, subs)))
+        nc, nc_top = commands_cell_text(cells["nchan"].get((nodes, subs)))
+        lines.append(f"| {nodes} | {subs:,} | {pr} | {nc} | {pr_top} | {nc_top} |")
+    for server, name in (("pushrelay", "pushrelay"), ("nchan", "Nchan")):
+        medians = [statistics.median(c["per_publish"] for c in v)
+                   for v in cells[server].values()]
+        if medians:
+            grows = max(medians) > 1.1 * min(medians) + 0.5
+            lines.append(f"\n{name}: from {min(medians):.2f} to {max(medians):.2f} commands per "
+                         f"publish over the four loads: "
+                         f"{'GROWS with nodes or subscribers' if grows else 'does not grow'}.")
+    return "\n".join(lines)
+
+
 def unsupported(bench, scenario, why=False):
     """The report's line for a scenario this pushrelay build refused (with `why`: and the conf
     test's complaint), else ""."""
