@@ -674,6 +674,7 @@ REDIS_NODE_WORKERS = 1
 REDIS_IDLE_COMMANDS = {"ping", "echo", "info", "config|resetstat"}
 REDIS_DOWN_S = 1.0        # redis_recovery: how long Redis stays down
 REDIS_RETRY_S = 0.01      # redis_recovery: the publisher's and the subscribers' retry period
+REDIS_PUBLISH_TIMEOUT_S = 1.0  # redis_recovery: a publish unanswered this long is given up
 REDIS_RECOVERY_MAX_S = 30.0
 
 SCENARIOS.update({
@@ -688,11 +689,13 @@ SCENARIOS.update({
                       "--publishers", "3"]),
     # Probes run by the bench itself (Bench.PROBES), not one loadgen run: their arguments are
     # the idle load whose release is counted (redis_commands: --subs many, --few subscribers,
-    # with 1 and 3 nodes) or the held subscribers (redis_recovery).
-    "redis_commands": (["idle", "--subs", "10000", "--few", "100", "--channels", "100",
-                        "--settle", "1"],
-                       ["idle", "--subs", "1000", "--few", "100", "--channels", "100",
-                        "--settle", "1"]),
+    # with 1 and 3 nodes; few = 3 per channel, so that with 3 nodes every channel has a
+    # subscriber on every node; the release: 10 rounds of one message per channel, 2 rounds
+    # outstanding) or the held subscribers (redis_recovery).
+    "redis_commands": (["idle", "--subs", "10000", "--few", "300", "--channels", "100",
+                        "--release-rounds", "10", "--settle", "1"],
+                       ["idle", "--subs", "1000", "--few", "300", "--channels", "100",
+                        "--release-rounds", "10", "--settle", "1"]),
     "redis_recovery": (["recovery", "--subs", "10"], ["recovery", "--subs", "10"]),
 })
 REDIS_SCENARIOS = {"redis_publish", "redis_fanout", "redis_commands", "redis_recovery"}
@@ -889,7 +892,9 @@ def wait_for(predicate, timeout):
 
 class RetryingPublisher(threading.Thread):
     """redis_recovery's publisher: posts `after-<n>` to the channel, one request at a time,
-    REDIS_RETRY_S after each refused one, until one is accepted or `stop` is set."""
+    REDIS_RETRY_S after each refused one or REDIS_PUBLISH_TIMEOUT_S unanswered (a client's
+    timeout: Nchan holds a publish while Redis is away), until one is accepted or `stop` is set.
+    A given-up publish the server completes later counts as well: any `after-` message does."""
 
     def __init__(self, port, channel, stop):
         super().__init__(daemon=True)
@@ -900,7 +905,8 @@ class RetryingPublisher(threading.Thread):
         while not self.stop.is_set():
             self.tried += 1
             status = http_status(self.port, "POST", f"/pub?id={self.channel}",
-                                 f"after-{self.tried}".encode(), timeout=REDIS_RECOVERY_MAX_S)
+                                 f"after-{self.tried}".encode(),
+                                 timeout=REDIS_PUBLISH_TIMEOUT_S)
             self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
             if status in (201, 202):
                 return
@@ -1105,13 +1111,13 @@ class Bench:
                 proc.stdin.flush()
                 held += proc.stdout.readline()
                 after = self.quiet_calls(server)
-            proc.stdin.close()
-            out, err = proc.communicate(timeout=120)
+            out, err = proc.communicate(timeout=120)  # closes stdin: the loadgen leaves
         finally:
             server.stop()
             server.cleanup()
         result = self.parse_result(held + out, err)
-        publishes = int(load[load.index("--channels") + 1])
+        publishes = (int(load[load.index("--channels") + 1]) *
+                     int(load[load.index("--release-rounds") + 1]))
         delta = {c: (n - before.get(c, 0)) / publishes for c, n in after.items()
                  if n > before.get(c, 0)}
         return {"nodes": nodes, "subs": int(load[load.index("--subs") + 1]),
@@ -1199,7 +1205,8 @@ class Bench:
                 return "no delivery after Redis came back"
             return (f"delivering {r['recovery_s']:.2f} s after Redis accepted connections (last "
                     f"held subscriber {r['last_s']:.2f} s), {r['publishes_tried']} publishes "
-                    f"tried {r['publish_statuses']}, {r['held_poll_errors']} failed held polls")
+                    f"tried {r['publish_statuses']}, {r['held_poll_errors']} failed held polls"
+                    + (f" (first: {r['first_errors'][0]})" if r["held_poll_errors"] else ""))
         if s == "grip_proxy_get":
             return (f"{r.get('requests_per_s', 0):,.0f} requests/s, p99 "
                     f"{lat.get('p99', 0) / 1000:.1f} ms")

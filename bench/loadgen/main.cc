@@ -2,7 +2,7 @@
 //   loadgen SCENARIO --pub HOST:PORT[,HOST:PORT...] --sub HOST:PORT[,...] [--name value]...
 // (a list: the nodes of a multi-node server, taken round-robin)
 // with the names of Options (scenarios.h): --subs, --channels, --rounds,
-// --window, --publishers, --connections, --size, --duration, --rate,
+// --release-rounds, --window, --publishers, --connections, --size, --duration, --rate,
 // --timeout, --settle, --connect-limit, --open-rate, --prefix, --transport (long-poll,
 // eventsource, websocket, grip-response, grip-stream), --mux. Prints one JSON object; exits 0
 // when the run passed, 1 when it saw a loss, a duplicate or an error.
@@ -61,6 +61,8 @@ bool apply(Options& opts, const std::string& name, const std::string& value) {
         opts.channels = std::atoi(value.c_str());
     else if (name == "--rounds")
         opts.rounds = std::atoi(value.c_str());
+    else if (name == "--release-rounds")
+        opts.release_rounds = std::atoi(value.c_str());
     else if (name == "--window")
         opts.window = std::atoi(value.c_str());
     else if (name == "--publishers")

@@ -230,7 +230,7 @@ class Run {
 
     int idle() {
         warm_up_ = !is_grip(opts_);
-        rounds_total_ = warm_up_ ? 2 : 1;
+        rounds_total_ = (warm_up_ ? 1 : 0) + opts_.release_rounds;
         start_with_subscribers(false, [this] {
             begin_measuring();
             std::printf("{\"held\": %d, \"setup_s\": %.3f}\n", opts_.subs,
@@ -540,7 +540,7 @@ class Run {
             self->tally_.error("read(stdin) failed");
         ev_io_stop(self->loop_, w);
         self->release_ns_ = monotonic_ns();
-        self->publish_round();
+        self->start_rounds();
     }
 
     // Names the first subscription that is short of the messages published, and how many are;

@@ -8,7 +8,8 @@
 //            own channels (no subscribers) for `duration` seconds;
 //   idle     `subs` subscribers held (after the warm-up); prints a `held` line and waits for a
 //            line on stdin (the orchestrator measures memory meanwhile), then
-//            releases them with one message per channel, prints its result and keeps
+//            releases them with one message per channel (`release_rounds` rounds of them, at
+//            most `window` outstanding), prints its result and keeps
 //            the connections until stdin ends;
 //   churn    subscribers that take one message, disconnect and reconnect
 //            with its Last-Modified/Etag, under `rate` publishes/s;
@@ -47,6 +48,7 @@ struct Options {
     int subs = 1000;
     int channels = 10;
     int rounds = 20;
+    int release_rounds = 1;  // idle: rounds published by the release
     int window = 2;
     int publishers = 4;
     int connections = 8;
