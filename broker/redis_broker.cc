@@ -11,7 +11,9 @@
 namespace pushrelay::broker {
 namespace {
 
-std::size_t script_index(redis::Script script) { return static_cast<std::size_t>(script); }
+std::size_t script_index(redis::Script script) {
+    return static_cast<std::size_t>(script);
+}
 
 // Redis's "requested N ms ago" (its clock) as our last_requested_ms (ours).
 ChannelInfo info_of(const redis::InfoReply& reply, std::int64_t now_ms) {
@@ -48,7 +50,9 @@ RedisBroker::RedisBroker(shm::Store& store, int slot,
     cache_.set_live_handler([this](std::uint64_t uid) { channel_live(uid); });
 }
 
-RedisBroker::~RedisBroker() { ev_timer_stop(loop_, &waiting_timer_); }
+RedisBroker::~RedisBroker() {
+    ev_timer_stop(loop_, &waiting_timer_);
+}
 
 void RedisBroker::on_up() {
     down_reason_.clear();
@@ -66,28 +70,27 @@ void RedisBroker::on_down(const redis::Failure& failure) {
 }
 
 std::string RedisBroker::why_unavailable() const {
-    return down_reason_.empty()
-               ? std::string("the node's relay did not fetch the channel within "
-                             "push_redis_command_timeout")
-               : down_reason_;
+    return down_reason_.empty() ? std::string(
+                                      "the node's relay did not fetch the channel within "
+                                      "push_redis_command_timeout")
+                                : down_reason_;
 }
 
 // ---- publish, delete, info ----
 
-void RedisBroker::publish_then(const PublishCall& call,
-                               std::function<void(PublishResult&&)> done) {
+void RedisBroker::publish_then(const PublishCall& call, std::function<void(PublishResult&&)> done) {
     const redis::ChannelKeys keys = redis::channel_keys(settings_.ns, call.key);
     redis::PublishRequest request;
     request.content_type = call.content_type;
     request.body = call.body;
+    request.event = call.event;
     request.limits = call.limits;
     request.mode = settings_.mode;
     // Without the client's key, our own token: a publish re-sent after a lost connection is
     // then stored once (scale-out.md "Requests").
-    request.idempotency =
-        call.idempotency_key.empty()
-            ? redis::retry_idempotency(settings_.node_id, ++publish_sequence_)
-            : redis::header_idempotency(call.idempotency_key);
+    request.idempotency = call.idempotency_key.empty()
+                              ? redis::retry_idempotency(settings_.node_id, ++publish_sequence_)
+                              : redis::header_idempotency(call.idempotency_key);
     auto script = std::make_shared<redis::ScriptCall>(
         redis::publish_call({keys, redis::PublishCommand::Publish}, request));
     send_publish(std::move(script), std::move(done), false);
@@ -95,37 +98,36 @@ void RedisBroker::publish_then(const PublishCall& call,
 
 void RedisBroker::send_publish(std::shared_ptr<redis::ScriptCall> call,
                                std::function<void(PublishResult&&)> done, bool resent) {
-    redis_.evalsha(
-        script_index(redis::Script::Publish), call->keys, call->args,
-        [this, call, done = std::move(done), resent](redis::Reply&& reply) mutable {
-            if (reply.outcome == redis::Outcome::Lost && !resent)
-                return send_publish(std::move(call), std::move(done), true);
-            PublishResult result;
-            if (is_oom(reply)) {
-                result.status = Status::NoSpace;
-                return done(std::move(result));
-            }
-            if (reply.outcome != redis::Outcome::Ok) {
-                store_.count_redis(core::RedisCounter::Unavailable);
-                result.status = Status::Unavailable;
-                result.error = reply.error + (may_have_run(reply.outcome) || resent
-                                                  ? "; outcome unknown"
-                                                  : "; not published");
-                return done(std::move(result));
-            }
-            auto parsed = redis::parse_publish_reply(reply.value);
-            if (auto* err = std::get_if<redis::ReplyError>(&parsed)) {
-                LOG_ERROR("redis: %s", err->c_str());
-                result.status = Status::Unavailable;
-                result.error = *err + "; outcome unknown";
-                return done(std::move(result));
-            }
-            const redis::PublishReply& published = std::get<redis::PublishReply>(parsed);
-            result.had_waiters = published.subscribers > 0;
-            result.info.messages = published.stored;
-            result.info.subscribers = published.subscribers;
-            done(std::move(result));
-        });
+    redis_.evalsha(script_index(redis::Script::Publish), call->keys, call->args,
+                   [this, call, done = std::move(done), resent](redis::Reply&& reply) mutable {
+                       if (reply.outcome == redis::Outcome::Lost && !resent)
+                           return send_publish(std::move(call), std::move(done), true);
+                       PublishResult result;
+                       if (is_oom(reply)) {
+                           result.status = Status::NoSpace;
+                           return done(std::move(result));
+                       }
+                       if (reply.outcome != redis::Outcome::Ok) {
+                           store_.count_redis(core::RedisCounter::Unavailable);
+                           result.status = Status::Unavailable;
+                           result.error = reply.error + (may_have_run(reply.outcome) || resent
+                                                             ? "; outcome unknown"
+                                                             : "; not published");
+                           return done(std::move(result));
+                       }
+                       auto parsed = redis::parse_publish_reply(reply.value);
+                       if (auto* err = std::get_if<redis::ReplyError>(&parsed)) {
+                           LOG_ERROR("redis: %s", err->c_str());
+                           result.status = Status::Unavailable;
+                           result.error = *err + "; outcome unknown";
+                           return done(std::move(result));
+                       }
+                       const redis::PublishReply& published = std::get<redis::PublishReply>(parsed);
+                       result.had_waiters = published.subscribers > 0;
+                       result.info.messages = published.stored;
+                       result.info.subscribers = published.subscribers;
+                       done(std::move(result));
+                   });
 }
 
 void RedisBroker::delete_then(std::string_view key, std::function<void(DeleteResult&&)> done) {
@@ -208,9 +210,9 @@ void RedisBroker::prepare_subscribe(const PrepareRequest& request,
 }
 
 void RedisBroker::ask_relay(const PrepareRequest& request) {
-    const std::string datagram = redis::encode_ask(
-        {std::string(request.key), request.create_channel,
-         request.limits_if_created.channel_timeout_ms});
+    const std::string datagram =
+        redis::encode_ask({std::string(request.key), request.create_channel,
+                           request.limits_if_created.channel_timeout_ms});
     // A full socket (the relay is down or behind) is not an error: the relay scans for wanted
     // channels when it starts, and the request times out into a 503 if nothing comes.
     if (::send(settings_.relay_fd, datagram.data(), datagram.size(), MSG_DONTWAIT) < 0 &&
@@ -243,7 +245,7 @@ void RedisBroker::arm_waiting_timer() {
 
 void RedisBroker::expire_waiting() {
     const ev_tstamp now = ev_now(loop_);
-    std::vector<std::function<void(Prepared&&)>> late;
+    std::vector<std::function<void(Prepared &&)>> late;
     for (auto it = waiting_.begin(); it != waiting_.end();) {
         std::vector<Waiting>& list = it->second;
         for (auto w = list.begin(); w != list.end();) {

@@ -57,6 +57,14 @@ def children_of(pid):
         return []
 
 
+def is_relay(pid):
+    """Whether pid is a Redis relay process (it names itself so, as ps shows)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "pushrelay:relay"
+    except OSError:
+        return False
+
+
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -183,7 +191,11 @@ http {{
         self.conf.write_text(text)
 
     def worker_pids(self):
-        return [p for p in children_of(self.proc.pid) if alive(p)]
+        return [p for p in children_of(self.proc.pid) if alive(p) and not is_relay(p)]
+
+    def relay_pids(self):
+        """Redis mode's relay process (one per node), apart from the workers."""
+        return [p for p in children_of(self.proc.pid) if alive(p) and is_relay(p)]
 
     def signal(self, signo):
         self.proc.send_signal(signo)
@@ -191,7 +203,7 @@ http {{
     def stop(self):
         if self.proc is None or self.proc.poll() is not None:
             return
-        stop_server(self.proc, self.worker_pids())
+        stop_server(self.proc, self.worker_pids() + self.relay_pids())
         self.proc.stdout.close()
         self.proc.stderr.close()
 

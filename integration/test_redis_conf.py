@@ -1,14 +1,11 @@
 """The push_redis_* directives (shared/scale-out.md "Conf") as the binary takes them: -t passes
 with a Redis that is not there, reports a mistake with file:line, and a server with Redis
-directives starts, warns that Redis mode is not built yet, and serves from its own segment."""
+directives starts even when Redis cannot be reached, and answers what needs Redis with 503."""
 import signal
 import subprocess
 
 from conftest import WAIT, PushRelay, free_port, wait_until
 from client import Held, publish, wait_for_subscribers
-
-NOT_BUILT = "Redis mode is not built yet"
-
 
 def redis_http(port):
     """Every Redis directive, toward a loopback port where nothing listens."""
@@ -44,27 +41,30 @@ def test_t_names_file_and_line_of_a_redis_mistake(tmp_path, binary):
     assert "test failed" in result.stderr
 
 
-def warnings(server):
-    return server.error_log.count(NOT_BUILT)
-
-
-def test_server_with_redis_directives_starts_and_serves_from_its_segment(pushrelay):
+def test_server_whose_redis_is_unreachable_starts_and_answers_503(pushrelay):
+    """A Redis that cannot be reached is not a start error (scale-out.md "Conf"): the node
+    starts, answers publishes 503 with Retry-After and the reason, and says where Redis is with
+    the password hidden."""
     server = pushrelay(http=redis_http(free_port()))
-    wait_until(lambda: warnings(server) == 1, what="the Redis warning at start")
-    assert "redis://pushrelay:***@127.0.0.1:" in server.error_log
+    wait_until(lambda: "redis://pushrelay:***@127.0.0.1:" in server.error_log,
+               what="the Redis URL in the log")
+    response = publish(server.pub_url("r"), b"x")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.text.startswith("Redis unavailable: ")
+    assert "not published" in response.text
     assert "s3cret" not in server.error_log
-
-    held = Held(server.sub_url("r"))
-    wait_for_subscribers(server.pub_url("r"), 1)
-    assert publish(server.pub_url("r"), b"local").status_code == 201
-    assert held.result().content == b"local"
 
     server.signal(signal.SIGHUP)
     wait_until(lambda: "reloaded" in server.error_log, what="the reload")
-    assert warnings(server) == 2  # one per conf applied, never per worker
+    assert publish(server.pub_url("r"), b"y").status_code == 503
+    assert "s3cret" not in server.error_log
 
 
-def test_no_warning_without_redis_directives(pushrelay):
+def test_memory_mode_without_redis_directives(pushrelay):
     server = pushrelay()
-    assert publish(server.pub_url("n"), b"x").status_code == 202
-    assert NOT_BUILT not in server.error_log
+    held = Held(server.sub_url("n"))
+    wait_for_subscribers(server.pub_url("n"), 1)
+    assert publish(server.pub_url("n"), b"local").status_code == 201
+    assert held.result().content == b"local"
+    assert "Redis mode" not in server.error_log

@@ -1,9 +1,9 @@
 #include "master/master.h"
 
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -177,7 +177,7 @@ class Master {
     // master keeps both, so asks sent while the relay restarts wait for the new one.
     int relay_fds_[2] = {-1, -1};
     std::uint64_t node_id_ = draw_node_id();
-    pid_t relay_pid_ = 0;                // 0: none running
+    pid_t relay_pid_ = 0;                 // 0: none running
     std::vector<pid_t> retiring_relays_;  // replaced by a reload, exiting
     std::array<WorkerProcess, shm::kMaxWorkerSlots> workers_{};
     bool shutting_down_ = false;
@@ -271,8 +271,8 @@ void Master::spawn(int slot) {
         if (getppid() == 1)
             _exit(core::kWorkerExitOk);
         log::set_process_tag(slot);
-        core::WorkerContext context{config_.get(), listeners_, &store_,    &limit_zones_,
-                                    slot,          wake_fds_,  node_id_,   relay_fds_[1]};
+        core::WorkerContext context{config_.get(), listeners_, &store_,  &limit_zones_,
+                                    slot,          wake_fds_,  node_id_, relay_fds_[1]};
         _exit(children_.worker(context));
     }
     workers_[slot] = {pid, false};
@@ -313,8 +313,7 @@ void Master::reap_children() {
 void Master::signal_workers(int signo) {
     // The relay holds no client: any stop ends it at once (SIGUSR1 only reopens logs).
     const int relay_signo = signo == SIGKILL ? SIGKILL : SIGTERM;
-    if (relay_pid_ != 0 && signo != SIGUSR1 && kill(relay_pid_, relay_signo) < 0 &&
-        errno != ESRCH)
+    if (relay_pid_ != 0 && signo != SIGUSR1 && kill(relay_pid_, relay_signo) < 0 && errno != ESRCH)
         LOG_ALERT_ERRNO("kill(relay)");
     for (WorkerProcess& w : workers_) {
         if (w.pid == 0)

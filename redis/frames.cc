@@ -121,6 +121,7 @@ MessageFrame read_message(Reader& in) {
     frame.limits = read_limits(in);
     frame.content_type = in.bytes("content type");
     frame.body = in.bytes("body");
+    frame.event = in.bytes("event");
     if (frame.expires_at_ms < 0)
         in.fail("expires_at", "is negative");
     if (frame.prev && !in.failed() && *frame.prev >= frame.id)

@@ -20,7 +20,7 @@ namespace pushrelay::redis {
 
 // The frame layout's version, kept in the key `NS:v` (doc/redis-format.md §1). A node that finds
 // another value there refuses the connection: nodes of two layouts must not share a namespace.
-inline constexpr std::string_view kFormatVersion = "1";
+inline constexpr std::string_view kFormatVersion = "2";
 std::string version_key(std::string_view ns);
 
 // `M`: a message was published. Ids of "none" (no message before, nothing stored) are nullopt.
@@ -34,6 +34,7 @@ struct MessageFrame {
     core::ChannelLimits limits;             // the publish's limits (the node's cache keeps them)
     std::string content_type;               // may be empty: none given
     std::string body;                       // any bytes
+    std::string event;                      // X-EventSource-Event of the publish; may be empty
 };
 
 // `D`: the channel was deleted.

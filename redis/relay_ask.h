@@ -11,7 +11,7 @@
 namespace pushrelay::redis {
 
 struct RelayAsk {
-    std::string key;               // group + "/" + id
+    std::string key;         // group + "/" + id
     bool may_create = true;  // push_authorized_channels_only off
     std::int64_t channel_timeout_ms = 0;
 };

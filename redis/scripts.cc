@@ -102,13 +102,17 @@ local function drop_entry(K, e)
   if expiry_of(e) == 0 then redis.call('HINCRBY', K.c, 'nx', -1) end
 end
 
-local function add_entry(K, id, ctype, body, x)
+local function add_entry(K, id, ctype, body, x, event)
   local newest = redis.call('XREVRANGE', K.m, '+', '-', 'COUNT', 1)[1]
   if newest and expiry_rank(x) < expiry_rank(expiry_of(newest)) then
     local xs = hnum(K.c, 'xs')
     if xs == 0 or x < xs then redis.call('HSET', K.c, 'xs', int(x)) end
   end
-  redis.call('XADD', K.m, id, 't', ctype, 'b', body, 'x', int(x))
+  if event ~= '' then
+    redis.call('XADD', K.m, id, 't', ctype, 'b', body, 'x', int(x), 'e', event)
+  else
+    redis.call('XADD', K.m, id, 't', ctype, 'b', body, 'x', int(x))
+  end
   if x == 0 then
     redis.call('HINCRBY', K.c, 'nx', 1)
   elseif x > hnum(K.c, 'xm') then
@@ -226,12 +230,13 @@ end
 )lua";
 
 // KEYS c m r i; ARGV: publish command, pubsub channel, content type, body, idempotency member
-// ('' none), store in Redis (1/0), the 7 limits.
+// ('' none), store in Redis (1/0), the 7 limits, the EventSource event name ('' none).
 constexpr std::string_view kPublish = R"lua(
 local K = {c = KEYS[1], m = KEYS[2], r = KEYS[3], i = KEYS[4]}
 local pubcmd, pubsub, ctype, body, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local packed = limits_from_args(ARGV, 7)
 local lim = limits_of(packed)
+local event = ARGV[14]
 local sec, now, us = clock()
 local gen, created = gen_of(K.c), 0
 if gen then
@@ -264,7 +269,7 @@ redis.call('HSET', K.c, 'lt', int(t), 'lg', int(g))
 local x = 0
 if lim.message_timeout > 0 then x = now + lim.message_timeout end
 local store = ARGV[6] == '1' and lim.max_buffer > 0
-if store then add_entry(K, int(t) .. '-' .. int(g), ctype, body, x) end
+if store then add_entry(K, int(t) .. '-' .. int(g), ctype, body, x, event) end
 trim_to_max(K, lim)
 trim_by_receipts(K, lim, false)
 if member ~= '' then
@@ -277,8 +282,9 @@ refresh_expiry(K, {K.c, K.m, K.r, K.i}, now, lim, lease_end)
 local ot, og = oldest_id(K.m)
 local flags = 0
 if store then flags = 1 end
-redis.call(pubcmd, pubsub, struct.pack('<c1 I8 i8 I4 i8 I4 i8 I4 i8 B c0 I4 c0 I4 c0', 'M',
-  gen_number(gen), t, g, pt, pg, ot, og, x, flags, packed, #ctype, ctype, #body, body))
+redis.call(pubcmd, pubsub, struct.pack('<c1 I8 i8 I4 i8 I4 i8 I4 i8 B c0 I4 c0 I4 c0 I4 c0',
+  'M', gen_number(gen), t, g, pt, pg, ot, og, x, flags, packed, #ctype, ctype, #body, body,
+  #event, event))
 return {t, g, gen, redis.call('XLEN', K.m), subscribers, created, 0}
 )lua";
 
@@ -308,7 +314,7 @@ each_entry(K.m, from, math.min(want, 100), function(e)
   local x = tonumber(f.x)
   if not expired(x, now) then
     local t, g = split_id(e[1])
-    out[#out + 1] = {t, g, f.t, f.b, x}
+    out[#out + 1] = {t, g, f.t, f.b, x, f.e or ''}
   end
   return #out < want
 end)
@@ -675,6 +681,7 @@ ScriptCall publish_call(const Target& target, const PublishRequest& request) {
     const bool store = request.mode == StorageMode::Distributed && request.limits.store_messages;
     call.args.push_back(store ? "1" : "0");
     append_limits(call.args, request.limits);
+    call.args.emplace_back(request.event);
     return call;
 }
 
@@ -757,6 +764,7 @@ std::variant<FetchReply, ReplyError> parse_fetch_reply(const Value& reply) {
         message.content_type = entry.string("content type");
         message.body = entry.string("body");
         message.expires_at_ms = entry.integer("expires_at");
+        message.event = entry.string("event");
         list.take_error(entry);
         out.messages.push_back(std::move(message));
     }

@@ -57,6 +57,7 @@ enum class StorageMode { Distributed, NoStore };
 struct PublishRequest {
     std::string_view content_type;  // empty: none given
     std::string_view body;
+    std::string_view event;      // X-EventSource-Event; empty: none
     core::ChannelLimits limits;  // this publish's (push_* of its location)
     StorageMode mode = StorageMode::Distributed;
     // A member of the channel's Idempotency-Key set (see header_idempotency and
@@ -121,6 +122,7 @@ struct StoredMessage {
     std::string content_type;
     std::string body;
     std::int64_t expires_at_ms = 0;  // Redis's clock; 0: never
+    std::string event;               // X-EventSource-Event; empty: none
 };
 
 enum class FetchStatus {

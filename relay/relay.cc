@@ -42,7 +42,6 @@ constexpr std::size_t kMaxDatagram = 64 * 1024;
 
 enum class Sync : std::uint8_t { Subscribing, Fetching, Live };
 
-
 struct Channel {
     std::string key;
     redis::ChannelKeys keys;
@@ -95,10 +94,8 @@ class Relay final : private redis::Observer {
 
     void frame_arrived(std::string_view pubsub, std::string_view payload);
     void apply_message(Channel& channel, redis::MessageFrame& frame, bool after_sync);
-    bool insert(const Channel& channel, std::uint64_t gen, core::MessageId id,
-                std::string_view content_type, std::string_view body, std::int64_t ttl_ms,
-                bool store, const core::ChannelLimits& limits,
-                std::optional<core::MessageId> oldest_kept);
+    // One message into the cache (Redis's id, its lifetime from now); whether it went in.
+    bool insert(const shm::Store::RemoteMessage& message);
     void delete_cached(const Channel& channel);
 
     void tick();
@@ -205,7 +202,9 @@ void Relay::SubscriptionEvents::on_down(const redis::Failure& failure) {
 
 // ---- asks ----
 
-void Relay::on_ask(struct ev_loop*, ev_io* w, int) { static_cast<Relay*>(w->data)->read_asks(); }
+void Relay::on_ask(struct ev_loop*, ev_io* w, int) {
+    static_cast<Relay*>(w->data)->read_asks();
+}
 
 void Relay::read_asks() {
     char buffer[kMaxDatagram];
@@ -328,12 +327,19 @@ void Relay::fetched(const std::string& pubsub, redis::Reply&& reply) {
         const std::int64_t ttl = m.expires_at_ms == 0 ? 0 : m.expires_at_ms - now_ms();
         if (m.expires_at_ms != 0 && ttl <= 0)
             continue;
-        if (insert(channel, page.gen, m.id, m.content_type, m.body, ttl, true, limits,
-                   std::nullopt))
+        if (insert({.key = channel.key,
+                    .gen = page.gen,
+                    .id = m.id,
+                    .content_type = m.content_type,
+                    .event = m.event,
+                    .body = m.body,
+                    .ttl_ms = ttl,
+                    .store = true,
+                    .limits = limits,
+                    .oldest_kept = std::nullopt}))
             store_.count_redis(core::RedisCounter::Recovered);
     }
-    if (page.messages.size() == kFetchPage && page.newest &&
-        page.messages.back().id < *page.newest)
+    if (page.messages.size() == kFetchPage && page.newest && page.messages.back().id < *page.newest)
         return fetch_page(pubsub, page.messages.back().id, page.gen);
     finish_sync(channel, page.gen, page.newest);
 }
@@ -429,37 +435,34 @@ void Relay::apply_message(Channel& channel, redis::MessageFrame& frame, bool aft
         frame.expires_at_ms == 0
             ? 0
             : std::max<std::int64_t>(1, frame.expires_at_ms - frame.id.time * 1000);
-    insert(channel, frame.gen, frame.id, frame.content_type, frame.body, ttl, frame.stored,
-           frame.limits, frame.oldest);
+    insert({.key = channel.key,
+            .gen = frame.gen,
+            .id = frame.id,
+            .content_type = frame.content_type,
+            .event = frame.event,
+            .body = frame.body,
+            .ttl_ms = ttl,
+            .store = frame.stored,
+            .limits = frame.limits,
+            .oldest_kept = frame.oldest});
 }
 
-bool Relay::insert(const Channel& channel, std::uint64_t gen, core::MessageId id,
-                   std::string_view content_type, std::string_view body, std::int64_t ttl_ms,
-                   bool store, const core::ChannelLimits& limits,
-                   std::optional<core::MessageId> oldest_kept) {
-    shm::Store::RemoteMessage m;
-    m.key = channel.key;
-    m.gen = gen;
-    m.id = id;
-    m.content_type = content_type;
-    m.body = body;
-    m.ttl_ms = ttl_ms;
-    m.store = store;
-    m.limits = limits;
-    m.oldest_kept = oldest_kept;
+bool Relay::insert(const shm::Store::RemoteMessage& m) {
     shm::Store::InsertResult result = store_.insert_remote(m, now_ms());
     if (result.status == shm::Store::InsertStatus::StaleGen)
         return false;  // the next frame of the new generation drops the old entry
     if (result.status == shm::Store::InsertStatus::NoSpace)
         LOG_ERROR("redis relay: the shared segment is full; a message of \"%s\" is not cached",
-                  log::escape(channel.key).c_str());
+                  log::escape(m.key).c_str());
     wake(result.wake_slots_mask);
     return result.status == shm::Store::InsertStatus::Inserted;
 }
 
 // ---- leases, retries, idle channels ----
 
-void Relay::on_tick(struct ev_loop*, ev_timer* w, int) { static_cast<Relay*>(w->data)->tick(); }
+void Relay::on_tick(struct ev_loop*, ev_timer* w, int) {
+    static_cast<Relay*>(w->data)->tick();
+}
 
 void Relay::publish_figures() {
     const redis::Connection::Counters& now = commands_.counters();
@@ -529,7 +532,9 @@ void Relay::wake(std::uint64_t slot_mask) const {
     }
 }
 
-void Relay::on_stop(struct ev_loop* loop, ev_signal*, int) { ev_break(loop, EVBREAK_ALL); }
+void Relay::on_stop(struct ev_loop* loop, ev_signal*, int) {
+    ev_break(loop, EVBREAK_ALL);
+}
 
 }  // namespace
 

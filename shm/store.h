@@ -33,8 +33,8 @@
 #include <vector>
 
 #include "core/channel.h"
-#include "core/redis_figures.h"
 #include "core/message_id.h"
+#include "core/redis_figures.h"
 #include "core/worker_context.h"
 
 namespace pushrelay::shm {

@@ -223,6 +223,51 @@ TEST(ServerStatusFormat, ZeroAndLargestValues) {
               std::string::npos);
 }
 
+// Redis mode's rows come last, and only in Redis mode (doc/protocol-formats.md §6).
+TEST(ServerStatusFormat, RedisRowsFollowTheOthersInRedisModeOnly) {
+    ServerStatus status{};
+    status.reloads = 11;
+    status.redis_up = 1;
+    status.redis_channels = 2;
+    status.redis_connects = 3;
+    status.redis_commands = 4;
+    status.redis_errors = 5;
+    status.redis_resyncs = 6;
+    status.redis_recovered = 7;
+    status.cache_hits = 8;
+    status.cache_misses = 9;
+    status.redis_unavailable = 10;
+    EXPECT_EQ(format_server_status(status, StatusFormat::Text).find("Redis"), std::string::npos);
+    status.redis_mode = true;
+    const std::string text = format_server_status(status, StatusFormat::Text);
+    EXPECT_NE(text.find("Reloads: 11\n"
+                        "Redis up: 1\n"
+                        "Redis channels: 2\n"
+                        "Redis connects: 3\n"
+                        "Redis commands: 4\n"
+                        "Redis errors: 5\n"
+                        "Redis resyncs: 6\n"
+                        "Redis recovered: 7\n"
+                        "Cache hits: 8\n"
+                        "Cache misses: 9\n"
+                        "Redis unavailable: 10\n"),
+              std::string::npos)
+        << text;
+    const std::string json = format_server_status(status, StatusFormat::Json);
+    EXPECT_NE(json.find("\"reloads\": 11, \"redis_up\": 1, \"redis_channels\": 2, "),
+              std::string::npos)
+        << json;
+    EXPECT_NE(json.find("\"redis_unavailable\": 10}\n"), std::string::npos) << json;
+    const std::string metrics = format_server_status(status, StatusFormat::Prometheus);
+    EXPECT_NE(metrics.find("# TYPE pushrelay_redis_up gauge\npushrelay_redis_up 1\n"),
+              std::string::npos);
+    EXPECT_NE(metrics.find("# TYPE pushrelay_redis_recovered_messages_total counter\n"
+                           "pushrelay_redis_recovered_messages_total 7\n"),
+              std::string::npos);
+    EXPECT_NE(format_server_status(status, StatusFormat::Yaml).find("\ncache_misses: 9\n"),
+              std::string::npos);
+}
+
 TEST(ServerStatusContentType, OnePerFormat) {
     EXPECT_EQ(status_content_type(StatusFormat::Text), "text/plain");
     EXPECT_EQ(status_content_type(StatusFormat::Json), "application/json");

@@ -49,7 +49,8 @@ Bytes message_frame() {
         .u8(1)
         .limits(1, 10)
         .text("text/plain")
-        .text(kBody);
+        .text(kBody)
+        .text("update");
 }
 
 template <typename T>
@@ -89,6 +90,7 @@ TEST(Frames, MessageCarriesEveryField) {
     EXPECT_TRUE(m.limits.store_messages);
     EXPECT_EQ(m.content_type, "text/plain");
     EXPECT_EQ(m.body, kBody);
+    EXPECT_EQ(m.event, "update");
 }
 
 // §2: an id of time -1, tag 0 is "none".
@@ -101,6 +103,7 @@ TEST(Frames, MessageWithoutPrevOrStoredMessage) {
                                   .i64(0)
                                   .u8(0)
                                   .limits(1, 1)
+                                  .text("")
                                   .text("")
                                   .text("")
                                   .str();
@@ -143,7 +146,7 @@ TEST(Frames, MalformedFramesSayWhy) {
               "frame T: oldest id has a negative time");
     // A body length beyond the frame: no read past its end.
     std::string huge = message_frame().str();
-    huge.resize(huge.size() - kBody.size() - 4);
+    huge.resize(huge.size() - kBody.size() - 4 - std::string("update").size() - 4);
     huge += Bytes('x').u32(0xffffffff).str().substr(1);
     EXPECT_EQ(error_of(huge), "frame M: body is truncated");
 }
@@ -152,7 +155,7 @@ TEST(Frames, MessageRulesAreChecked) {
     auto with = [](auto edit) {
         Bytes b('M');
         edit(b);
-        return error_of(b.text("").text("").str());
+        return error_of(b.text("").text("").text("").str());
     };
     EXPECT_EQ(
         with([](Bytes& b) { b.u64(1).id(-1, 0).id(-1, 0).id(-1, 0).i64(0).u8(0).limits(1, 1); }),
@@ -173,7 +176,7 @@ TEST(Frames, MessageRulesAreChecked) {
 
 TEST(Frames, VersionKey) {
     EXPECT_EQ(version_key("pr"), "pr:v");
-    EXPECT_EQ(kFormatVersion, "1");
+    EXPECT_EQ(kFormatVersion, "2");
 }
 
 }  // namespace

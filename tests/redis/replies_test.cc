@@ -61,7 +61,7 @@ TEST(Replies, AWrongShapeNamesTheElement) {
 TEST(Replies, WellFormedRepliesParse) {
     const ReplyPtr fetch = read_resp(
         "*6\r\n$2\r\nok\r\n$2\r\n1f\r\n:1\r\n:10\r\n:2\r\n"
-        "*1\r\n*5\r\n:10\r\n:2\r\n$1\r\nt\r\n$1\r\nb\r\n:0\r\n");
+        "*1\r\n*6\r\n:10\r\n:2\r\n$1\r\nt\r\n$1\r\nb\r\n:0\r\n$2\r\nev\r\n");
     const auto parsed = parse_fetch_reply(to_value(*fetch));
     ASSERT_EQ(parsed.index(), 0u) << std::get<1>(parsed);
     const FetchReply& reply = std::get<0>(parsed);

@@ -45,8 +45,9 @@ class Scripts : public ::testing::Test {
 
     PublishReply publish(const std::string& body, const core::ChannelLimits& limits = {},
                          const std::string& idempotency = "",
-                         StorageMode mode = StorageMode::Distributed) {
-        PublishRequest request{"text/plain", body, limits, mode, idempotency};
+                         StorageMode mode = StorageMode::Distributed,
+                         const std::string& event = "") {
+        PublishRequest request{"text/plain", body, event, limits, mode, idempotency};
         return run_parsed(redis_.get(), publish_call({keys_}, request), parse_publish_reply);
     }
 
@@ -200,6 +201,21 @@ TEST_F(Scripts, PublishSendsAnMFrameWithPrevAndOldest) {
     EXPECT_EQ(last.prev, second.id);
     EXPECT_EQ(last.oldest, second.id);  // max_buffer 2 dropped the first
     EXPECT_EQ(third.stored, 2u);
+}
+
+// X-EventSource-Event crosses nodes: in the frame, and with the stored entry for a fetch.
+TEST_F(Scripts, TheEventNameTravelsInTheFrameAndTheStream) {
+    Subscription frames(port(), keys_.pubsub);
+    const PublishReply named = publish("n", {}, "", StorageMode::Distributed, "update");
+    const PublishReply plain = publish("p");
+    EXPECT_EQ(frame_as<MessageFrame>(frames.next()).event, "update");
+    EXPECT_EQ(frame_as<MessageFrame>(frames.next()).event, "");
+    const FetchReply both = fetch(std::nullopt, 2);
+    ASSERT_EQ(both.messages.size(), 2u);
+    EXPECT_EQ(both.messages[0].id, named.id);
+    EXPECT_EQ(both.messages[0].event, "update");
+    EXPECT_EQ(both.messages[1].id, plain.id);
+    EXPECT_EQ(both.messages[1].event, "");
 }
 
 TEST_F(Scripts, NostoreAndStoreMessagesOffAssignIdsButStoreNothing) {
