@@ -934,6 +934,20 @@ class Bench:
             return self.new_cluster(name, REDIS_NODES)
         return self.new_node(name, scenario)
 
+    @staticmethod
+    def start(make):
+        """make().start(), again with new ports (at most twice more) when a port it took from
+        free_port() was taken by another socket meanwhile (a client's ephemeral port)."""
+        for _ in range(2):
+            server = make()
+            try:
+                return server.start()
+            except RuntimeError as e:
+                server.cleanup()
+                if "Address already in use" not in str(e):
+                    raise
+        return make().start()
+
     def redis_server(self):
         if self.redis is None:
             self.redis = Redis()
@@ -994,7 +1008,7 @@ class Bench:
         """One loadgen run of `scenario` on a fresh `subject`: its figures (Redis scenarios:
         with Redis's CPU beside the nodes')."""
         args = SCENARIOS[scenario][1 if self.args.quick else 0]
-        server = self.new_server(subject, scenario).start()
+        server = self.start(lambda: self.new_server(subject, scenario))
         redis = self.redis if scenario in REDIS_SCENARIOS else None
         try:
             cpu_before = cpu_seconds(server.pids())
@@ -1097,7 +1111,7 @@ class Bench:
         Redis are quiet, the calls in INFO commandstats are read; then one message per
         channel is published (through the nodes in turn) and delivered, and, quiet again,
         with the subscribers still connected (their re-polls held), read again."""
-        server = self.new_cluster(subject, nodes).start()
+        server = self.start(lambda: self.new_cluster(subject, nodes))
         try:
             prefix = f"commands-{nodes}-{rep}-{os.getpid()}"
             proc = subprocess.Popen(self.loadgen_command(server, load, prefix),
@@ -1148,7 +1162,7 @@ class Bench:
         REDIS_RETRY_S. The time from Redis answering PING to the first held subscriber's
         delivery (and to the last one's)."""
         args = SCENARIOS["redis_recovery"][1 if self.args.quick else 0]
-        server = self.new_cluster(subject, REDIS_NODES).start()
+        server = self.start(lambda: self.new_cluster(subject, REDIS_NODES))
         stop = threading.Event()
         try:
             sub_node, pub_node = server.nodes[0], server.nodes[1]
