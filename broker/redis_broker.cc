@@ -330,7 +330,10 @@ void RedisBroker::publish_counters() {
     reported_ = now;
 }
 
+// The answering worker's own counts are current; the other processes add theirs every second
+// (workers) or every 100 ms (the relay).
 Stats RedisBroker::stats() {
+    publish_counters();
     Stats stats = cache_.stats();
     stats.redis_mode = true;
     return stats;
