@@ -301,6 +301,140 @@ def table(bench):
     return "\n".join(lines), medians
 
 
+# Redis mode (issue 13): 3 nodes of each server on one Redis (bench/run.py REDIS_*).
+REDIS_SCENARIOS = {"redis_publish", "redis_fanout", "redis_commands", "redis_recovery"}
+
+
+def publishes_per_s(run):
+    return run["result"]["publishes_per_s"]
+
+
+def publishes(run):
+    return run["result"]["publishes_per_s"] * run["result"]["seconds"]
+
+
+def node_cpu_per_publish(run):
+    """The nodes' CPU µs per publish (all their processes)."""
+    return 1e6 * run["server_cpu_s"] / max(1, publishes(run))
+
+
+def redis_cpu_per_publish(run):
+    """redis-server's CPU µs per publish."""
+    return 1e6 * run["redis_cpu_s"] / max(1, publishes(run))
+
+
+def recovery_s(run):
+    return run["result"]["recovery_s"]
+
+
+def held_poll_errors(run):
+    return run["result"]["held_poll_errors"]
+
+
+# (label, scenario, figure, unit, target[, aggregate]) as in ROWS; ("abs<=", bound) in the row's
+# unit; the aggregate of the runs' figures: the median unless given.
+REDIS_ROWS = [
+    ("publish through Redis: publishes/s (64 connections over 3 nodes)", "redis_publish",
+     publishes_per_s, "/s", (">=", 2.0)),
+    ("publish through Redis: nodes' CPU per publish", "redis_publish", node_cpu_per_publish,
+     "µs", None),
+    ("publish through Redis: Redis's CPU per publish", "redis_publish", redis_cpu_per_publish,
+     "µs", None),
+    ("cross-node fan-out: deliveries/s (10k subs over 3 nodes, 100 channels)", "redis_fanout",
+     deliveries_per_s, "/s", (">=", 2.0)),
+    ("cross-node fan-out: p50 latency", "redis_fanout", p50_ms, "ms", None),
+    ("cross-node fan-out: p99 latency", "redis_fanout", p99_ms, "ms", ("<=", 0.5)),
+    ("cross-node fan-out: nodes' CPU per delivery", "redis_fanout", cpu_per_delivery, "µs",
+     None),
+    ("Redis back: first delivery after Redis accepts connections", "redis_recovery",
+     recovery_s, "s", ("abs<=", 1.5)),
+    ("Redis back: failed polls of the held subscribers meanwhile (sum over the runs)",
+     "redis_recovery", held_poll_errors, "", None, sum),
+]
+
+
+def redis_verdict(target, pr, nc, unit):
+    if target and target[0] == "abs<=":
+        if pr is None:
+            return ""
+        return f"≤ {target[1]} {unit}: {'met' if pr <= target[1] else 'NOT met'}"
+    return verdict(target, pr, nc)
+
+
+def redis_table(bench):
+    """The Redis-mode figures per server (medians), ratios and targets."""
+    lines = ["| metric | pushrelay | Nchan | pushrelay/Nchan | target |",
+             "|---|---:|---:|---:|---|"]
+    for label, scenario, get, unit, target, *how in REDIS_ROWS:
+        aggregate = how[0] if how else statistics.median
+        pr = figures(bench, scenario, "pushrelay", get)
+        nc = figures(bench, scenario, "nchan", get)
+        if not pr and not nc:
+            continue
+        mp = aggregate(pr) if pr else None
+        mn = aggregate(nc) if nc else None
+        ratio = f"{mp / mn:.2f}×" if mp is not None and mn else "—"
+        why = unsupported(bench, scenario)
+        lines.append(f"| {label} | {fmt(mp, unit)} | {fmt(mn, unit)} | {ratio} | "
+                     f"{why or redis_verdict(target, mp, mn, unit)} |")
+    return "\n".join(lines)
+
+
+def commands_cells(bench, server):
+    """{(nodes, subs): [cell of each passed run]} of redis_commands on `server`."""
+    out = {}
+    for run in bench.runs:
+        if run["scenario"] == "redis_commands" and run["server"] == server and \
+                run["result"].get("passed"):
+            for cell in run["result"]["cells"]:
+                out.setdefault((cell["nodes"], cell["subs"]), []).append(cell)
+    return out
+
+
+def scripts_run(cell):
+    """Scripts run per publish (EVALSHA, EVAL): the requests a server sends; the other calls
+    are mostly the commands those scripts call."""
+    return sum(n for name, n in cell["by_command"].items() if name in ("evalsha", "eval"))
+
+
+def commands_cell_text(cells):
+    """Median commands per publish (and scripts among them), and the most called commands
+    of the median run."""
+    if not cells:
+        return "—", ""
+    ranked = sorted(cells, key=lambda c: c["per_publish"])
+    middle = ranked[len(ranked) // 2]
+    top = ", ".join(f"{name} {n:.2f}" for name, n in list(middle["by_command"].items())[:6])
+    return (f"{statistics.median(c['per_publish'] for c in cells):.2f} "
+            f"({statistics.median(scripts_run(c) for c in cells):.2f})", top)
+
+
+def redis_commands_table(bench):
+    """Redis commands per publish with 1 and 3 nodes, few and many subscribers, both
+    servers, and whether the count grows with either."""
+    cells = {server: commands_cells(bench, server) for server in ("pushrelay", "nchan")}
+    keys = sorted(set(cells["pushrelay"]) | set(cells["nchan"]))
+    if not keys:
+        return ""
+    lines = ["| nodes | subscribers | pushrelay commands/publish (scripts) | "
+             "Nchan commands/publish (scripts) | "
+             "pushrelay: calls per publish (median run) | Nchan: calls per publish |",
+             "|---:|---:|---:|---:|---|---|"]
+    for nodes, subs in keys:
+        pr, pr_top = commands_cell_text(cells["pushrelay"].get((nodes, subs)))
+        nc, nc_top = commands_cell_text(cells["nchan"].get((nodes, subs)))
+        lines.append(f"| {nodes} | {subs:,} | {pr} | {nc} | {pr_top} | {nc_top} |")
+    for server, name in (("pushrelay", "pushrelay"), ("nchan", "Nchan")):
+        medians = [statistics.median(c["per_publish"] for c in v)
+                   for v in cells[server].values()]
+        if medians:
+            grows = max(medians) > 1.1 * min(medians) + 0.5
+            lines.append(f"\n{name}: from {min(medians):.2f} to {max(medians):.2f} commands per "
+                         f"publish over the four loads: "
+                         f"{'GROWS with nodes or subscribers' if grows else 'does not grow'}.")
+    return "\n".join(lines)
+
+
 def unsupported(bench, scenario, why=False):
     """The report's line for a scenario this pushrelay build refused (with `why`: and the conf
     test's complaint), else ""."""
@@ -497,6 +631,50 @@ def profile_section(bench):
     return "\n".join(out) + "\n"
 
 
+def redis_section(bench):
+    """RESULTS.md's Redis-mode part: the table, the commands table and the method."""
+    if not any(r["scenario"] in REDIS_SCENARIOS for r in bench.runs):
+        return "The Redis scenarios did not run.\n"
+    return f"""{redis_table(bench)}
+
+Redis commands per publish (sum of the calls in `INFO commandstats`, keep-alives left out,
+commands run inside scripts included; in brackets the scripts run, EVALSHA): medians.
+
+{redis_commands_table(bench)}
+
+Targets (issue 13): publishes/s through Redis ≥ 2× Nchan's; cross-node fan-out deliveries/s
+≥ 2× and p99 ≤ 0.5× Nchan's; Redis commands per publish that do not grow with nodes or
+subscribers; the first delivery after Redis comes back ≤ 1.5 s after it accepts connections.
+
+- **Setup**: one redis-server (Debian's 7.0) on a free loopback port, `--save '' --appendonly
+  no`, started once, emptied (`FLUSHALL`, `CONFIG RESETSTAT`) before every run. Each server
+  runs 3 nodes, each node 1 worker (pushrelay: and its Redis relay process), each with its own
+  ports and temp dir: pushrelay `push_redis_url redis://127.0.0.1:PORT; push_redis_namespace
+  bench;` (distributed mode, default timeouts), Nchan 1.3's `upstream {{ nchan_redis_server
+  redis://127.0.0.1:PORT; }}` with `nchan_redis_pass` on both locations (distributed mode); the
+  rest of the confs as above. A node is used once a publish through it is accepted.
+- **redis_publish**: the publish scenario with 64 connections spread over the 3 nodes
+  (connection p on node p mod 3), 3 s. Redis's CPU per publish is redis-server's CPU time over
+  the run divided by the publishes.
+- **redis_fanout**: fan-out with 10,000 long-poll subscribers, subscriber i on node i mod 3 and
+  channel i mod 100 (every channel has subscribers on every node), 6 publishers (publisher p
+  on node p mod 3; channel c always through publisher c mod 6), 40 rounds, 2 outstanding; every
+  message checked for loss, duplicates and order as in fan-out.
+- **redis_commands**: an idle load (subscribers held after the warm-up) on 1 and on 3 nodes,
+  with 300 subscribers (3 per channel: on 3 nodes, one per node) and with 10,000, on 100
+  channels; once the servers and Redis are quiet the calls are read, then 10 rounds of one
+  message per channel (1,000 publishes, 2 rounds outstanding) are published through the nodes
+  in turn and delivered, and once quiet again, the subscribers still connected and their next
+  polls held, the calls are read again. Commands per publish = the difference / 1,000.
+- **redis_recovery**: 10 long-poll subscribers on node 1 hold a channel (after its warm-up
+  message); Redis is stopped (SIGTERM) and started again on the same port 1 s later (empty: no
+  persistence); from the stop, a publisher posts to the channel through node 2, one request at
+  a time, 10 ms after each refused one and giving each up after 1 s; a subscriber whose poll
+  fails polls again 10 ms later with the same Last-Modified/Etag. The figure: from Redis's first
+  PONG to the first held subscriber's delivery; the failed polls of the held subscribers
+  (5xx, 410, dropped connections) are counted beside it.
+"""
+
 def write(bench, path, machine):
     summary, _ = table(bench)
     plots = plot(bench)
@@ -595,6 +773,10 @@ release p99 ≤ 0.1× Pushpin's with the cap lifted; memory per held client ≤ 
 
 {"Profile of pushrelay under the GRIP release: see below (**pushrelay GRIP release**)." if
  "pushrelay GRIP release" in bench.profiles else ""}
+
+## Redis mode: 3 nodes per server on one Redis (medians)
+
+{redis_section(bench)}
 
 ## Method
 

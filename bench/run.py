@@ -34,9 +34,11 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -274,11 +276,20 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited {self.proc.returncode}: "
                                    f"{(self.dir / 'logs' / 'stderr').read_text()}")
-            if all(accepts(p) for p in self.ports()) and len(self.worker_pids()) == self.workers:
+            if all(accepts(p) for p in self.ports()) and \
+                    len(self.worker_pids()) == self.children():
                 return self
             time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"{self.name} did not start in {WAIT}s (see {self.dir})")
+
+    def children(self):
+        """How many processes the master runs once it is up."""
+        return self.workers
+
+    def addresses(self):
+        """The load generator's --pub and --sub values."""
+        return f"127.0.0.1:{self.pub}", f"127.0.0.1:{self.sub}"
 
     def worker_pids(self):
         return children_of(self.proc.pid)
@@ -332,12 +343,20 @@ http {{
 
 
 class PushRelay(PushRelayCommand, Server):
+    """pushrelay with the bench's semantics; `redis` (a port): a node in Redis mode, its
+    master running `workers` workers and the Redis relay."""
     name = "pushrelay"
 
-    def __init__(self, binary, limits=False, transport="long-poll", mux=False):
+    def __init__(self, binary, limits=False, transport="long-poll", mux=False, redis=None,
+                 workers=None):
         super().__init__()
         self.binary = binary
+        self.redis = redis
+        self.workers = workers or self.workers
         limits_http, limits_sub = (LIMITS_HTTP, LIMITS_SUB) if limits else ("", "")
+        if redis:
+            limits_http += (f"\n    push_redis_url redis://127.0.0.1:{redis};"
+                            f"\n    push_redis_namespace {REDIS_NAMESPACE};")
         channel = ('push_channel_id $arg_id; push_channel_id_split_delimiter ",";' if mux
                    else "set $push_channel_id $arg_id;")
         self.write_conf(f"""
@@ -354,6 +373,9 @@ class PushRelay(PushRelayCommand, Server):
             {channel} push_subscriber {transport}; {limits_sub}
         }}
     }}""")
+
+    def children(self):
+        return self.workers + (1 if self.redis else 0)
 
 
 class NginxServer(Server):
@@ -395,18 +417,26 @@ class Nchan(NginxServer):
     TRANSPORTS = {"long-poll": "longpoll", "eventsource": "eventsource",
                   "websocket": "websocket"}
 
-    def __init__(self, transport="long-poll", mux=False):
+    def __init__(self, transport="long-poll", mux=False, redis=None, workers=None):
         super().__init__()
+        self.workers = workers or self.workers
         channel = ('nchan_channel_id $arg_id; nchan_channel_id_split_delimiter ",";' if mux
                    else "nchan_channel_id $arg_id;")
+        # Redis mode (`redis`, a port): Nchan 1.3's upstream form, storage mode distributed.
+        upstream, pass_redis = "", ""
+        if redis:
+            upstream = (f"\n    upstream bench_redis {{ nchan_redis_server "
+                        f"redis://127.0.0.1:{redis}; }}")
+            channel += " nchan_redis_pass bench_redis;"
+            pass_redis = " nchan_redis_pass bench_redis;"
         self.plain = free_port()
-        self.write_conf(f"""
+        self.write_conf(f"""{upstream}
     nchan_shared_memory_size 128M;
     nchan_message_buffer_length 100;
     nchan_message_timeout 1h;
     server {{
         listen 127.0.0.1:{self.pub};
-        location /pub {{ nchan_publisher; nchan_channel_id $arg_id; }}
+        location /pub {{ nchan_publisher; nchan_channel_id $arg_id;{pass_redis} }}
     }}
     server {{
         listen 127.0.0.1:{self.sub};
@@ -632,6 +662,257 @@ stats_format=tnetstring
         return ["pushpin", "--config", str(self.dir / "pushpin.conf")]
 
 
+# Redis mode (issue 13): 3 nodes of each server on one redis-server (Debian's 7.0, started by
+# the bench on a free loopback port, no persistence, flushed before every run). Each node runs
+# 1 worker (pushrelay: and its Redis relay process): 3 nodes share the 2 cores with Redis and
+# the load generator.
+REDIS_NAMESPACE = "bench"
+REDIS_NODES = 3
+REDIS_NODE_WORKERS = 1
+# Commands that are no part of a publish's cost: keep-alives (pushrelay PINGs an idle
+# connection, Nchan ECHOes) and the bench's own INFO.
+REDIS_IDLE_COMMANDS = {"ping", "echo", "info", "config|resetstat"}
+REDIS_DOWN_S = 1.0        # redis_recovery: how long Redis stays down
+REDIS_RETRY_S = 0.01      # redis_recovery: the publisher's and the subscribers' retry period
+REDIS_PUBLISH_TIMEOUT_S = 1.0  # redis_recovery: a publish unanswered this long is given up
+REDIS_RECOVERY_MAX_S = 30.0
+
+SCENARIOS.update({
+    # Publishers spread over the nodes (connection p posts to node p % 3).
+    "redis_publish": (["publish", "--connections", "64", "--duration", "3"],
+                      ["publish", "--connections", "64", "--duration", "1"]),
+    # Subscriber i on node i % 3 and channel i % 100: every channel has subscribers on every
+    # node; channel c is published through node c % 3.
+    "redis_fanout": (["fanout", "--subs", "10000", "--channels", "100", "--rounds", "40",
+                      "--window", "2", "--publishers", "6"],
+                     ["fanout", "--subs", "1000", "--channels", "10", "--rounds", "20",
+                      "--publishers", "3"]),
+    # Probes run by the bench itself (Bench.PROBES), not one loadgen run: their arguments are
+    # the idle load whose release is counted (redis_commands: --subs many, --few subscribers,
+    # with 1 and 3 nodes; few = 3 per channel, so that with 3 nodes every channel has a
+    # subscriber on every node; the release: 10 rounds of one message per channel, 2 rounds
+    # outstanding) or the held subscribers (redis_recovery).
+    "redis_commands": (["idle", "--subs", "10000", "--few", "300", "--channels", "100",
+                        "--release-rounds", "10", "--settle", "1"],
+                       ["idle", "--subs", "1000", "--few", "300", "--channels", "100",
+                        "--release-rounds", "10", "--settle", "1"]),
+    "redis_recovery": (["recovery", "--subs", "10"], ["recovery", "--subs", "10"]),
+})
+REDIS_SCENARIOS = {"redis_publish", "redis_fanout", "redis_commands", "redis_recovery"}
+
+
+def resp_command(port, *args, timeout=5.0):
+    """One command to the Redis on `port`, in RESP; its reply, decoded (bulk strings as str)."""
+    request = f"*{len(args)}\r\n" + "".join(f"${len(str(a))}\r\n{a}\r\n" for a in args)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(request.encode())
+        reader = conn.makefile("rb")
+        return resp_reply(reader)
+
+
+def resp_reply(reader):
+    line = reader.readline().rstrip(b"\r\n").decode()
+    kind, rest = line[:1], line[1:]
+    if kind == "+":
+        return rest
+    if kind == "-":
+        raise RuntimeError(f"Redis: {rest}")
+    if kind == ":":
+        return int(rest)
+    if kind == "$":
+        return None if rest == "-1" else reader.read(int(rest) + 2)[:-2].decode()
+    if kind == "*":
+        return [resp_reply(reader) for _ in range(int(rest))]
+    raise RuntimeError(f"Redis: unexpected reply {line!r}")
+
+
+class Redis:
+    """redis-server on a free loopback port, no persistence (--save '' --appendonly no)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+        self.proc = None
+
+    def start(self):
+        """Starts it; returns the monotonic time at which it first answered PING."""
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.dir), "--logfile", str(self.dir / "log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited {self.proc.returncode} (see {self.dir})")
+            try:
+                if resp_command(self.port, "PING", timeout=0.5) == "PONG":
+                    return time.monotonic()
+            except (OSError, RuntimeError):
+                time.sleep(0.001)
+        raise RuntimeError(f"redis-server did not answer on {self.port} in {WAIT}s")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=WAIT)
+
+    def reset(self):
+        """Empties it and zeroes its statistics: every run starts from the same Redis."""
+        resp_command(self.port, "FLUSHALL")
+        resp_command(self.port, "CONFIG", "RESETSTAT")
+
+    def calls(self):
+        """{command: calls} from INFO commandstats, keep-alives and the bench's own left out."""
+        out = {}
+        for line in resp_command(self.port, "INFO", "commandstats").splitlines():
+            match = re.match(r"cmdstat_([^:]+):calls=(\d+)", line)
+            if match and match[1] not in REDIS_IDLE_COMMANDS:
+                out[match[1]] = int(match[2])
+        return out
+
+    def cpu_seconds(self):
+        return cpu_seconds([self.proc.pid]) if self.proc else 0.0
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Cluster:
+    """`nodes`, each a server in Redis mode on the same Redis, started and stopped together;
+    ready once every node accepted a publish (its Redis connection is up)."""
+
+    def __init__(self, name, nodes, redis):
+        self.name, self.nodes, self.redis = name, nodes, redis
+
+    def start(self):
+        self.redis.reset()
+        try:
+            for node in self.nodes:
+                node.start()
+            for node in self.nodes:
+                self.wait_publishes(node)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    @staticmethod
+    def wait_publishes(node):
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            if http_status(node.pub, "POST", "/pub?id=bench-ready", b"ready") in (201, 202):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{node.name} did not publish through Redis in {WAIT}s "
+                           f"(see {node.dir})")
+
+    def addresses(self):
+        pubs, subs = zip(*(node.addresses() for node in self.nodes))
+        return ",".join(pubs), ",".join(subs)
+
+    def pids(self):
+        return [pid for node in self.nodes for pid in node.pids()]
+
+    def stop(self):
+        for node in self.nodes:
+            node.stop()
+
+    def cleanup(self):
+        for node in self.nodes:
+            node.cleanup()
+
+
+def http_status(port, method, target, body=None, headers=None, timeout=2.0):
+    """The status of one request to 127.0.0.1:port, None when it failed."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, target, body=body, headers=headers or {})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
+
+
+class HeldPoller(threading.Thread):
+    """A long-poll subscriber of redis_recovery: takes the channel's oldest message, then
+    polls again with its Last-Modified/Etag (held) and keeps polling, every REDIS_RETRY_S after
+    a failed poll, until it gets a message whose body starts with `wanted`. `errors` counts
+    the failed polls (5xx answers, dropped connections): none for a server that keeps held
+    subscribers while Redis is away."""
+
+    def __init__(self, port, channel, wanted, stop):
+        super().__init__(daemon=True)
+        self.port, self.channel, self.wanted, self.stop = port, channel, wanted, stop
+        self.headers, self.errors, self.got_at = {}, [], None
+
+    def poll(self):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                timeout=REDIS_RECOVERY_MAX_S + 5)
+        try:
+            connection.request("GET", f"/sub?id={self.channel}", headers=self.headers)
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                return f"answered {response.status}"
+            self.headers = {"If-Modified-Since": response.getheader("Last-Modified", ""),
+                            "If-None-Match": response.getheader("Etag", "")}
+            if body.startswith(self.wanted):
+                self.got_at = time.monotonic()
+            return None
+        except (OSError, http.client.HTTPException) as e:
+            return f"failed: {e!r}"
+        finally:
+            connection.close()
+
+    def run(self):
+        while self.got_at is None and not self.stop.is_set():
+            error = self.poll()
+            if error:
+                self.errors.append(error)
+                self.stop.wait(REDIS_RETRY_S)
+
+
+def with_option(args, name, value):
+    """loadgen arguments with option `name` set to `value`."""
+    out = list(args)
+    out[out.index(name) + 1] = str(value)
+    return out
+
+
+def wait_for(predicate, timeout):
+    """Polls `predicate` every 10 ms for at most `timeout` seconds; its last value."""
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return predicate()
+
+
+class RetryingPublisher(threading.Thread):
+    """redis_recovery's publisher: posts `after-<n>` to the channel, one request at a time,
+    REDIS_RETRY_S after each refused one or REDIS_PUBLISH_TIMEOUT_S unanswered (a client's
+    timeout: Nchan holds a publish while Redis is away), until one is accepted or `stop` is set.
+    A given-up publish the server completes later counts as well: any `after-` message does."""
+
+    def __init__(self, port, channel, stop):
+        super().__init__(daemon=True)
+        self.port, self.channel, self.stop = port, channel, stop
+        self.tried, self.statuses = 0, {}
+
+    def run(self):
+        while not self.stop.is_set():
+            self.tried += 1
+            status = http_status(self.port, "POST", f"/pub?id={self.channel}",
+                                 f"after-{self.tried}".encode(),
+                                 timeout=REDIS_PUBLISH_TIMEOUT_S)
+            self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
+            if status in (201, 202):
+                return
+            self.stop.wait(REDIS_RETRY_S)
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -645,9 +926,41 @@ class Bench:
         self.pushpin_failures = []  # text of the failed Pushpin runs (PUSHPIN_SUBJECTS)
         self.ceiling = []   # wrk requests/s
         self.profiles = {}  # server -> [(percent, symbol)]
+        self.redis = None   # the Redis of the Redis scenarios, started by the first of them
         self.started = time.monotonic()
 
     def new_server(self, name, scenario):
+        if scenario in REDIS_SCENARIOS:
+            return self.new_cluster(name, REDIS_NODES)
+        return self.new_node(name, scenario)
+
+    @staticmethod
+    def start(make):
+        """make().start(), again with new ports (at most twice more) when a port it took from
+        free_port() was taken by another socket meanwhile (a client's ephemeral port)."""
+        for _ in range(2):
+            server = make()
+            try:
+                return server.start()
+            except RuntimeError as e:
+                server.cleanup()
+                if "Address already in use" not in str(e):
+                    raise
+        return make().start()
+
+    def redis_server(self):
+        if self.redis is None:
+            self.redis = Redis()
+            self.redis.start()
+        return self.redis
+
+    def new_cluster(self, name, nodes):
+        redis = self.redis_server()
+        return Cluster(name, [self.new_node(name, "redis_fanout", redis.port)
+                              for _ in range(nodes)], redis)
+
+    def new_node(self, name, scenario, redis=None):
+        """One server for `scenario`; `redis` (a port): a node in Redis mode."""
         if scenario in GRIP_SUBJECTS:
             if name == "pushrelay":
                 return PushRelayGrip(self.binary)
@@ -656,15 +969,18 @@ class Bench:
             return Pushpin(capped=name == "pushpin")
         transport = scenario_option(scenario, "--transport", "long-poll")
         mux = int(scenario_option(scenario, "--mux", "1")) > 1
+        workers = REDIS_NODE_WORKERS if redis else None
         if name == "nchan":
-            return Nchan(transport, mux)
+            return Nchan(transport, mux, redis=redis, workers=workers)
         return PushRelay(self.binary, limits=scenario == "fanout_limits", transport=transport,
-                         mux=mux)
+                         mux=mux, redis=redis, workers=workers)
 
     def supported(self, scenario):
         """Whether this pushrelay build accepts the scenario's conf; remembers why not."""
         if scenario not in self.unsupported:
-            server = self.new_server("pushrelay", scenario)
+            # A Redis scenario's node: its conf is checked, Redis is not reached.
+            redis = free_port() if scenario in REDIS_SCENARIOS else None
+            server = self.new_node("pushrelay", scenario, redis)
             try:
                 self.unsupported[scenario] = server.refusal()
             finally:
@@ -675,14 +991,28 @@ class Bench:
         return self.unsupported[scenario] is None
 
     def loadgen_command(self, server, scenario_args, prefix):
-        return [str(self.loadgen), *scenario_args, "--pub", f"127.0.0.1:{server.pub}",
-                "--sub", f"127.0.0.1:{server.sub}", "--prefix", prefix]
+        pub, sub = server.addresses()
+        return [str(self.loadgen), *scenario_args, "--pub", pub, "--sub", sub,
+                "--prefix", prefix]
 
     def run_once(self, scenario, subject, rep):
+        if scenario in self.PROBES:
+            run = {"scenario": scenario, "server": subject, "rep": rep,
+                   "result": self.PROBES[scenario](self, subject, rep), "server_cpu_s": 0.0,
+                   "loadgen_cpu_s": 0.0, "memory": None, "server_writes": 0}
+        else:
+            run = self.measure(scenario, subject, rep)
+        self.record(run)
+
+    def measure(self, scenario, subject, rep):
+        """One loadgen run of `scenario` on a fresh `subject`: its figures (Redis scenarios:
+        with Redis's CPU beside the nodes')."""
         args = SCENARIOS[scenario][1 if self.args.quick else 0]
-        server = self.new_server(subject, scenario).start()
+        server = self.start(lambda: self.new_server(subject, scenario))
+        redis = self.redis if scenario in REDIS_SCENARIOS else None
         try:
             cpu_before = cpu_seconds(server.pids())
+            redis_before = redis.cpu_seconds() if redis else 0.0
             writes_before = writes(server.pids())
             loadgen_before = children_cpu()
             prefix = f"{scenario}-{rep}-{os.getpid()}"
@@ -694,14 +1024,18 @@ class Bench:
                 done = subprocess.run(command, capture_output=True, text=True, timeout=300)
                 result = self.parse_result(done.stdout, done.stderr)
             cpu = cpu_seconds(server.pids()) - cpu_before
+            redis_cpu = redis.cpu_seconds() - redis_before if redis else None
             server_writes = writes(server.pids()) - writes_before
             loadgen_cpu = children_cpu() - loadgen_before
         finally:
             server.stop()
             server.cleanup()
-        run = {"scenario": scenario, "server": subject, "rep": rep, "result": result,
-               "server_cpu_s": cpu, "loadgen_cpu_s": loadgen_cpu, "memory": memory,
-               "server_writes": server_writes}
+        return {"scenario": scenario, "server": subject, "rep": rep, "result": result,
+                "server_cpu_s": cpu, "loadgen_cpu_s": loadgen_cpu, "memory": memory,
+                "server_writes": server_writes, "redis_cpu_s": redis_cpu}
+
+    def record(self, run):
+        scenario, subject, rep, result = run["scenario"], run["server"], run["rep"], run["result"]
         self.runs.append(run)
         status = "ok" if result.get("passed") else "FAILED"
         if not result.get("passed"):
@@ -757,6 +1091,113 @@ class Bench:
         out, err = proc.communicate(input="go\n", timeout=120)
         return self.parse_result(held + out, err), memory
 
+    def count_commands(self, subject, rep):
+        """redis_commands: Redis commands per publish with 1 and 3 nodes, few and many
+        subscribers (see commands_cell)."""
+        args = SCENARIOS["redis_commands"][1 if self.args.quick else 0]
+        few = args[args.index("--few") + 1]
+        load = args[:args.index("--few")] + args[args.index("--few") + 2:]
+        cells = [self.commands_cell(subject, nodes, with_option(load, "--subs", subs), rep)
+                 for nodes in (1, REDIS_NODES)
+                 for subs in (few, args[args.index("--subs") + 1])]
+        errors = [e for cell in cells for e in cell.pop("first_errors", [])]
+        return {"passed": all(cell["passed"] for cell in cells), "cells": cells,
+                "first_errors": errors[:5], "delivered": sum(c["delivered"] for c in cells),
+                "lost": sum(c["lost"] for c in cells),
+                "duplicated": sum(c["duplicated"] for c in cells)}
+
+    def commands_cell(self, subject, nodes, load, rep):
+        """The idle load on `nodes` nodes: once every subscriber is held and the servers and
+        Redis are quiet, the calls in INFO commandstats are read; then one message per
+        channel is published (through the nodes in turn) and delivered, and, quiet again,
+        with the subscribers still connected (their re-polls held), read again."""
+        server = self.start(lambda: self.new_cluster(subject, nodes))
+        try:
+            prefix = f"commands-{nodes}-{rep}-{os.getpid()}"
+            proc = subprocess.Popen(self.loadgen_command(server, load, prefix),
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            held = proc.stdout.readline()
+            before = after = {}
+            if held.startswith("{\"held\""):
+                before = self.quiet_calls(server)
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+                held += proc.stdout.readline()
+                after = self.quiet_calls(server)
+            out, err = proc.communicate(timeout=120)  # closes stdin: the loadgen leaves
+        finally:
+            server.stop()
+            server.cleanup()
+        result = self.parse_result(held + out, err)
+        publishes = (int(load[load.index("--channels") + 1]) *
+                     int(load[load.index("--release-rounds") + 1]))
+        delta = {c: (n - before.get(c, 0)) / publishes for c, n in after.items()
+                 if n > before.get(c, 0)}
+        return {"nodes": nodes, "subs": int(load[load.index("--subs") + 1]),
+                "publishes": publishes, "per_publish": sum(delta.values()),
+                "by_command": dict(sorted(delta.items(), key=lambda kv: -kv[1])),
+                "passed": bool(result.get("passed")) and bool(after),
+                "first_errors": result.get("first_errors", []),
+                "delivered": result.get("delivered", 0), "lost": result.get("lost", 0),
+                "duplicated": result.get("duplicated", 0)}
+
+    def quiet_calls(self, server):
+        """Redis's calls once the server is idle and the calls stopped changing (over
+        QUIET_WINDOW_S, at most QUIET_MAX_S: periodic lease renewals may never stop)."""
+        self.wait_quiet(server)
+        deadline = time.monotonic() + QUIET_MAX_S
+        calls = self.redis.calls()
+        while time.monotonic() < deadline:
+            time.sleep(QUIET_WINDOW_S)
+            now = self.redis.calls()
+            if now == calls:
+                break
+            calls = now
+        return calls
+
+    def time_recovery(self, subject, rep):
+        """redis_recovery: held subscribers on node 1, Redis stopped and, REDIS_DOWN_S later,
+        started again on its port; meanwhile a publisher retries through node 2 every
+        REDIS_RETRY_S. The time from Redis answering PING to the first held subscriber's
+        delivery (and to the last one's)."""
+        args = SCENARIOS["redis_recovery"][1 if self.args.quick else 0]
+        server = self.start(lambda: self.new_cluster(subject, REDIS_NODES))
+        stop = threading.Event()
+        try:
+            sub_node, pub_node = server.nodes[0], server.nodes[1]
+            channel = f"recovery-{rep}-{os.getpid()}"
+            if http_status(pub_node.pub, "POST", f"/pub?id={channel}", b"warm-up") not in (201,
+                                                                                         202):
+                return {"passed": False, "first_errors": ["the warm-up publish failed"]}
+            pollers = [HeldPoller(sub_node.sub, channel, b"after-", stop)
+                       for _ in range(int(args[args.index("--subs") + 1]))]
+            for poller in pollers:
+                poller.start()
+            if not wait_for(lambda: all(p.headers for p in pollers), WAIT):
+                return {"passed": False, "first_errors": ["the warm-up was not delivered"]}
+            self.wait_quiet(server)
+            self.redis.stop()
+            publisher = RetryingPublisher(pub_node.pub, channel, stop)
+            publisher.start()
+            time.sleep(REDIS_DOWN_S)  # Redis stays down this long: the nodes notice
+            up_at = self.redis.start()
+            wait_for(lambda: all(p.got_at for p in pollers), REDIS_RECOVERY_MAX_S)
+        finally:
+            stop.set()
+            server.stop()
+            server.cleanup()
+        got = sorted(p.got_at - up_at for p in pollers if p.got_at)
+        errors = [e for p in pollers for e in p.errors]
+        return {"passed": len(got) == len(pollers), "recovery_s": got[0] if got else None,
+                "last_s": got[-1] if got else None, "publishes_tried": publisher.tried,
+                "publish_statuses": publisher.statuses, "held_poll_errors": len(errors),
+                "first_errors": errors[:3] + ([] if got else ["no held subscriber got a "
+                                              f"message in {REDIS_RECOVERY_MAX_S:.0f} s"]),
+                "delivered": len(got), "lost": len(pollers) - len(got), "duplicated": 0}
+
+    PROBES = {"redis_commands": count_commands, "redis_recovery": time_recovery}
+
     @staticmethod
     def headline(run):
         r, s = run["result"], run["scenario"]
@@ -768,13 +1209,25 @@ class Bench:
                     f"{lat.get('p99', 0) / 1000:.1f} ms, {m.get('rss_kib_per_sub', float('nan')):.2f}"
                     f" KiB RSS ({m.get('kib_per_sub', float('nan')):.2f} KiB Pss) per held client"
                     f"{retried}")
+        if s == "redis_commands":
+            cells = r.get("cells") or []
+            return "Redis commands per publish: " + ", ".join(
+                f"{c['nodes']} node{'s' if c['nodes'] > 1 else ''} {c['subs']:,} subs "
+                f"{c['per_publish']:.1f}" for c in cells)
+        if s == "redis_recovery":
+            if r.get("recovery_s") is None:
+                return "no delivery after Redis came back"
+            return (f"delivering {r['recovery_s']:.2f} s after Redis accepted connections (last "
+                    f"held subscriber {r['last_s']:.2f} s), {r['publishes_tried']} publishes "
+                    f"tried {r['publish_statuses']}, {r['held_poll_errors']} failed held polls"
+                    + (f" (first: {r['first_errors'][0]})" if r["held_poll_errors"] else ""))
         if s == "grip_proxy_get":
             return (f"{r.get('requests_per_s', 0):,.0f} requests/s, p99 "
                     f"{lat.get('p99', 0) / 1000:.1f} ms")
         if s.endswith("idle"):
             m = run["memory"] or {}
             return f"{m.get('kib_per_sub', float('nan')):.2f} KiB/subscriber"
-        if s.startswith("publish"):
+        if s.startswith("publish") or s == "redis_publish":
             return f"{r.get('publishes_per_s', 0):,.0f} publishes/s"
         return (f"{r.get('deliveries_per_s', 0):,.0f} deliveries/s, "
                 f"p50 {lat.get('p50', 0) / 1000:.1f} ms p99 {lat.get('p99', 0) / 1000:.1f} ms"
@@ -859,6 +1312,14 @@ class Bench:
         return rows
 
     def run(self):
+        try:
+            self.run_scenarios()
+        finally:
+            if self.redis:
+                self.redis.stop()
+                self.redis.cleanup()
+
+    def run_scenarios(self):
         only = self.args.only.split(",") if self.args.only else None
         for scenario in SCENARIOS:
             if only and scenario not in only:
@@ -927,7 +1388,8 @@ def main():
     if limit < 12000 and not args.quick:
         sys.exit(f"bench: the fd limit is {limit}; 10,000 subscribers need about 12,000")
     bench = Bench(args)
-    for needed in (bench.loadgen, bench.binary, Path(NCHAN_MODULE), Path("/usr/bin/pushpin")):
+    for needed in (bench.loadgen, bench.binary, Path(NCHAN_MODULE), Path("/usr/bin/pushpin"),
+                   Path("/usr/bin/redis-server")):
         if not needed.exists():
             sys.exit(f"bench: {needed} is missing (make bench builds and installs it)")
     if args.only:
@@ -937,9 +1399,12 @@ def main():
     bench.run()
     if args.only:
         only = set(args.only.split(","))
-        if only - set(GRIP_SUBJECTS):
+        if only - set(GRIP_SUBJECTS) - REDIS_SCENARIOS:
             print(report.table(bench)[0], flush=True)
             print(report.streaming_table(bench), flush=True)
+        if only & REDIS_SCENARIOS:
+            print(report.redis_table(bench), flush=True)
+            print(report.redis_commands_table(bench), flush=True)
         if only & set(GRIP_SUBJECTS):
             print(report.grip_table(bench), flush=True)
         if bench.nchan_failures:

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 #include "core/log.h"
 #include "redis/relay_ask.h"
@@ -22,6 +23,11 @@ ChannelInfo info_of(const redis::InfoReply& reply, std::int64_t now_ms) {
     info.subscribers = reply.subscribers;
     info.last_requested_ms = reply.requested_ms_ago < 0 ? -1 : now_ms - reply.requested_ms_ago;
     return info;
+}
+
+std::uint64_t random_start() {
+    std::random_device device;
+    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
 }
 
 bool is_oom(const redis::Reply& reply) {
@@ -44,7 +50,8 @@ RedisBroker::RedisBroker(shm::Store& store, int slot,
       cache_(store, slot, wake_fds, loop),
       settings_(std::move(settings)),
       redis_(loop, settings_.connection, *this),
-      down_reason_("not connected yet") {
+      down_reason_("not connected yet"),
+      publish_sequence_(random_start()) {
     ev_timer_init(&waiting_timer_, on_waiting_timer, 0, 0);
     waiting_timer_.data = this;
     cache_.set_live_handler([this](std::uint64_t uid) { channel_live(uid); });
@@ -323,7 +330,10 @@ void RedisBroker::publish_counters() {
     reported_ = now;
 }
 
+// The answering worker's own counts are current; the other processes add theirs every second
+// (workers) or every 100 ms (the relay).
 Stats RedisBroker::stats() {
+    publish_counters();
     Stats stats = cache_.stats();
     stats.redis_mode = true;
     return stats;

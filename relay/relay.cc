@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <random>
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -30,6 +31,8 @@ constexpr double kIdleUnsubscribe = 30;
 // How often the waiter counts are compared with what Redis was told: a change is reported within
 // this (scale-out.md item 6, coalesced per channel).
 constexpr double kCountInterval = 0.1;
+// Channel info shows `requested` in seconds: a newer request is reported once it is this much newer.
+constexpr std::int64_t kRequestedResolutionMs = 1000;
 // A lease lasts 30 s in Redis (the count script); it is renewed well before.
 constexpr double kLeaseRenew = 10;
 // A fetch that failed (Redis down, not ready) is tried again after this.
@@ -51,9 +54,14 @@ struct Channel {
     std::vector<redis::MessageFrame> queued;  // frames that came while not Live
     bool refetch = false;                     // a sync was asked for during a fetch
     bool retry = false;                       // the last fetch failed: again at the retry tick
+    // Redis lost its data (NS:run changed) since the cache synced: the channel's generation in
+    // Redis is a new one, which the cache adopts, waiters kept, instead of taking it for a
+    // deletion.
+    bool adopt_gen = false;
     std::uint32_t reported_waiters = 0;       // what the last count told Redis
     std::int64_t reported_requested_ms = -1;
     double lease_renew_at = 0;
+    bool dropped_last_tick = false;  // fewer waiters than reported at the last tick
     double idle_since = 0;  // when it last had no waiter; 0 while it has some
 };
 
@@ -86,11 +94,14 @@ class Relay final : private redis::Observer {
 
     void subscribed(std::string_view pubsub);
     void start_fetch(Channel& channel);
+    void restart_fetch(Channel& channel);
     void fetch_page(const std::string& pubsub, std::optional<core::MessageId> since,
                     std::optional<std::uint64_t> gen);
     void fetched(const std::string& pubsub, redis::Reply&& reply);
     void finish_sync(Channel& channel, std::uint64_t gen, std::optional<core::MessageId> newest);
-    void restart_sync(Channel& channel, bool drop_cache);
+    void restart_sync(Channel& channel);
+    void check_run();
+    void run_read(redis::Reply&& reply);
 
     void frame_arrived(std::string_view pubsub, std::string_view payload);
     void apply_message(Channel& channel, redis::MessageFrame& frame, bool after_sync);
@@ -117,6 +128,11 @@ class Relay final : private redis::Observer {
     redis::Subscription subscription_;
     std::unordered_map<std::string, Channel> channels_;  // by pubsub channel name
     double last_retry_ = 0;
+    // NS:run as last read (empty: not yet), and whether it was read since the command
+    // connection last came up: fetches wait for it, so that a Redis that lost its data is known
+    // before any channel's generation is compared.
+    std::string run_id_;
+    bool run_checked_ = false;
     redis::Connection::Counters reported_{};  // what publish_figures() added to the store
     ev_io ask_watcher_;
     ev_timer tick_timer_;
@@ -171,10 +187,38 @@ void Relay::adopt_cached_channels() {
 void Relay::on_up() {
     store_.set_redis_up(shm::Store::kRelaySlot, subscription_.up());
     LOG_NOTICE("redis: connected (relay), Redis %s", commands_.server_version().c_str());
+    check_run();
+}
+
+// scale-out.md "Keys": NS:run is SET NX with a random value at connect; another value than the
+// one this relay saw means Redis restarted without its data.
+void Relay::check_run() {
+    const std::string key = redis::run_key(conf_.ns);
+    std::random_device device;
+    const std::string mine = std::to_string((static_cast<std::uint64_t>(device()) << 32) ^ device());
+    commands_.command({"SET", key, mine, "NX"}, [](redis::Reply&&) {});
+    commands_.command({"GET", key}, [this](redis::Reply&& reply) { run_read(std::move(reply)); });
+}
+
+void Relay::run_read(redis::Reply&& reply) {
+    if (reply.outcome != redis::Outcome::Ok || reply.value.type != redis::Value::Type::String)
+        return;  // the connection went down again: read at the next connect
+    if (!run_id_.empty() && reply.value.string != run_id_) {
+        LOG_WARN("redis: Redis lost its data (%s changed): resyncing %zu channels, waiters kept",
+                 redis::run_key(conf_.ns).c_str(), channels_.size());
+        for (auto& [pubsub, channel] : channels_) channel.adopt_gen = true;
+    }
+    run_id_ = reply.value.string;
+    run_checked_ = true;
+    for (auto& [pubsub, channel] : channels_) {
+        if (channel.sync == Sync::Fetching && channel.retry)
+            restart_fetch(channel);
+    }
 }
 
 void Relay::on_down(const redis::Failure& failure) {
     store_.set_redis_up(shm::Store::kRelaySlot, false);
+    run_checked_ = false;
     if (failure.kind == redis::Failure::Kind::Auth || failure.kind == redis::Failure::Kind::Version)
         LOG_ERROR("redis: %s", failure.reason.c_str());
     else
@@ -236,6 +280,7 @@ Channel& Relay::track(const std::string& key) {
 // but not in the cache (a subscriber named an id the cache has not seen, or eviction left a gap):
 // fetched again.
 void Relay::ask(const redis::RelayAsk& ask) {
+    LOG_DEBUG("redis relay: asked for \"%s\"", log::escape(ask.key).c_str());
     Channel& channel = track(ask.key);
     channel.may_create = ask.may_create;
     channel.channel_timeout_ms = ask.channel_timeout_ms;
@@ -259,6 +304,7 @@ core::ChannelLimits cache_limits(const Channel& channel) {
 }
 
 void Relay::subscribed(std::string_view pubsub) {
+    LOG_DEBUG("redis relay: subscribed to \"%s\"", log::escape(pubsub).c_str());
     auto it = channels_.find(std::string(pubsub));
     if (it != channels_.end() && it->second.sync == Sync::Subscribing)
         start_fetch(it->second);
@@ -270,6 +316,10 @@ void Relay::start_fetch(Channel& channel) {
         return;
     }
     channel.sync = Sync::Fetching;
+    if (!run_checked_) {
+        channel.retry = true;  // fetched once NS:run is read (run_read)
+        return;
+    }
     channel.retry = false;
     store_.count_redis(core::RedisCounter::Resyncs);
     std::optional<shm::Store::RemoteState> state = store_.remote_state(channel.key, now_ms());
@@ -277,9 +327,16 @@ void Relay::start_fetch(Channel& channel) {
     std::optional<std::uint64_t> gen;
     if (state && state->gen != 0) {
         since = state->newest;
-        gen = state->gen;
+        if (!channel.adopt_gen)
+            gen = state->gen;
     }
     fetch_page(channel.keys.pubsub, since, gen);
+}
+
+// A fetch that failed or waited for NS:run, tried again.
+void Relay::restart_fetch(Channel& channel) {
+    channel.sync = Sync::Subscribing;
+    start_fetch(channel);
 }
 
 void Relay::fetch_page(const std::string& pubsub, std::optional<core::MessageId> since,
@@ -312,8 +369,19 @@ void Relay::fetched(const std::string& pubsub, redis::Reply&& reply) {
         return;
     }
     redis::FetchReply& page = std::get<redis::FetchReply>(parsed);
-    if (page.status == redis::FetchStatus::Gone)
-        return restart_sync(channel, true);
+    LOG_DEBUG("redis relay: fetched %zu messages of \"%s\" (newest %lld:%u)",
+              page.messages.size(), log::escape(channel.key).c_str(),
+              page.newest ? static_cast<long long>(page.newest->time) : -1LL,
+              page.newest ? page.newest->tag : 0);
+    if (page.status == redis::FetchStatus::Gone) {
+        // Deleted while this node did not hear it (scale-out.md item 5): 410 to the waiters
+        // here, and nothing fetched again, which would create the channel anew in Redis. The
+        // next subscriber or message here syncs it afresh.
+        delete_cached(channel);
+        channel.queued.clear();
+        channel.sync = Sync::Live;
+        return;
+    }
     if (page.status == redis::FetchStatus::Forbidden) {
         // authorized_channels_only and no such channel: the asking workers find no cache entry
         // and answer 403.
@@ -323,6 +391,13 @@ void Relay::fetched(const std::string& pubsub, redis::Reply&& reply) {
         return;
     }
     const core::ChannelLimits limits = cache_limits(channel);
+    if (std::exchange(channel.adopt_gen, false)) {
+        // The cache keeps what it had (clients iterating it lose nothing it holds) and takes the
+        // new generation, so that the new generation's messages go in after it.
+        std::optional<shm::Store::RemoteState> state = store_.remote_state(channel.key, now_ms());
+        if (state && state->gen != page.gen)
+            wake(store_.set_remote_live(channel.key, page.gen, std::nullopt, limits, now_ms()));
+    }
     for (const redis::StoredMessage& m : page.messages) {
         const std::int64_t ttl = m.expires_at_ms == 0 ? 0 : m.expires_at_ms - now_ms();
         if (m.expires_at_ms != 0 && ttl <= 0)
@@ -362,9 +437,8 @@ void Relay::finish_sync(Channel& channel, std::uint64_t gen,
 
 // The channel in Redis is not the one cached (deleted, or another generation): the cache entry
 // goes (410 to its waiters) and the channel syncs afresh.
-void Relay::restart_sync(Channel& channel, bool drop_cache) {
-    if (drop_cache)
-        delete_cached(channel);
+void Relay::restart_sync(Channel& channel) {
+    delete_cached(channel);
     channel.sync = Sync::Fetching;
     channel.queued.clear();
     fetch_page(channel.keys.pubsub, std::nullopt, std::nullopt);
@@ -426,7 +500,7 @@ void Relay::apply_message(Channel& channel, redis::MessageFrame& frame, bool aft
     }
     if (state->gen != 0 && state->gen != frame.gen) {
         channel.queued.push_back(std::move(frame));
-        return restart_sync(channel, true);
+        return restart_sync(channel);
     }
     if (state->newest && !(*state->newest < frame.id))
         return;  // a duplicate
@@ -487,10 +561,8 @@ void Relay::tick() {
     for (auto it = channels_.begin(); it != channels_.end();) {
         Channel& channel = it->second;
         std::optional<shm::Store::RemoteState> state = store_.remote_state(channel.key, now_ms());
-        if (retry_due && channel.retry && channel.sync == Sync::Fetching) {
-            channel.sync = Sync::Subscribing;
-            start_fetch(channel);
-        }
+        if (retry_due && channel.retry && channel.sync == Sync::Fetching && run_checked_)
+            restart_fetch(channel);
         report_count(channel, state ? &*state : nullptr, now);
         const bool waited_on = state && state->waiters_total > 0;
         if (waited_on || channel.sync != Sync::Live) {
@@ -507,15 +579,20 @@ void Relay::tick() {
     }
 }
 
-// Tells Redis this node's waiters on the channel when they changed, a subscriber asked since the
-// last report, or the lease needs renewing.
+// Tells Redis this node's waiters on the channel when they changed, a subscriber asked a second
+// or more after the last report (`requested` is shown to the second), or the lease needs
+// renewing. A drop is reported once it has lasted a tick: a long-poll client answered re-polls
+// within milliseconds, and reporting every such dip would cost a command per node per publish
+// (scale-out.md item 7).
 void Relay::report_count(Channel& channel, const shm::Store::RemoteState* state, double now) {
     const std::uint32_t waiters = state ? state->waiters_total : 0;
     const std::int64_t requested = state ? state->last_requested_ms : -1;
-    const bool changed = waiters != channel.reported_waiters;
-    const bool asked = requested > channel.reported_requested_ms;
+    const bool rose = waiters > channel.reported_waiters;
+    const bool dropped = waiters < channel.reported_waiters && channel.dropped_last_tick;
+    channel.dropped_last_tick = waiters < channel.reported_waiters;
+    const bool asked = requested >= channel.reported_requested_ms + kRequestedResolutionMs;
     const bool renew = waiters > 0 && now >= channel.lease_renew_at;
-    if (!changed && !asked && !renew)
+    if (!rose && !dropped && !asked && !renew)
         return;
     if (!commands_.up())
         return;  // reported once it is back: nothing is lost by waiting

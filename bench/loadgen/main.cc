@@ -1,16 +1,19 @@
 // loadgen: the benchmark's load generator. Usage:
-//   loadgen SCENARIO --pub HOST:PORT --sub HOST:PORT [--name value]...
+//   loadgen SCENARIO --pub HOST:PORT[,HOST:PORT...] --sub HOST:PORT[,...] [--name value]...
+// (a list: the nodes of a multi-node server, taken round-robin)
 // with the names of Options (scenarios.h): --subs, --channels, --rounds,
-// --window, --publishers, --connections, --size, --duration, --rate,
+// --release-rounds, --window, --publishers, --connections, --size, --duration, --rate,
 // --timeout, --settle, --connect-limit, --open-rate, --prefix, --transport (long-poll,
 // eventsource, websocket, grip-response, grip-stream), --mux. Prints one JSON object; exits 0
 // when the run passed, 1 when it saw a loss, a duplicate or an error.
 #include <arpa/inet.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "bench/loadgen/scenarios.h"
 
@@ -27,11 +30,25 @@ bool parse_address(const std::string& text, sockaddr_in& out) {
     return inet_pton(AF_INET, text.substr(0, colon).c_str(), &out.sin_addr) == 1;
 }
 
+// "HOST:PORT,HOST:PORT,...": every one must parse.
+bool parse_addresses(const std::string& text, std::vector<sockaddr_in>& out) {
+    out.clear();
+    for (size_t start = 0; start <= text.size();) {
+        size_t comma = std::min(text.find(',', start), text.size());
+        sockaddr_in address{};
+        if (!parse_address(text.substr(start, comma - start), address))
+            return false;
+        out.push_back(address);
+        start = comma + 1;
+    }
+    return true;
+}
+
 bool apply(Options& opts, const std::string& name, const std::string& value) {
     if (name == "--pub")
-        return parse_address(value, opts.pub);
+        return parse_addresses(value, opts.pub);
     if (name == "--sub")
-        return parse_address(value, opts.sub);
+        return parse_addresses(value, opts.sub);
     if (name == "--prefix")
         opts.prefix = value;
     else if (name == "--transport")
@@ -44,6 +61,8 @@ bool apply(Options& opts, const std::string& name, const std::string& value) {
         opts.channels = std::atoi(value.c_str());
     else if (name == "--rounds")
         opts.rounds = std::atoi(value.c_str());
+    else if (name == "--release-rounds")
+        opts.release_rounds = std::atoi(value.c_str());
     else if (name == "--window")
         opts.window = std::atoi(value.c_str());
     else if (name == "--publishers")
@@ -94,8 +113,8 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    if (opts.pub.sin_family != AF_INET || opts.sub.sin_family != AF_INET || opts.channels < 1 ||
-        opts.size < 48 || opts.mux < 1 || opts.mux > opts.channels) {
+    if (opts.pub.empty() || opts.sub.empty() || opts.channels < 1 || opts.size < 48 ||
+        opts.mux < 1 || opts.mux > opts.channels) {
         std::fprintf(stderr,
                      "loadgen: --pub and --sub are required; channels >= mux >= 1, size >= 48\n");
         return 2;

@@ -34,13 +34,13 @@ class Publisher final : public Client::Handler {
   public:
     using Done = std::function<void(int channel, uint64_t seq, const Response& response)>;
 
-    Publisher(struct ev_loop* loop, const Options& opts, ConnectGate& gate, Tally& tally,
-              Latencies& latencies, Done done)
+    Publisher(struct ev_loop* loop, const Options& opts, const sockaddr_in& server,
+              ConnectGate& gate, Tally& tally, Latencies& latencies, Done done)
         : opts_(opts),
           tally_(tally),
           latencies_(latencies),
           done_(std::move(done)),
-          client_(loop, opts.pub, gate, *this) {}
+          client_(loop, server, gate, *this) {}
 
     void enqueue(int channel, uint64_t seq) {
         queue_.push_back({channel, seq});
@@ -115,12 +115,12 @@ class Publisher final : public Client::Handler {
 // body (the origin's small response); its round trip is the latency recorded.
 class Getter final : public Client::Handler {
   public:
-    Getter(struct ev_loop* loop, const Options& opts, ConnectGate& gate, Tally& tally,
+    Getter(struct ev_loop* loop, const sockaddr_in& server, ConnectGate& gate, Tally& tally,
            Latencies& latencies, std::function<void()> done)
         : tally_(tally),
           latencies_(latencies),
           done_(std::move(done)),
-          client_(loop, opts.sub, gate, *this) {}
+          client_(loop, server, gate, *this) {}
 
     void start(uint64_t stop_ns) {
         stop_ns_ = stop_ns;
@@ -230,7 +230,7 @@ class Run {
 
     int idle() {
         warm_up_ = !is_grip(opts_);
-        rounds_total_ = warm_up_ ? 2 : 1;
+        rounds_total_ = (warm_up_ ? 1 : 0) + opts_.release_rounds;
         start_with_subscribers(false, [this] {
             begin_measuring();
             std::printf("{\"held\": %d, \"setup_s\": %.3f}\n", opts_.subs,
@@ -240,15 +240,21 @@ class Run {
             ev_io_start(loop_, &stdin_);
         });
         double seconds = elapsed(release_ns_, end_ns_);
-        return report({{"setup_s", elapsed(start_ns_, held_ns_)},
-                       {"deliveries_per_s", measured_ / seconds},
-                       {"seconds", seconds}});
+        int status = report({{"setup_s", elapsed(start_ns_, held_ns_)},
+                             {"deliveries_per_s", measured_ / seconds},
+                             {"seconds", seconds}});
+        // The subscribers stay connected, their next polls held, until stdin ends: the
+        // orchestrator reads what the release cost (Redis's command counts) before they leave.
+        char buffer[256];
+        while (read(STDIN_FILENO, buffer, sizeof buffer) > 0) {
+        }
+        return status;
     }
 
     int get() {
         for (int i = 0; i < opts_.connections; ++i) {
-            getters_.push_back(std::make_unique<Getter>(loop_, opts_, gate_, tally_, latencies_,
-                                                        [this] { getter_done(); }));
+            getters_.push_back(std::make_unique<Getter>(loop_, node(opts_.sub, i), gate_, tally_,
+                                                        latencies_, [this] { getter_done(); }));
         }
         start_ns_ = monotonic_ns();
         begin_measuring();
@@ -296,6 +302,11 @@ class Run {
         timer.watcher.data = &timer;
     }
 
+    // Client i's address among a multi-node server's: round-robin.
+    static const sockaddr_in& node(const std::vector<sockaddr_in>& addresses, int i) {
+        return addresses[static_cast<size_t>(i) % addresses.size()];
+    }
+
     static double elapsed(uint64_t from_ns, uint64_t to_ns) {
         return to_ns > from_ns ? static_cast<double>(to_ns - from_ns) / 1e9 : 0.0;
     }
@@ -340,7 +351,7 @@ class Run {
     void add_publishers(int count) {
         for (int p = 0; p < count; ++p) {
             publishers_.push_back(std::make_unique<Publisher>(
-                loop_, opts_, gate_, tally_, publish_latencies_,
+                loop_, opts_, node(opts_.pub, p), gate_, tally_, publish_latencies_,
                 [this, p](int, uint64_t, const Response&) { published(p); }));
         }
     }
@@ -353,7 +364,7 @@ class Run {
             std::vector<int> channels;
             for (int k = 0; k < opts_.mux; ++k) channels.push_back((i + k * step) % opts_.channels);
             subscribers_.push_back(make_subscriber(
-                loop_, opts_, gate_, std::move(channels), churn, tally_,
+                loop_, opts_, gate_, node(opts_.sub, i), std::move(channels), churn, tally_,
                 [this](uint64_t seq, uint64_t latency_ns) { delivered(seq, latency_ns); }));
             if (is_grip(opts_))
                 subscribers_.back()->on_ready([this] { subscriber_ready(); });
@@ -529,7 +540,7 @@ class Run {
             self->tally_.error("read(stdin) failed");
         ev_io_stop(self->loop_, w);
         self->release_ns_ = monotonic_ns();
-        self->publish_round();
+        self->start_rounds();
     }
 
     // Names the first subscription that is short of the messages published, and how many are;

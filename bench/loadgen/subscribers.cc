@@ -46,8 +46,9 @@ std::string base64(const uint8_t* data, size_t size) {
 class LongPollSubscriber final : public Subscriber {
   public:
     LongPollSubscriber(struct ev_loop* loop, const Options& opts, ConnectGate& gate,
-                       std::vector<int> channels, bool churn, Tally& tally, Delivered delivered)
-        : Subscriber(loop, opts, gate, std::move(channels), tally, std::move(delivered)),
+                       const sockaddr_in& server, std::vector<int> channels, bool churn,
+                       Tally& tally, Delivered delivered)
+        : Subscriber(loop, opts, gate, server, std::move(channels), tally, std::move(delivered)),
           churn_(churn) {}
 
     void start() override {
@@ -310,8 +311,9 @@ class Retry {
 class GripResponseSubscriber final : public Subscriber {
   public:
     GripResponseSubscriber(struct ev_loop* loop, const Options& opts, ConnectGate& gate,
-                           std::vector<int> channels, Tally& tally, Delivered delivered)
-        : Subscriber(loop, opts, gate, std::move(channels), tally, std::move(delivered)),
+                           const sockaddr_in& server, std::vector<int> channels, Tally& tally,
+                           Delivered delivered)
+        : Subscriber(loop, opts, gate, server, std::move(channels), tally, std::move(delivered)),
           retry_(loop, tally, [this] { start(); }) {}
 
     void start() override { client_.send(request_head() + "\r\n"); }
@@ -343,8 +345,10 @@ class GripResponseSubscriber final : public Subscriber {
 class GripStreamSubscriber final : public StreamSubscriber {
   public:
     GripStreamSubscriber(struct ev_loop* loop, const Options& opts, ConnectGate& gate,
-                         std::vector<int> channels, Tally& tally, Delivered delivered)
-        : StreamSubscriber(loop, opts, gate, std::move(channels), tally, std::move(delivered)),
+                         const sockaddr_in& server, std::vector<int> channels, Tally& tally,
+                         Delivered delivered)
+        : StreamSubscriber(loop, opts, gate, server, std::move(channels), tally,
+                           std::move(delivered)),
           retry_(loop, tally, [this] { start(); }) {}
 
     void start() override { client_.open_stream(request_head() + "\r\n"); }
@@ -447,10 +451,11 @@ bool is_grip(const Options& opts) {
 }
 
 Subscriber::Subscriber(struct ev_loop* loop, const Options& opts, ConnectGate& gate,
-                       std::vector<int> channels, Tally& tally, Delivered delivered)
+                       const sockaddr_in& server, std::vector<int> channels, Tally& tally,
+                       Delivered delivered)
     : opts_(opts),
       tally_(tally),
-      client_(loop, opts.sub, gate, *this),
+      client_(loop, server, gate, *this),
       channels_(std::move(channels)),
       expected_(channels_.size(), 1),
       delivered_(std::move(delivered)) {}
@@ -511,23 +516,23 @@ std::string Subscriber::name() const {
 }
 
 std::unique_ptr<Subscriber> make_subscriber(struct ev_loop* loop, const Options& opts,
-                                            ConnectGate& gate, std::vector<int> channels,
-                                            bool churn, Tally& tally,
+                                            ConnectGate& gate, const sockaddr_in& server,
+                                            std::vector<int> channels, bool churn, Tally& tally,
                                             Subscriber::Delivered delivered) {
     if (opts.transport == "eventsource")
-        return std::make_unique<EventSourceSubscriber>(loop, opts, gate, std::move(channels), tally,
-                                                       std::move(delivered));
+        return std::make_unique<EventSourceSubscriber>(
+            loop, opts, gate, server, std::move(channels), tally, std::move(delivered));
     if (opts.transport == "websocket")
-        return std::make_unique<WebSocketSubscriber>(loop, opts, gate, std::move(channels), tally,
-                                                     std::move(delivered));
+        return std::make_unique<WebSocketSubscriber>(loop, opts, gate, server, std::move(channels),
+                                                     tally, std::move(delivered));
     if (opts.transport == "grip-response")
-        return std::make_unique<GripResponseSubscriber>(loop, opts, gate, std::move(channels),
-                                                        tally, std::move(delivered));
+        return std::make_unique<GripResponseSubscriber>(
+            loop, opts, gate, server, std::move(channels), tally, std::move(delivered));
     if (opts.transport == "grip-stream")
-        return std::make_unique<GripStreamSubscriber>(loop, opts, gate, std::move(channels), tally,
-                                                      std::move(delivered));
-    return std::make_unique<LongPollSubscriber>(loop, opts, gate, std::move(channels), churn, tally,
-                                                std::move(delivered));
+        return std::make_unique<GripStreamSubscriber>(loop, opts, gate, server, std::move(channels),
+                                                      tally, std::move(delivered));
+    return std::make_unique<LongPollSubscriber>(loop, opts, gate, server, std::move(channels),
+                                                churn, tally, std::move(delivered));
 }
 
 }  // namespace pushrelay::bench

@@ -36,8 +36,10 @@ class Subscriber : public Client::Handler {
     // Called for each message, after its sequence was checked.
     using Delivered = std::function<void(uint64_t seq, uint64_t latency_ns)>;
 
+    // `server`: the subscriber address this one connects to (one of opts.sub).
     Subscriber(struct ev_loop* loop, const Options& opts, ConnectGate& gate,
-               std::vector<int> channels, Tally& tally, Delivered delivered);
+               const sockaddr_in& server, std::vector<int> channels, Tally& tally,
+               Delivered delivered);
     virtual ~Subscriber() = default;
     Subscriber(const Subscriber&) = delete;
     Subscriber& operator=(const Subscriber&) = delete;
@@ -78,11 +80,11 @@ class Subscriber : public Client::Handler {
     std::function<void()> ready_;
 };
 
-// A subscriber for opts.transport on `channels` (long-poll: exactly one); `churn` (long-poll
-// only) reconnects after every message.
+// A subscriber for opts.transport on `channels` (long-poll: exactly one) at `server`; `churn`
+// (long-poll only) reconnects after every message.
 std::unique_ptr<Subscriber> make_subscriber(struct ev_loop* loop, const Options& opts,
-                                            ConnectGate& gate, std::vector<int> channels,
-                                            bool churn, Tally& tally,
+                                            ConnectGate& gate, const sockaddr_in& server,
+                                            std::vector<int> channels, bool churn, Tally& tally,
                                             Subscriber::Delivered delivered);
 
 }  // namespace pushrelay::bench
