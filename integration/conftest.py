@@ -284,3 +284,8 @@ def require_websocket():
     if refusal is not None:
         pytest.skip(f"{BINARY} refuses `push_subscriber websocket` at conf load "
                     f"(WebSocket not merged yet): {refusal}")
+
+
+# The `redis` fixture (a real redis-server) for every test module; imported last, since
+# redis_server takes its helpers from this module.
+from redis_server import redis  # noqa: E402,F401
