@@ -49,7 +49,7 @@ RedisBroker::RedisBroker(shm::Store& store, int slot,
       loop_(loop),
       cache_(store, slot, wake_fds, loop),
       settings_(std::move(settings)),
-      redis_(loop, settings_.connection, *this),
+      redis_(loop, settings_.connection, settings_.seeds, *this),
       down_reason_("not connected yet"),
       publish_sequence_(random_start()) {
     ev_timer_init(&waiting_timer_, on_waiting_timer, 0, 0);
@@ -99,7 +99,7 @@ void RedisBroker::publish_then(const PublishCall& call, std::function<void(Publi
                               ? redis::retry_idempotency(settings_.node_id, ++publish_sequence_)
                               : redis::header_idempotency(call.idempotency_key);
     auto script = std::make_shared<redis::ScriptCall>(
-        redis::publish_call({keys, redis::PublishCommand::Publish}, request));
+        redis::publish_call({keys, redis_.publish_command()}, request));
     send_publish(std::move(script), std::move(done), false);
 }
 
@@ -139,7 +139,7 @@ void RedisBroker::send_publish(std::shared_ptr<redis::ScriptCall> call,
 
 void RedisBroker::delete_then(std::string_view key, std::function<void(DeleteResult&&)> done) {
     const redis::ChannelKeys keys = redis::channel_keys(settings_.ns, key);
-    const redis::ScriptCall call = redis::delete_call({keys, redis::PublishCommand::Publish});
+    const redis::ScriptCall call = redis::delete_call({keys, redis_.publish_command()});
     redis_.evalsha(script_index(redis::Script::Delete), call.keys, call.args,
                    [this, done = std::move(done)](redis::Reply&& reply) {
                        DeleteResult result;
@@ -205,7 +205,7 @@ void RedisBroker::prepare_subscribe(const PrepareRequest& request,
 // gives this node a lease of one meanwhile; this node's own waiters are its store's to check.
 void RedisBroker::claim_first(const PrepareRequest& request, std::function<void(Prepared&&)> done) {
     const redis::ChannelKeys keys = redis::channel_keys(settings_.ns, request.key);
-    const redis::ScriptCall call = redis::kick_call({keys, redis::PublishCommand::Publish},
+    const redis::ScriptCall call = redis::kick_call({keys, redis_.publish_command()},
                                                     redis::KickMode::First, settings_.node_id);
     auto kept = std::make_shared<PrepareKept>(request);
     redis_.evalsha(script_index(redis::Script::Kick), call.keys, call.args,
@@ -224,7 +224,7 @@ void RedisBroker::claim_first(const PrepareRequest& request, std::function<void(
 // nothing waits for it (a `last` subscriber is never refused).
 void RedisBroker::kick_other_nodes(std::string_view key) {
     const redis::ChannelKeys keys = redis::channel_keys(settings_.ns, key);
-    const redis::ScriptCall call = redis::kick_call({keys, redis::PublishCommand::Publish},
+    const redis::ScriptCall call = redis::kick_call({keys, redis_.publish_command()},
                                                     redis::KickMode::Last, settings_.node_id);
     redis_.evalsha(script_index(redis::Script::Kick), call.keys, call.args, [](redis::Reply&&) {});
 }
@@ -323,7 +323,7 @@ void RedisBroker::expire() {
 }
 
 void RedisBroker::publish_counters() {
-    const redis::Connection::Counters& now = redis_.counters();
+    const redis::Connection::Counters now = redis_.counters();
     store_.count_redis(core::RedisCounter::Connects, now.connects - reported_.connects);
     store_.count_redis(core::RedisCounter::Commands, now.commands - reported_.commands);
     store_.count_redis(core::RedisCounter::Errors, now.errors - reported_.errors);

@@ -25,14 +25,15 @@
 #include <vector>
 
 #include "broker/shm_broker.h"
-#include "redis/connection.h"
+#include "redis/cluster.h"
 #include "redis/scripts.h"
 
 namespace pushrelay::broker {
 
 struct RedisBrokerSettings {
-    redis::Settings connection;  // scripts: every redis::Script, in enum order
-    std::string ns;              // push_redis_namespace
+    redis::Settings connection;           // scripts: every redis::Script, in enum order
+    std::vector<sockaddr_storage> seeds;  // Redis, or the seeds of a Cluster
+    std::string ns;                       // push_redis_namespace
     redis::StorageMode mode = redis::StorageMode::Distributed;
     std::uint64_t node_id = 0;
     int relay_fd = -1;  // the relay's datagram socket (relay/want.h), written to
@@ -137,7 +138,7 @@ class RedisBroker final : public Broker, private redis::Observer {
     struct ev_loop* loop_;
     ShmBroker cache_;
     RedisBrokerSettings settings_;
-    redis::Connection redis_;
+    redis::Commands redis_;    // one connection, or one per Cluster master
     std::string down_reason_;  // empty while up
     // The worker's own idempotency tokens count up from a random start: two workers of a node,
     // or a worker and its respawned successor, must never send the same token within the

@@ -119,10 +119,11 @@ class Monitor:
 class RedisServer:
     """One redis-server process; `start()` again after `stop()` reuses the port and the dir."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, extra=()):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.extra = list(extra)  # more redis-server arguments (a cluster node's)
         self.proc = None
 
     @property
@@ -140,7 +141,8 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
              "--save", "", "--appendonly", "no", "--daemonize", "no",
-             "--enable-debug-command", "local", "--logfile", str(self.dir / "redis.log")],
+             "--enable-debug-command", "local", "--logfile", str(self.dir / "redis.log"),
+             *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: self._pong() or self.proc.poll() is not None,
                    what=f"redis-server to answer PING on {self.port}")

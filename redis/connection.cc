@@ -45,14 +45,6 @@ bool version_supported(const std::string& version) {
     return major > 6 || (major == 6 && minor >= 2);
 }
 
-int port_of(const sockaddr_storage& address) {
-    if (address.ss_family == AF_INET)
-        return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
-    if (address.ss_family == AF_INET6)
-        return ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
-    return 0;
-}
-
 std::string hiredis_error(const redisAsyncContext* ac, const char* fallback) {
     return ac->errstr && *ac->errstr ? ac->errstr : fallback;
 }
@@ -99,6 +91,12 @@ void Connection::evalsha(std::size_t script, const std::vector<std::string>& key
     request->script = script;
     request->queued_at = ev_now(loop_);
     submit(std::move(request));
+}
+
+std::size_t Connection::pending() const {
+    const auto callers = std::count_if(in_flight_.begin(), in_flight_.end(),
+                                       [](const Sent& sent) { return sent.request != nullptr; });
+    return waiting_.size() + static_cast<std::size_t>(callers);
 }
 
 void Connection::attempt() {

@@ -111,6 +111,9 @@ class Connection {
     bool cluster_enabled() const { return cluster_enabled_; }
     const std::string& server_version() const { return server_version_; }
     const Counters& counters() const { return counters_; }
+    // Callers' commands whose callback is still to come (waiting or in flight): destroying the
+    // Connection now would drop them uncalled.
+    std::size_t pending() const;
 
   private:
     enum class State : std::uint8_t { Down, Connecting, Up };

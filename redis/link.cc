@@ -40,6 +40,14 @@ std::string numeric_host(const sockaddr_storage& address) {
     return text;
 }
 
+int port_of(const sockaddr_storage& address) {
+    if (address.ss_family == AF_INET)
+        return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
+    if (address.ss_family == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
+    return 0;
+}
+
 ArgvView::ArgvView(const std::vector<std::string>& argv) {
     parts.reserve(argv.size());
     lengths.reserve(argv.size());

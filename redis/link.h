@@ -54,6 +54,8 @@ std::string client_name(std::string_view role);
 
 // The numeric form of an address, as hiredis takes it: "10.0.0.5" or "::1"; "" if neither family.
 std::string numeric_host(const sockaddr_storage& address);
+// The address's port; 0 if neither family.
+int port_of(const sockaddr_storage& address);
 
 // A command's arguments as hiredis's C calls take them (argc, argv, argvlen), binary-safe. Views
 // into `argv`, which must outlive the ArgvView.

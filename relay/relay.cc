@@ -5,20 +5,20 @@
 
 #include <cerrno>
 #include <csignal>
-#include <random>
 #include <cstring>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "conf/conf.h"
 #include "core/log.h"
+#include "redis/cluster.h"
 #include "redis/connection.h"
 #include "redis/frames.h"
 #include "redis/keys.h"
 #include "redis/relay_ask.h"
 #include "redis/scripts.h"
-#include "redis/subscription.h"
 #include "relay/settings.h"
 #include "shm/store.h"
 
@@ -31,7 +31,8 @@ constexpr double kIdleUnsubscribe = 30;
 // How often the waiter counts are compared with what Redis was told: a change is reported within
 // this (scale-out.md item 6, coalesced per channel).
 constexpr double kCountInterval = 0.1;
-// Channel info shows `requested` in seconds: a newer request is reported once it is this much newer.
+// Channel info shows `requested` in seconds: a newer request is reported once it is this much
+// newer.
 constexpr std::int64_t kRequestedResolutionMs = 1000;
 // A lease lasts 30 s in Redis (the count script); it is renewed well before.
 constexpr double kLeaseRenew = 10;
@@ -58,11 +59,11 @@ struct Channel {
     // Redis is a new one, which the cache adopts, waiters kept, instead of taking it for a
     // deletion.
     bool adopt_gen = false;
-    std::uint32_t reported_waiters = 0;       // what the last count told Redis
+    std::uint32_t reported_waiters = 0;  // what the last count told Redis
     std::int64_t reported_requested_ms = -1;
     double lease_renew_at = 0;
     bool dropped_last_tick = false;  // fewer waiters than reported at the last tick
-    double idle_since = 0;  // when it last had no waiter; 0 while it has some
+    double idle_since = 0;           // when it last had no waiter; 0 while it has some
 };
 
 class Relay final : private redis::Observer {
@@ -76,10 +77,11 @@ class Relay final : private redis::Observer {
     void on_up() override;
     void on_down(const redis::Failure& failure) override;
     // ---- redis::SubscriptionObserver ----
-    struct SubscriptionEvents final : redis::SubscriptionObserver {
+    struct SubscriptionEvents final : redis::ShardedSubscriptionsObserver {
         explicit SubscriptionEvents(Relay& relay) : relay(relay) {}
         void on_up() override;
         void on_down(const redis::Failure& failure) override;
+        void on_lost(std::string_view channel) override { relay.lost(channel); }
         void on_subscribed(std::string_view channel) override { relay.subscribed(channel); }
         void on_message(std::string_view channel, std::string_view payload) override {
             relay.frame_arrived(channel, payload);
@@ -93,6 +95,7 @@ class Relay final : private redis::Observer {
     void adopt_cached_channels();
 
     void subscribed(std::string_view pubsub);
+    void lost(std::string_view pubsub);
     void start_fetch(Channel& channel);
     void restart_fetch(Channel& channel);
     void fetch_page(const std::string& pubsub, std::optional<core::MessageId> since,
@@ -124,8 +127,8 @@ class Relay final : private redis::Observer {
     shm::Store& store_;
     const conf::RedisSettings& conf_;
     SubscriptionEvents events_;
-    redis::Connection commands_;
-    redis::Subscription subscription_;
+    redis::Commands commands_;                  // one connection, or one per Cluster master
+    redis::ShardedSubscriptions subscription_;  // routed by commands_' slot map
     std::unordered_map<std::string, Channel> channels_;  // by pubsub channel name
     double last_retry_ = 0;
     // NS:run as last read (empty: not yet), and whether it was read since the command
@@ -145,8 +148,8 @@ Relay::Relay(const core::RelayContext& context, struct ev_loop* loop)
       store_(*context.store),
       conf_(context.config->redis),
       events_(*this),
-      commands_(loop, connection_settings(conf_, "relay"), *this),
-      subscription_(loop, connection_settings(conf_, "relay-sub"), false, events_) {
+      commands_(loop, connection_settings(conf_, "relay"), seed_addresses(conf_), *this),
+      subscription_(loop, connection_settings(conf_, "relay-sub"), commands_, events_) {
     ev_io_init(&ask_watcher_, on_ask, context.ask_fd, EV_READ);
     ask_watcher_.data = this;
     ev_timer_init(&tick_timer_, on_tick, kCountInterval, kCountInterval);
@@ -195,7 +198,8 @@ void Relay::on_up() {
 void Relay::check_run() {
     const std::string key = redis::run_key(conf_.ns);
     std::random_device device;
-    const std::string mine = std::to_string((static_cast<std::uint64_t>(device()) << 32) ^ device());
+    const std::string mine =
+        std::to_string((static_cast<std::uint64_t>(device()) << 32) ^ device());
     commands_.command({"SET", key, mine, "NX"}, [](redis::Reply&&) {});
     commands_.command({"GET", key}, [this](redis::Reply&& reply) { run_read(std::move(reply)); });
 }
@@ -230,18 +234,20 @@ void Relay::SubscriptionEvents::on_up() {
     LOG_NOTICE("redis: subscription connected, resyncing %zu channels", relay.channels_.size());
 }
 
-// Every channel resubscribes by itself (redis::Subscription); until each is confirmed, its
-// frames may be missing, so each goes back to Subscribing and resyncs on the confirmation.
 void Relay::SubscriptionEvents::on_down(const redis::Failure& failure) {
     relay.store_.set_redis_up(shm::Store::kRelaySlot, false);
     if (failure.kind == redis::Failure::Kind::Auth)
         LOG_ERROR("redis: subscription: %s", failure.reason.c_str());
     else
         LOG_WARN("redis: subscription lost: %s", failure.reason.c_str());
-    for (auto& [pubsub, channel] : relay.channels_) {
-        if (channel.sync == Sync::Live)
-            channel.sync = Sync::Subscribing;
-    }
+}
+
+// The channel's subscription is gone (its connection or its shard went down, or its slot moved):
+// until it is confirmed again its frames may be missing, so it resyncs on the confirmation.
+void Relay::lost(std::string_view pubsub) {
+    auto it = channels_.find(std::string(pubsub));
+    if (it != channels_.end() && it->second.sync == Sync::Live)
+        it->second.sync = Sync::Subscribing;
 }
 
 // ---- asks ----
@@ -369,8 +375,8 @@ void Relay::fetched(const std::string& pubsub, redis::Reply&& reply) {
         return;
     }
     redis::FetchReply& page = std::get<redis::FetchReply>(parsed);
-    LOG_DEBUG("redis relay: fetched %zu messages of \"%s\" (newest %lld:%u)",
-              page.messages.size(), log::escape(channel.key).c_str(),
+    LOG_DEBUG("redis relay: fetched %zu messages of \"%s\" (newest %lld:%u)", page.messages.size(),
+              log::escape(channel.key).c_str(),
               page.newest ? static_cast<long long>(page.newest->time) : -1LL,
               page.newest ? page.newest->tag : 0);
     if (page.status == redis::FetchStatus::Gone) {
@@ -544,7 +550,7 @@ void Relay::on_tick(struct ev_loop*, ev_timer* w, int) {
 }
 
 void Relay::publish_figures() {
-    const redis::Connection::Counters& now = commands_.counters();
+    const redis::Connection::Counters now = commands_.counters();
     store_.count_redis(core::RedisCounter::Connects, now.connects - reported_.connects);
     store_.count_redis(core::RedisCounter::Commands, now.commands - reported_.commands);
     store_.count_redis(core::RedisCounter::Errors, now.errors - reported_.errors);

@@ -43,4 +43,12 @@ redis::Settings connection_settings(const conf::RedisSettings& conf, std::string
     return settings;
 }
 
+std::vector<sockaddr_storage> seed_addresses(const conf::RedisSettings& conf) {
+    std::vector<sockaddr_storage> seeds;
+    for (const conf::RedisUrl& url : conf.urls)
+        for (const std::string& address : url.addresses)
+            seeds.push_back(socket_address(address, url.port));
+    return seeds;
+}
+
 }  // namespace pushrelay::relay

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include "conf/conf.h"
 #include "redis/connection.h"
@@ -12,5 +13,9 @@ namespace pushrelay::relay {
 // Settings for a connection to the first push_redis_url's first resolved address, with every
 // script of redis/scripts.h (in Script order) and `role` in its CLIENT SETNAME.
 redis::Settings connection_settings(const conf::RedisSettings& conf, std::string_view role);
+
+// Every resolved address of every push_redis_url: a standalone Redis (one), or the seeds of a
+// Cluster.
+std::vector<sockaddr_storage> seed_addresses(const conf::RedisSettings& conf);
 
 }  // namespace pushrelay::relay

@@ -43,11 +43,14 @@ std::unique_ptr<broker::Broker> make_broker(const core::WorkerContext& context,
     if (!redis.enabled())
         return std::make_unique<broker::ShmBroker>(*context.store, context.slot, context.wake_fds,
                                                    loop);
-    broker::RedisBrokerSettings settings{relay::connection_settings(redis, "worker"), redis.ns,
+    broker::RedisBrokerSettings settings{relay::connection_settings(redis, "worker"),
+                                         relay::seed_addresses(redis),
+                                         redis.ns,
                                          redis.mode == conf::RedisStorageMode::Nostore
                                              ? redis::StorageMode::NoStore
                                              : redis::StorageMode::Distributed,
-                                         context.node_id, context.relay_fd};
+                                         context.node_id,
+                                         context.relay_fd};
     return std::make_unique<broker::RedisBroker>(*context.store, context.slot, context.wake_fds,
                                                  loop, std::move(settings));
 }

@@ -47,10 +47,13 @@ class RedisBrokerTest : public ::testing::Test {
 
     // A worker's broker on `slot`, toward Redis on `port`.
     std::unique_ptr<RedisBroker> broker_on(int slot, int port) {
-        return std::make_unique<RedisBroker>(
-            store, slot, wake_fds, loop.get(),
-            RedisBrokerSettings{settings_for(port), "t", redis::StorageMode::Distributed, kNode,
-                                relay_fds[1]});
+        return std::make_unique<RedisBroker>(store, slot, wake_fds, loop.get(),
+                                             RedisBrokerSettings{settings_for(port),
+                                                                 {settings_for(port).address},
+                                                                 "t",
+                                                                 redis::StorageMode::Distributed,
+                                                                 kNode,
+                                                                 relay_fds[1]});
     }
 
     PublishResult publish(RedisBroker& broker, std::string_view key, std::string_view body,

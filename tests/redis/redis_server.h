@@ -81,6 +81,15 @@ class RedisServer {
         pid_ = -1;
     }
 
+    // SIGKILL, waited for: a server that dies without closing anything cleanly.
+    void kill_now() {
+        if (pid_ <= 0)
+            return;
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
+
     // A loopback port nothing listens on now (for a Cluster bus port, say).
     static int free_port() {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
