@@ -78,12 +78,9 @@ class Monitor:
 
     LINE = re.compile(r'^[\d.]+ \[\d+ ([^\]]+)\] (.*)$')
 
-    def __init__(self, port, user=None, password=None):
+    def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
         self.reader = _Reader(self.sock)
-        if password is not None:
-            self.sock.sendall(_encode(["AUTH", user or "default", password]))
-            self.reader.reply()
         self.sock.sendall(_encode(["MONITOR"]))
         assert self.reader.reply() == "OK"
         self.sock.settimeout(0.2)
@@ -179,15 +176,11 @@ class RedisServer:
         if keep_data:
             assert dump.exists(), f"SHUTDOWN SAVE wrote no dump: {self.log[-2000:]}"
 
-    def cli(self, *args, timeout=5.0, user=None, password=None):
+    def cli(self, *args, timeout=5.0):
         """Runs one command on a fresh connection; returns the reply (RedisError for -ERR)."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
-            reader = _Reader(sock)
-            if password is not None:
-                sock.sendall(_encode(["AUTH", user or "default", password]))
-                reader.reply()
             sock.sendall(_encode(list(args)))
-            return reader.reply()
+            return _Reader(sock).reply()
 
     def info(self, section):
         """INFO section as a dict of its `name:value` lines."""
