@@ -421,7 +421,8 @@ class RemoteNoSpaceTest : public RemoteTest {
     }
 
     Store::InsertResult insert_big(std::string_view key, std::uint32_t tag) {
-        Store::RemoteMessage m = message(key, id_at(tag, kSecond + 100), big('n'));
+        const std::string body = big('n');  // the message views it: it must outlive the insert
+        Store::RemoteMessage m = message(key, id_at(tag, kSecond + 100), body);
         m.limits.max_buffer = 100000;
         return store_.insert_remote(m, kT0);
     }
