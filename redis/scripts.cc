@@ -23,7 +23,8 @@ namespace {
 constexpr std::string_view kPrelude = R"lua(
 local LEASE_MS = 30000
 local LIMITS = '<I4 I4 i8 I4 B i8 B'
-local IDEMPOTENCY_KEEP, IDEMPOTENCY_SECONDS = 1024, 600
+-- The idempotency set keeps ranks 0..-1025 (the last 1024) for 600 s.
+local IDEMPOTENCY_OVER, IDEMPOTENCY_SECONDS = '-1025', 600
 -- Ids per XDEL/HDEL: unpack() is bounded by Lua's C stack.
 local CHUNK = 1000
 
@@ -46,7 +47,19 @@ local function fields(entry)
   return f
 end
 
-local function expiry_of(entry) return tonumber(fields(entry).x) end
+-- An entry's `x`, parsed once.
+local function expiry_of(entry)
+  if not entry.x then
+    local kv = entry[2]
+    for i = 1, #kv, 2 do
+      if kv[i] == 'x' then
+        entry.x = tonumber(kv[i + 1])
+        break
+      end
+    end
+  end
+  return entry.x
+end
 local function expired(x, now) return x ~= 0 and x <= now end
 -- Expiries in order, "never" (0) after every time.
 local function expiry_rank(x) if x == 0 then return math.huge end return x end
@@ -78,16 +91,24 @@ end
 local function read_channel(c)
   local all, f = redis.call('HGETALL', c), {}
   for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
-  return {key = c, f = f, changed = {}, order = {}}
+  return {key = c, f = f, numbers = {}, changed = {}, order = {}}
 end
 
 local function put(C, name, value)
   if C.f[name] == value then return end
   if C.changed[name] == nil then C.order[#C.order + 1] = name end
-  C.f[name], C.changed[name] = value, value or false
+  C.f[name], C.changed[name], C.numbers[name] = value, value or false, nil
 end
 
-local function cnum(C, name) return tonumber(C.f[name] or '0') end
+-- A numeric field (absent: 0), parsed once.
+local function cnum(C, name)
+  local n = C.numbers[name]
+  if n == nil then
+    n = tonumber(C.f[name] or '0')
+    C.numbers[name] = n
+  end
+  return n
+end
 
 local function write_channel(C)
   local set, del = {}, {}
@@ -130,7 +151,7 @@ local function head(S, want)
   while S.count > 0 do
     local e = S.read[S.at]
     if not e then
-      S.read, S.at = redis.call('XRANGE', S.key, S.after, '+', 'COUNT', math.max(want or 1, 1)), 1
+      S.read, S.at = redis.call('XRANGE', S.key, S.after, '+', 'COUNT', int(math.max(want or 1, 1))), 1
       e = S.read[1]
       if not e then return nil end
       S.after = '(' .. S.read[#S.read][1]
@@ -184,7 +205,7 @@ end
 -- The newest entry still there. Read only when its expiry matters: a message that never
 -- expires, or one expiring no later than every stored one (xm bounds them), is no straggler.
 local function newest(S)
-  for _, e in ipairs(redis.call('XREVRANGE', S.key, '+', '-', 'COUNT', #S.gone + 1)) do
+  for _, e in ipairs(redis.call('XREVRANGE', S.key, '+', '-', 'COUNT', int(#S.gone + 1))) do
     if not S.is_gone[e[1]] then return e end
   end
   return nil
@@ -198,16 +219,17 @@ local function add_entry(K, C, S, id, ctype, body, x, event)
       if xs == 0 or x < xs then put(C, 'xs', int(x)) end
     end
   end
+  local xs = int(x)
   if event ~= '' then
-    redis.call('XADD', K.m, id, 't', ctype, 'b', body, 'x', int(x), 'e', event)
+    redis.call('XADD', K.m, id, 't', ctype, 'b', body, 'x', xs, 'e', event)
   else
-    redis.call('XADD', K.m, id, 't', ctype, 'b', body, 'x', int(x))
+    redis.call('XADD', K.m, id, 't', ctype, 'b', body, 'x', xs)
   end
   S.count = S.count + 1
   if x == 0 then
     put(C, 'nx', int(cnum(C, 'nx') + 1))
   elseif x > cnum(C, 'xm') then
-    put(C, 'xm', int(x))
+    put(C, 'xm', xs)
   end
 end
 
@@ -318,8 +340,8 @@ local function refresh_expiry(C, keys, now, lim, lease_end)
     for _, k in ipairs(keys) do redis.call('PERSIST', k) end
     return
   end
-  local ttl = math.max(now, cnum(C, 'xm'), lease_end) - now + lim.channel_timeout
-  for _, k in ipairs(keys) do redis.call('PEXPIRE', k, int(math.max(ttl, 1))) end
+  local ttl = int(math.max(math.max(now, cnum(C, 'xm'), lease_end) - now + lim.channel_timeout, 1))
+  for _, k in ipairs(keys) do redis.call('PEXPIRE', k, ttl) end
 end
 
 -- c m r i, without r while it is absent.
@@ -353,7 +375,7 @@ end
 -- The last 1024 members, every time; those older than 10 minutes once a second (a publish
 -- with tag 0), since claim_member ignores them meanwhile.
 local function prune_members(K, sec, tag)
-  redis.call('ZREMRANGEBYRANK', K.i, 0, -(IDEMPOTENCY_KEEP + 1))
+  redis.call('ZREMRANGEBYRANK', K.i, '0', IDEMPOTENCY_OVER)
   if tag == 0 then
     redis.call('ZREMRANGEBYSCORE', K.i, '-inf', '(' .. int(oldest_kept_score(sec)))
   end
