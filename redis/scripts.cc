@@ -12,7 +12,7 @@ namespace pushrelay::redis {
 namespace {
 
 // ---- the Lua ----
-// Helpers every script starts with (doc/redis-format.md §4 names the `c` fields they keep).
+// The helper sections scripts start with (doc/redis-format.md §4 names the `c` fields they keep).
 // Redis runs Lua 5.1: numbers are doubles, exact up to 2^53, so gens (µs) and ids fit; integers
 // are formatted with %d, since tostring() would print 1.7e+15.
 //
@@ -20,13 +20,9 @@ namespace {
 // bounds publish throughput, so the scripts read each key once and write it once: `c` with one
 // HGETALL into a table and one HSET (and HDEL) at the end; `m` with one XLEN and the oldest
 // entries read in batches, its removals sent as one XDEL (doc/decisions.md "Script cost").
-constexpr std::string_view kPrelude = R"lua(
-local LEASE_MS = 30000
+// In every script: time, numbers, ids, entries, limits.
+constexpr std::string_view kLuaBase = R"lua(
 local LIMITS = '<I4 I4 i8 I4 B i8 B'
--- The idempotency set keeps ranks 0..-1025 (the last 1024) for 600 s.
-local IDEMPOTENCY_OVER, IDEMPOTENCY_SECONDS = '-1025', 600
--- Ids per XDEL/HDEL: unpack() is bounded by Lua's C stack.
-local CHUNK = 1000
 
 local function clock()
   local t = redis.call('TIME')
@@ -80,12 +76,29 @@ local function gen_number(gen) return tonumber(gen, 16) end
 -- A new generation: the creation time in µs, hex.
 local function new_gen(us) return string.format('%x', us) end
 
+-- Calls visit(entry) on the entries after `from` ('-': all; '(<id>': after that id), oldest
+-- first, `batch` at a time, until visit returns false or the stream ends.
+local function each_entry(m, from, batch, visit)
+  while true do
+    local entries = redis.call('XRANGE', m, from, '+', 'COUNT', batch)
+    for _, e in ipairs(entries) do
+      if not visit(e) then return end
+    end
+    if #entries < batch then return end
+    from = '(' .. entries[#entries][1]
+  end
+end
+)lua";
+
+// c, read once (HGETALL) and written once (write_channel); its leases; the keys' expiry.
+constexpr std::string_view kLuaChannel = R"lua(
+local LEASE_MS = 30000
+
 local function absent_or_gone(x)
   if redis.call('EXISTS', x) == 1 then return 'gone' end
   return 'absent'
 end
 
--- ---- c: read once, written once ----
 -- C.f holds c's fields as this call leaves them; put() records a change (nil: delete) for
 -- write_channel(), which sends them all.
 local function read_channel(c)
@@ -133,6 +146,41 @@ local function create_channel(C, us, packed_limits)
   return gen
 end
 
+-- The waiters of the live leases (n:<node> = '<waiters> <until ms>') other than `skip`, and the
+-- latest lease end; with `drop_dead`, lapsed leases are deleted.
+local function leases(C, now, skip, drop_dead)
+  local waiters, latest = 0, 0
+  for name, value in pairs(C.f) do
+    if string.sub(name, 1, 2) == 'n:' and name ~= skip then
+      local w, u = string.match(value, '^(%d+) (%d+)$')
+      if u and tonumber(u) > now then
+        waiters = waiters + tonumber(w)
+        latest = math.max(latest, tonumber(u))
+      elseif drop_dead then
+        put(C, name, nil)
+      end
+    end
+  end
+  return waiters, latest
+end
+
+-- Keys expire on their own: channel_timeout after the later of the last stored message's
+-- expiry and the last lease; never while a stored message never expires.
+local function refresh_expiry(C, keys, now, lim, lease_end)
+  if cnum(C, 'nx') > 0 then
+    for _, k in ipairs(keys) do redis.call('PERSIST', k) end
+    return
+  end
+  local ttl = int(math.max(math.max(now, cnum(C, 'xm'), lease_end) - now + lim.channel_timeout, 1))
+  for _, k in ipairs(keys) do redis.call('PEXPIRE', k, ttl) end
+end
+)lua";
+
+// m, counted once (XLEN), read from the oldest in batches, its removals sent at once.
+constexpr std::string_view kLuaStream = R"lua(
+-- Ids per XDEL/HDEL: unpack() is bounded by Lua's C stack.
+local CHUNK = 1000
+
 -- r exists only once a receipt rule counted something: asked once, then both the HDEL of
 -- removed entries and r's PEXPIRE are skipped while it is absent.
 local function has_receipts(K)
@@ -140,7 +188,6 @@ local function has_receipts(K)
   return K.has_r
 end
 
--- ---- m: counted once, read from the oldest in batches, removals sent once ----
 local function open_stream(K, count)
   return {key = K.m, count = count or redis.call('XLEN', K.m), read = {}, at = 1, after = '-',
     gone = {}, is_gone = {}}
@@ -187,19 +234,6 @@ local function oldest_id(S)
   local e = head(S)
   if not e then return -1, 0 end
   return split_id(e[1])
-end
-
--- Calls visit(entry) on the entries after `from` ('-': all; '(<id>': after that id), oldest
--- first, `batch` at a time, until visit returns false or the stream ends.
-local function each_entry(m, from, batch, visit)
-  while true do
-    local entries = redis.call('XRANGE', m, from, '+', 'COUNT', batch)
-    for _, e in ipairs(entries) do
-      if not visit(e) then return end
-    end
-    if #entries < batch then return end
-    from = '(' .. entries[#entries][1]
-  end
 end
 
 -- The newest entry still there. Read only when its expiry matters: a message that never
@@ -275,23 +309,6 @@ local function drop_expired(K, C, S, now, want)
   end
 end
 
--- Reads only (info, delete): the entries that have not expired.
-local function unexpired_count(K, C, now)
-  local stored = redis.call('XLEN', K.m)
-  if cnum(C, 'xm') == 0 then return stored end
-  local xs = cnum(C, 'xs')
-  local walk_all = xs ~= 0 and xs <= now
-  local gone = 0
-  each_entry(K.m, '-', 16, function(e)
-    if expired(expiry_of(e), now) then
-      gone = gone + 1
-      return true
-    end
-    return walk_all
-  end)
-  return stored - gone
-end
-
 local function trim_to_max(C, S, lim)
   while S.count > lim.max_buffer do remove(C, S, head(S, S.count - lim.max_buffer + 1)) end
 end
@@ -315,39 +332,30 @@ local function trim_by_receipts(K, C, S, lim, delete_oldest)
   return dropped
 end
 
--- The waiters of the live leases (n:<node> = '<waiters> <until ms>') other than `skip`, and the
--- latest lease end; with `drop_dead`, lapsed leases are deleted.
-local function leases(C, now, skip, drop_dead)
-  local waiters, latest = 0, 0
-  for name, value in pairs(C.f) do
-    if string.sub(name, 1, 2) == 'n:' and name ~= skip then
-      local w, u = string.match(value, '^(%d+) (%d+)$')
-      if u and tonumber(u) > now then
-        waiters = waiters + tonumber(w)
-        latest = math.max(latest, tonumber(u))
-      elseif drop_dead then
-        put(C, name, nil)
-      end
-    end
-  end
-  return waiters, latest
-end
-
--- Keys expire on their own: channel_timeout after the later of the last stored message's
--- expiry and the last lease; never while a stored message never expires.
-local function refresh_expiry(C, keys, now, lim, lease_end)
-  if cnum(C, 'nx') > 0 then
-    for _, k in ipairs(keys) do redis.call('PERSIST', k) end
-    return
-  end
-  local ttl = int(math.max(math.max(now, cnum(C, 'xm'), lease_end) - now + lim.channel_timeout, 1))
-  for _, k in ipairs(keys) do redis.call('PEXPIRE', k, ttl) end
-end
-
 -- c m r i, without r while it is absent.
 local function keys_to_refresh(K)
   if has_receipts(K) then return {K.c, K.m, K.r, K.i} end
   return {K.c, K.m, K.i}
+end
+)lua";
+
+// The reply of info and delete.
+constexpr std::string_view kLuaInfo = R"lua(
+-- Reads only (info, delete): the entries that have not expired.
+local function unexpired_count(K, C, now)
+  local stored = redis.call('XLEN', K.m)
+  if cnum(C, 'xm') == 0 then return stored end
+  local xs = cnum(C, 'xs')
+  local walk_all = xs ~= 0 and xs <= now
+  local gone = 0
+  each_entry(K.m, '-', 16, function(e)
+    if expired(expiry_of(e), now) then
+      gone = gone + 1
+      return true
+    end
+    return walk_all
+  end)
+  return stored - gone
 end
 
 -- {'ok', gen, messages, ms since the last request (-1: never), subscribers, last id}
@@ -357,8 +365,13 @@ local function info_of(K, C, now)
   return {'ok', C.f.gen, unexpired_count(K, C, now), ago, (leases(C, now)),
     tonumber(C.f.lt or '-1'), cnum(C, 'lg')}
 end
+)lua";
 
--- ---- the idempotency set ----
+// The idempotency set i.
+constexpr std::string_view kLuaIdempotency = R"lua(
+-- The idempotency set keeps ranks 0..-1025 (the last 1024) for 600 s.
+local IDEMPOTENCY_OVER, IDEMPOTENCY_SECONDS = '-1025', 600
+
 local function oldest_kept_score(sec) return (sec - IDEMPOTENCY_SECONDS) * 1000000 end
 
 -- Adds `member` with the new id's score, unless it is there from the last 10 minutes: then it
@@ -602,24 +615,36 @@ std::string sha1_hex(std::string_view text) {
     return hex;
 }
 
+// A script's parts: its helper sections, in order (each needs only those before it), then its
+// body. Each script carries only the helpers it calls: Redis builds every helper's closure
+// on every call.
+struct ScriptParts {
+    std::string_view name;
+    std::vector<std::string_view> helpers;
+    std::string_view body;
+};
+
 const ScriptText& text_of(Script script) {
     static const std::array<ScriptText, kScripts> texts = [] {
+        const std::string_view base = kLuaBase, channel = kLuaChannel, stream = kLuaStream,
+                               info = kLuaInfo, idempotency = kLuaIdempotency;
         // In the order of enum Script.
-        const std::array<std::pair<std::string_view, std::string_view>, kScripts> bodies{{
-            {"publish", kPublish},
-            {"fetch", kFetch},
-            {"delete", kDelete},
-            {"info", kInfo},
-            {"count", kCount},
-            {"kick", kKick},
-            {"receipt", kReceipt},
+        const std::array<ScriptParts, kScripts> parts{{
+            {"publish", {base, channel, stream, idempotency}, kPublish},
+            {"fetch", {base}, kFetch},
+            {"delete", {base, channel, info}, kDelete},
+            {"info", {base, channel, info}, kInfo},
+            {"count", {base, channel}, kCount},
+            {"kick", {base, channel}, kKick},
+            {"receipt", {base, channel, stream}, kReceipt},
         }};
         std::array<ScriptText, kScripts> out;
         for (std::size_t i = 0; i < kScripts; ++i) {
-            const std::string source = "-- pushrelay " + std::string(bodies[i].first) +
-                                       " (doc/redis-format.md)" + std::string(kPrelude) +
-                                       std::string(bodies[i].second);
-            out[i] = ScriptText{bodies[i].first, source, sha1_hex(source)};
+            std::string source =
+                "-- pushrelay " + std::string(parts[i].name) + " (doc/redis-format.md)\n";
+            for (std::string_view helpers : parts[i].helpers) source += helpers;
+            source += parts[i].body;
+            out[i] = ScriptText{parts[i].name, source, sha1_hex(source)};
         }
         return out;
     }();
