@@ -151,7 +151,7 @@ end
 local function leases(C, now, skip, drop_dead)
   local waiters, latest = 0, 0
   for name, value in pairs(C.f) do
-    if string.sub(name, 1, 2) == 'n:' and name ~= skip then
+    if string.find(name, 'n:', 1, true) == 1 and name ~= skip then
       local w, u = string.match(value, '^(%d+) (%d+)$')
       if u and tonumber(u) > now then
         waiters = waiters + tonumber(w)
@@ -437,11 +437,12 @@ if member ~= '' then
     return {st, seen - st * 1000000, gen, S.count, (leases(C, now)), created, 1}
   end
 end
-put(C, 'lt', int(t))
-put(C, 'lg', int(g))
+local lt, lg = int(t), int(g)
+put(C, 'lt', lt)
+put(C, 'lg', lg)
 local x = 0
 if lim.message_timeout > 0 then x = now + lim.message_timeout end
-if store then add_entry(K, C, S, int(t) .. '-' .. int(g), ctype, body, x, event) end
+if store then add_entry(K, C, S, lt .. '-' .. lg, ctype, body, x, event) end
 trim_to_max(C, S, lim)
 trim_by_receipts(K, C, S, lim, false)
 if member ~= '' then prune_members(K, sec, g) end
