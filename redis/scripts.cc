@@ -16,10 +16,12 @@ namespace {
 // Redis runs Lua 5.1: numbers are doubles, exact up to 2^53, so gens (µs) and ids fit; integers
 // are formatted with %d, since tostring() would print 1.7e+15.
 //
-// Every redis.call costs Redis about a microsecond whatever it does, and Redis's CPU is what
-// bounds publish throughput, so the scripts read each key once and write it once: `c` with one
-// HGETALL into a table and one HSET (and HDEL) at the end; `m` with one XLEN and the oldest
-// entries read in batches, its removals sent as one XDEL (doc/decisions.md "Script cost").
+// Redis's CPU bounds publish throughput, and a script's cost is mostly per redis.call and per
+// Lua allocation, so the scripts read each key once and write it once: `c` with one HGETALL into
+// a table and one HSET (and HDEL) at the end; `m` with one XLEN and the oldest entries read in
+// batches, its removals sent as one XDEL (doc/decisions.md "Script cost"). Numbers go to
+// redis.call as strings: Redis 7.0 formats a Lua number with %.17g.
+
 // In every script: time, numbers, ids, entries, limits.
 constexpr std::string_view kLuaBase = R"lua(
 local LIMITS = '<I4 I4 i8 I4 B i8 B'
@@ -56,6 +58,7 @@ local function expiry_of(entry)
   end
   return entry.x
 end
+
 local function expired(x, now) return x ~= 0 and x <= now end
 -- Expiries in order, "never" (0) after every time.
 local function expiry_rank(x) if x == 0 then return math.huge end return x end
@@ -80,7 +83,7 @@ local function new_gen(us) return string.format('%x', us) end
 -- first, `batch` at a time, until visit returns false or the stream ends.
 local function each_entry(m, from, batch, visit)
   while true do
-    local entries = redis.call('XRANGE', m, from, '+', 'COUNT', batch)
+    local entries = redis.call('XRANGE', m, from, '+', 'COUNT', int(batch))
     for _, e in ipairs(entries) do
       if not visit(e) then return end
     end
