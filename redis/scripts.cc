@@ -12,11 +12,18 @@ namespace pushrelay::redis {
 namespace {
 
 // ---- the Lua ----
-// Helpers every script starts with (doc/redis-format.md §4 names the `c` fields they keep).
+// The helper sections scripts start with (doc/redis-format.md §4 names the `c` fields they keep).
 // Redis runs Lua 5.1: numbers are doubles, exact up to 2^53, so gens (µs) and ids fit; integers
 // are formatted with %d, since tostring() would print 1.7e+15.
-constexpr std::string_view kPrelude = R"lua(
-local LEASE_MS = 30000
+//
+// Redis's CPU bounds publish throughput, and a script's cost is mostly per redis.call and per
+// Lua allocation, so the scripts read each key once and write it once: `c` with one HGETALL into
+// a table and one HSET (and HDEL) at the end; `m` with one XLEN and the oldest entries read in
+// batches, its removals sent as one XDEL (doc/decisions.md "Script cost"). Numbers go to
+// redis.call as strings: Redis 7.0 formats a Lua number with %.17g.
+
+// In every script: time, numbers, ids, entries, limits.
+constexpr std::string_view kLuaBase = R"lua(
 local LIMITS = '<I4 I4 i8 I4 B i8 B'
 
 local function clock()
@@ -26,8 +33,6 @@ local function clock()
 end
 
 local function int(n) return string.format('%d', n) end
-
-local function hnum(key, field) return tonumber(redis.call('HGET', key, field) or '0') end
 
 local function split_id(id)
   local t, g = string.match(id, '^(%d+)%-(%d+)$')
@@ -40,7 +45,20 @@ local function fields(entry)
   return f
 end
 
-local function expiry_of(entry) return tonumber(fields(entry).x) end
+-- An entry's `x`, parsed once.
+local function expiry_of(entry)
+  if not entry.x then
+    local kv = entry[2]
+    for i = 1, #kv, 2 do
+      if kv[i] == 'x' then
+        entry.x = tonumber(kv[i + 1])
+        break
+      end
+    end
+  end
+  return entry.x
+end
+
 local function expired(x, now) return x ~= 0 and x <= now end
 -- Expiries in order, "never" (0) after every time.
 local function expiry_rank(x) if x == 0 then return math.huge end return x end
@@ -57,26 +75,15 @@ local function limits_of(packed)
   return l
 end
 
-local function gen_of(c) return redis.call('HGET', c, 'gen') end
 local function gen_number(gen) return tonumber(gen, 16) end
-
 -- A new generation: the creation time in µs, hex.
-local function create_channel(c, us, packed_limits)
-  local gen = string.format('%x', us)
-  redis.call('HSET', c, 'gen', gen, 'lim', packed_limits)
-  return gen
-end
-
-local function absent_or_gone(x)
-  if redis.call('EXISTS', x) == 1 then return 'gone' end
-  return 'absent'
-end
+local function new_gen(us) return string.format('%x', us) end
 
 -- Calls visit(entry) on the entries after `from` ('-': all; '(<id>': after that id), oldest
 -- first, `batch` at a time, until visit returns false or the stream ends.
 local function each_entry(m, from, batch, visit)
   while true do
-    local entries = redis.call('XRANGE', m, from, '+', 'COUNT', batch)
+    local entries = redis.call('XRANGE', m, from, '+', 'COUNT', int(batch))
     for _, e in ipairs(entries) do
       if not visit(e) then return end
     end
@@ -84,76 +91,264 @@ local function each_entry(m, from, batch, visit)
     from = '(' .. entries[#entries][1]
   end
 end
+)lua";
 
-local function head(m) return redis.call('XRANGE', m, '-', '+', 'COUNT', 1)[1] end
+// c, read once (HGETALL) and written once (write_channel); its leases; the keys' expiry.
+constexpr std::string_view kLuaChannel = R"lua(
+local LEASE_MS = 30000
 
-local function oldest_id(m)
-  local e = head(m)
+local function absent_or_gone(x)
+  if redis.call('EXISTS', x) == 1 then return 'gone' end
+  return 'absent'
+end
+
+-- C.f holds c's fields as this call leaves them; put() records a change (nil: delete) for
+-- write_channel(), which sends them all.
+local function read_channel(c)
+  local all, f = redis.call('HGETALL', c), {}
+  for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
+  return {key = c, f = f, numbers = {}, changed = {}, order = {}}
+end
+
+local function put(C, name, value)
+  if C.f[name] == value then return end
+  if C.changed[name] == nil then C.order[#C.order + 1] = name end
+  C.f[name], C.changed[name], C.numbers[name] = value, value or false, nil
+end
+
+-- A numeric field (absent: 0), parsed once.
+local function cnum(C, name)
+  local n = C.numbers[name]
+  if n == nil then
+    n = tonumber(C.f[name] or '0')
+    C.numbers[name] = n
+  end
+  return n
+end
+
+local function write_channel(C)
+  local set, del = {}, {}
+  for _, name in ipairs(C.order) do
+    local value = C.changed[name]
+    if value then
+      set[#set + 1] = name
+      set[#set + 1] = value
+    else
+      del[#del + 1] = name
+    end
+  end
+  if #set > 0 then redis.call('HSET', C.key, unpack(set)) end
+  if #del > 0 then redis.call('HDEL', C.key, unpack(del)) end
+  C.changed, C.order = {}, {}
+end
+
+local function create_channel(C, us, packed_limits)
+  local gen = new_gen(us)
+  put(C, 'gen', gen)
+  put(C, 'lim', packed_limits)
+  return gen
+end
+
+-- The waiters of the live leases (n:<node> = '<waiters> <until ms>') other than `skip`, and the
+-- latest lease end; with `drop_dead`, lapsed leases are deleted.
+local function leases(C, now, skip, drop_dead)
+  local waiters, latest = 0, 0
+  for name, value in pairs(C.f) do
+    if string.find(name, 'n:', 1, true) == 1 and name ~= skip then
+      local w, u = string.match(value, '^(%d+) (%d+)$')
+      if u and tonumber(u) > now then
+        waiters = waiters + tonumber(w)
+        latest = math.max(latest, tonumber(u))
+      elseif drop_dead then
+        put(C, name, nil)
+      end
+    end
+  end
+  return waiters, latest
+end
+
+-- Keys expire on their own: channel_timeout after the later of the last stored message's
+-- expiry and the last lease; never while a stored message never expires.
+local function refresh_expiry(C, keys, now, lim, lease_end)
+  if cnum(C, 'nx') > 0 then
+    for _, k in ipairs(keys) do redis.call('PERSIST', k) end
+    return
+  end
+  local ttl = int(math.max(math.max(now, cnum(C, 'xm'), lease_end) - now + lim.channel_timeout, 1))
+  for _, k in ipairs(keys) do redis.call('PEXPIRE', k, ttl) end
+end
+)lua";
+
+// m, counted once (XLEN), read from the oldest in batches, its removals sent at once.
+constexpr std::string_view kLuaStream = R"lua(
+-- Ids per XDEL/HDEL: unpack() is bounded by Lua's C stack.
+local CHUNK = 1000
+
+-- r exists only once a receipt rule counted something: asked once, then both the HDEL of
+-- removed entries and r's PEXPIRE are skipped while it is absent.
+local function has_receipts(K)
+  if K.has_r == nil then K.has_r = redis.call('EXISTS', K.r) == 1 end
+  return K.has_r
+end
+
+local function open_stream(K, count)
+  return {key = K.m, count = count or redis.call('XLEN', K.m), read = {}, at = 1, after = '-',
+    gone = {}, is_gone = {}}
+end
+
+-- The oldest entry still there (nil: none); a read takes at least `want` entries.
+local function head(S, want)
+  while S.count > 0 do
+    local e = S.read[S.at]
+    if not e then
+      S.read, S.at = redis.call('XRANGE', S.key, S.after, '+', 'COUNT', int(math.max(want or 1, 1))), 1
+      e = S.read[1]
+      if not e then return nil end
+      S.after = '(' .. S.read[#S.read][1]
+    end
+    if not S.is_gone[e[1]] then return e end
+    S.at = S.at + 1
+  end
+  return nil
+end
+
+-- Forgets what was read, so that the next head() starts from the oldest again.
+local function reread(S) S.read, S.at, S.after = {}, 1, '-' end
+
+-- c's nx: stored messages that never expire; xm: at least the latest expiry of the others;
+-- xs: at most the earliest expiry of a straggler (one expiring before an older one), absent if
+-- none. Every removal goes through remove() so that nx stays exact.
+local function remove(C, S, e)
+  S.gone[#S.gone + 1], S.is_gone[e[1]] = e[1], true
+  S.count = S.count - 1
+  if expiry_of(e) == 0 then put(C, 'nx', int(cnum(C, 'nx') - 1)) end
+end
+
+local function write_stream(K, S)
+  for first = 1, #S.gone, CHUNK do
+    local last = math.min(first + CHUNK - 1, #S.gone)
+    redis.call('XDEL', K.m, unpack(S.gone, first, last))
+    if has_receipts(K) then redis.call('HDEL', K.r, unpack(S.gone, first, last)) end
+  end
+  S.gone = {}
+end
+
+local function oldest_id(S)
+  local e = head(S)
   if not e then return -1, 0 end
   return split_id(e[1])
 end
 
--- c's nx: stored messages that never expire; xm: at least the latest expiry of the others;
--- xs: at most the earliest expiry of a straggler (one expiring before an older one), absent if
--- none. Every removal goes through drop_entry so that nx stays exact.
-local function drop_entry(K, e)
-  redis.call('XDEL', K.m, e[1])
-  redis.call('HDEL', K.r, e[1])
-  if expiry_of(e) == 0 then redis.call('HINCRBY', K.c, 'nx', -1) end
+-- The newest entry still there. Read only when its expiry matters: a message that never
+-- expires, or one expiring no later than every stored one (xm bounds them), is no straggler.
+local function newest(S)
+  for _, e in ipairs(redis.call('XREVRANGE', S.key, '+', '-', 'COUNT', int(#S.gone + 1))) do
+    if not S.is_gone[e[1]] then return e end
+  end
+  return nil
 end
 
-local function add_entry(K, id, ctype, body, x, event)
-  local newest = redis.call('XREVRANGE', K.m, '+', '-', 'COUNT', 1)[1]
-  if newest and expiry_rank(x) < expiry_rank(expiry_of(newest)) then
-    local xs = hnum(K.c, 'xs')
-    if xs == 0 or x < xs then redis.call('HSET', K.c, 'xs', int(x)) end
+local function add_entry(K, C, S, id, ctype, body, x, event)
+  if x ~= 0 and S.count > 0 and (cnum(C, 'nx') > 0 or x < cnum(C, 'xm')) then
+    local last = newest(S)
+    if last and x < expiry_rank(expiry_of(last)) then
+      local xs = cnum(C, 'xs')
+      if xs == 0 or x < xs then put(C, 'xs', int(x)) end
+    end
   end
+  local xs = int(x)
   if event ~= '' then
-    redis.call('XADD', K.m, id, 't', ctype, 'b', body, 'x', int(x), 'e', event)
+    redis.call('XADD', K.m, id, 't', ctype, 'b', body, 'x', xs, 'e', event)
   else
-    redis.call('XADD', K.m, id, 't', ctype, 'b', body, 'x', int(x))
+    redis.call('XADD', K.m, id, 't', ctype, 'b', body, 'x', xs)
   end
+  S.count = S.count + 1
   if x == 0 then
-    redis.call('HINCRBY', K.c, 'nx', 1)
-  elseif x > hnum(K.c, 'xm') then
-    redis.call('HSET', K.c, 'xm', int(x))
+    put(C, 'nx', int(cnum(C, 'nx') + 1))
+  elseif x > cnum(C, 'xm') then
+    put(C, 'xm', xs)
   end
 end
 
-local function forget_bounds_if_empty(K)
-  if redis.call('XLEN', K.m) == 0 then redis.call('HDEL', K.c, 'nx', 'xm', 'xs') end
+local function forget_bounds_if_empty(C, S)
+  if S.count == 0 then
+    put(C, 'nx', nil)
+    put(C, 'xm', nil)
+    put(C, 'xs', nil)
+  end
 end
 
 -- Expiry beats min_buffer (protocol.md): every expired entry goes. O(dropped) while the
--- stream expires in order; one walk of it once a straggler may have expired.
-local function drop_expired(K, now)
-  while true do
-    local e = head(K.m)
-    if not e or not expired(expiry_of(e), now) then break end
-    drop_entry(K, e)
+-- stream expires in order; one walk of it once a straggler may have expired. No entry can
+-- have expired while xm is absent (every stored message never expires). `want`: how many of
+-- the oldest the caller will read after this.
+local function drop_expired(K, C, S, now, want)
+  if cnum(C, 'xm') > 0 then
+    while true do
+      local e = head(S, want)
+      if not e or not expired(expiry_of(e), now) then break end
+      remove(C, S, e)
+    end
   end
-  local xs = hnum(K.c, 'xs')
+  local xs = cnum(C, 'xs')
   if xs == 0 or xs > now then return end
   local latest, straggler = 0, math.huge
   each_entry(K.m, '-', 64, function(e)
+    if S.is_gone[e[1]] then return true end
     local x = expiry_of(e)
     if expired(x, now) then
-      drop_entry(K, e)
+      remove(C, S, e)
     else
       if expiry_rank(x) < latest then straggler = math.min(straggler, x) end
       latest = math.max(latest, expiry_rank(x))
     end
     return true
   end)
+  reread(S)
   if straggler == math.huge then
-    redis.call('HDEL', K.c, 'xs')
+    put(C, 'xs', nil)
   else
-    redis.call('HSET', K.c, 'xs', int(straggler))
+    put(C, 'xs', int(straggler))
   end
 end
 
-local function unexpired_count(K, now)
-  local xs = hnum(K.c, 'xs')
+local function trim_to_max(C, S, lim)
+  while S.count > lim.max_buffer do remove(C, S, head(S, S.count - lim.max_buffer + 1)) end
+end
+
+-- min_recipients, and with `delete_oldest` delete_oldest_received: the oldest goes once
+-- received enough, never below min_buffer. Returns how many went. Without r nothing was
+-- received, so neither rule is met.
+local function trim_by_receipts(K, C, S, lim, delete_oldest)
+  local by_oldest = delete_oldest and lim.delete_oldest_received == 1
+  if (lim.min_recipients == 0 and not by_oldest) or not has_receipts(K) then return 0 end
+  local dropped = 0
+  while S.count > lim.min_buffer do
+    local e = head(S)
+    local got = tonumber(redis.call('HGET', K.r, e[1]) or '0')
+    local enough = (lim.min_recipients > 0 and got >= lim.min_recipients) or
+      (by_oldest and got > 0)
+    if not enough then break end
+    remove(C, S, e)
+    dropped = dropped + 1
+  end
+  return dropped
+end
+
+-- c m r i, without r while it is absent.
+local function keys_to_refresh(K)
+  if has_receipts(K) then return {K.c, K.m, K.r, K.i} end
+  return {K.c, K.m, K.i}
+end
+)lua";
+
+// The reply of info and delete.
+constexpr std::string_view kLuaInfo = R"lua(
+-- Reads only (info, delete): the entries that have not expired.
+local function unexpired_count(K, C, now)
+  local stored = redis.call('XLEN', K.m)
+  if cnum(C, 'xm') == 0 then return stored end
+  local xs = cnum(C, 'xs')
   local walk_all = xs ~= 0 and xs <= now
   local gone = 0
   each_entry(K.m, '-', 16, function(e)
@@ -163,129 +358,109 @@ local function unexpired_count(K, now)
     end
     return walk_all
   end)
-  return redis.call('XLEN', K.m) - gone
-end
-
-local function trim_to_max(K, lim)
-  local excess = redis.call('XLEN', K.m) - lim.max_buffer
-  if excess <= 0 then return end
-  for _, e in ipairs(redis.call('XRANGE', K.m, '-', '+', 'COUNT', excess)) do drop_entry(K, e) end
-end
-
--- min_recipients, and with `delete_oldest` delete_oldest_received: the oldest goes once
--- received enough, never below min_buffer. Returns how many went.
-local function trim_by_receipts(K, lim, delete_oldest)
-  local dropped = 0
-  while redis.call('XLEN', K.m) > lim.min_buffer do
-    local e = head(K.m)
-    local got = tonumber(redis.call('HGET', K.r, e[1]) or '0')
-    local enough = (lim.min_recipients > 0 and got >= lim.min_recipients) or
-      (delete_oldest and lim.delete_oldest_received == 1 and got > 0)
-    if not enough then break end
-    drop_entry(K, e)
-    dropped = dropped + 1
-  end
-  return dropped
-end
-
--- The waiters of the live leases (n:<node> = '<waiters> <until ms>') other than `skip`, and the
--- latest lease end; with `drop_dead`, lapsed leases are deleted.
-local function leases(c, now, skip, drop_dead)
-  local all = redis.call('HGETALL', c)
-  local waiters, latest = 0, 0
-  for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'n:' and all[i] ~= skip then
-      local w, u = string.match(all[i + 1], '^(%d+) (%d+)$')
-      if u and tonumber(u) > now then
-        waiters = waiters + tonumber(w)
-        latest = math.max(latest, tonumber(u))
-      elseif drop_dead then
-        redis.call('HDEL', c, all[i])
-      end
-    end
-  end
-  return waiters, latest
-end
-
--- Keys expire on their own: channel_timeout after the later of the last stored message's
--- expiry and the last lease; never while a stored message never expires.
-local function refresh_expiry(K, keys, now, lim, lease_end)
-  if hnum(K.c, 'nx') > 0 then
-    for _, k in ipairs(keys) do redis.call('PERSIST', k) end
-    return
-  end
-  local ttl = math.max(now, hnum(K.c, 'xm'), lease_end) - now + lim.channel_timeout
-  for _, k in ipairs(keys) do redis.call('PEXPIRE', k, int(math.max(ttl, 1))) end
+  return stored - gone
 end
 
 -- {'ok', gen, messages, ms since the last request (-1: never), subscribers, last id}
-local function info_of(K, gen, now)
-  local req = redis.call('HGET', K.c, 'req')
+local function info_of(K, C, now)
   local ago = -1
-  if req then ago = math.max(now - tonumber(req), 0) end
-  local lt = redis.call('HGET', K.c, 'lt')
-  return {'ok', gen, unexpired_count(K, now), ago, (leases(K.c, now, nil, false)),
-    tonumber(lt or '-1'), hnum(K.c, 'lg')}
+  if C.f.req then ago = math.max(now - tonumber(C.f.req), 0) end
+  return {'ok', C.f.gen, unexpired_count(K, C, now), ago, (leases(C, now)),
+    tonumber(C.f.lt or '-1'), cnum(C, 'lg')}
+end
+)lua";
+
+// The idempotency set i.
+constexpr std::string_view kLuaIdempotency = R"lua(
+-- The idempotency set keeps ranks 0..-1025 (the last 1024) for 600 s.
+local IDEMPOTENCY_OVER, IDEMPOTENCY_SECONDS = '-1025', 600
+
+local function oldest_kept_score(sec) return (sec - IDEMPOTENCY_SECONDS) * 1000000 end
+
+-- Adds `member` with the new id's score, unless it is there from the last 10 minutes: then it
+-- returns the score it has (a duplicate). A stale member is told by its score, so the age prune
+-- need not run first.
+local function claim_member(K, member, score, sec)
+  if redis.call('ZADD', K.i, 'NX', int(score), member) == 1 then return nil end
+  local seen = tonumber(redis.call('ZSCORE', K.i, member))
+  if seen >= oldest_kept_score(sec) then return seen end
+  redis.call('ZADD', K.i, int(score), member)
+  return nil
+end
+
+-- The last 1024 members, every time; those older than 10 minutes once a second (a publish
+-- with tag 0), since claim_member ignores them meanwhile.
+local function prune_members(K, sec, tag)
+  redis.call('ZREMRANGEBYRANK', K.i, '0', IDEMPOTENCY_OVER)
+  if tag == 0 then
+    redis.call('ZREMRANGEBYSCORE', K.i, '-inf', '(' .. int(oldest_kept_score(sec)))
+  end
 end
 )lua";
 
 // KEYS c m r i; ARGV: publish command, pubsub channel, content type, body, idempotency member
 // ('' none), store in Redis (1/0), the 7 limits, the EventSource event name ('' none).
+// The first write is ZADD, XADD or HSET, which Redis refuses at maxmemory (OOM → 507) before
+// anything changed.
 constexpr std::string_view kPublish = R"lua(
 local K = {c = KEYS[1], m = KEYS[2], r = KEYS[3], i = KEYS[4]}
 local pubcmd, pubsub, ctype, body, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local packed = limits_from_args(ARGV, 7)
 local lim = limits_of(packed)
 local event = ARGV[14]
+local store = ARGV[6] == '1' and lim.max_buffer > 0
 local sec, now, us = clock()
-local gen, created = gen_of(K.c), 0
+local C = read_channel(K.c)
+local gen, created, S = C.f.gen, 0, nil
 if gen then
-  redis.call('HSET', K.c, 'lim', packed)
+  put(C, 'lim', packed)
+  S = open_stream(K)
 else
   -- Leftovers of an expired generation must not meet the new one.
   redis.call('DEL', K.m, K.r, K.i)
-  gen, created = create_channel(K.c, us, packed), 1
-end
-drop_expired(K, now)
-if member ~= '' then
-  redis.call('ZREMRANGEBYSCORE', K.i, '-inf', '(' .. int((sec - 600) * 1000000))
-  local seen = redis.call('ZSCORE', K.i, member)
-  if seen then
-    local score = tonumber(seen)
-    local t = math.floor(score / 1000000)
-    forget_bounds_if_empty(K)
-    return {t, score - t * 1000000, gen, redis.call('XLEN', K.m), (leases(K.c, now, nil, false)),
-      created, 1}
-  end
+  gen, created = create_channel(C, us, packed), 1
+  S, K.has_r = open_stream(K, 0), false
 end
 local pt, pg = -1, 0
 local t, g = sec, 0
-local lt = redis.call('HGET', K.c, 'lt')
-if lt then
-  pt, pg = tonumber(lt), hnum(K.c, 'lg')
+if C.f.lt then
+  pt, pg = tonumber(C.f.lt), cnum(C, 'lg')
   if t <= pt then t, g = pt, pg + 1 end
 end
-redis.call('HSET', K.c, 'lt', int(t), 'lg', int(g))
+local add = 0
+if store then add = 1 end
+drop_expired(K, C, S, now, math.max(S.count + add - lim.max_buffer, 0) + 1)
+if member ~= '' then
+  local seen = claim_member(K, member, t * 1000000 + g, sec)
+  if seen then
+    local st = math.floor(seen / 1000000)
+    forget_bounds_if_empty(C, S)
+    write_channel(C)
+    write_stream(K, S)
+    return {st, seen - st * 1000000, gen, S.count, (leases(C, now)), created, 1}
+  end
+end
+local lt, lg = int(t), int(g)
+put(C, 'lt', lt)
+put(C, 'lg', lg)
 local x = 0
 if lim.message_timeout > 0 then x = now + lim.message_timeout end
-local store = ARGV[6] == '1' and lim.max_buffer > 0
-if store then add_entry(K, int(t) .. '-' .. int(g), ctype, body, x, event) end
-trim_to_max(K, lim)
-trim_by_receipts(K, lim, false)
-if member ~= '' then
-  redis.call('ZADD', K.i, int(t * 1000000 + g), member)
-  redis.call('ZREMRANGEBYRANK', K.i, 0, -1025)
-end
-forget_bounds_if_empty(K)
-local subscribers, lease_end = leases(K.c, now, nil, false)
-refresh_expiry(K, {K.c, K.m, K.r, K.i}, now, lim, lease_end)
-local ot, og = oldest_id(K.m)
+if store then add_entry(K, C, S, lt .. '-' .. lg, ctype, body, x, event) end
+trim_to_max(C, S, lim)
+trim_by_receipts(K, C, S, lim, false)
+if member ~= '' then prune_members(K, sec, g) end
+forget_bounds_if_empty(C, S)
+local subscribers, lease_end = leases(C, now)
+local ot, og = oldest_id(S)
+write_channel(C)
+write_stream(K, S)
+refresh_expiry(C, keys_to_refresh(K), now, lim, lease_end)
 local flags = 0
 if store then flags = 1 end
 redis.call(pubcmd, pubsub, struct.pack('<c1 I8 i8 I4 i8 I4 i8 I4 i8 B c0 I4 c0 I4 c0 I4 c0',
   'M', gen_number(gen), t, g, pt, pg, ot, og, x, flags, packed, #ctype, ctype, #body, body,
   #event, event))
-return {t, g, gen, redis.call('XLEN', K.m), subscribers, created, 0}
+return {t, g, gen, S.count, subscribers, created, 0}
 )lua";
 
 // KEYS c m x; ARGV: since time ('' none), since tag, max messages, gen ('' none), may create
@@ -294,17 +469,20 @@ constexpr std::string_view kFetch = R"lua(
 local K = {c = KEYS[1], m = KEYS[2], x = KEYS[3]}
 local want_gen = ARGV[4]
 local _, now, us = clock()
-local gen, created = gen_of(K.c), 0
+local c = redis.call('HMGET', K.c, 'gen', 'lt', 'lg')
+local gen, created = c[1], 0
 if gen and want_gen ~= '' and gen ~= want_gen then return {'gone'} end
-if not gen then
+if gen then
+  redis.call('HSET', K.c, 'req', int(now))
+else
   if want_gen ~= '' and redis.call('GET', K.x) == want_gen then return {'gone'} end
   if ARGV[5] ~= '1' then return {'forbidden'} end
   redis.call('DEL', K.m)
   local packed = limits_from_args(ARGV, 6)
-  gen, created = create_channel(K.c, us, packed), 1
+  gen, created = new_gen(us), 1
+  redis.call('HSET', K.c, 'gen', gen, 'lim', packed, 'req', int(now))
   redis.call('PEXPIRE', K.c, int(math.max(limits_of(packed).channel_timeout, 1)))
 end
-redis.call('HSET', K.c, 'req', int(now))
 local want = tonumber(ARGV[3])
 local from = '-'
 if ARGV[1] ~= '' then from = '(' .. ARGV[1] .. '-' .. ARGV[2] end
@@ -318,17 +496,17 @@ each_entry(K.m, from, math.min(want, 100), function(e)
   end
   return #out < want
 end)
-local lt = redis.call('HGET', K.c, 'lt')
-return {'ok', gen, created, tonumber(lt or '-1'), hnum(K.c, 'lg'), out}
+return {'ok', gen, created, tonumber(c[2] or '-1'), tonumber(c[3] or '0'), out}
 )lua";
 
 // KEYS c m r i x; ARGV: publish command, pubsub channel.
 constexpr std::string_view kDelete = R"lua(
 local K = {c = KEYS[1], m = KEYS[2], r = KEYS[3], i = KEYS[4], x = KEYS[5]}
 local _, now = clock()
-local gen = gen_of(K.c)
+local C = read_channel(K.c)
+local gen = C.f.gen
 if not gen then return {'absent'} end
-local info = info_of(K, gen, now)
+local info = info_of(K, C, now)
 redis.call('DEL', K.c, K.m, K.r, K.i)
 redis.call('SET', K.x, gen, 'PX', 60000)
 redis.call(ARGV[1], ARGV[2], struct.pack('<c1 I8', 'D', gen_number(gen)))
@@ -340,28 +518,27 @@ return info
 constexpr std::string_view kInfo = R"lua(
 local K = {c = KEYS[1], m = KEYS[2]}
 local _, now = clock()
-local gen = gen_of(K.c)
-if not gen then return {'absent'} end
-return info_of(K, gen, now)
+local C = read_channel(K.c)
+if not C.f.gen then return {'absent'} end
+return info_of(K, C, now)
 )lua";
 
 // KEYS c m r i x; ARGV: node, waiters, requested (1/0).
 constexpr std::string_view kCount = R"lua(
 local K = {c = KEYS[1], m = KEYS[2], r = KEYS[3], i = KEYS[4], x = KEYS[5]}
 local _, now = clock()
-if not gen_of(K.c) then return {absent_or_gone(K.x), 0} end
+local C = read_channel(K.c)
+if not C.f.gen then return {absent_or_gone(K.x), 0} end
 local lease, waiters = 'n:' .. ARGV[1], tonumber(ARGV[2])
 if waiters > 0 then
-  redis.call('HSET', K.c, lease, int(waiters) .. ' ' .. int(now + LEASE_MS))
+  put(C, lease, int(waiters) .. ' ' .. int(now + LEASE_MS))
 else
-  redis.call('HDEL', K.c, lease)
+  put(C, lease, nil)
 end
-if ARGV[3] == '1' then
-  redis.call('HSET', K.c, 'req', int(math.max(hnum(K.c, 'req'), now)))
-end
-local subscribers, lease_end = leases(K.c, now, nil, true)
-local lim = limits_of(redis.call('HGET', K.c, 'lim'))
-refresh_expiry(K, {K.c, K.m, K.r, K.i}, now, lim, lease_end)
+if ARGV[3] == '1' then put(C, 'req', int(math.max(cnum(C, 'req'), now))) end
+local subscribers, lease_end = leases(C, now, nil, true)
+write_channel(C)
+refresh_expiry(C, {K.c, K.m, K.r, K.i}, now, limits_of(C.f.lim), lease_end)
 return {'ok', subscribers}
 )lua";
 
@@ -369,14 +546,15 @@ return {'ok', subscribers}
 constexpr std::string_view kKick = R"lua(
 local c = KEYS[1]
 local _, now = clock()
-local gen = gen_of(c)
+local C = read_channel(c)
+local gen = C.f.gen
 if not gen then return {'absent', 0} end
 if ARGV[3] == 'first' then
   local lease = 'n:' .. ARGV[4]
-  if leases(c, now, lease, false) > 0 then return {'conflict', 0} end
+  if leases(C, now, lease) > 0 then return {'conflict', 0} end
   redis.call('HSET', c, lease, '1 ' .. int(now + LEASE_MS))
   -- Only c is in KEYS: keep it for the lease. c outliving m only loses expired messages.
-  local lim = limits_of(redis.call('HGET', c, 'lim'))
+  local lim = limits_of(C.f.lim)
   local ttl = redis.call('PTTL', c)
   if ttl >= 0 and ttl < LEASE_MS + lim.channel_timeout then
     redis.call('PEXPIRE', c, int(LEASE_MS + lim.channel_timeout))
@@ -393,26 +571,31 @@ return {'ok', seq}
 constexpr std::string_view kReceipt = R"lua(
 local K = {c = KEYS[1], m = KEYS[2], r = KEYS[3], i = KEYS[4]}
 local _, now = clock()
-local gen = gen_of(K.c)
+local C = read_channel(K.c)
+local gen = C.f.gen
 if not gen then return {'absent', 0, 0, -1, 0} end
-local lim = limits_of(redis.call('HGET', K.c, 'lim'))
+local lim = limits_of(C.f.lim)
 if lim.min_recipients > 0 or lim.delete_oldest_received == 1 then
   for i = 3, #ARGV, 2 do
     if #redis.call('XRANGE', K.m, ARGV[i], ARGV[i], 'COUNT', 1) > 0 then
       redis.call('HINCRBY', K.r, ARGV[i], ARGV[i + 1])
+      K.has_r = true
     end
   end
 end
-drop_expired(K, now)
-local trimmed = trim_by_receipts(K, lim, true)
-forget_bounds_if_empty(K)
-local _, lease_end = leases(K.c, now, nil, false)
-refresh_expiry(K, {K.c, K.m, K.r, K.i}, now, lim, lease_end)
-local ot, og = oldest_id(K.m)
+local S = open_stream(K)
+drop_expired(K, C, S, now, 1)
+local trimmed = trim_by_receipts(K, C, S, lim, true)
+forget_bounds_if_empty(C, S)
+local _, lease_end = leases(C, now)
+local ot, og = oldest_id(S)
+write_channel(C)
+write_stream(K, S)
+refresh_expiry(C, keys_to_refresh(K), now, lim, lease_end)
 if trimmed > 0 then
   redis.call(ARGV[1], ARGV[2], struct.pack('<c1 I8 i8 I4', 'T', gen_number(gen), ot, og))
 end
-return {'ok', trimmed, redis.call('XLEN', K.m), ot, og}
+return {'ok', trimmed, S.count, ot, og}
 )lua";
 
 constexpr std::size_t kScripts = 7;
@@ -436,24 +619,36 @@ std::string sha1_hex(std::string_view text) {
     return hex;
 }
 
+// A script's parts: its helper sections, in order (each needs only those before it), then its
+// body. Each script carries only the helpers it calls: Redis builds every helper's closure
+// on every call.
+struct ScriptParts {
+    std::string_view name;
+    std::vector<std::string_view> helpers;
+    std::string_view body;
+};
+
 const ScriptText& text_of(Script script) {
     static const std::array<ScriptText, kScripts> texts = [] {
+        const std::string_view base = kLuaBase, channel = kLuaChannel, stream = kLuaStream,
+                               info = kLuaInfo, idempotency = kLuaIdempotency;
         // In the order of enum Script.
-        const std::array<std::pair<std::string_view, std::string_view>, kScripts> bodies{{
-            {"publish", kPublish},
-            {"fetch", kFetch},
-            {"delete", kDelete},
-            {"info", kInfo},
-            {"count", kCount},
-            {"kick", kKick},
-            {"receipt", kReceipt},
+        const std::array<ScriptParts, kScripts> parts{{
+            {"publish", {base, channel, stream, idempotency}, kPublish},
+            {"fetch", {base}, kFetch},
+            {"delete", {base, channel, info}, kDelete},
+            {"info", {base, channel, info}, kInfo},
+            {"count", {base, channel}, kCount},
+            {"kick", {base, channel}, kKick},
+            {"receipt", {base, channel, stream}, kReceipt},
         }};
         std::array<ScriptText, kScripts> out;
         for (std::size_t i = 0; i < kScripts; ++i) {
-            const std::string source = "-- pushrelay " + std::string(bodies[i].first) +
-                                       " (doc/redis-format.md)" + std::string(kPrelude) +
-                                       std::string(bodies[i].second);
-            out[i] = ScriptText{bodies[i].first, source, sha1_hex(source)};
+            std::string source =
+                "-- pushrelay " + std::string(parts[i].name) + " (doc/redis-format.md)\n";
+            for (std::string_view helpers : parts[i].helpers) source += helpers;
+            source += parts[i].body;
+            out[i] = ScriptText{parts[i].name, source, sha1_hex(source)};
         }
         return out;
     }();

@@ -280,6 +280,59 @@ TEST_F(Scripts, AStragglerThatExpiresBeforeOlderMessagesIsSkippedThenDropped) {
     EXPECT_EQ(text({"HGET", keys_.channel, "xs"}), "(nil)");  // no straggler left
 }
 
+// One publish that drops an expired straggler from the middle and trims the oldest by
+// max_buffer: the removals are not all the oldest, so they go by id.
+TEST_F(Scripts, AStragglerAndMaxBufferGoInOnePublish) {
+    core::ChannelLimits lasting;
+    lasting.max_buffer = 3;
+    core::ChannelLimits brief = lasting;
+    brief.message_timeout_ms = 1;
+    const PublishReply oldest = publish("oldest", lasting);
+    publish("straggler", brief);
+    const PublishReply kept = publish("kept", lasting);
+    await_redis_ms(redis_ms() + 2);
+    const PublishReply a = publish("a", lasting);
+    const PublishReply b = publish("b", lasting);
+    EXPECT_EQ(stream_ids(),
+              (std::vector<std::string>{id_text(kept.id), id_text(a.id), id_text(b.id)}));
+    EXPECT_NE(stream_ids().front(), id_text(oldest.id));
+    EXPECT_EQ(b.stored, 3u);
+    EXPECT_EQ(text({"HGET", keys_.channel, "xs"}), "(nil)");
+    EXPECT_EQ(info().messages, 3u);
+}
+
+// More removals than one XDEL carries (the script sends them in chunks).
+TEST_F(Scripts, ALowerMaxBufferDropsThousandsAtOnce) {
+    core::ChannelLimits many;
+    many.max_buffer = 2100;
+    many.message_timeout_ms = 0;
+    for (int i = 0; i < 2100; ++i) publish("m", many);
+    EXPECT_EQ(pttl(keys_.messages), -1);
+    core::ChannelLimits one = many;
+    one.max_buffer = 1;
+    one.message_timeout_ms = 60000;
+    const PublishReply last = publish("last", one);
+    EXPECT_EQ(last.stored, 1u);
+    EXPECT_EQ(stream_ids(), std::vector<std::string>{id_text(last.id)});
+    EXPECT_EQ(text({"HGET", keys_.channel, "nx"}), "0");  // every message that never expired went
+    EXPECT_GT(pttl(keys_.messages), 60000);               // so the keys expire again
+}
+
+// Receipts of the entries a publish trims go with them.
+TEST_F(Scripts, APublishThatTrimsDropsTheTrimmedReceipts) {
+    core::ChannelLimits limits;
+    limits.max_buffer = 2;
+    limits.min_recipients = 5;
+    const PublishReply a = publish("a", limits);
+    const PublishReply b = publish("b", limits);
+    receipts({{a.id, 1}, {b.id, 1}});
+    ASSERT_EQ(integer({"HLEN", keys_.receipts}), 2);
+    publish("c", limits);
+    EXPECT_EQ(integer({"HEXISTS", keys_.receipts, id_text(a.id)}), 0);
+    EXPECT_EQ(integer({"HEXISTS", keys_.receipts, id_text(b.id)}), 1);
+    EXPECT_GT(pttl(keys_.receipts), 0);  // r exists, so it expires with the channel
+}
+
 // ---- expiry of the keys ----
 
 TEST_F(Scripts, KeysExpireAfterTheLastMessageAndChannelTimeout) {
