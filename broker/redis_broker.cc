@@ -93,6 +93,8 @@ void RedisBroker::publish_then(const PublishCall& call, std::function<void(Publi
     request.event = call.event;
     request.limits = call.limits;
     request.mode = settings_.mode;
+    if (const std::int64_t floor = store_.redis_id_floor(); floor >= 0)
+        request.id_floor = floor;
     // Without the client's key, our own token: a publish re-sent after a lost connection is
     // then stored once (scale-out.md "Requests").
     request.idempotency = call.idempotency_key.empty()
@@ -130,6 +132,7 @@ void RedisBroker::send_publish(std::shared_ptr<redis::ScriptCall> call,
                            return done(std::move(result));
                        }
                        const redis::PublishReply& published = std::get<redis::PublishReply>(parsed);
+                       store_.note_redis_id_time(published.id.time);
                        result.had_waiters = published.subscribers > 0;
                        result.info.messages = published.stored;
                        result.info.subscribers = published.subscribers;

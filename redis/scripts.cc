@@ -399,7 +399,8 @@ end
 )lua";
 
 // KEYS c m r i; ARGV: publish command, pubsub channel, content type, body, idempotency member
-// ('' none), store in Redis (1/0), the 7 limits, the EventSource event name ('' none).
+// ('' none), store in Redis (1/0), the 7 limits, the EventSource event name ('' none), the id
+// floor (seconds: the latest id time the publishing node has seen; '' none).
 // The first write is ZADD, XADD or HSET, which Redis refuses at maxmemory (OOM → 507) before
 // anything changed.
 constexpr std::string_view kPublish = R"lua(
@@ -426,6 +427,10 @@ local t, g = sec, 0
 if C.f.lt then
   pt, pg = tonumber(C.f.lt), cnum(C, 'lg')
   if t <= pt then t, g = pt, pg + 1 end
+elseif ARGV[15] ~= '' and tonumber(ARGV[15]) >= sec then
+  -- No last id: a new channel, or one Redis lost with its data. The node has seen ids of this
+  -- second or later, possibly this channel's: the first id goes after them.
+  t = tonumber(ARGV[15]) + 1
 end
 local add = 0
 if store then add = 1 end
@@ -878,6 +883,7 @@ ScriptCall publish_call(const Target& target, const PublishRequest& request) {
     call.args.push_back(store ? "1" : "0");
     append_limits(call.args, request.limits);
     call.args.emplace_back(request.event);
+    call.args.push_back(request.id_floor ? std::to_string(*request.id_floor) : "");
     return call;
 }
 

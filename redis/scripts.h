@@ -63,6 +63,10 @@ struct PublishRequest {
     // A member of the channel's Idempotency-Key set (see header_idempotency and
     // retry_idempotency); empty: none.
     std::string idempotency;
+    // The latest id time (seconds) the publishing node has seen, any channel: a channel with no
+    // last id in Redis (new, or lost with Redis's data) starts after it when it is not in the
+    // past, so that ids never go back across a Redis restart. nullopt: none seen.
+    std::optional<std::int64_t> id_floor;
 };
 // The set member for a client's `Idempotency-Key` header (at most 128 bytes: the caller checks).
 std::string header_idempotency(std::string_view header_value);

@@ -533,6 +533,7 @@ void Relay::apply_message(Channel& channel, redis::MessageFrame& frame, bool aft
 }
 
 bool Relay::insert(const shm::Store::RemoteMessage& m) {
+    store_.note_redis_id_time(m.id.time);
     shm::Store::InsertResult result = store_.insert_remote(m, now_ms());
     if (result.status == shm::Store::InsertStatus::StaleGen)
         return false;  // the next frame of the new generation drops the old entry

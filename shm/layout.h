@@ -33,7 +33,7 @@ namespace pushrelay::shm {
 // Bumped whenever a structure below changes shape; recorded in the root, checked by Store::open().
 // The size pins at the end of this file stop a change of shape from compiling until they are
 // updated, and whoever updates them bumps this too.
-inline constexpr std::uint32_t kLayoutVersion = 12;
+inline constexpr std::uint32_t kLayoutVersion = 13;
 
 // Events a slot can have pending before further ones are dropped (and the slot told to resync).
 inline constexpr std::uint32_t kMailboxCapacity = 1024;
@@ -209,6 +209,9 @@ struct ServerFigures {
     std::atomic<std::uint64_t> redis_workers_up = 0;
     std::atomic<bool> redis_relay_up = false;
     std::atomic<std::uint64_t> redis_channels = 0;
+    // The latest Redis message id time (seconds) any process of the node has seen (-1: none):
+    // the floor publishes pass, so that ids never go back after Redis loses its data.
+    std::atomic<std::int64_t> redis_id_floor = -1;
     bool present[kMaxWorkerSlots] = {};  // a worker runs on the slot (slot_started .. reset_slot)
     std::int64_t started_ms = 0;         // when the master started the server; 0: not recorded
     std::uint64_t reloads = 0;
@@ -337,14 +340,14 @@ static_assert(sizeof(MessagePin) == 8, "MessagePin changed shape: bump kLayoutVe
 static_assert(sizeof(Mailbox) == 41488,
               "Mailbox (events and pin ledger) changed shape: bump kLayoutVersion");
 static_assert(sizeof(Counters) == 64, "Counters changed shape: bump kLayoutVersion");
-static_assert(sizeof(ServerFigures) == 2296, "ServerFigures changed shape: bump kLayoutVersion");
+static_assert(sizeof(ServerFigures) == 2304, "ServerFigures changed shape: bump kLayoutVersion");
 static_assert(sizeof(Intent) == 32, "Intent changed shape: bump kLayoutVersion");
 static_assert(sizeof(RobustMutex) == 48, "RobustMutex changed shape: bump kLayoutVersion");
 static_assert(sizeof(ChannelsByKey) == 32 && sizeof(ChannelsByDeadline) == 32,
               "the channel indexes changed shape: bump kLayoutVersion");
 static_assert(sizeof(SeqRecord) == 104, "SeqRecord changed shape: bump kLayoutVersion");
 static_assert(sizeof(Sequencing) == 168, "Sequencing changed shape: bump kLayoutVersion");
-static_assert(sizeof(Root) == 3232, "Root changed shape: bump kLayoutVersion");
+static_assert(sizeof(Root) == 3240, "Root changed shape: bump kLayoutVersion");
 #endif
 
 }  // namespace pushrelay::shm

@@ -383,6 +383,18 @@ void Store::set_redis_channels(std::uint64_t n) noexcept {
     root_->server.redis_channels.store(n, std::memory_order_relaxed);
 }
 
+void Store::note_redis_id_time(std::int64_t seconds) noexcept {
+    std::atomic<std::int64_t>& floor = root_->server.redis_id_floor;
+    std::int64_t seen = floor.load(std::memory_order_relaxed);
+    while (seen < seconds &&
+           !floor.compare_exchange_weak(seen, seconds, std::memory_order_relaxed)) {
+    }
+}
+
+std::int64_t Store::redis_id_floor() const noexcept {
+    return root_->server.redis_id_floor.load(std::memory_order_relaxed);
+}
+
 void Store::count_grip_rerequest() noexcept {
     root_->server.grip_rerequests.fetch_add(1, std::memory_order_relaxed);
 }

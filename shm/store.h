@@ -410,6 +410,10 @@ class Store {
     void count_redis(core::RedisCounter counter, std::uint64_t n = 1) noexcept;
     void set_redis_up(int slot, bool up) noexcept;
     void set_redis_channels(std::uint64_t n) noexcept;
+    // The latest Redis message id time (seconds) seen by any process of the node: raised with
+    // each id seen, read as the floor of a publish (redis::PublishRequest::id_floor). -1: none.
+    void note_redis_id_time(std::int64_t seconds) noexcept;
+    std::int64_t redis_id_floor() const noexcept;
     void count_grip_rerequest() noexcept;
     void count_grip_origin_error() noexcept;
 

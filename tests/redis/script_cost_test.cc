@@ -82,7 +82,8 @@ class ScriptCost : public ::testing::Test {
                                        "",
                                        core::ChannelLimits{},
                                        StorageMode::Distributed,
-                                       retry_idempotency(kNode, ++sequence_)};
+                                       retry_idempotency(kNode, ++sequence_),
+                                       std::nullopt};
                 calls.push_back(publish_call({keys}, request));
             }
         run_all(calls);

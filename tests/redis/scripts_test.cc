@@ -45,9 +45,9 @@ class Scripts : public ::testing::Test {
 
     PublishReply publish(const std::string& body, const core::ChannelLimits& limits = {},
                          const std::string& idempotency = "",
-                         StorageMode mode = StorageMode::Distributed,
-                         const std::string& event = "") {
-        PublishRequest request{"text/plain", body, event, limits, mode, idempotency};
+                         StorageMode mode = StorageMode::Distributed, const std::string& event = "",
+                         std::optional<std::int64_t> id_floor = std::nullopt) {
+        PublishRequest request{"text/plain", body, event, limits, mode, idempotency, id_floor};
         return run_parsed(redis_.get(), publish_call({keys_}, request), parse_publish_reply);
     }
 
@@ -201,6 +201,20 @@ TEST_F(Scripts, PublishSendsAnMFrameWithPrevAndOldest) {
     EXPECT_EQ(last.prev, second.id);
     EXPECT_EQ(last.oldest, second.id);  // max_buffer 2 dropped the first
     EXPECT_EQ(third.stored, 2u);
+}
+
+// Redis restarted without its data: the node's floor (the latest id time it saw) puts a
+// channel's first id after it, so that ids never go back; a channel with a last id ignores it.
+TEST_F(Scripts, AnIdFloorAtOrAfterNowStartsANewChannelAfterIt) {
+    const std::int64_t now = redis_ms() / 1000;
+    const PublishReply first = publish("a", {}, "", StorageMode::Distributed, "", now + 5);
+    EXPECT_EQ(first.id, (core::MessageId{now + 6, 0}));
+    const PublishReply second = publish("b", {}, "", StorageMode::Distributed, "", now + 100);
+    EXPECT_EQ(second.id, (core::MessageId{now + 6, 1}));  // the channel's last id rules
+    command(redis_.get(), {"DEL", keys_.channel, keys_.messages});
+    const PublishReply past = publish("c", {}, "", StorageMode::Distributed, "", now - 10);
+    EXPECT_GE(past.id.time, now);  // a floor in the past changes nothing
+    EXPECT_LT(past.id.time, now + 6);
 }
 
 // X-EventSource-Event crosses nodes: in the frame, and with the stored entry for a fetch.
