@@ -21,6 +21,20 @@ CLUSTER_ARGS = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf
 FAILOVER_WITHIN = 20.0
 
 
+def start_on_free_ports(server, attempts=3):
+    """Starts a cluster node, on new ports when one it drew was taken meanwhile (a free port is
+    only free until someone binds it)."""
+    for attempt in range(attempts):
+        try:
+            return server.start()
+        except AssertionError:
+            if "Address already in use" not in server.log or attempt == attempts - 1:
+                raise
+            server.port = free_port()
+            bus = server.extra.index("--cluster-port") + 1
+            server.extra[bus] = str(free_port())
+
+
 class Cluster:
     """Six redis-servers: 3 masters, each with one replica."""
 
@@ -32,7 +46,7 @@ class Cluster:
 
     def start(self):
         for server in self.servers:
-            server.start()
+            start_on_free_ports(server)
         subprocess.run(["redis-cli", "--cluster", "create",
                         *[f"127.0.0.1:{s.port}" for s in self.servers],
                         "--cluster-replicas", "1", "--cluster-yes"],
