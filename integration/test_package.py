@@ -57,7 +57,8 @@ def changelog_version():
 
 
 def cmake_version():
-    return re.search(r"project\(pushrelay VERSION (\S+)", (ROOT / "CMakeLists.txt").read_text()).group(1)
+    cmake_lists = (ROOT / "CMakeLists.txt").read_text()
+    return re.search(r"project\(pushrelay VERSION (\S+)", cmake_lists).group(1)
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +253,8 @@ def test_upgrade_keeps_a_changed_conf(deb, root, tmp_path):
     edited = conf.read_text() + "# edited by the administrator\n"
     conf.write_text(edited)
     uid = root.account("pushrelay")[2]
-    later = repacked(deb, tmp_path, changelog_version() + "+next1", "# shipped by the next version\n")
+    later = repacked(deb, tmp_path, changelog_version() + "+next1",
+                     "# shipped by the next version\n")
 
     root.dpkg("--force-confold", "-i", str(later))
 
@@ -266,7 +268,8 @@ def test_upgrade_keeps_a_changed_conf(deb, root, tmp_path):
 
 def test_upgrade_replaces_an_unchanged_conf(deb, root, tmp_path):
     root.dpkg("-i", str(deb))
-    later = repacked(deb, tmp_path, changelog_version() + "+next1", "# shipped by the next version\n")
+    later = repacked(deb, tmp_path, changelog_version() + "+next1",
+                     "# shipped by the next version\n")
 
     root.dpkg("--force-confold", "-i", str(later))
 
