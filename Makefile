@@ -56,7 +56,10 @@ test-deps:
 	@$(call npm_ci,integration/browser,$(BROWSER_MODULES))
 	@$(call npm_ci,integration/grip_app,$(GRIP_APP_MODULES))
 
+# The package the install and upgrade test (integration/test_package.py) installs, built without
+# its unit tests: they run here already.
 test: build test-deps
+	@$(MAKE) --no-print-directory deb DEB_BUILD_OPTIONS=nocheck
 	cd $(BUILD) && PUSHRELAY_REQUIRE_BROWSER=1 ctest --output-on-failure
 
 unit: build
@@ -71,6 +74,30 @@ integration: build
 .PHONY: install
 install: build
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
+
+# The Debian package (doc/decisions.md "Packaging"): dpkg-buildpackage (dh, CMake) on a copy of
+# the tree (what git tracks or would track, uncommitted edits included) in $(DEB_BUILD)/pushrelay,
+# so the checkout stays clean. It leaves $(DEB_BUILD)/pushrelay_<version>_<arch>.deb, then lintian
+# checks it and fails on an error. The copy's CMake build directory (obj-*) is kept between runs,
+# and the copied files keep their times, so a second `make deb` compiles only what changed.
+# DEB_BUILD_OPTIONS=nocheck neither builds nor runs the unit tests.
+DEB_BUILD ?= build-deb
+DEB_SRC = $(DEB_BUILD)/pushrelay
+DEB_FILE = $(DEB_BUILD)/pushrelay_$(shell dpkg-parsechangelog -l debian/changelog -S Version)_$(shell dpkg --print-architecture).deb
+.PHONY: deb deb-deps
+deb-deps:
+	@dist/install-deps --package
+
+deb: deb-deps
+	@mkdir -p $(DEB_SRC)
+	@find $(DEB_SRC) -mindepth 1 -maxdepth 1 ! -name 'obj-*' -exec rm -rf {} +
+	@git ls-files -z --cached --others --exclude-standard | \
+		tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C $(DEB_SRC)
+	cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc -nc -j$(JOBS) \
+		$(if $(filter nocheck,$(DEB_BUILD_OPTIONS)),-Pnocheck) >../dpkg-buildpackage.log 2>&1 || \
+		{ tail -40 ../dpkg-buildpackage.log; echo "make deb: failed, see $(DEB_BUILD)/dpkg-buildpackage.log" >&2; exit 1; }
+	lintian --fail-on error $(DEB_FILE)
+	@echo "make deb: $(DEB_FILE)"
 
 # Ten minutes of churn; fails if the segment or the workers' RSS grows (bench/SOAK.md).
 SOAK_SECONDS ?= 600

@@ -67,6 +67,8 @@ enum Transport : uint8_t {
     kTransportMultipart = 1u << 4,
     kTransportWebSocket = 1u << 5,
 };
+// One spelling of each transport push_subscriber accepts, in Transport bit order (what -V lists).
+std::vector<std::string_view> transport_names();
 // How a publisher location takes messages (push_publisher), as bits.
 enum PublishBy : uint8_t {
     kPublishHttp = 1u << 0,       // POST/PUT

@@ -233,9 +233,9 @@ MaybeError handle_grip_proxy(Apply& block, const Statement& st) {
     std::string host_text(host);
     int rc = getaddrinfo(host_text.c_str(), nullptr, &hints, &found);
     if (rc != 0)
-        return invalid_argument(st, 0, "origin",
-                                std::string(": cannot resolve \"") + host_text + "\": " +
-                                    gai_strerror(rc));
+        return invalid_argument(
+            st, 0, "origin",
+            std::string(": cannot resolve \"") + host_text + "\": " + gai_strerror(rc));
     freeaddrinfo(found);
     grip.origin_host = host_text;
     grip.origin_port = static_cast<uint16_t>(*port);
@@ -625,6 +625,17 @@ MaybeError read_time(const Statement& st, size_t index, Millis* out) {
 
 std::span<const DirectiveSpec> directive_table() {
     return table();
+}
+
+std::vector<std::string_view> transport_names() {
+    std::vector<std::string_view> names;
+    for (unsigned bit = 1; bit <= UINT8_MAX; bit <<= 1) {
+        auto first = std::find_if(kTransports.begin(), kTransports.end(),
+                                  [bit](const auto& choice) { return choice.second == bit; });
+        if (first != kTransports.end())
+            names.push_back(first->first);
+    }
+    return names;
 }
 
 const DirectiveSpec* find_directive(std::string_view name) {

@@ -583,8 +583,7 @@ int main(int argc, char** argv, Children children) {
     if (options.show_version) {
         std::fprintf(stderr, "pushrelay version: pushrelay/%s\n", kVersion);
         if (options.show_build)
-            std::fprintf(stderr, "built with g++ %s\ninstall prefix: %s\n", __VERSION__,
-                         kInstallPrefix);
+            std::fputs(build_info().c_str(), stderr);
         return 0;
     }
     resolve_paths(options);

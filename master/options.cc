@@ -5,6 +5,8 @@
 #include <climits>
 #include <string_view>
 
+#include "conf/conf.h"
+
 namespace pushrelay::master {
 namespace {
 
@@ -103,6 +105,14 @@ std::string usage() {
            kDefaultConf +
            ")\n"
            "  -g directives : set global directives out of configuration file\n";
+}
+
+std::string build_info() {
+    std::string transports;
+    for (std::string_view name : conf::transport_names()) transports += " " + std::string(name);
+    return std::string("built by g++ ") + __VERSION__ + "\nbuilt with: transports" + transports +
+           "; grip; redis (hiredis " + PUSHRELAY_HIREDIS_VERSION +
+           ")\ninstall prefix: " + kInstallPrefix + "\n";
 }
 
 }  // namespace pushrelay::master

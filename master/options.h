@@ -9,11 +9,15 @@
 
 namespace pushrelay::master {
 
-#if !defined(PUSHRELAY_INSTALL_PREFIX) || !defined(PUSHRELAY_DEFAULT_CONF)
-#error "CMakeLists.txt defines PUSHRELAY_INSTALL_PREFIX and PUSHRELAY_DEFAULT_CONF"
+#if !defined(PUSHRELAY_VERSION) || !defined(PUSHRELAY_INSTALL_PREFIX) || \
+    !defined(PUSHRELAY_DEFAULT_CONF) || !defined(PUSHRELAY_HIREDIS_VERSION)
+#error \
+    "CMakeLists.txt defines PUSHRELAY_VERSION, PUSHRELAY_INSTALL_PREFIX, PUSHRELAY_DEFAULT_CONF and PUSHRELAY_HIREDIS_VERSION"
 #endif
 
-inline constexpr const char* kVersion = "0.1.0";
+// project(VERSION) in CMakeLists.txt, the one place the version is written (debian/changelog is
+// checked against it at configure time).
+inline constexpr const char* kVersion = PUSHRELAY_VERSION;
 inline constexpr const char* kDefaultPrefix = "/var/lib/pushrelay/";
 // The install prefix the build was configured with (CMAKE_INSTALL_PREFIX), and the conf that
 // `make install` puts under it (cmake/conf_dir.cmake): PREFIX/etc/pushrelay/pushrelay.conf, or
@@ -41,5 +45,9 @@ void resolve_paths(Options& options);
 
 // The usage text printed by -h.
 std::string usage();
+
+// What -V prints after the version line, as nginx -V does: the compiler, the build's features
+// (the transports, GRIP, Redis with the hiredis it was built against) and the install prefix.
+std::string build_info();
 
 }  // namespace pushrelay::master

@@ -73,5 +73,16 @@ TEST(Options, RelativeConfResolvesAgainstPrefix) {
     EXPECT_EQ(o.conf_path, "/etc/p.conf");
 }
 
+TEST(Options, BuildInfoListsEveryTransportOnceWithGripAndRedis) {
+    std::string info = build_info();
+    EXPECT_NE(info.find("built with: transports long-poll interval-poll eventsource chunked "
+                        "multipart-mixed websocket; grip; redis (hiredis " PUSHRELAY_HIREDIS_VERSION
+                        ")\n"),
+              std::string::npos)
+        << info;
+    EXPECT_NE(info.find(std::string("install prefix: ") + kInstallPrefix + "\n"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace pushrelay::master
