@@ -138,7 +138,10 @@ def publish_once(server, channel, body):
 def upgrade(server):
     """`pushrelay -s upgrade` from the replaced binary; returns the new master's pid once its
     pid file is written and its workers run."""
-    old = server.proc.pid
+    return upgrade_from(server, server.proc.pid)
+
+
+def upgrade_from(server, old):
     server.install_binary()
     subprocess.run(server.command("-s", "upgrade"), check=True, timeout=WAIT)
     oldbin = server.pid_file.with_name("pushrelay.pid.oldbin")
@@ -267,3 +270,49 @@ def test_a_segment_of_another_layout_is_refused_and_the_old_master_serves_on(upg
     assert server.proc.poll() is None
     r = requests.get(server.sub_url("kept"), timeout=WAIT)
     assert (r.status_code, r.text) == (200, "before")
+
+
+def test_quitting_the_new_master_rolls_the_upgrade_back(upgradable):
+    """As nginx: after USR2, QUIT to the new master leaves the old one the master again, under
+    the pid file's own name, with what the new one stored meanwhile."""
+    server = upgradable(workers=1)
+    old = server.proc.pid
+    old_workers = set(server.worker_pids())
+    new = upgrade(server)
+    new_workers = [p for p in children_of(new) if alive(p)]
+    assert publish_once(server, "both", "m0") == 202
+    os.kill(new, signal.SIGQUIT)
+    wait_until(lambda: server.pid_in(server.pid_file) == old, what="the old master's pid file")
+    wait_until(lambda: not any(alive(p) for p in new_workers), what="the new workers to exit")
+    assert not server.pid_file.with_name("pushrelay.pid.oldbin").exists()
+    assert set(server.worker_pids()) == old_workers
+    r = requests.get(server.sub_url("both"), timeout=WAIT)
+    assert (r.status_code, r.text) == (200, "m0")
+    assert "exited with code 0" in server.error_log
+
+
+def test_a_binary_that_cannot_start_leaves_the_old_master_serving(upgradable):
+    server = upgradable(workers=1)
+    old = server.proc.pid
+    server.binary.unlink()
+    os.kill(old, signal.SIGUSR2)
+    wait_until(lambda: "exited with code 127" in server.error_log, what="the failed exec")
+    assert server.pid_in(server.pid_file) == old
+    assert not server.pid_file.with_name("pushrelay.pid.oldbin").exists()
+    assert publish_once(server, "still", "up") == 202
+
+
+def test_a_new_master_upgrades_again_once_the_old_one_is_gone(upgradable):
+    """The master an upgrade started hands over in turn: the fds it inherited go on."""
+    server = upgradable(workers=1)
+    assert publish_once(server, "kept", "m0") == 202
+    first = upgrade(server)
+    os.kill(server.proc.pid, signal.SIGQUIT)
+    assert server.proc.wait(timeout=WAIT * 2) == 0
+    second = upgrade_from(server, first)
+    os.kill(first, signal.SIGQUIT)
+    wait_until(lambda: not alive(first), what="the first new master to exit")
+    assert server.pid_in(server.pid_file) == second
+    r = requests.get(server.sub_url("kept"), timeout=WAIT)
+    assert (r.status_code, r.text) == (200, "m0")
+    assert publish_once(server, "kept", "m1") == 202

@@ -338,7 +338,9 @@ bool Master::reap_new_master(pid_t pid, int status) {
     if (new_master_ == 0 || pid != new_master_)
         return false;
     new_master_ = 0;
-    LOG_ALERT("new master process %d exited with %s %d; this master %d serves on",
+    const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    LOG_PRINT(clean ? log::Level::Notice : log::Level::Alert,
+              "new master process %d exited with %s %d; this master %d serves on",
               static_cast<int>(pid), WIFSIGNALED(status) ? "signal" : "code",
               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
               static_cast<int>(getpid()));
@@ -678,10 +680,6 @@ int start(const Options& options, Invocation invocation, std::unique_ptr<conf::C
     if (auto* e = std::get_if<std::string>(&taken))
         return refuse(*e);
     std::optional<Handover> handover = std::move(std::get<std::optional<Handover>>(taken));
-    auto listeners =
-        handover ? adopt_listeners(*config, handover->listeners) : open_listeners(*config);
-    if (auto* e = std::get_if<std::string>(&listeners))
-        return refuse(*e);
     auto segment = handover ? adopt_segment(*config, handover->segment_fd)
                             : shm::Segment::create(config->push_max_reserved_memory);
     if (auto* e = std::get_if<std::string>(&segment))
@@ -695,6 +693,12 @@ int start(const Options& options, Invocation invocation, std::unique_ptr<conf::C
         return refuse(handover ? "handover refused, the old master serves on: " + *e
                                : "opening the store in the shared segment: " + *e);
     }
+    // After the segment: a new master that refuses it must leave the old one's sockets as they
+    // are (adopting gives them this conf's backlog and keepalive).
+    auto listeners =
+        handover ? adopt_listeners(*config, handover->listeners) : open_listeners(*config);
+    if (auto* e = std::get_if<std::string>(&listeners))
+        return refuse(*e);
     auto limit_zones = limit::ZoneSet::build(*config, nullptr);
     if (auto* e = std::get_if<std::string>(&limit_zones))
         return refuse("creating the limit zones: " + *e);
