@@ -258,7 +258,9 @@ def test_a_segment_of_another_layout_is_refused_and_the_old_master_serves_on(upg
         os.pwrite(fd, struct.pack("<I", version + 100), root_offset)
         server.install_binary()
         subprocess.run(server.command("-s", "upgrade"), check=True, timeout=WAIT)
-        wait_until(lambda: "serves on" in server.error_log, what="the failed upgrade in the log")
+        # The old master logs it once its pid file is renamed back.
+        wait_until(lambda: f"this master {old} serves on" in server.error_log,
+                   what="the failed upgrade in the old master's log")
         os.pwrite(fd, struct.pack("<I", version), root_offset)
     finally:
         os.close(fd)
@@ -282,13 +284,15 @@ def test_quitting_the_new_master_rolls_the_upgrade_back(upgradable):
     new_workers = [p for p in children_of(new) if alive(p)]
     assert publish_once(server, "both", "m0") == 202
     os.kill(new, signal.SIGQUIT)
-    wait_until(lambda: server.pid_in(server.pid_file) == old, what="the old master's pid file")
+    # Logged once the pid file is renamed back.
+    wait_until(lambda: f"exited with code 0; this master {old} serves on" in server.error_log,
+               what="the rollback in the old master's log")
+    assert server.pid_in(server.pid_file) == old
     wait_until(lambda: not any(alive(p) for p in new_workers), what="the new workers to exit")
     assert not server.pid_file.with_name("pushrelay.pid.oldbin").exists()
     assert set(server.worker_pids()) == old_workers
     r = requests.get(server.sub_url("both"), timeout=WAIT)
     assert (r.status_code, r.text) == (200, "m0")
-    assert "exited with code 0" in server.error_log
 
 
 def test_a_binary_that_cannot_start_leaves_the_old_master_serving(upgradable):
@@ -296,7 +300,8 @@ def test_a_binary_that_cannot_start_leaves_the_old_master_serving(upgradable):
     old = server.proc.pid
     server.binary.unlink()
     os.kill(old, signal.SIGUSR2)
-    wait_until(lambda: "exited with code 127" in server.error_log, what="the failed exec")
+    wait_until(lambda: f"exited with code 127; this master {old} serves on" in server.error_log,
+               what="the failed exec in the old master's log")
     assert server.pid_in(server.pid_file) == old
     assert not server.pid_file.with_name("pushrelay.pid.oldbin").exists()
     assert publish_once(server, "still", "up") == 202

@@ -338,14 +338,14 @@ bool Master::reap_new_master(pid_t pid, int status) {
     if (new_master_ == 0 || pid != new_master_)
         return false;
     new_master_ = 0;
+    if (rename(oldbin_path().c_str(), pid_path_.c_str()) < 0)
+        LOG_ALERT("rename(\"%s\") back failed: %s", oldbin_path().c_str(), std::strerror(errno));
     const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     LOG_PRINT(clean ? log::Level::Notice : log::Level::Alert,
               "new master process %d exited with %s %d; this master %d serves on",
               static_cast<int>(pid), WIFSIGNALED(status) ? "signal" : "code",
               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
               static_cast<int>(getpid()));
-    if (rename(oldbin_path().c_str(), pid_path_.c_str()) < 0)
-        LOG_ALERT("rename(\"%s\") back failed: %s", oldbin_path().c_str(), std::strerror(errno));
     return true;
 }
 
