@@ -25,6 +25,8 @@ int signal_number(const std::string& name) {
         return SIGQUIT;
     if (name == "reload")
         return SIGHUP;
+    if (name == "upgrade")
+        return SIGUSR2;
     return SIGUSR1;  // reopen
 }
 

@@ -6,8 +6,8 @@
 
 namespace pushrelay::master {
 
-// Sends the signal named by -s (stop, quit, reload, reopen) to the pid read
-// from `pid_path`. Returns an error text or "".
+// Sends the signal named by -s (stop, quit, reload, reopen, upgrade)
+// to the pid read from `pid_path`. Returns an error text or "".
 std::string send_signal(const std::string& pid_path, const std::string& name);
 
 // Writes our pid to `pid_path` (atomically, through a temp file + rename).

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -28,6 +29,7 @@
 #include "master/notify.h"
 #include "master/options.h"
 #include "master/startup.h"
+#include "master/upgrade.h"
 #include "shm/segment.h"
 #include "shm/store.h"
 
@@ -35,7 +37,8 @@ namespace pushrelay::master {
 namespace {
 
 // Set by the signal handlers, acted on by Master::run after sigsuspend().
-volatile sig_atomic_t got_child, got_terminate, got_quit, got_reload, got_reopen, got_alarm;
+volatile sig_atomic_t got_child, got_terminate, got_quit, got_reload, got_reopen, got_alarm,
+    got_upgrade;
 
 void on_signal(int signo) {
     switch (signo) {
@@ -58,10 +61,14 @@ void on_signal(int signo) {
         case SIGALRM:
             got_alarm = 1;
             break;
+        case SIGUSR2:
+            got_upgrade = 1;
+            break;
     }
 }
 
-constexpr int kHandledSignals[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGALRM};
+constexpr int kHandledSignals[] = {SIGCHLD, SIGTERM, SIGINT,  SIGQUIT,
+                                   SIGHUP,  SIGUSR1, SIGUSR2, SIGALRM};
 
 sigset_t handled_signal_set() {
     sigset_t set;
@@ -127,13 +134,27 @@ void notify(const std::string& state) {
         LOG_ERROR("%s", err.c_str());
 }
 
+// What start() sets up before the Master runs, besides the conf and the segment.
+struct Launch {
+    Options options;
+    Invocation invocation;
+    std::string pid_path;
+    // Set when an old master handed over (USR2): the wake eventfds to reuse, and its pid.
+    std::optional<std::vector<int>> inherited_wake_fds;
+    pid_t old_master = 0;
+};
+
 class Master {
   public:
     // `store` is bound to `segment`'s mapping, which moving the Segment object leaves in place.
-    Master(const Options& options, std::unique_ptr<conf::Config> config, shm::Segment segment,
+    Master(Launch launch, std::unique_ptr<conf::Config> config, shm::Segment segment,
            shm::Store store, limit::ZoneSet limit_zones, std::vector<core::Listener> listeners,
            Children children)
-        : options_(options),
+        : options_(std::move(launch.options)),
+          invocation_(std::move(launch.invocation)),
+          pid_path_(std::move(launch.pid_path)),
+          inherited_wake_fds_(std::move(launch.inherited_wake_fds)),
+          old_master_(launch.old_master),
           config_(std::move(config)),
           segment_(std::move(segment)),
           store_(std::move(store)),
@@ -155,10 +176,12 @@ class Master {
 
     bool create_wake_fds();
     bool create_relay_socket();
-    void spawn(int slot);
+    bool spawn(int slot);
+    void respawn(int slot);
     void spawn_relay();
     void retire_relay();
     bool reap_relay(pid_t pid, int status);
+    bool reap_new_master(pid_t pid, int status);
     void reap_children();
     void signal_workers(int signo);
     bool any_worker_alive() const;
@@ -166,8 +189,16 @@ class Master {
     void spawn_generation();
     void reload();
     bool apply_reloaded_conf(std::unique_ptr<conf::Config> fresh);
+    void upgrade();
+    void notify_stopping();
+    std::string oldbin_path() const { return pid_path_ + ".oldbin"; }
 
     Options options_;
+    Invocation invocation_;
+    std::string pid_path_;
+    std::optional<std::vector<int>> inherited_wake_fds_;
+    pid_t old_master_ = 0;  // the master that handed over to this one, if any
+    pid_t new_master_ = 0;  // the master this one started on USR2, while it runs
     std::unique_ptr<conf::Config> config_;
     shm::Segment segment_;
     shm::Store store_;
@@ -186,6 +217,11 @@ class Master {
 };
 
 bool Master::create_wake_fds() {
+    // Shared with the old master's workers, which both generations' publishes must wake.
+    if (inherited_wake_fds_) {
+        std::copy(inherited_wake_fds_->begin(), inherited_wake_fds_->end(), wake_fds_.begin());
+        return true;
+    }
     for (int& fd : wake_fds_) {
         fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (fd < 0) {
@@ -257,14 +293,17 @@ bool Master::reap_relay(pid_t pid, int status) {
     return true;
 }
 
-void Master::spawn(int slot) {
+// Whether a worker was forked on `slot`: not when another master's worker holds it (during an
+// upgrade), nor when fork() fails.
+bool Master::spawn(int slot) {
     // Before fork(): whichever process runs first, a status answer already counts this worker.
-    store_.slot_started(slot);
+    if (!store_.slot_started(slot))
+        return false;
     pid_t pid = fork();
     if (pid < 0) {
         LOG_ALERT_ERRNO("fork()");
         store_.reset_slot(slot, core::wall_clock_ms());
-        return;
+        return false;
     }
     if (pid == 0) {
         restore_default_signals();
@@ -279,13 +318,42 @@ void Master::spawn(int slot) {
     }
     workers_[slot] = {pid, false};
     LOG_NOTICE("start worker process %d in slot %d", static_cast<int>(pid), slot);
+    return true;
+}
+
+// Replaces a worker that died, in its slot unless the other master of an upgrade took it since.
+void Master::respawn(int slot) {
+    if (spawn(slot))
+        return;
+    for (int free = 0; free < shm::kMaxWorkerSlots; free++)
+        if (workers_[free].pid == 0 && spawn(free))
+            return;
+    LOG_ALERT("no free slot to replace the worker of slot %d", slot);
+}
+
+// Whether `pid` was the master this one started on USR2. It exits when its binary fails to start
+// (or refuses the segment), or when the operator rolls an upgrade back by stopping it: either
+// way this master is the master again, under the pid file's own name.
+bool Master::reap_new_master(pid_t pid, int status) {
+    if (new_master_ == 0 || pid != new_master_)
+        return false;
+    new_master_ = 0;
+    if (rename(oldbin_path().c_str(), pid_path_.c_str()) < 0)
+        LOG_ALERT("rename(\"%s\") back failed: %s", oldbin_path().c_str(), std::strerror(errno));
+    const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    LOG_PRINT(clean ? log::Level::Notice : log::Level::Alert,
+              "new master process %d exited with %s %d; this master %d serves on",
+              static_cast<int>(pid), WIFSIGNALED(status) ? "signal" : "code",
+              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+              static_cast<int>(getpid()));
+    return true;
 }
 
 void Master::reap_children() {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (reap_relay(pid, status))
+        if (reap_relay(pid, status) || reap_new_master(pid, status))
             continue;
         for (int slot = 0; slot < shm::kMaxWorkerSlots; slot++) {
             WorkerProcess& w = workers_[slot];
@@ -307,7 +375,7 @@ void Master::reap_children() {
             limit_zones_.reset_slot(slot);
             bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == core::kWorkerExitFatal;
             if (!expected && !fatal)
-                spawn(slot);
+                respawn(slot);
         }
     }
 }
@@ -367,18 +435,19 @@ void Master::stop(int signo, conf::Millis grace) {
 }
 
 // Starts worker_processes workers in free slots (the slots of a previous
-// generation stay taken until its workers have exited).
+// generation, or of the other master during an upgrade, stay taken until
+// their workers have exited).
 void Master::spawn_generation() {
     int started = 0;
     for (int slot = 0; slot < shm::kMaxWorkerSlots && started < config_->worker_processes; slot++) {
-        if (workers_[slot].pid != 0)
-            continue;
-        spawn(slot);
-        started++;
+        if (workers_[slot].pid == 0 && spawn(slot))
+            started++;
     }
     if (started < config_->worker_processes) {
-        LOG_ALERT("only %d of %d workers started: all %d slots are taken by exiting workers",
-                  started, config_->worker_processes, shm::kMaxWorkerSlots);
+        LOG_ALERT(
+            "only %d of %d workers started: all %d slots are taken by exiting workers or "
+            "another master's",
+            started, config_->worker_processes, shm::kMaxWorkerSlots);
     }
 }
 
@@ -446,10 +515,50 @@ bool Master::apply_reloaded_conf(std::unique_ptr<conf::Config> fresh) {
     return true;
 }
 
+// USR2: starts the binary again on the sockets and the segment of this master, which keeps
+// serving alongside until it is told to QUIT (upgrade.h). As nginx, the pid file becomes
+// `.oldbin` so that the new master can write its own.
+void Master::upgrade() {
+    if (new_master_ != 0) {
+        LOG_WARN("upgrade ignored: new master process %d is running; QUIT one of the two first",
+                 static_cast<int>(new_master_));
+        return;
+    }
+    if (old_master_ != 0 && getppid() == old_master_) {
+        LOG_WARN("upgrade ignored: the old master process %d still runs; QUIT it first",
+                 static_cast<int>(old_master_));
+        return;
+    }
+    if (rename(pid_path_.c_str(), oldbin_path().c_str()) < 0) {
+        LOG_ALERT("upgrade failed: rename(\"%s\") to .oldbin: %s", pid_path_.c_str(),
+                  std::strerror(errno));
+        return;
+    }
+    Handover handover{listeners_, segment_.fd(), {wake_fds_.begin(), wake_fds_.end()}};
+    auto pid = exec_new_binary(invocation_, handover);
+    if (auto* err = std::get_if<std::string>(&pid)) {
+        LOG_ALERT("upgrade failed: %s", err->c_str());
+        rename(oldbin_path().c_str(), pid_path_.c_str());
+        return;
+    }
+    new_master_ = std::get<pid_t>(pid);
+    LOG_NOTICE("upgrade: started %s as new master process %d", invocation_.path.c_str(),
+               static_cast<int>(new_master_));
+}
+
+// Once a new master runs, systemd follows it (it sent MAINPID): a STOPPING from the old one would
+// stop the service.
+void Master::notify_stopping() {
+    if (new_master_ == 0)
+        notify("STOPPING=1");
+}
+
 int Master::run() {
     if (!create_wake_fds() || !create_relay_socket())
         return 1;
-    store_.set_started_ms(core::wall_clock_ms());
+    // A handed-over segment keeps the server's start time: the service never stopped.
+    if (old_master_ == 0)
+        store_.set_started_ms(core::wall_clock_ms());
     store_.set_subscriber_share(config_->subscriber_share_bytes());
     if (config_->redis.enabled()) {
         LOG_NOTICE("Redis mode: %s, namespace \"%s\"",
@@ -473,13 +582,13 @@ int Master::run() {
         }
         if (got_terminate) {
             LOG_NOTICE("received stop signal, exiting");
-            notify("STOPPING=1");
+            notify_stopping();
             stop(SIGTERM, std::chrono::seconds(3));
             break;
         }
         if (got_quit) {
             LOG_NOTICE("received quit signal, shutting down gracefully");
-            notify("STOPPING=1");
+            notify_stopping();
             stop(SIGQUIT, config_->worker_shutdown_timeout + std::chrono::seconds(1));
             break;
         }
@@ -494,6 +603,10 @@ int Master::run() {
         if (got_reload) {
             got_reload = 0;
             reload();
+        }
+        if (got_upgrade) {
+            got_upgrade = 0;
+            upgrade();
         }
     }
     close_listeners(listeners_);
@@ -516,33 +629,81 @@ std::unique_ptr<conf::Config> load_conf(const Options& options) {
     return std::move(loaded.config);
 }
 
-int start(const Options& options, std::unique_ptr<conf::Config> config, Children children) {
+// The error of a start that must also reach the error log: a new master started by USR2 has the
+// old one's stderr, /dev/null for a daemon.
+int refuse(const std::string& message) {
+    print_error(message);
+    LOG_ERROR("%s", message.c_str());
+    return 1;
+}
+
+// What an old master handed over in PUSHRELAY_INHERIT, taken out of the environment so that a
+// later upgrade of this master describes its own. Nothing when this is a plain start.
+std::variant<std::optional<Handover>, std::string> take_handover() {
+    const char* text = std::getenv(kInheritVariable);
+    if (text == nullptr)
+        return std::optional<Handover>();
+    auto handover = decode_handover(text);
+    unsetenv(kInheritVariable);
+    if (auto* err = std::get_if<std::string>(&handover))
+        return *err;
+    return std::optional(std::move(std::get<Handover>(handover)));
+}
+
+// The inherited sockets whose address the conf still has, plus the conf's new addresses bound;
+// the others are closed.
+std::variant<std::vector<core::Listener>, std::string> adopt_listeners(
+    const conf::Config& config, const std::vector<core::Listener>& inherited) {
+    auto listeners = reopen_listeners(config, inherited);
+    if (auto* kept = std::get_if<std::vector<core::Listener>>(&listeners))
+        close_unused_listeners(inherited, *kept);
+    return listeners;
+}
+
+std::variant<shm::Segment, std::string> adopt_segment(const conf::Config& config, int fd) {
+    auto segment = shm::Segment::adopt(fd);
+    auto* adopted = std::get_if<shm::Segment>(&segment);
+    if (adopted && adopted->size() != config.push_max_reserved_memory)
+        LOG_WARN("push_max_reserved_memory cannot change on an upgrade; keeping %zu bytes",
+                 adopted->size());
+    return segment;
+}
+
+int start(const Options& options, Invocation invocation, std::unique_ptr<conf::Config> config,
+          Children children) {
     std::string err = log::open(config->error_log_path, config->error_log_level);
     if (!err.empty()) {
         print_error(err);
         return 1;
     }
-    auto listeners = open_listeners(*config);
-    if (auto* e = std::get_if<std::string>(&listeners)) {
-        print_error(*e);
-        return 1;
-    }
-    auto segment = shm::Segment::create(config->push_max_reserved_memory);
-    if (auto* e = std::get_if<std::string>(&segment)) {
-        print_error("creating the shared segment: " + *e);
-        return 1;
-    }
+    auto taken = take_handover();
+    if (auto* e = std::get_if<std::string>(&taken))
+        return refuse(*e);
+    std::optional<Handover> handover = std::move(std::get<std::optional<Handover>>(taken));
+    auto segment = handover ? adopt_segment(*config, handover->segment_fd)
+                            : shm::Segment::create(config->push_max_reserved_memory);
+    if (auto* e = std::get_if<std::string>(&segment))
+        return refuse(
+            (handover ? "adopting the shared segment: " : "creating the shared segment: ") + *e);
     auto store = shm::Store::open(std::get<shm::Segment>(segment));
     if (auto* e = std::get_if<std::string>(&store)) {
-        print_error("opening the store in the shared segment: " + *e);
-        return 1;
+        // The old master keeps serving on its segment: starting this binary on an empty one
+        // instead would split the channels between two stores until the old one stops, and lose
+        // them then. The operator restarts deliberately (doc/decisions.md).
+        return refuse(handover ? "handover refused, the old master serves on: " + *e
+                               : "opening the store in the shared segment: " + *e);
     }
+    // After the segment: a new master that refuses it must leave the old one's sockets as they
+    // are (adopting gives them this conf's backlog and keepalive).
+    auto listeners =
+        handover ? adopt_listeners(*config, handover->listeners) : open_listeners(*config);
+    if (auto* e = std::get_if<std::string>(&listeners))
+        return refuse(*e);
     auto limit_zones = limit::ZoneSet::build(*config, nullptr);
-    if (auto* e = std::get_if<std::string>(&limit_zones)) {
-        print_error("creating the limit zones: " + *e);
-        return 1;
-    }
-    if (config->daemon) {
+    if (auto* e = std::get_if<std::string>(&limit_zones))
+        return refuse("creating the limit zones: " + *e);
+    // A new master stays the old one's child until that exits, so that it sees this one fail.
+    if (config->daemon && !handover) {
         err = daemonize();
         if (!err.empty()) {
             print_error(err);
@@ -557,19 +718,32 @@ int start(const Options& options, std::unique_ptr<conf::Config> config, Children
         LOG_ERROR("%s", err.c_str());
         return 1;
     }
-    LOG_NOTICE("pushrelay/%s started, %d worker processes", kVersion, config->worker_processes);
-    Master master(options, std::move(config), std::move(std::get<shm::Segment>(segment)),
+    if (handover)
+        LOG_NOTICE("pushrelay/%s took over from master process %d, %d worker processes", kVersion,
+                   static_cast<int>(getppid()), config->worker_processes);
+    else
+        LOG_NOTICE("pushrelay/%s started, %d worker processes", kVersion, config->worker_processes);
+    Launch launch{options, std::move(invocation), pid_path, std::nullopt, 0};
+    if (handover) {
+        launch.inherited_wake_fds = std::move(handover->wake_fds);
+        launch.old_master = getppid();
+    }
+    Master master(std::move(launch), std::move(config), std::move(std::get<shm::Segment>(segment)),
                   std::move(std::get<shm::Store>(store)),
                   std::move(std::get<limit::ZoneSet>(limit_zones)),
                   std::move(std::get<std::vector<core::Listener>>(listeners)), children);
     int status = master.run();
+    // Each only if it still names this process: after an upgrade the pid file is the new
+    // master's, and `.oldbin` this one's.
     remove_pid_file(pid_path);
+    remove_pid_file(pid_path + ".oldbin");
     return status;
 }
 
 }  // namespace
 
 int main(int argc, char** argv, Children children) {
+    Invocation invocation = capture_invocation(argc, argv);
     auto parsed = parse_options(argc, argv);
     if (auto* err = std::get_if<std::string>(&parsed)) {
         std::fprintf(stderr, "pushrelay: %s\n\n%s", err->c_str(), usage().c_str());
@@ -608,7 +782,7 @@ int main(int argc, char** argv, Children children) {
             print_error(err);
         return err.empty() ? 0 : 1;
     }
-    return start(options, std::move(config), children);
+    return start(options, std::move(invocation), std::move(config), children);
 }
 
 }  // namespace pushrelay::master

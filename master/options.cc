@@ -11,7 +11,7 @@ namespace pushrelay::master {
 namespace {
 
 bool is_signal_name(std::string_view s) {
-    return s == "stop" || s == "quit" || s == "reload" || s == "reopen";
+    return s == "stop" || s == "quit" || s == "reload" || s == "reopen" || s == "upgrade";
 }
 
 std::string current_directory() {
@@ -97,7 +97,8 @@ std::string usage() {
            "  -v            : show version and exit\n"
            "  -V            : show version and build options and exit\n"
            "  -t            : test configuration and exit\n"
-           "  -s signal     : send signal to a master process: stop, quit, reopen, reload\n"
+           "  -s signal     : send signal to a master process: stop, quit, reopen, reload,\n"
+           "                  upgrade\n"
            "  -p prefix     : set prefix path (default: " +
            std::string(kDefaultPrefix) +
            ")\n"

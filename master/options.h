@@ -30,7 +30,7 @@ struct Options {
     std::string prefix = kDefaultPrefix;   // always ends with '/'
     std::string directives;                // -g
     bool test_only = false;                // -t
-    std::string signal;                    // -s: stop | quit | reload | reopen
+    std::string signal;                    // -s: stop | quit | reload | reopen | upgrade
     bool show_version = false;             // -v
     bool show_build = false;               // -V
     bool show_help = false;                // -h / -?

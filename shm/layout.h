@@ -35,6 +35,10 @@ namespace pushrelay::shm {
 // updated, and whoever updates them bumps this too.
 inline constexpr std::uint32_t kLayoutVersion = 13;
 
+// Where the heap starts in the mapping: past the segment's header (shm/segment.cc), whose shape
+// never changes, so that any build finds the root of a segment another build made.
+inline constexpr std::size_t kHeapOffset = 64;
+
 // Events a slot can have pending before further ones are dropped (and the slot told to resync).
 inline constexpr std::uint32_t kMailboxCapacity = 1024;
 

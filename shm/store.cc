@@ -308,11 +308,15 @@ void Store::reset_slot(int slot, std::int64_t now_ms) noexcept {
     for (auto& held : root.server.held[slot]) held.store(0, std::memory_order_relaxed);
 }
 
-void Store::slot_started(int slot) noexcept {
+bool Store::slot_started(int slot) noexcept {
     assert(valid_slot(slot));
     Root& root = *root_;
     StoreLock guard(root);
+    if (root.server.present[slot]) {
+        return false;
+    }
     root.server.present[slot] = true;
+    return true;
 }
 
 void Store::set_connections(int slot, std::uint32_t n) noexcept {
@@ -496,7 +500,7 @@ Store::Stats Store::stats() const noexcept {
             held[kind] += server.held[slot][kind].load(std::memory_order_relaxed);
     }
     return Stats{
-        .size = root.manager->get_size(),
+        .size = root.manager->get_size() + kHeapOffset,
         .free = root.manager->get_free_memory(),
         .channels = counters.channels,
         .messages = counters.messages,

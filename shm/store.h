@@ -373,7 +373,9 @@ class Store {
     // a worker already serving could answer a status request that does not count every worker
     // forked); a failed fork() is undone with reset_slot(slot). The slot counts in
     // Stats::workers until reset_slot(slot). Leaves the slot's connection count alone.
-    void slot_started(int slot) noexcept;
+    // Returns false, changing nothing, when the slot is taken already: during a binary upgrade
+    // two masters share the segment, and each starts workers only in slots it claimed so.
+    bool slot_started(int slot) noexcept;
 
     // For the worker on `slot`, whenever its number of open connections changes: records n.
     // Lock-free (a relaxed atomic store), so it is cheap enough for every accept and close.

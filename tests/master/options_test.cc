@@ -49,6 +49,7 @@ TEST(Options, ValuesSeparateOrAttached) {
 
 TEST(Options, SignalNamesAreChecked) {
     EXPECT_EQ(std::get<Options>(parse({"-s", "reload"})).signal, "reload");
+    EXPECT_EQ(std::get<Options>(parse({"-s", "upgrade"})).signal, "upgrade");
     auto bad = parse({"-s", "explode"});
     ASSERT_TRUE(std::holds_alternative<std::string>(bad));
     EXPECT_NE(std::get<std::string>(bad).find("explode"), std::string::npos);

@@ -3,6 +3,7 @@
 // "Lock discipline".
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +81,32 @@ TEST(SegmentTest, AStoreOfAnotherLayoutVersionIsRefusedNamingBoth) {
         << error;
     segment.root()->layout_version = kLayoutVersion;
     EXPECT_TRUE(std::holds_alternative<Store>(Store::open(segment)));
+}
+
+// What a new master does with the memfd an old one handed over (USR2): a second mapping, at
+// another address, of the same store.
+TEST(SegmentTest, AnAdoptedSegmentIsTheSameStore) {
+    Segment segment = make_segment(1 << 20);
+    Store store = open_store(segment);
+    EXPECT_EQ(store.publish("g/a", "", "", "x", {}, 0).status, Status::Ok);
+    auto adopted = Segment::adopt(dup(segment.fd()));
+    ASSERT_TRUE(std::holds_alternative<Segment>(adopted)) << std::get<std::string>(adopted);
+    Segment& second = std::get<Segment>(adopted);
+    EXPECT_EQ(second.size(), std::size_t{1} << 20);
+    EXPECT_NE(static_cast<void*>(second.root()), static_cast<void*>(segment.root()));
+    Store other = open_store(second);
+    EXPECT_EQ(other.stats().messages, 1u);
+    EXPECT_EQ(other.publish("g/a", "", "", "y", {}, 0).status, Status::Ok);
+    EXPECT_EQ(store.stats().messages, 2u);
+}
+
+TEST(SegmentTest, AdoptingWhatIsNotASegmentIsAnError) {
+    const int fd = memfd_create("not-a-segment", MFD_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, 1 << 16), 0);
+    auto adopted = Segment::adopt(fd);
+    ASSERT_TRUE(std::holds_alternative<std::string>(adopted));
+    EXPECT_NE(std::get<std::string>(adopted).find("not a pushrelay segment"), std::string::npos);
 }
 
 TEST(SegmentTest, AMovedFromSegmentHoldsNoStore) {

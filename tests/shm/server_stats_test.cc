@@ -33,6 +33,16 @@ TEST_F(ServerStatsTest, AFreshStoreHasNoWorkersConnectionsOrReloads) {
     EXPECT_EQ(stats.reloads, 0u);
 }
 
+// During a binary upgrade two masters share the segment: each starts a worker only in a slot it
+// claimed, so neither takes one the other's worker holds.
+TEST_F(ServerStatsTest, AStartedSlotIsClaimedOnceUntilReset) {
+    EXPECT_TRUE(store_.slot_started(3));
+    EXPECT_FALSE(store_.slot_started(3));
+    EXPECT_EQ(store_.stats().workers, 1u);
+    store_.reset_slot(3, kT0);
+    EXPECT_TRUE(store_.slot_started(3));
+}
+
 TEST_F(ServerStatsTest, WorkersCountTheStartedSlotsUntilReset) {
     store_.slot_started(0);
     store_.slot_started(5);

@@ -1,0 +1,323 @@
+"""Binary upgrade on USR2 (issue 14): the master execs its binary again, handing over the
+listening sockets and the shared segment; after the old master QUITs, nothing is lost.
+
+The binary runs from a copy in the test's directory, so that "a rebuilt binary" is that copy
+replaced by another one (rename over it, as a package upgrade does) before USR2."""
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from client import publish
+from conftest import BINARY, WAIT, PushRelay, alive, children_of, wait_until
+
+BUFFER = "push_max_message_buffer_length 1000; push_min_message_buffer_length 1;"
+CHANNELS = 3
+SUBSCRIBERS_PER_CHANNEL = 3
+STORED = ["s0", "s1", "s2"]
+
+
+class CopiedBinaryRelay(PushRelay):
+    """A PushRelay run from its own copy of the binary."""
+
+    def __init__(self, directory, **options):
+        super().__init__(directory, **options)
+        self.binary = self.dir / "bin" / "pushrelay"
+        self.binary.parent.mkdir(exist_ok=True)
+        self.install_binary()
+        self.adopted = []  # masters started by an upgrade, stopped by stop()
+
+    def install_binary(self):
+        """Puts a fresh copy of the binary in place, as a package upgrade does: a new file
+        renamed over the old path (the running master keeps the old inode)."""
+        fresh = self.binary.with_name("pushrelay.new")
+        shutil.copy2(BINARY, fresh)
+        os.replace(fresh, self.binary)
+
+    def command(self, *extra):
+        return [str(self.binary), "-p", str(self.dir), "-c", str(self.conf), *extra]
+
+    @property
+    def pid_file(self):
+        return self.dir / "logs" / "pushrelay.pid"
+
+    def pid_in(self, path):
+        try:
+            return int(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        super().stop()
+        for pid in self.adopted:
+            workers = children_of(pid)
+            if alive(pid):
+                os.kill(pid, signal.SIGTERM)
+                wait_until(lambda: not alive(pid), what=f"new master {pid} to exit")
+            for worker in workers:
+                if alive(worker):
+                    os.kill(worker, signal.SIGKILL)
+
+
+@pytest.fixture
+def upgradable(tmp_path):
+    started = []
+
+    def start(**options):
+        server = CopiedBinaryRelay(tmp_path / f"server{len(started)}", **options)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+class Subscriber(threading.Thread):
+    """Iterates one channel with Last-Modified/Etag until it sees `END`, on a new connection per
+    request (a kept-alive one may meet a worker closing it, not what this is about)."""
+
+    def __init__(self, server, channel):
+        super().__init__(daemon=True)
+        self.server, self.channel = server, channel
+        self.bodies, self.statuses, self.errors = [], [], []
+
+    def run(self):
+        headers = {"Connection": "close"}
+        for _ in range(2000):
+            try:
+                r = requests.get(self.server.sub_url(self.channel), headers=headers, timeout=WAIT)
+            except requests.RequestException as e:
+                self.errors.append(repr(e))
+                return
+            self.statuses.append(r.status_code)
+            if r.status_code == 304:
+                continue
+            if r.status_code != 200:
+                return
+            headers = {"Connection": "close", "If-Modified-Since": r.headers["Last-Modified"],
+                       "If-None-Match": r.headers["Etag"]}
+            if r.content == b"END":
+                return
+            self.bodies.append(r.content.decode())
+
+
+class Connector(threading.Thread):
+    """Connects to both ports in a loop until stopped, counting refusals."""
+
+    def __init__(self, ports):
+        super().__init__(daemon=True)
+        self.ports = ports
+        self.stop = threading.Event()
+        self.attempts = 0
+        self.refused = 0
+
+    def run(self):
+        while not self.stop.is_set() and self.attempts < 20000:
+            for port in self.ports:
+                self.attempts += 1
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=WAIT).close()
+                except ConnectionRefusedError:
+                    self.refused += 1
+            self.stop.wait(0.005)  # pacing, not synchronisation
+
+
+def publish_once(server, channel, body):
+    return publish(server.pub_url(channel), body, {"Connection": "close"}).status_code
+
+
+
+def upgrade(server):
+    """`pushrelay -s upgrade` from the replaced binary; returns the new master's pid once its
+    pid file is written and its workers run."""
+    return upgrade_from(server, server.proc.pid)
+
+
+def upgrade_from(server, old):
+    server.install_binary()
+    subprocess.run(server.command("-s", "upgrade"), check=True, timeout=WAIT)
+    oldbin = server.pid_file.with_name("pushrelay.pid.oldbin")
+    new = wait_until(lambda: (server.pid_in(server.pid_file) not in (None, old)
+                              and server.pid_in(server.pid_file)),
+                     what="the new master's pid file")
+    server.adopted.append(new)
+    assert server.pid_in(oldbin) == old
+    wait_until(lambda: len([p for p in children_of(new) if alive(p)]) == server.workers,
+               what="the new master's workers")
+    return new
+
+
+def test_upgrade_loses_no_message_and_refuses_no_connection(upgradable, tmp_path):
+    notify_path = str(tmp_path / "notify.sock")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(notify_path)
+    notify.settimeout(WAIT)
+    try:
+        server = upgradable(workers=2, http=BUFFER,
+                            env={**os.environ, "NOTIFY_SOCKET": notify_path})
+        assert "READY=1" in notify.recv(4096).decode()
+        old = server.proc.pid
+        old_workers = set(server.worker_pids())
+        for body in STORED:
+            assert publish_once(server, "stored", body) == 202
+
+        subscribers = [Subscriber(server, f"ch{c}") for c in range(CHANNELS)
+                       for _ in range(SUBSCRIBERS_PER_CHANNEL)]
+        for s in subscribers:
+            s.start()
+        connector = Connector([server.pub, server.sub])
+        connector.start()
+        done = threading.Event()
+        sent = {c: [] for c in range(CHANNELS)}
+        statuses = []
+
+        def publisher():
+            for n in range(3000):
+                if done.is_set():
+                    return
+                c = n % CHANNELS
+                statuses.append(publish_once(server, f"ch{c}", f"m{n}"))
+                sent[c].append(f"m{n}")
+
+        thread = threading.Thread(target=publisher, daemon=True)
+        thread.start()
+        wait_until(lambda: len(statuses) >= 20, what="publishing under way")
+
+        new = upgrade(server)
+        published_before_quit = len(statuses)
+        os.kill(old, signal.SIGQUIT)
+        assert server.proc.wait(timeout=WAIT * 2) == 0
+        wait_until(lambda: not any(alive(p) for p in old_workers), what="the old workers to exit")
+        wait_until(lambda: len(statuses) >= published_before_quit + 20,
+                   what="publishing on after the old master left")
+        done.set()
+        thread.join(WAIT)
+        connector.stop.set()
+        connector.join(WAIT)
+        for c in range(CHANNELS):
+            assert publish_once(server, f"ch{c}", "END") in (201, 202)
+        for s in subscribers:
+            s.join(WAIT * 3)
+            assert not s.is_alive(), f"subscriber of {s.channel} did not finish"
+
+        assert set(statuses) <= {201, 202}
+        for s in subscribers:
+            c = int(s.channel[2:])
+            assert s.errors == []
+            assert set(s.statuses) <= {200, 304}
+            assert s.bodies == sent[c], f"{s.channel}: got {len(s.bodies)} of {len(sent[c])}"
+        assert connector.attempts > 0 and connector.refused == 0
+        # The messages stored before the upgrade, served by the new master's workers alone.
+        r = requests.get(server.sub_url("stored"), timeout=WAIT)
+        assert (r.status_code, r.text) == (200, "s0")
+        assert not server.pid_file.with_name("pushrelay.pid.oldbin").exists()
+        assert server.pid_in(server.pid_file) == new
+        assert f"took over from master process {old}" in server.error_log
+        states = []
+        notify.setblocking(False)
+        while True:
+            try:
+                states.append(notify.recv(4096).decode())
+            except BlockingIOError:
+                break
+        assert any(f"MAINPID={new}" in state for state in states), states
+        assert not any("STOPPING=1" in state for state in states), states
+    finally:
+        notify.close()
+
+
+def segment_fd_path(pid):
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if "memfd:pushrelay-segment" in os.readlink(fd):
+                return fd
+        except OSError:
+            continue
+    raise AssertionError(f"no segment memfd in /proc/{pid}/fd")
+
+
+def test_a_segment_of_another_layout_is_refused_and_the_old_master_serves_on(upgradable):
+    """The layout version in the handed-over segment is not this binary's (faked by writing it
+    through the old master's memfd): the new master logs why and exits, the old one keeps its
+    pid file and serves on."""
+    server = upgradable(workers=1)
+    old = server.proc.pid
+    assert publish_once(server, "kept", "before") == 202
+    fd = os.open(segment_fd_path(old), os.O_RDWR)
+    try:
+        root_offset = struct.unpack("<Q", os.pread(fd, 8, 8))[0]
+        version = struct.unpack("<I", os.pread(fd, 4, root_offset))[0]
+        os.pwrite(fd, struct.pack("<I", version + 100), root_offset)
+        server.install_binary()
+        subprocess.run(server.command("-s", "upgrade"), check=True, timeout=WAIT)
+        # The old master logs it once its pid file is renamed back.
+        wait_until(lambda: f"this master {old} serves on" in server.error_log,
+                   what="the failed upgrade in the old master's log")
+        os.pwrite(fd, struct.pack("<I", version), root_offset)
+    finally:
+        os.close(fd)
+    log = server.error_log
+    assert "handover refused" in log
+    assert f"layout version {version + 100}" in log
+    assert server.pid_in(server.pid_file) == old
+    assert not server.pid_file.with_name("pushrelay.pid.oldbin").exists()
+    assert server.proc.poll() is None
+    r = requests.get(server.sub_url("kept"), timeout=WAIT)
+    assert (r.status_code, r.text) == (200, "before")
+
+
+def test_quitting_the_new_master_rolls_the_upgrade_back(upgradable):
+    """As nginx: after USR2, QUIT to the new master leaves the old one the master again, under
+    the pid file's own name, with what the new one stored meanwhile."""
+    server = upgradable(workers=1)
+    old = server.proc.pid
+    old_workers = set(server.worker_pids())
+    new = upgrade(server)
+    new_workers = [p for p in children_of(new) if alive(p)]
+    assert publish_once(server, "both", "m0") == 202
+    os.kill(new, signal.SIGQUIT)
+    # Logged once the pid file is renamed back.
+    wait_until(lambda: f"exited with code 0; this master {old} serves on" in server.error_log,
+               what="the rollback in the old master's log")
+    assert server.pid_in(server.pid_file) == old
+    wait_until(lambda: not any(alive(p) for p in new_workers), what="the new workers to exit")
+    assert not server.pid_file.with_name("pushrelay.pid.oldbin").exists()
+    assert set(server.worker_pids()) == old_workers
+    r = requests.get(server.sub_url("both"), timeout=WAIT)
+    assert (r.status_code, r.text) == (200, "m0")
+
+
+def test_a_binary_that_cannot_start_leaves_the_old_master_serving(upgradable):
+    server = upgradable(workers=1)
+    old = server.proc.pid
+    server.binary.unlink()
+    os.kill(old, signal.SIGUSR2)
+    wait_until(lambda: f"exited with code 127; this master {old} serves on" in server.error_log,
+               what="the failed exec in the old master's log")
+    assert server.pid_in(server.pid_file) == old
+    assert not server.pid_file.with_name("pushrelay.pid.oldbin").exists()
+    assert publish_once(server, "still", "up") == 202
+
+
+def test_a_new_master_upgrades_again_once_the_old_one_is_gone(upgradable):
+    """The master an upgrade started hands over in turn: the fds it inherited go on."""
+    server = upgradable(workers=1)
+    assert publish_once(server, "kept", "m0") == 202
+    first = upgrade(server)
+    os.kill(server.proc.pid, signal.SIGQUIT)
+    assert server.proc.wait(timeout=WAIT * 2) == 0
+    second = upgrade_from(server, first)
+    os.kill(first, signal.SIGQUIT)
+    wait_until(lambda: not alive(first), what="the first new master to exit")
+    assert server.pid_in(server.pid_file) == second
+    r = requests.get(server.sub_url("kept"), timeout=WAIT)
+    assert (r.status_code, r.text) == (200, "m0")
+    assert publish_once(server, "kept", "m1") == 202
