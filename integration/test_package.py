@@ -7,9 +7,11 @@ dpkg-deb is missing.
 
 dpkg installs it into a throwaway root with its maintainer scripts run for real: dpkg --root
 chroots into the root to run them, so the root gets the host's /usr under an overlay (what dpkg
-and the scripts write lands in the test's directory), a copy of the host's account files and
-loader cache, and an empty dpkg database. The mounts live in a private mount namespace (unshare)
-and vanish with the command. Needs root, as `make test` has.
+and the scripts write lands in the test's directory), /dev and /proc, a copy of the host's
+account files and loader cache, and an empty dpkg database. The mounts live in a private mount
+namespace (unshare) that a holder process keeps for the test's length; every command enters it
+(nsenter), so a server started in the root runs on across commands. Needs root, as `make test`
+has.
 
 The upgrade's "next version" is this package repacked with a later version and a changed default
 conf (dpkg-deb -R / -b): what is tested is dpkg's conffile handling and the maintainer scripts on
@@ -18,12 +20,16 @@ upgrade, which a second full package build would not exercise more (and would co
 import os
 import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
-from conftest import ROOT, WAIT
+from client import publish
+from conftest import ROOT, WAIT, accepts, alive, free_port, wait_until
+from segment_layout import another_layout
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb is missing")
 
@@ -78,7 +84,7 @@ class Root:
     def __init__(self, base):
         self.base = base
         self.path = base / "root"
-        for d in ["usr", "dev", "tmp", "run", "var/log", "var/lib/dpkg/info",
+        for d in ["usr", "dev", "proc", "tmp", "run", "var/log", "var/lib/dpkg/info",
                   "var/lib/dpkg/updates", "var/lib/dpkg/triggers"]:
             (self.path / d).mkdir(parents=True)
         for d in ["usr-upper", "usr-work"]:  # the overlay's upper (written) and work directories
@@ -90,6 +96,23 @@ class Root:
             if Path("/" + target).exists():
                 (self.path / link).symlink_to(target)
         self.copy_host_etc()
+        self.namespace = self.enter_namespace()
+
+    def enter_namespace(self):
+        """Starts the process that holds the root's mounts in a private mount namespace."""
+        setup = ('mount -t overlay overlay -o "lowerdir=/usr,upperdir=$1/usr-upper,'
+                 'workdir=$1/usr-work" "$2/usr" && mount --bind /dev "$2/dev" && '
+                 'mount -t proc proc "$2/proc" && echo mounted && exec sleep infinity')
+        holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-ec",
+                                   setup, "sh", str(self.base), str(self.path)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if holder.stdout.readline() != "mounted\n":  # EOF when a mount fails and sh exits
+            raise AssertionError(f"mounting the root failed: {holder.communicate(timeout=WAIT)}")
+        return holder
+
+    def close(self):
+        self.namespace.kill()
+        self.namespace.communicate(timeout=WAIT)
 
     def copy_host_etc(self):
         etc = self.path / "etc"
@@ -108,12 +131,9 @@ class Root:
                 path.write_text("".join(l for l in lines if not l.startswith("pushrelay:")))
 
     def run(self, *command, timeout=WAIT):
-        """Runs command with the root's /usr overlay and /dev mounted, in a private namespace."""
-        setup = ('mount -t overlay overlay -o "lowerdir=/usr,upperdir=$1/usr-upper,'
-                 'workdir=$1/usr-work" "$2/usr" && mount --bind /dev "$2/dev" && shift 2 && '
-                 'exec "$@"')
-        return run("unshare", "--mount", "--propagation", "private", "sh", "-ec", setup, "sh",
-                   str(self.base), str(self.path), *command, timeout=timeout)
+        """Runs command in the namespace that has the root's mounts."""
+        return run("nsenter", f"--target={self.namespace.pid}", "--mount", *command,
+                   timeout=timeout)
 
     def dpkg(self, *args):
         # The root's database lists none of the package's dependencies; the host has them.
@@ -136,7 +156,9 @@ class Root:
 
 @pytest.fixture
 def root(tmp_path):
-    return Root(tmp_path)
+    root = Root(tmp_path)
+    yield root
+    root.close()
 
 
 def repacked(deb, tmp_path, version, conf_addition):
@@ -285,3 +307,119 @@ def test_purge_removes_the_conf_and_the_logs(deb, root):
     assert not (root.path / "var/log/pushrelay").exists()
     assert not (root.path / "etc/systemd/system/multi-user.target.wants/pushrelay.service").exists()
     assert "Package: pushrelay\n" not in (root.path / "var/lib/dpkg/status").read_text()
+
+
+class InstalledServer:
+    """The installed binary run as a daemon in the root on its installed conf, moved to free
+    ports; stop() ends every master the pid files named."""
+
+    def __init__(self, root):
+        self.root = root
+        self.pub, self.sub = free_port(), free_port()
+        conf = root.path / CONF
+        conf.write_text(conf.read_text()
+                        .replace("listen 127.0.0.1:8089;", f"listen 127.0.0.1:{self.pub};")
+                        .replace("listen 127.0.0.1:8088;", f"listen 127.0.0.1:{self.sub};"))
+        self.pid_file = root.path / "run/pushrelay/pushrelay.pid"
+        self.pid_file.parent.mkdir()
+        self.masters = []
+
+    def start(self):
+        self.root.chroot("/usr/sbin/pushrelay")  # returns once the master is a daemon
+        self.masters.append(wait_until(self.master, what="the installed server's pid file"))
+        wait_until(lambda: accepts(self.pub) and accepts(self.sub), what="the installed server")
+
+    def master(self):
+        try:
+            return int(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        for pid in self.masters:
+            if alive(pid):
+                os.kill(pid, signal.SIGTERM)
+        for pid in self.masters:
+            wait_until(lambda: not alive(pid), what=f"master process {pid} to exit")
+
+    def publish(self, channel, body):
+        return publish(f"http://127.0.0.1:{self.pub}/pub?id={channel}", body).status_code
+
+    def get(self, channel):
+        r = requests.get(f"http://127.0.0.1:{self.sub}/sub?id={channel}", timeout=WAIT)
+        return r.status_code, r.text
+
+
+@pytest.fixture
+def installed_server(deb, root):
+    """The package installed and its server running, with one message stored on `kept`."""
+    root.dpkg("-i", str(deb))
+    server = InstalledServer(root)
+    server.start()
+    try:
+        assert server.publish("kept", "before") == 202
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def next_version(deb, tmp_path):
+    return repacked(deb, tmp_path, changelog_version() + "+next1", "")
+
+
+def test_upgrade_hands_the_running_server_over_to_the_new_binary(installed_server, root,
+                                                                 next_version):
+    """The postinst runs `pushrelay -s upgrade`: the running server keeps its stored messages and
+    its ports, served by a master of the new binary, and the old one leaves."""
+    server = installed_server
+    old = server.masters[0]
+
+    result = root.dpkg("--force-confold", "-i", str(next_version))
+
+    new = server.master()
+    server.masters.append(new)
+    assert new != old
+    assert (f"new master process {new} took over; the old master process {old} finishes "
+            f"gracefully") in result.stderr
+    wait_until(lambda: not alive(old), what="the old master to exit")
+    assert server.get("kept") == (200, "before")
+
+
+def test_an_upgrade_the_new_binary_refuses_leaves_the_old_server_serving(installed_server, root,
+                                                                          next_version):
+    """A segment layout the new binary cannot read: -s upgrade fails and the postinst says a
+    restart is due (systemd, absent here, would be asked for it); nothing is dropped meanwhile."""
+    server = installed_server
+    old = server.masters[0]
+
+    with another_layout(old):
+        result = root.dpkg("--force-confold", "-i", str(next_version))
+
+    assert f"the upgrade failed and master process {old} serves on" in result.stderr
+    assert "pushrelay: restart the server to run the new binary" in result.stderr
+    assert server.master() == old
+    assert server.get("kept") == (200, "before")
+
+
+def test_an_upgrade_under_a_broken_conf_keeps_the_old_binary_running(installed_server, root,
+                                                                     next_version):
+    server = installed_server
+    old = server.masters[0]
+    conf = root.path / CONF
+    conf.write_text(conf.read_text() + "no_such_directive on;\n")
+
+    result = root.dpkg("--force-confold", "-i", str(next_version))
+
+    assert "fails 'pushrelay -t': the running server keeps the old binary" in result.stderr
+    assert server.master() == old and alive(old)
+    assert server.get("kept") == (200, "before")
+
+
+def test_upgrade_with_no_server_running_just_installs(deb, root, next_version):
+    root.dpkg("-i", str(deb))
+
+    result = root.dpkg("-i", str(next_version))
+
+    assert not re.search(r"^pushrelay: ", result.stderr, re.M), result.stderr  # the postinst's
+    assert root.installed_version() == f"{changelog_version()}+next1 install ok installed"

@@ -1,5 +1,7 @@
 """Binary upgrade on USR2 (issue 14): the master execs its binary again, handing over the
-listening sockets and the shared segment; after the old master QUITs, nothing is lost.
+listening sockets and the shared segment; after the old master QUITs, nothing is lost. Most tests
+take the staged way (USR2, then QUIT to one of the two masters); `pushrelay -s upgrade`, which
+does the whole handover, has its own.
 
 The binary runs from a copy in the test's directory, so that "a rebuilt binary" is that copy
 replaced by another one (rename over it, as a package upgrade does) before USR2."""
@@ -7,16 +9,15 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import threading
-from pathlib import Path
 
 import pytest
 import requests
 
 from client import publish
 from conftest import BINARY, WAIT, PushRelay, alive, children_of, wait_until
+from segment_layout import another_layout
 
 BUFFER = "push_max_message_buffer_length 1000; push_min_message_buffer_length 1;"
 CHANNELS = 3
@@ -136,14 +137,14 @@ def publish_once(server, channel, body):
 
 
 def upgrade(server):
-    """`pushrelay -s upgrade` from the replaced binary; returns the new master's pid once its
-    pid file is written and its workers run."""
+    """USR2 after the binary was replaced; returns the new master's pid once its pid file is
+    written and its workers run."""
     return upgrade_from(server, server.proc.pid)
 
 
 def upgrade_from(server, old):
     server.install_binary()
-    subprocess.run(server.command("-s", "upgrade"), check=True, timeout=WAIT)
+    os.kill(old, signal.SIGUSR2)
     oldbin = server.pid_file.with_name("pushrelay.pid.oldbin")
     new = wait_until(lambda: (server.pid_in(server.pid_file) not in (None, old)
                               and server.pid_in(server.pid_file)),
@@ -234,14 +235,67 @@ def test_upgrade_loses_no_message_and_refuses_no_connection(upgradable, tmp_path
         notify.close()
 
 
-def segment_fd_path(pid):
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            if "memfd:pushrelay-segment" in os.readlink(fd):
-                return fd
-        except OSError:
-            continue
-    raise AssertionError(f"no segment memfd in /proc/{pid}/fd")
+def run_upgrade_command(server):
+    """`pushrelay -s upgrade` from the binary at the server's path."""
+    return subprocess.run(server.command("-s", "upgrade"), capture_output=True, text=True,
+                          timeout=WAIT * 2)
+
+
+def test_upgrade_command_hands_over_and_quits_the_old_master(upgradable):
+    """What the package's postinst runs: one command, after which the new binary serves alone,
+    with the stored messages, and a subscriber iterating through it misses nothing."""
+    server = upgradable(workers=2, http=BUFFER)
+    old = server.proc.pid
+    old_workers = set(server.worker_pids())
+    for body in STORED:
+        assert publish_once(server, "stored", body) == 202
+    subscriber = Subscriber(server, "ch0")
+    subscriber.start()
+    assert publish_once(server, "ch0", "before") in (201, 202)
+    wait_until(lambda: subscriber.bodies == ["before"], what="the subscriber's first message")
+
+    server.install_binary()
+    result = run_upgrade_command(server)
+
+    assert result.returncode == 0, result.stderr
+    new = server.pid_in(server.pid_file)
+    server.adopted.append(new)
+    assert result.stderr == (f"pushrelay: new master process {new} took over; the old master "
+                             f"process {old} finishes gracefully\n")
+    assert server.proc.wait(timeout=WAIT * 2) == 0
+    wait_until(lambda: not any(alive(p) for p in old_workers), what="the old workers to exit")
+    assert len([p for p in children_of(new) if alive(p)]) == server.workers
+    assert publish_once(server, "ch0", "after") in (201, 202)
+    assert publish_once(server, "ch0", "END") in (201, 202)
+    subscriber.join(WAIT * 2)
+    assert not subscriber.is_alive() and subscriber.errors == []
+    assert subscriber.bodies == ["before", "after"]
+    r = requests.get(server.sub_url("stored"), timeout=WAIT)
+    assert (r.status_code, r.text) == (200, "s0")
+    assert not server.pid_file.with_name("pushrelay.pid.oldbin").exists()
+
+
+def test_upgrade_command_with_no_master_running_says_so(upgradable):
+    server = upgradable(workers=1)
+    server.proc.send_signal(signal.SIGQUIT)
+    assert server.proc.wait(timeout=WAIT * 2) == 0
+
+    result = run_upgrade_command(server)
+
+    assert result.returncode == 3
+    assert "no master process runs: invalid or missing PID in" in result.stderr
+
+
+def test_upgrade_command_refuses_while_an_upgrade_is_under_way(upgradable):
+    server = upgradable(workers=1)
+    new = upgrade(server)
+
+    result = run_upgrade_command(server)
+
+    assert result.returncode == 1
+    assert (f"an upgrade is under way: master process {server.proc.pid} is the old master"
+            in result.stderr)
+    assert server.pid_in(server.pid_file) == new and server.proc.poll() is None
 
 
 def test_a_segment_of_another_layout_is_refused_and_the_old_master_serves_on(upgradable):
@@ -251,22 +305,15 @@ def test_a_segment_of_another_layout_is_refused_and_the_old_master_serves_on(upg
     server = upgradable(workers=1)
     old = server.proc.pid
     assert publish_once(server, "kept", "before") == 202
-    fd = os.open(segment_fd_path(old), os.O_RDWR)
-    try:
-        root_offset = struct.unpack("<Q", os.pread(fd, 8, 8))[0]
-        version = struct.unpack("<I", os.pread(fd, 4, root_offset))[0]
-        os.pwrite(fd, struct.pack("<I", version + 100), root_offset)
+    with another_layout(old) as version:
         server.install_binary()
-        subprocess.run(server.command("-s", "upgrade"), check=True, timeout=WAIT)
-        # The old master logs it once its pid file is renamed back.
-        wait_until(lambda: f"this master {old} serves on" in server.error_log,
-                   what="the failed upgrade in the old master's log")
-        os.pwrite(fd, struct.pack("<I", version), root_offset)
-    finally:
-        os.close(fd)
+        result = run_upgrade_command(server)
+    assert result.returncode == 1
+    assert f"the upgrade failed and master process {old} serves on" in result.stderr
     log = server.error_log
+    assert f"this master {old} serves on" in log
     assert "handover refused" in log
-    assert f"layout version {version + 100}" in log
+    assert f"layout version {version}" in log
     assert server.pid_in(server.pid_file) == old
     assert not server.pid_file.with_name("pushrelay.pid.oldbin").exists()
     assert server.proc.poll() is None

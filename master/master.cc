@@ -36,6 +36,10 @@
 namespace pushrelay::master {
 namespace {
 
+// How long `-s upgrade` waits for the new master to start: it maps the handed-over segment and
+// forks, milliseconds of work; one that takes this long is stuck, and the package restarts.
+constexpr std::chrono::seconds kUpgradeWait{30};
+
 // Set by the signal handlers, acted on by Master::run after sigsuspend().
 volatile sig_atomic_t got_child, got_terminate, got_quit, got_reload, got_reopen, got_alarm,
     got_upgrade;
@@ -338,8 +342,11 @@ bool Master::reap_new_master(pid_t pid, int status) {
     if (new_master_ == 0 || pid != new_master_)
         return false;
     new_master_ = 0;
-    if (rename(oldbin_path().c_str(), pid_path_.c_str()) < 0)
-        LOG_ALERT("rename(\"%s\") back failed: %s", oldbin_path().c_str(), std::strerror(errno));
+    // Written anew, not renamed back: `-s upgrade` knows the upgrade ended here by a new file.
+    std::string err = write_pid_file(pid_path_);
+    if (!err.empty())
+        LOG_ALERT("writing the pid file back: %s", err.c_str());
+    unlink(oldbin_path().c_str());
     const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     LOG_PRINT(clean ? log::Level::Notice : log::Level::Alert,
               "new master process %d exited with %s %d; this master %d serves on",
@@ -618,6 +625,17 @@ void print_error(const std::string& message) {
     std::fprintf(stderr, "pushrelay: [emerg] %s\n", message.c_str());
 }
 
+// A new master forks its relay (Redis mode) and its workers before it counts as started.
+int signal_upgrade(const conf::Config& config) {
+    const int children = config.worker_processes + (config.redis.enabled() ? 1 : 0);
+    UpgradeOutcome outcome = upgrade_master(config.pid_path, children, kUpgradeWait);
+    if (outcome.status == kUpgraded)
+        std::fprintf(stderr, "pushrelay: %s\n", outcome.message.c_str());
+    else
+        print_error(outcome.message);
+    return outcome.status;
+}
+
 // Loads the conf for -t, -s and a real start. Prints errors itself.
 std::unique_ptr<conf::Config> load_conf(const Options& options) {
     conf::LoadResult loaded =
@@ -776,6 +794,8 @@ int main(int argc, char** argv, Children children) {
     }
     if (!config)
         return 1;
+    if (options.signal == "upgrade")
+        return signal_upgrade(*config);
     if (!options.signal.empty()) {
         std::string err = send_signal(config->pid_path, options.signal);
         if (!err.empty())
