@@ -354,6 +354,32 @@ def test_a_binary_that_cannot_start_leaves_the_old_master_serving(upgradable):
     assert publish_once(server, "still", "up") == 202
 
 
+def status_workers(server):
+    r = requests.get(f"{server.base_pub}/status?format=json", timeout=WAIT)
+    return r.json()["workers"]
+
+
+def test_an_old_master_killed_during_the_overlap_leaves_no_slot_taken(upgradable):
+    """SIGKILL, not QUIT: the old master cannot give its workers' slots back, so the new master
+    does once they are gone; the status counts its own workers only."""
+    server = upgradable(workers=2)
+    assert publish_once(server, "kept", "m0") == 202
+    old_workers = set(server.worker_pids())
+    new = upgrade(server)
+    assert status_workers(server) == 4
+
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(timeout=WAIT)
+
+    wait_until(lambda: not any(alive(p) for p in old_workers), what="the old workers to stop")
+    wait_until(lambda: status_workers(server) == 2, what="the old workers' slots given back")
+    for pid in old_workers:
+        assert f"of the old master's worker process {pid} is free again" in server.error_log
+    r = requests.get(server.sub_url("kept"), timeout=WAIT)
+    assert (r.status_code, r.text) == (200, "m0")
+    assert len([p for p in children_of(new) if alive(p)]) == 2
+
+
 def test_a_new_master_upgrades_again_once_the_old_one_is_gone(upgradable):
     """The master an upgrade started hands over in turn: the fds it inherited go on."""
     server = upgradable(workers=1)

@@ -60,19 +60,6 @@ pid_t read_pid(const std::string& pid_path) {
     return read_pid_file(pid_path).pid;
 }
 
-// /proc/<pid>/stat's state: a zombie (a master that exited and is not reaped yet) does not run.
-bool running(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(in, line))
-        return false;
-    auto end_of_name = line.rfind(')');
-    if (end_of_name == std::string::npos || end_of_name + 2 >= line.size())
-        return false;
-    char state = line[end_of_name + 2];
-    return state != 'Z' && state != 'X';
-}
-
 // Whether `pid` has forked `children` processes. A kernel without /proc/<pid>/task/<pid>/children
 // cannot tell: the pid file is then the only sign of a started master.
 bool has_children(pid_t pid, int children) {
@@ -108,11 +95,11 @@ UpgradeOutcome upgrade_master(const std::string& pid_path, int children,
     if (old < 0)
         return {kNoMaster,
                 "no master process runs: invalid or missing PID in \"" + pid_path + "\""};
-    if (!running(old))
+    if (!process_runs(old))
         return {kNoMaster, "no master process runs: " + describe_pid("process", old) +
                                " named by \"" + pid_path + "\" is gone"};
     pid_t previous = read_pid(pid_path + ".oldbin");
-    if (previous > 0 && running(previous))
+    if (previous > 0 && process_runs(previous))
         return {kUpgradeFailed, "an upgrade is under way: " + describe_pid("master", previous) +
                                     " is the old master; QUIT one of the two first"};
     if (kill(old, SIGUSR2) < 0)
@@ -120,7 +107,8 @@ UpgradeOutcome upgrade_master(const std::string& pid_path, int children,
     const auto deadline = std::chrono::steady_clock::now() + wait;
     while (std::chrono::steady_clock::now() < deadline) {
         PidFile now = read_pid_file(pid_path);
-        if (now.pid > 0 && now.pid != old && running(now.pid) && has_children(now.pid, children)) {
+        if (now.pid > 0 && now.pid != old && process_runs(now.pid) &&
+            has_children(now.pid, children)) {
             if (kill(old, SIGQUIT) < 0)
                 return {kUpgradeFailed, errno_text("kill(" + std::to_string(old) + ", SIGQUIT)")};
             return {kUpgraded, describe_pid("new master", now.pid) + " took over; the old " +
@@ -129,7 +117,7 @@ UpgradeOutcome upgrade_master(const std::string& pid_path, int children,
         if (now.pid == old && !now.same_file(before))
             return {kUpgradeFailed, "the upgrade failed and " + describe_pid("master", old) +
                                         " serves on; its error log says why"};
-        if (!running(old))
+        if (!process_runs(old))
             return {kUpgradeFailed, describe_pid("master", old) + " exited during the upgrade"};
         usleep(10000);  // a poll: the new master is not our child, nothing to wait on
     }
@@ -137,6 +125,19 @@ UpgradeOutcome upgrade_master(const std::string& pid_path, int children,
             "no new master took over within " +
                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(wait).count()) +
                 " s; the error log of " + describe_pid("master", old) + " says why"};
+}
+
+// By /proc/<pid>/stat's state.
+bool process_runs(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(in, line))
+        return false;
+    auto end_of_name = line.rfind(')');
+    if (end_of_name == std::string::npos || end_of_name + 2 >= line.size())
+        return false;
+    char state = line[end_of_name + 2];
+    return state != 'Z' && state != 'X';
 }
 
 std::string write_pid_file(const std::string& pid_path) {

@@ -2,6 +2,8 @@
 // finds the running master, and how the master records itself.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <string>
 
@@ -26,6 +28,9 @@ inline constexpr int kNoMaster = 3;       // nothing to upgrade (LSB's "not runn
 // the QUIT, for an operator who checks the new binary first and can still roll back.
 UpgradeOutcome upgrade_master(const std::string& pid_path, int children,
                               std::chrono::milliseconds wait);
+
+// Whether `pid` runs: a zombie (exited, not reaped yet) does not.
+bool process_runs(pid_t pid);
 
 // Writes our pid to `pid_path` (atomically, through a temp file + rename).
 std::string write_pid_file(const std::string& pid_path);

@@ -186,6 +186,7 @@ class Master {
     void retire_relay();
     bool reap_relay(pid_t pid, int status);
     bool reap_new_master(pid_t pid, int status);
+    void sweep_old_masters_slots();
     void reap_children();
     void signal_workers(int signo);
     bool any_worker_alive() const;
@@ -321,6 +322,7 @@ bool Master::spawn(int slot) {
         _exit(children_.worker(context));
     }
     workers_[slot] = {pid, false};
+    store_.set_slot_worker(slot, pid);
     LOG_NOTICE("start worker process %d in slot %d", static_cast<int>(pid), slot);
     return true;
 }
@@ -356,6 +358,32 @@ bool Master::reap_new_master(pid_t pid, int status) {
     return true;
 }
 
+// The old master of an upgrade is gone. Told to QUIT, it gave back its workers' slots itself;
+// killed, it left them taken, and its workers stop on their own (their parent-death signal).
+// Gives back each such slot whose worker no longer runs, and looks again every 100 ms until
+// none is left.
+void Master::sweep_old_masters_slots() {
+    if (old_master_ == 0 || getppid() == old_master_)
+        return;
+    int running = 0;
+    for (int slot = 0; slot < shm::kMaxWorkerSlots; slot++) {
+        std::optional<std::int32_t> pid = store_.slot_worker(slot);
+        if (!pid || workers_[slot].pid != 0)
+            continue;
+        if (*pid != 0 && process_runs(*pid)) {
+            running++;
+            continue;
+        }
+        LOG_NOTICE("slot %d of the old master's worker process %d is free again", slot,
+                   static_cast<int>(*pid));
+        store_.reset_slot(slot, core::wall_clock_ms());
+    }
+    if (running > 0)
+        arm_alarm(std::chrono::milliseconds(100));
+    else
+        old_master_ = 0;
+}
+
 void Master::reap_children() {
     int status;
     pid_t pid;
@@ -385,6 +413,7 @@ void Master::reap_children() {
                 respawn(slot);
         }
     }
+    sweep_old_masters_slots();
 }
 
 void Master::signal_workers(int signo) {
@@ -615,6 +644,10 @@ int Master::run() {
             got_upgrade = 0;
             upgrade();
         }
+        if (got_alarm) {
+            got_alarm = 0;
+            sweep_old_masters_slots();
+        }
     }
     close_listeners(listeners_);
     LOG_NOTICE("exit");
@@ -698,6 +731,7 @@ int start(const Options& options, Invocation invocation, std::unique_ptr<conf::C
     if (auto* e = std::get_if<std::string>(&taken))
         return refuse(*e);
     std::optional<Handover> handover = std::move(std::get<std::optional<Handover>>(taken));
+    const pid_t old_master = handover ? getppid() : 0;
     auto segment = handover ? adopt_segment(*config, handover->segment_fd)
                             : shm::Segment::create(config->push_max_reserved_memory);
     if (auto* e = std::get_if<std::string>(&segment))
@@ -730,6 +764,10 @@ int start(const Options& options, Invocation invocation, std::unique_ptr<conf::C
     }
     raise_fd_limit(*config);
     install_signal_handlers();
+    // The old master's death, however it comes, reaches this one as SIGCHLD: its workers' slots
+    // may be left to give back (Master::sweep_old_masters_slots).
+    if (handover && (prctl(PR_SET_PDEATHSIG, SIGCHLD) < 0 || getppid() != old_master))
+        raise(SIGCHLD);
     std::string pid_path = config->pid_path;
     err = write_pid_file(pid_path);
     if (!err.empty()) {
@@ -738,13 +776,13 @@ int start(const Options& options, Invocation invocation, std::unique_ptr<conf::C
     }
     if (handover)
         LOG_NOTICE("pushrelay/%s took over from master process %d, %d worker processes", kVersion,
-                   static_cast<int>(getppid()), config->worker_processes);
+                   static_cast<int>(old_master), config->worker_processes);
     else
         LOG_NOTICE("pushrelay/%s started, %d worker processes", kVersion, config->worker_processes);
     Launch launch{options, std::move(invocation), pid_path, std::nullopt, 0};
     if (handover) {
         launch.inherited_wake_fds = std::move(handover->wake_fds);
-        launch.old_master = getppid();
+        launch.old_master = old_master;
     }
     Master master(std::move(launch), std::move(config), std::move(std::get<shm::Segment>(segment)),
                   std::move(std::get<shm::Store>(store)),

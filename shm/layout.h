@@ -33,7 +33,7 @@ namespace pushrelay::shm {
 // Bumped whenever a structure below changes shape; recorded in the root, checked by Store::open().
 // The size pins at the end of this file stop a change of shape from compiling until they are
 // updated, and whoever updates them bumps this too.
-inline constexpr std::uint32_t kLayoutVersion = 13;
+inline constexpr std::uint32_t kLayoutVersion = 14;
 
 // Where the heap starts in the mapping: past the segment's header (shm/segment.cc), whose shape
 // never changes, so that any build finds the root of a segment another build made.
@@ -217,7 +217,10 @@ struct ServerFigures {
     // the floor publishes pass, so that ids never go back after Redis loses its data.
     std::atomic<std::int64_t> redis_id_floor = -1;
     bool present[kMaxWorkerSlots] = {};  // a worker runs on the slot (slot_started .. reset_slot)
-    std::int64_t started_ms = 0;         // when the master started the server; 0: not recorded
+    // The pid of the slot's worker (0 until its master forked it), so that a master which inherits
+    // another master's workers when that one dies can tell their slots (layout version 14).
+    std::int32_t worker_pid[kMaxWorkerSlots] = {};
+    std::int64_t started_ms = 0;  // when the master started the server; 0: not recorded
     std::uint64_t reloads = 0;
 };
 // Two processes write and read the same counter through the shared mapping: only a lock-free
@@ -344,14 +347,14 @@ static_assert(sizeof(MessagePin) == 8, "MessagePin changed shape: bump kLayoutVe
 static_assert(sizeof(Mailbox) == 41488,
               "Mailbox (events and pin ledger) changed shape: bump kLayoutVersion");
 static_assert(sizeof(Counters) == 64, "Counters changed shape: bump kLayoutVersion");
-static_assert(sizeof(ServerFigures) == 2304, "ServerFigures changed shape: bump kLayoutVersion");
+static_assert(sizeof(ServerFigures) == 2560, "ServerFigures changed shape: bump kLayoutVersion");
 static_assert(sizeof(Intent) == 32, "Intent changed shape: bump kLayoutVersion");
 static_assert(sizeof(RobustMutex) == 48, "RobustMutex changed shape: bump kLayoutVersion");
 static_assert(sizeof(ChannelsByKey) == 32 && sizeof(ChannelsByDeadline) == 32,
               "the channel indexes changed shape: bump kLayoutVersion");
 static_assert(sizeof(SeqRecord) == 104, "SeqRecord changed shape: bump kLayoutVersion");
 static_assert(sizeof(Sequencing) == 168, "Sequencing changed shape: bump kLayoutVersion");
-static_assert(sizeof(Root) == 3240, "Root changed shape: bump kLayoutVersion");
+static_assert(sizeof(Root) == 3496, "Root changed shape: bump kLayoutVersion");
 #endif
 
 }  // namespace pushrelay::shm

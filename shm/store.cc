@@ -303,6 +303,7 @@ void Store::reset_slot(int slot, std::int64_t now_ms) noexcept {
         give_back_all(root, *mailbox);
     }
     root.server.present[slot] = false;
+    root.server.worker_pid[slot] = 0;
     root.server.connections[slot].store(0, std::memory_order_relaxed);
     root.server.accepting[slot].store(false, std::memory_order_relaxed);
     for (auto& held : root.server.held[slot]) held.store(0, std::memory_order_relaxed);
@@ -317,6 +318,23 @@ bool Store::slot_started(int slot) noexcept {
     }
     root.server.present[slot] = true;
     return true;
+}
+
+void Store::set_slot_worker(int slot, std::int32_t pid) noexcept {
+    assert(valid_slot(slot));
+    Root& root = *root_;
+    StoreLock guard(root);
+    root.server.worker_pid[slot] = pid;
+}
+
+std::optional<std::int32_t> Store::slot_worker(int slot) noexcept {
+    assert(valid_slot(slot));
+    Root& root = *root_;
+    StoreLock guard(root);
+    if (!root.server.present[slot]) {
+        return std::nullopt;
+    }
+    return root.server.worker_pid[slot];
 }
 
 void Store::set_connections(int slot, std::uint32_t n) noexcept {

@@ -377,6 +377,13 @@ class Store {
     // two masters share the segment, and each starts workers only in slots it claimed so.
     bool slot_started(int slot) noexcept;
 
+    // For the master, once fork() gave the worker on `slot` its pid; reset_slot() forgets it.
+    void set_slot_worker(int slot, std::int32_t pid) noexcept;
+
+    // The pid of the worker on `slot` (0 when its master has not recorded it), or nothing when
+    // the slot is free: how a master finds the slots another master's workers hold.
+    std::optional<std::int32_t> slot_worker(int slot) noexcept;
+
     // For the worker on `slot`, whenever its number of open connections changes: records n.
     // Lock-free (a relaxed atomic store), so it is cheap enough for every accept and close.
     void set_connections(int slot, std::uint32_t n) noexcept;

@@ -43,6 +43,19 @@ TEST_F(ServerStatsTest, AStartedSlotIsClaimedOnceUntilReset) {
     EXPECT_TRUE(store_.slot_started(3));
 }
 
+// What lets a master give back the slots of another master's workers once they are gone.
+TEST_F(ServerStatsTest, ASlotNamesItsWorkerUntilReset) {
+    EXPECT_EQ(store_.slot_worker(2), std::nullopt);
+    store_.slot_started(2);
+    EXPECT_EQ(store_.slot_worker(2), 0);
+    store_.set_slot_worker(2, 4321);
+    EXPECT_EQ(store_.slot_worker(2), 4321);
+    store_.reset_slot(2, kT0);
+    EXPECT_EQ(store_.slot_worker(2), std::nullopt);
+    store_.slot_started(2);
+    EXPECT_EQ(store_.slot_worker(2), 0);
+}
+
 TEST_F(ServerStatsTest, WorkersCountTheStartedSlotsUntilReset) {
     store_.slot_started(0);
     store_.slot_started(5);
