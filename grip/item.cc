@@ -3,8 +3,7 @@
 // would name.
 #include "grip/item.h"
 
-#include <cstring>
-
+#include "core/bytes.h"
 #include "grip/json_fields.h"
 #include "protocol/response.h"
 
@@ -192,64 +191,30 @@ std::variant<std::vector<Item>, PublishError> parse_publish_body(std::string_vie
     return out;
 }
 
-// Packed layout, all integers little-endian:
+// Packed layout (core/bytes.h: integers in native byte order, the bytes never leave the server):
 //   u8 version (kPackVersion)
 //   u8 flags: 1 id, 2 prev-id, 4 no-seq, 8 http-response, 16 http-stream
 //   str channel; [str id]; [str prev-id]
 //   [http-response: u8 action, u16 code, str reason, u32 header count, (str name, str value)*,
 //    str body]
 //   [http-stream: u8 action, str content]
-// where str = u32 length + bytes. Nothing may follow.
+// where str = u32 length + bytes (put_string). Nothing may follow.
 namespace {
 
 constexpr uint8_t kPackVersion = 1;
 enum : uint8_t { kId = 1, kPrevId = 2, kNoSeq = 4, kResponse = 8, kStream = 16 };
 
-template <typename T>
-void put(std::string& out, T v) {
-    for (size_t i = 0; i < sizeof(T); ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+using core::ByteReader;
+using core::put_bytes;
+using core::put_string;
+
+bool get_action(ByteReader& in, Action& a) {
+    uint8_t v = 0;
+    if (!in.get(v) || v > static_cast<uint8_t>(Action::Close))
+        return false;
+    a = static_cast<Action>(v);
+    return true;
 }
-
-void put_str(std::string& out, std::string_view s) {
-    put<uint32_t>(out, static_cast<uint32_t>(s.size()));
-    out.append(s);
-}
-
-// Reads the packed bytes front to back; any read past the end fails the whole unpack.
-class Reader {
-  public:
-    explicit Reader(std::string_view in) : in_(in) {}
-
-    template <typename T>
-    bool get(T& v) {
-        if (in_.size() < sizeof(T))
-            return false;
-        v = 0;
-        for (size_t i = 0; i < sizeof(T); ++i)
-            v |= static_cast<T>(static_cast<T>(static_cast<uint8_t>(in_[i])) << (8 * i));
-        in_.remove_prefix(sizeof(T));
-        return true;
-    }
-    bool get_str(std::string& s) {
-        uint32_t n = 0;
-        if (!get(n) || in_.size() < n)
-            return false;
-        s.assign(in_.substr(0, n));
-        in_.remove_prefix(n);
-        return true;
-    }
-    bool get_action(Action& a) {
-        uint8_t v = 0;
-        if (!get(v) || v > static_cast<uint8_t>(Action::Close))
-            return false;
-        a = static_cast<Action>(v);
-        return true;
-    }
-    bool done() const { return in_.empty(); }
-
-  private:
-    std::string_view in_;
-};
 
 }  // namespace
 
@@ -258,49 +223,49 @@ std::string pack_item(const Item& item) {
     uint8_t flags = (item.id ? kId : 0) | (item.prev_id ? kPrevId : 0) |
                     (item.no_seq ? kNoSeq : 0) | (item.http_response ? kResponse : 0) |
                     (item.http_stream ? kStream : 0);
-    put<uint8_t>(out, kPackVersion);
-    put<uint8_t>(out, flags);
-    put_str(out, item.channel);
+    put_bytes<uint8_t>(out, kPackVersion);
+    put_bytes<uint8_t>(out, flags);
+    put_string(out, item.channel);
     if (item.id)
-        put_str(out, *item.id);
+        put_string(out, *item.id);
     if (item.prev_id)
-        put_str(out, *item.prev_id);
+        put_string(out, *item.prev_id);
     if (const HttpResponseFormat* r = item.http_response ? &*item.http_response : nullptr) {
-        put<uint8_t>(out, static_cast<uint8_t>(r->action));
-        put<uint16_t>(out, static_cast<uint16_t>(r->code));
-        put_str(out, r->reason);
-        put<uint32_t>(out, static_cast<uint32_t>(r->headers.size()));
+        put_bytes<uint8_t>(out, static_cast<uint8_t>(r->action));
+        put_bytes<uint16_t>(out, static_cast<uint16_t>(r->code));
+        put_string(out, r->reason);
+        put_bytes<uint32_t>(out, static_cast<uint32_t>(r->headers.size()));
         for (const protocol::Header& h : r->headers) {
-            put_str(out, h.name);
-            put_str(out, h.value);
+            put_string(out, h.name);
+            put_string(out, h.value);
         }
-        put_str(out, r->body);
+        put_string(out, r->body);
     }
     if (item.http_stream) {
-        put<uint8_t>(out, static_cast<uint8_t>(item.http_stream->action));
-        put_str(out, item.http_stream->content);
+        put_bytes<uint8_t>(out, static_cast<uint8_t>(item.http_stream->action));
+        put_string(out, item.http_stream->content);
     }
     return out;
 }
 
 std::optional<Item> unpack_item(std::string_view bytes) {
-    Reader in(bytes);
+    ByteReader in(bytes);
     uint8_t version = 0, flags = 0;
     Item item;
     if (!in.get(version) || version != kPackVersion || !in.get(flags) || flags >= 32 ||
-        !in.get_str(item.channel)) {
+        !in.get_string(item.channel)) {
         return std::nullopt;
     }
-    if (flags & kId && !in.get_str(item.id.emplace()))
+    if (flags & kId && !in.get_string(item.id.emplace()))
         return std::nullopt;
-    if (flags & kPrevId && !in.get_str(item.prev_id.emplace()))
+    if (flags & kPrevId && !in.get_string(item.prev_id.emplace()))
         return std::nullopt;
     item.no_seq = flags & kNoSeq;
     if (flags & kResponse) {
         HttpResponseFormat& r = item.http_response.emplace();
         uint16_t code = 0;
         uint32_t count = 0;
-        if (!in.get_action(r.action) || !in.get(code) || code > 999 || !in.get_str(r.reason) ||
+        if (!get_action(in, r.action) || !in.get(code) || code > 999 || !in.get_string(r.reason) ||
             !in.get(count)) {
             return std::nullopt;
         }
@@ -308,16 +273,16 @@ std::optional<Item> unpack_item(std::string_view bytes) {
         // No reserve(count): a corrupt count must not allocate; each header costs 8+ bytes.
         for (uint32_t i = 0; i < count; ++i) {
             protocol::Header h;
-            if (!in.get_str(h.name) || !in.get_str(h.value))
+            if (!in.get_string(h.name) || !in.get_string(h.value))
                 return std::nullopt;
             r.headers.push_back(std::move(h));
         }
-        if (!in.get_str(r.body))
+        if (!in.get_string(r.body))
             return std::nullopt;
     }
     if (flags & kStream) {
         HttpStreamFormat& s = item.http_stream.emplace();
-        if (!in.get_action(s.action) || !in.get_str(s.content))
+        if (!get_action(in, s.action) || !in.get_string(s.content))
             return std::nullopt;
     }
     if (!in.done())

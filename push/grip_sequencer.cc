@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
-#include <type_traits>
+
+#include "core/bytes.h"
 
 namespace pushrelay::push {
 namespace {
@@ -15,48 +15,13 @@ namespace {
 // where str is a u32 length and the bytes.
 constexpr std::uint8_t kStateVersion = 1;
 
-template <typename T>
-void put(std::string& out, T value) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    out.append(reinterpret_cast<const char*>(&value), sizeof value);
-}
+using core::ByteReader;
+using core::put_bytes;
+using core::put_string;
 
-void put_str(std::string& out, std::string_view s) {
-    put<std::uint32_t>(out, static_cast<std::uint32_t>(s.size()));
-    out.append(s);
-}
-
-// Reads what put/put_str wrote; every get fails (false) past the end instead of reading it.
-class Reader {
-  public:
-    explicit Reader(std::string_view bytes) : rest_(bytes) {}
-
-    template <typename T>
-    bool get(T& value) {
-        static_assert(std::is_trivially_copyable_v<T>);
-        if (rest_.size() < sizeof value)
-            return false;
-        std::memcpy(&value, rest_.data(), sizeof value);
-        rest_.remove_prefix(sizeof value);
-        return true;
-    }
-    bool get_str(std::string& s) {
-        std::uint32_t n = 0;
-        if (!get(n) || rest_.size() < n)
-            return false;
-        s.assign(rest_.substr(0, n));
-        rest_.remove_prefix(n);
-        return true;
-    }
-    bool done() const { return rest_.empty(); }
-
-  private:
-    std::string_view rest_;
-};
-
-bool get_waiting(Reader& in, GripChannelState::Waiting& waiting) {
+bool get_waiting(ByteReader& in, GripChannelState::Waiting& waiting) {
     std::string packed;
-    if (!in.get_str(packed) || !in.get(waiting.limits) || !in.get(waiting.deadline_ms))
+    if (!in.get_string(packed) || !in.get(waiting.limits) || !in.get(waiting.deadline_ms))
         return false;
     std::optional<grip::Item> item = grip::unpack_item(packed);
     if (!item)
@@ -69,22 +34,22 @@ bool get_waiting(Reader& in, GripChannelState::Waiting& waiting) {
 
 std::string encode_state(const GripChannelState& state) {
     std::string out;
-    put<std::uint8_t>(out, kStateVersion);
-    put<std::uint8_t>(out, state.last_id ? 1 : 0);
+    put_bytes<std::uint8_t>(out, kStateVersion);
+    put_bytes<std::uint8_t>(out, state.last_id ? 1 : 0);
     if (state.last_id)
-        put_str(out, *state.last_id);
-    put(out, state.id_cache_ttl_ms);
-    put(out, state.forget_at_ms);
-    put<std::uint32_t>(out, static_cast<std::uint32_t>(state.waiting.size()));
+        put_string(out, *state.last_id);
+    put_bytes(out, state.id_cache_ttl_ms);
+    put_bytes(out, state.forget_at_ms);
+    put_bytes<std::uint32_t>(out, static_cast<std::uint32_t>(state.waiting.size()));
     for (const GripChannelState::Waiting& waiting : state.waiting) {
-        put_str(out, grip::pack_item(waiting.item));
-        put(out, waiting.limits);
-        put(out, waiting.deadline_ms);
+        put_string(out, grip::pack_item(waiting.item));
+        put_bytes(out, waiting.limits);
+        put_bytes(out, waiting.deadline_ms);
     }
-    put<std::uint32_t>(out, static_cast<std::uint32_t>(state.seen_until.size()));
+    put_bytes<std::uint32_t>(out, static_cast<std::uint32_t>(state.seen_until.size()));
     for (const auto& [id, until] : state.seen_until) {
-        put_str(out, id);
-        put(out, until);
+        put_string(out, id);
+        put_bytes(out, until);
     }
     return out;
 }
@@ -93,12 +58,12 @@ std::optional<GripChannelState> decode_state(std::string_view bytes) {
     GripChannelState state;
     if (bytes.empty())
         return state;
-    Reader in(bytes);
+    ByteReader in(bytes);
     std::uint8_t version = 0, has_last = 0;
     std::uint32_t count = 0;
     if (!in.get(version) || version != kStateVersion || !in.get(has_last) || has_last > 1)
         return std::nullopt;
-    if (has_last && !in.get_str(state.last_id.emplace()))
+    if (has_last && !in.get_string(state.last_id.emplace()))
         return std::nullopt;
     if (!in.get(state.id_cache_ttl_ms) || !in.get(state.forget_at_ms) || !in.get(count) ||
         count > GripSequencer::kMaxWaiting)
@@ -112,7 +77,7 @@ std::optional<GripChannelState> decode_state(std::string_view bytes) {
     for (std::uint32_t i = 0; i < count; ++i) {
         std::string id;
         std::int64_t until = 0;
-        if (!in.get_str(id) || !in.get(until))
+        if (!in.get_string(id) || !in.get(until))
             return std::nullopt;
         state.seen_until.emplace(std::move(id), until);
     }
