@@ -376,6 +376,15 @@ void settle(Root& root, Channel& channel, std::int64_t now_ms) noexcept {
     }
 }
 
+Channel* find_current(Root& root, std::string_view key, std::int64_t now_ms) noexcept {
+    Channel* channel = find_channel(root, key);
+    if (channel != nullptr) {
+        drop_expired(root, *channel, now_ms);
+        settle(root, *channel, now_ms);
+    }
+    return channel;
+}
+
 bool settle_or_remove(Root& root, Channel& channel, std::int64_t now_ms) noexcept {
     if (channel.made_by_subscriber && channel.waiters_total == 0) {
         destroy_channel(root, channel);

@@ -121,6 +121,10 @@ void restart_idle_clock(Channel& channel) noexcept;
 // Restores the idle and deadline invariants after a change (see the top of this file).
 void settle(Root& root, Channel& channel, std::int64_t now_ms) noexcept;
 
+// The channel under `key` as a reader must see it, its expired messages dropped and settled, or
+// null when absent. Under the store lock.
+Channel* find_current(Root& root, std::string_view key, std::int64_t now_ms) noexcept;
+
 // For operations that may take a channel's last waiter away: destroys the channel if it is
 // made_by_subscriber and has no waiter left (nothing else keeps it), else settle()s it. Returns
 // false if it was destroyed: `channel` is then gone.

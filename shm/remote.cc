@@ -297,13 +297,8 @@ std::optional<Store::RemoteState> Store::remote_state(std::string_view key,
                                                       std::int64_t now_ms) noexcept {
     Root& root = *root_;
     StoreLock guard(root, now_ms);
-    Channel* channel = find_channel(root, key);
-    if (channel == nullptr) {
-        return std::nullopt;
-    }
-    drop_expired(root, *channel, now_ms);
-    settle(root, *channel, now_ms);
-    return state_of(*channel);
+    const Channel* channel = find_current(root, key, now_ms);
+    return channel ? std::optional(state_of(*channel)) : std::nullopt;
 }
 
 void Store::visit_remote(

@@ -233,13 +233,8 @@ Store::DeleteResult Store::delete_channel(std::string_view key, std::int64_t now
 std::optional<ChannelInfo> Store::info(std::string_view key, std::int64_t now_ms) noexcept {
     Root& root = *root_;
     StoreLock guard(root, now_ms);
-    Channel* channel = find_channel(root, key);
-    if (channel == nullptr) {
-        return std::nullopt;
-    }
-    drop_expired(root, *channel, now_ms);
-    settle(root, *channel, now_ms);
-    return info_of(*channel);
+    const Channel* channel = find_current(root, key, now_ms);
+    return channel ? std::optional(info_of(*channel)) : std::nullopt;
 }
 
 void Store::expire(std::int64_t now_ms) noexcept {
