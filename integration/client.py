@@ -123,3 +123,39 @@ def server_sockets_by_worker(server, port=None):
                 ports.add(peers[int(m.group(1))])
         held[pid] = ports
     return held
+
+
+class IteratingSubscriber(threading.Thread):
+    """Iterates one channel with Last-Modified/Etag until it sees `END` (at most `requests`
+    requests), on a new connection per request: a kept-alive one may meet a worker closing it
+    (a reload, an upgrade), which is not what the tests using it are about."""
+
+    def __init__(self, server, channel, requests_at_most=2000):
+        super().__init__(daemon=True)
+        self.server, self.channel, self.requests_at_most = server, channel, requests_at_most
+        self.bodies, self.statuses, self.errors = [], [], []
+
+    def run(self):
+        headers = {"Connection": "close"}
+        for _ in range(self.requests_at_most):
+            try:
+                r = requests.get(self.server.sub_url(self.channel), headers=headers, timeout=WAIT)
+            except requests.RequestException as e:
+                self.errors.append(repr(e))
+                return
+            self.statuses.append(r.status_code)
+            if r.status_code == 304:
+                continue
+            if r.status_code != 200:
+                return
+            headers = {"Connection": "close", "If-Modified-Since": r.headers["Last-Modified"],
+                       "If-None-Match": r.headers["Etag"]}
+            if r.content == b"END":
+                return
+            self.bodies.append(r.content.decode())
+
+
+def publish_once(server, channel, body):
+    """POST on a new connection (see IteratingSubscriber); returns the status."""
+    return publish(server.pub_url(channel), body, {"Connection": "close"}).status_code
+

@@ -7,7 +7,7 @@ import threading
 
 import requests
 
-from client import publish, subscriber_count
+from client import IteratingSubscriber, publish_once, subscriber_count
 from conftest import WAIT, accepts, free_port, wait_until
 
 CHANNELS = 5
@@ -17,41 +17,6 @@ BUFFER = "push_max_message_buffer_length 100000; push_min_message_buffer_length 
 
 def held(server, channel):
     return subscriber_count(server.pub_url(channel)) or 0
-
-
-class Subscriber(threading.Thread):
-    """Iterates one channel with Last-Modified/Etag until it sees `END`,
-    on a new connection per request (a keep-alive connection may race with a
-    worker that is closing it, which is not what these tests are about)."""
-
-    def __init__(self, server, channel):
-        super().__init__(daemon=True)
-        self.server, self.channel = server, channel
-        self.bodies, self.statuses, self.errors = [], [], []
-
-    def run(self):
-        headers = {"Connection": "close"}
-        while True:
-            try:
-                r = requests.get(self.server.sub_url(self.channel), headers=headers, timeout=30)
-            except requests.RequestException as e:
-                self.errors.append(repr(e))
-                return
-            self.statuses.append(r.status_code)
-            if r.status_code == 304:
-                continue
-            if r.status_code != 200:
-                return
-            headers = {"Connection": "close", "If-Modified-Since": r.headers["Last-Modified"],
-                       "If-None-Match": r.headers["Etag"]}
-            if r.content == b"END":
-                return
-            self.bodies.append(r.content.decode())
-
-
-def publish_once(server, channel, body):
-    """POST on a new connection (see Subscriber); returns the status."""
-    return publish(server.pub_url(channel), body, {"Connection": "close"}).status_code
 
 
 def reload_to(server, workers):
@@ -70,7 +35,7 @@ def test_five_reloads_lose_nothing(pushrelay):
     publishing; the worker count changes; every subscriber gets every message
     in order, no 5xx, no refused connection."""
     server = pushrelay(workers=2, http=BUFFER)
-    subscribers = [Subscriber(server, f"ch{c}") for c in range(CHANNELS)
+    subscribers = [IteratingSubscriber(server, f"ch{c}") for c in range(CHANNELS)
                    for _ in range(SUBSCRIBERS_PER_CHANNEL)]
     for s in subscribers:
         s.start()

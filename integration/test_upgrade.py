@@ -15,7 +15,7 @@ import threading
 import pytest
 import requests
 
-from client import publish
+from client import IteratingSubscriber, publish_once
 from conftest import BINARY, WAIT, PushRelay, alive, children_of, wait_until
 from segment_layout import another_layout
 
@@ -81,35 +81,6 @@ def upgradable(tmp_path):
         server.stop()
 
 
-class Subscriber(threading.Thread):
-    """Iterates one channel with Last-Modified/Etag until it sees `END`, on a new connection per
-    request (a kept-alive one may meet a worker closing it, not what this is about)."""
-
-    def __init__(self, server, channel):
-        super().__init__(daemon=True)
-        self.server, self.channel = server, channel
-        self.bodies, self.statuses, self.errors = [], [], []
-
-    def run(self):
-        headers = {"Connection": "close"}
-        for _ in range(2000):
-            try:
-                r = requests.get(self.server.sub_url(self.channel), headers=headers, timeout=WAIT)
-            except requests.RequestException as e:
-                self.errors.append(repr(e))
-                return
-            self.statuses.append(r.status_code)
-            if r.status_code == 304:
-                continue
-            if r.status_code != 200:
-                return
-            headers = {"Connection": "close", "If-Modified-Since": r.headers["Last-Modified"],
-                       "If-None-Match": r.headers["Etag"]}
-            if r.content == b"END":
-                return
-            self.bodies.append(r.content.decode())
-
-
 class Connector(threading.Thread):
     """Connects to both ports in a loop until stopped, counting refusals."""
 
@@ -129,10 +100,6 @@ class Connector(threading.Thread):
                 except ConnectionRefusedError:
                     self.refused += 1
             self.stop.wait(0.005)  # pacing, not synchronisation
-
-
-def publish_once(server, channel, body):
-    return publish(server.pub_url(channel), body, {"Connection": "close"}).status_code
 
 
 
@@ -170,7 +137,7 @@ def test_upgrade_loses_no_message_and_refuses_no_connection(upgradable, tmp_path
         for body in STORED:
             assert publish_once(server, "stored", body) == 202
 
-        subscribers = [Subscriber(server, f"ch{c}") for c in range(CHANNELS)
+        subscribers = [IteratingSubscriber(server, f"ch{c}") for c in range(CHANNELS)
                        for _ in range(SUBSCRIBERS_PER_CHANNEL)]
         for s in subscribers:
             s.start()
@@ -249,7 +216,7 @@ def test_upgrade_command_hands_over_and_quits_the_old_master(upgradable):
     old_workers = set(server.worker_pids())
     for body in STORED:
         assert publish_once(server, "stored", body) == 202
-    subscriber = Subscriber(server, "ch0")
+    subscriber = IteratingSubscriber(server, "ch0")
     subscriber.start()
     assert publish_once(server, "ch0", "before") in (201, 202)
     wait_until(lambda: subscriber.bodies == ["before"], what="the subscriber's first message")
