@@ -744,14 +744,13 @@ int start(const Options& options, Invocation invocation, std::unique_ptr<conf::C
                    static_cast<int>(getppid()), config->worker_processes);
     else
         LOG_NOTICE("pushrelay/%s started, %d worker processes", kVersion, config->worker_processes);
-    Launch launch{options, std::move(invocation), pid_path, std::nullopt, std::nullopt,
-                  0,       draw_node_id()};
+    Launch launch{options, std::move(invocation), pid_path, std::nullopt, std::nullopt, 0, 0};
     if (handover) {
         launch.inherited_wake_fds = std::move(handover->wake_fds);
         launch.inherited_relay_fds = handover->relay_fds;
         launch.old_master = getppid();
-        launch.node_id = handover->node_id.value_or(launch.node_id);
     }
+    launch.node_id = handover && handover->node_id ? *handover->node_id : draw_node_id();
     Master master(std::move(launch), std::move(config), std::move(std::get<shm::Segment>(segment)),
                   std::move(std::get<shm::Store>(store)),
                   std::move(std::get<limit::ZoneSet>(limit_zones)),
