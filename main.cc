@@ -5,5 +5,7 @@
 #include "worker/worker.h"
 
 int main(int argc, char** argv) {
-    return pushrelay::master::main(argc, argv, {pushrelay::worker::run, pushrelay::relay::run});
+    return pushrelay::master::main(
+        argc, argv,
+        {pushrelay::worker::run, pushrelay::relay::run, pushrelay::relay::announce_gone});
 }

@@ -67,6 +67,9 @@ struct RelayContext {
     int ask_fd;  // the datagram socket workers' asks arrive on (read end)
 };
 using RelayMain = int (*)(const RelayContext& context);
+// Tells the relays reading the socket whose write end is `write_fd` that a relay exited (the
+// master calls it when it reaps one): the channels that relay alone fed must be taken on.
+using RelayGoneNotice = void (*)(int write_fd);
 
 // The worker entry point: runs until told to stop and returns the exit status for _exit().
 using WorkerMain = int (*)(const WorkerContext& context);

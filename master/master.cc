@@ -125,7 +125,8 @@ void raise_fd_limit(const conf::Config& config) {
 
 // A node's id in Redis mode (scale-out.md "Processes and connections"): random at every start,
 // so a restarted node never takes over its predecessor's leases (they lapse on their own). 53
-// bits, so that the Lua scripts hold it exactly in a number (a K frame carries it).
+// bits, so that the Lua scripts hold it exactly in a number (a K frame carries it). A binary
+// upgrade hands it over: the node goes on, and both masters' processes must be one node.
 std::uint64_t draw_node_id() {
     std::random_device device;
     const std::uint64_t bits = (static_cast<std::uint64_t>(device()) << 32) ^ device();
@@ -143,9 +144,12 @@ struct Launch {
     Options options;
     Invocation invocation;
     std::string pid_path;
-    // Set when an old master handed over (USR2): the wake eventfds to reuse, and its pid.
+    // Set when an old master handed over (USR2): the wake eventfds and the relay socketpair to
+    // reuse, and its pid.
     std::optional<std::vector<int>> inherited_wake_fds;
+    std::optional<std::array<int, 2>> inherited_relay_fds;
     pid_t old_master = 0;
+    std::uint64_t node_id = 0;
 };
 
 class Master {
@@ -158,13 +162,15 @@ class Master {
           invocation_(std::move(launch.invocation)),
           pid_path_(std::move(launch.pid_path)),
           inherited_wake_fds_(std::move(launch.inherited_wake_fds)),
+          inherited_relay_fds_(launch.inherited_relay_fds),
           old_master_(launch.old_master),
           config_(std::move(config)),
           segment_(std::move(segment)),
           store_(std::move(store)),
           limit_zones_(std::move(limit_zones)),
           listeners_(std::move(listeners)),
-          children_(children) {}
+          children_(children),
+          node_id_(launch.node_id) {}
 
     Master(const Master&) = delete;
     Master& operator=(const Master&) = delete;
@@ -202,6 +208,7 @@ class Master {
     Invocation invocation_;
     std::string pid_path_;
     std::optional<std::vector<int>> inherited_wake_fds_;
+    std::optional<std::array<int, 2>> inherited_relay_fds_;
     pid_t old_master_ = 0;  // the master that handed over to this one, if any
     pid_t new_master_ = 0;  // the master this one started on USR2, while it runs
     std::unique_ptr<conf::Config> config_;
@@ -212,9 +219,10 @@ class Master {
     Children children_;
     std::array<int, shm::kMaxWorkerSlots> wake_fds_{};
     // Redis mode: workers write their asks to relay_fds_[1], the relay reads relay_fds_[0]. The
-    // master keeps both, so asks sent while the relay restarts wait for the new one.
+    // master keeps both, so asks sent while the relay restarts wait for the new one; an upgrade
+    // hands them over, so both masters' workers ask whichever relay runs.
     int relay_fds_[2] = {-1, -1};
-    std::uint64_t node_id_ = draw_node_id();
+    std::uint64_t node_id_;
     pid_t relay_pid_ = 0;                 // 0: none running
     std::vector<pid_t> retiring_relays_;  // replaced by a reload, exiting
     std::array<WorkerProcess, shm::kMaxWorkerSlots> workers_{};
@@ -238,6 +246,11 @@ bool Master::create_wake_fds() {
 }
 
 bool Master::create_relay_socket() {
+    if (inherited_relay_fds_) {
+        relay_fds_[0] = (*inherited_relay_fds_)[0];
+        relay_fds_[1] = (*inherited_relay_fds_)[1];
+        return true;
+    }
     if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, relay_fds_) < 0) {
         LOG_ERROR("socketpair() for the Redis relay failed: %s", std::strerror(errno));
         return false;
@@ -276,16 +289,20 @@ void Master::retire_relay() {
     relay_pid_ = 0;
 }
 
-// Whether `pid` was a relay; the current one is restarted unless the master is stopping.
+// Whether `pid` was a relay; the current one is restarted unless the master is stopping. Any
+// relay's exit is announced on the socket: another relay running (a reload's new one, or the
+// other master's during an upgrade) takes on the channels it leaves unfed.
 bool Master::reap_relay(pid_t pid, int status) {
     auto retired = std::find(retiring_relays_.begin(), retiring_relays_.end(), pid);
     if (retired != retiring_relays_.end()) {
         retiring_relays_.erase(retired);
+        children_.relay_gone(relay_fds_[1]);
         return true;
     }
     if (pid != relay_pid_)
         return false;
     relay_pid_ = 0;
+    children_.relay_gone(relay_fds_[1]);
     if (WIFSIGNALED(status))
         LOG_PRINT(shutting_down_ ? log::Level::Notice : log::Level::Alert,
                   "redis relay process %d exited on signal %d", static_cast<int>(pid),
@@ -570,7 +587,11 @@ void Master::upgrade() {
                   std::strerror(errno));
         return;
     }
-    Handover handover{listeners_, segment_.fd(), {wake_fds_.begin(), wake_fds_.end()}};
+    Handover handover{listeners_,
+                      segment_.fd(),
+                      {wake_fds_.begin(), wake_fds_.end()},
+                      std::array<int, 2>{relay_fds_[0], relay_fds_[1]},
+                      node_id_};
     auto pid = exec_new_binary(invocation_, handover);
     if (auto* err = std::get_if<std::string>(&pid)) {
         LOG_ALERT("upgrade failed: %s", err->c_str());
@@ -779,11 +800,13 @@ int start(const Options& options, Invocation invocation, std::unique_ptr<conf::C
                    static_cast<int>(old_master), config->worker_processes);
     else
         LOG_NOTICE("pushrelay/%s started, %d worker processes", kVersion, config->worker_processes);
-    Launch launch{options, std::move(invocation), pid_path, std::nullopt, 0};
+    Launch launch{options, std::move(invocation), pid_path, std::nullopt, std::nullopt, 0, 0};
     if (handover) {
         launch.inherited_wake_fds = std::move(handover->wake_fds);
+        launch.inherited_relay_fds = handover->relay_fds;
         launch.old_master = old_master;
     }
+    launch.node_id = handover && handover->node_id ? *handover->node_id : draw_node_id();
     Master master(std::move(launch), std::move(config), std::move(std::get<shm::Segment>(segment)),
                   std::move(std::get<shm::Store>(store)),
                   std::move(std::get<limit::ZoneSet>(limit_zones)),

@@ -14,6 +14,7 @@ namespace pushrelay::master {
 struct Children {
     core::WorkerMain worker;
     core::RelayMain relay;  // forked in Redis mode only
+    core::RelayGoneNotice relay_gone;
 };
 
 // The whole program: options, -t, -s, then the master loop, which forks the workers (and in Redis

@@ -67,6 +67,31 @@ std::variant<std::vector<int>, std::string> decode_fds(std::string_view text) {
     return fds;
 }
 
+// A node id: decimal, at most 53 bits (scale-out.md: Lua's numbers hold it exactly).
+std::optional<std::uint64_t> parse_node_id(std::string_view text) {
+    if (text.empty() || text.size() > 16)
+        return std::nullopt;
+    std::uint64_t id = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9')
+            return std::nullopt;
+        id = id * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (id >> 53 != 0)
+        return std::nullopt;
+    return id;
+}
+
+std::variant<std::array<int, 2>, std::string> decode_relay_fds(std::string_view text) {
+    auto fds = decode_fds(text);
+    if (auto* err = std::get_if<std::string>(&fds))
+        return *err;
+    const std::vector<int>& pair = std::get<std::vector<int>>(fds);
+    if (pair.size() != 2)
+        return bad("relay socketpair (two descriptors expected)", text);
+    return std::array<int, 2>{pair[0], pair[1]};
+}
+
 bool clear_cloexec(int fd) {
     int flags = fcntl(fd, F_GETFD);
     return flags >= 0 && fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) == 0;
@@ -77,6 +102,8 @@ bool clear_cloexec(int fd) {
     bool handed = clear_cloexec(handover.segment_fd);
     for (const core::Listener& l : handover.listeners) handed = handed && clear_cloexec(l.fd);
     for (int fd : handover.wake_fds) handed = handed && clear_cloexec(fd);
+    if (handover.relay_fds)
+        for (int fd : *handover.relay_fds) handed = handed && clear_cloexec(fd);
     if (!handed || setenv(kInheritVariable, encode_handover(handover).c_str(), 1) != 0)
         _exit(127);
     // The master blocks the signals it handles; exec keeps the mask, and the new master sets its
@@ -102,6 +129,11 @@ std::string encode_handover(const Handover& handover) {
     text += ";segment=" + std::to_string(handover.segment_fd) + ";wake=";
     for (size_t i = 0; i < handover.wake_fds.size(); i++)
         text += (i == 0 ? "" : ",") + std::to_string(handover.wake_fds[i]);
+    if (handover.relay_fds)
+        text += ";relay=" + std::to_string((*handover.relay_fds)[0]) + "," +
+                std::to_string((*handover.relay_fds)[1]);
+    if (handover.node_id)
+        text += ";node=" + std::to_string(*handover.node_id);
     return text;
 }
 
@@ -131,6 +163,15 @@ std::variant<Handover, std::string> decode_handover(std::string_view text) {
             if (handover.wake_fds.size() != core::kMaxWorkerSlots)
                 return bad("wake list (one descriptor per worker slot expected)", value);
             have_wake = true;
+        } else if (name == "relay" && !handover.relay_fds) {
+            auto fds = decode_relay_fds(value);
+            if (auto* err = std::get_if<std::string>(&fds))
+                return *err;
+            handover.relay_fds = std::get<std::array<int, 2>>(fds);
+        } else if (name == "node" && !handover.node_id) {
+            handover.node_id = parse_node_id(value);
+            if (!handover.node_id)
+                return bad("node id", value);
         } else {
             return bad("field", field);
         }

@@ -1,7 +1,8 @@
 // Binary upgrade on USR2, as nginx's: the running master fork+execs its binary (the file at the
 // path it was started from, which a package upgrade may have replaced) with the same arguments,
-// handing it the listening sockets, the shared segment's memfd and the workers' wake eventfds by
-// descriptor, listed in the environment variable PUSHRELAY_INHERIT. The new master adopts them
+// handing it the listening sockets, the shared segment's memfd, the workers' wake eventfds and
+// the Redis relay's socketpair by descriptor, and the node's id, listed in the environment
+// variable PUSHRELAY_INHERIT. The new master adopts them
 // instead of binding and creating its own, so no connection is refused and no message is lost;
 // both masters then serve from the one segment until the old one is told to QUIT.
 //
@@ -11,6 +12,9 @@
 
 #include <sys/types.h>
 
+#include <array>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -28,10 +32,14 @@ struct Handover {
     std::vector<core::Listener> listeners;
     int segment_fd = -1;
     std::vector<int> wake_fds;  // one per worker slot, in slot order
+    // Redis mode's: the relay socketpair (read end, write end) and the node id. Absent when an
+    // older binary handed over: the new master then makes its own.
+    std::optional<std::array<int, 2>> relay_fds;
+    std::optional<std::uint64_t> node_id;
 };
 
-// "listen=3:127.0.0.1:8080,4:[::1]:8081;segment=7;wake=8,9,...". A listen name holds no ',' or
-// ';' (conf::Listen::describe()).
+// "listen=3:127.0.0.1:8080,4:[::1]:8081;segment=7;wake=8,9,...;relay=72,73;node=12345". A
+// listen name holds no ',' or ';' (conf::Listen::describe()). relay and node are optional.
 std::string encode_handover(const Handover& handover);
 
 // The handover `text` describes, or an error quoting what is wrong. Checks the form only, not

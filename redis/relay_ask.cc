@@ -9,6 +9,8 @@ namespace {
 // Host byte order: the datagram never leaves the machine.
 constexpr std::uint8_t kAskVersion = 1;
 constexpr std::size_t kHeader = 2 + sizeof(std::int64_t);
+// The relay-gone datagram: this one byte, which no ask starts with (nor is as short as).
+constexpr std::uint8_t kRelayGone = 0xfe;
 
 }  // namespace
 
@@ -29,6 +31,14 @@ std::optional<RelayAsk> decode_ask(std::string_view bytes) {
     std::memcpy(&ask.channel_timeout_ms, bytes.data() + 2, sizeof ask.channel_timeout_ms);
     ask.key = bytes.substr(kHeader);
     return ask;
+}
+
+std::string encode_relay_gone() {
+    return std::string(1, static_cast<char>(kRelayGone));
+}
+
+bool is_relay_gone(std::string_view bytes) {
+    return bytes.size() == 1 && static_cast<std::uint8_t>(bytes[0]) == kRelayGone;
 }
 
 }  // namespace pushrelay::redis

@@ -1,6 +1,7 @@
 // redis/relay_ask.h — what a worker asks of its node's relay process: "make channel `key` live in
 // this node's cache" (shared/scale-out.md "Processes and connections"), one datagram on the
-// relay's socket. Pure: the bytes and their reading.
+// relay's socket; and the master's word on the same socket that a relay exited. Pure: the bytes
+// and their reading.
 #pragma once
 
 #include <cstdint>
@@ -19,5 +20,12 @@ struct RelayAsk {
 std::string encode_ask(const RelayAsk& ask);
 // nullopt: not an ask of this version (a truncated or foreign datagram).
 std::optional<RelayAsk> decode_ask(std::string_view bytes);
+
+// The master's datagram after it reaped a relay: the channels that relay alone held subscribed
+// may be live in the cache with nobody feeding them, so the relay that reads it takes on every
+// channel the cache serves (as a relay does at start). Two relays read the socket while a reload
+// replaces one or while both masters of an upgrade run.
+std::string encode_relay_gone();
+bool is_relay_gone(std::string_view bytes);
 
 }  // namespace pushrelay::redis

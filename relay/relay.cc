@@ -60,6 +60,9 @@ struct Channel {
     // deletion.
     bool adopt_gen = false;
     std::uint32_t reported_waiters = 0;  // what the last count told Redis
+    // Taken on from the cache: another relay of this node may have told Redis another figure
+    // (reported_waiters is not what Redis holds), so the first tick reports whatever it counts.
+    bool report_unknown = false;
     std::int64_t reported_requested_ms = -1;
     double lease_renew_at = 0;
     bool dropped_last_tick = false;  // fewer waiters than reported at the last tick
@@ -173,18 +176,25 @@ void Relay::start() {
     adopt_cached_channels();
 }
 
-// A relay that starts (the node's first, or one replacing a dead one) takes on every channel the
-// cache serves waiters of: subscribed again and resynced, so nothing its predecessor missed is
-// lost for them.
+// A relay that starts (the node's first, or one replacing a dead one), or that hears another
+// relay of the node exited (announce_gone), takes on every channel the cache serves waiters of
+// or marks live and it does not hold yet: subscribed and resynced, so nothing the other relay
+// fed, or missed, is lost for them.
 void Relay::adopt_cached_channels() {
     std::vector<std::string> keys;
     store_.visit_remote([&keys](const shm::Store::RemoteState& state, std::string_view key) {
         if (state.waiters_total > 0 || state.live)
             keys.emplace_back(key);
     });
-    for (const std::string& key : keys) track(key);
-    if (!keys.empty())
-        LOG_NOTICE("redis relay: resyncing %zu cached channels", keys.size());
+    std::size_t adopted = 0;
+    for (const std::string& key : keys) {
+        if (channels_.count(redis::channel_keys(conf_.ns, key).pubsub) != 0)
+            continue;
+        track(key).report_unknown = true;
+        adopted++;
+    }
+    if (adopted != 0)
+        LOG_NOTICE("redis relay: resyncing %zu cached channels", adopted);
 }
 
 void Relay::on_up() {
@@ -265,7 +275,10 @@ void Relay::read_asks() {
                 LOG_ALERT_ERRNO("recv(relay socket)");
             return;
         }
-        if (auto decoded = redis::decode_ask({buffer, static_cast<std::size_t>(n)}))
+        const std::string_view datagram(buffer, static_cast<std::size_t>(n));
+        if (redis::is_relay_gone(datagram))
+            adopt_cached_channels();
+        else if (auto decoded = redis::decode_ask(datagram))
             ask(*decoded);
     }
 }
@@ -599,7 +612,7 @@ void Relay::report_count(Channel& channel, const shm::Store::RemoteState* state,
     channel.dropped_last_tick = waiters < channel.reported_waiters;
     const bool asked = requested >= channel.reported_requested_ms + kRequestedResolutionMs;
     const bool renew = waiters > 0 && now >= channel.lease_renew_at;
-    if (!rose && !dropped && !asked && !renew)
+    if (!rose && !dropped && !asked && !renew && !channel.report_unknown)
         return;
     if (!commands_.up())
         return;  // reported once it is back: nothing is lost by waiting
@@ -608,6 +621,7 @@ void Relay::report_count(Channel& channel, const shm::Store::RemoteState* state,
     commands_.evalsha(static_cast<std::size_t>(redis::Script::Count), call.keys, call.args,
                       [](redis::Reply&&) {});
     channel.reported_waiters = waiters;
+    channel.report_unknown = false;
     channel.reported_requested_ms = requested;
     channel.lease_renew_at = now + kLeaseRenew;
 }
@@ -626,6 +640,12 @@ void Relay::on_stop(struct ev_loop* loop, ev_signal*, int) {
 }
 
 }  // namespace
+
+void announce_gone(int write_fd) {
+    const std::string notice = redis::encode_relay_gone();
+    if (::send(write_fd, notice.data(), notice.size(), MSG_DONTWAIT) < 0)
+        LOG_ALERT("send(relay socket) of a relay's exit failed: %s", std::strerror(errno));
+}
 
 int run(const core::RelayContext& context) {
     signal(SIGPIPE, SIG_IGN);

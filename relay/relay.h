@@ -12,7 +12,8 @@
 //
 // Workers ask for channels (redis/relay_ask.h) on a datagram socket; the relay subscribes,
 // fetches, marks the channel live in the cache and the Live event answers the asking workers. A
-// channel nobody waits on is unsubscribed after kIdleUnsubscribe.
+// channel nobody waits on is unsubscribed after kIdleUnsubscribe. Two relays may read the one
+// socket for a while (a reload, a binary upgrade): both feed the cache, which takes each id once.
 #pragma once
 
 #include "core/worker_context.h"
@@ -21,5 +22,11 @@ namespace pushrelay::relay {
 
 // The relay process's entry point: runs until SIGTERM/SIGQUIT/SIGINT, returns the exit status.
 int run(const core::RelayContext& context);
+
+// For the master, once it reaped a relay (core::RelayGoneNotice): whichever relay reads the
+// notice takes on every channel the cache serves waiters of or marks live, as at its start. A
+// relay's channels would otherwise stay live with nobody feeding them when another relay, not a
+// successor, carries on: the old master's after a binary upgrade, or during a reload.
+void announce_gone(int write_fd);
 
 }  // namespace pushrelay::relay

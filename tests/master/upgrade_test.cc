@@ -12,6 +12,8 @@ Handover sample() {
     handover.listeners = {{3, nullptr, "127.0.0.1:8080"}, {4, nullptr, "[::1]:8081"}};
     handover.segment_fd = 7;
     for (int slot = 0; slot < core::kMaxWorkerSlots; slot++) handover.wake_fds.push_back(10 + slot);
+    handover.relay_fds = std::array<int, 2>{5, 6};
+    handover.node_id = (std::uint64_t{1} << 53) - 1;
     return handover;
 }
 
@@ -22,9 +24,9 @@ std::string wake_list() {
     return text;
 }
 
-TEST(Handover, EncodesListenersSegmentAndWakeFds) {
-    EXPECT_EQ(encode_handover(sample()),
-              "listen=3:127.0.0.1:8080,4:[::1]:8081;segment=7;wake=" + wake_list());
+TEST(Handover, EncodesListenersSegmentWakeFdsRelayAndNode) {
+    EXPECT_EQ(encode_handover(sample()), "listen=3:127.0.0.1:8080,4:[::1]:8081;segment=7;wake=" +
+                                             wake_list() + ";relay=5,6;node=9007199254740991");
 }
 
 TEST(Handover, DecodesWhatItEncodes) {
@@ -38,6 +40,16 @@ TEST(Handover, DecodesWhatItEncodes) {
     EXPECT_EQ(h.listeners[1].name, "[::1]:8081");
     EXPECT_EQ(h.segment_fd, 7);
     EXPECT_EQ(h.wake_fds, sample().wake_fds);
+    EXPECT_EQ(h.relay_fds, sample().relay_fds);
+    EXPECT_EQ(h.node_id, sample().node_id);
+}
+
+// What a binary from before the relay's handover passes: the new master makes its own.
+TEST(Handover, RelayAndNodeAreOptional) {
+    auto decoded = decode_handover("listen=;segment=5;wake=" + wake_list());
+    ASSERT_TRUE(std::holds_alternative<Handover>(decoded));
+    EXPECT_FALSE(std::get<Handover>(decoded).relay_fds);
+    EXPECT_FALSE(std::get<Handover>(decoded).node_id);
 }
 
 TEST(Handover, NoListenersIsValid) {
@@ -56,6 +68,11 @@ TEST(Handover, RefusesMalformedTextQuotingIt) {
              std::string("listen=3:a") + wake,                      // no segment
              std::string("listen=3:a;segment=5;segment=6") + wake,  // repeated
              std::string("listen=3:a;segment=5;colour=blue") + wake,
+             std::string("listen=3:a;segment=5;relay=5") + wake,                // one of two
+             std::string("listen=3:a;segment=5;relay=5,6,7") + wake,            // three
+             std::string("listen=3:a;segment=5;node=9007199254740992") + wake,  // 2^53
+             std::string("listen=3:a;segment=5;node=") + wake,
+             std::string("listen=3:a;segment=5;node=1;node=2") + wake,
          }) {
         auto decoded = decode_handover(text);
         ASSERT_TRUE(std::holds_alternative<std::string>(decoded)) << text;

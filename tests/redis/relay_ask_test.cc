@@ -24,5 +24,13 @@ TEST(RelayAsk, RefusesTruncatedForeignAndKeylessDatagrams) {
     EXPECT_FALSE(decode_ask(other));
 }
 
+TEST(RelayGone, IsNeitherAnAskNorTakenForOne) {
+    const std::string gone = encode_relay_gone();
+    EXPECT_TRUE(is_relay_gone(gone));
+    EXPECT_FALSE(decode_ask(gone));
+    EXPECT_FALSE(is_relay_gone(encode_ask({"k", true, 5000})));
+    EXPECT_FALSE(is_relay_gone(""));
+}
+
 }  // namespace
 }  // namespace pushrelay::redis
