@@ -326,11 +326,9 @@ void RedisBroker::expire() {
 }
 
 void RedisBroker::publish_counters() {
-    const redis::Connection::Counters now = redis_.counters();
-    store_.count_redis(core::RedisCounter::Connects, now.connects - reported_.connects);
-    store_.count_redis(core::RedisCounter::Commands, now.commands - reported_.commands);
-    store_.count_redis(core::RedisCounter::Errors, now.errors - reported_.errors);
-    reported_ = now;
+    counted_.report(redis_.counters(), [this](core::RedisCounter counter, std::uint64_t n) {
+        store_.count_redis(counter, n);
+    });
 }
 
 // The answering worker's own counts are current; the other processes add theirs every second

@@ -144,7 +144,7 @@ class RedisBroker final : public Broker, private redis::Observer {
     // or a worker and its respawned successor, must never send the same token within the
     // 10 minutes Redis remembers them (the publish would be taken for a retry and dropped).
     std::uint64_t publish_sequence_;
-    redis::Connection::Counters reported_{};  // what publish_counters() added to the store
+    redis::CounterDeltas counted_;  // what publish_counters() added to the store
     std::unordered_map<std::uint64_t, std::vector<Waiting>> waiting_;  // by channel uid
     ev_timer waiting_timer_;
 };

@@ -430,4 +430,11 @@ void Connection::on_broken_timer(struct ev_loop*, ev_timer* w, int) {
         self->drop({Failure::Kind::Io, self->broken_reason_}, Outcome::Lost, false);
 }
 
+void CounterDeltas::report(const Connection::Counters& now, const Add& add) {
+    add(core::RedisCounter::Connects, now.connects - reported_.connects);
+    add(core::RedisCounter::Commands, now.commands - reported_.commands);
+    add(core::RedisCounter::Errors, now.errors - reported_.errors);
+    reported_ = now;
+}
+
 }  // namespace pushrelay::redis

@@ -38,6 +38,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/redis_figures.h"
 #include "redis/link.h"
 #include "redis/value.h"
 
@@ -198,6 +199,17 @@ class Connection {
     ev_timer retry_timer_;   // down: the next attempt
     ev_timer wait_timer_;    // the oldest waiting Request's deadline
     ev_timer broken_timer_;  // a zero delay: a write hiredis refused, dropped from the loop
+};
+
+// Hands what a connection's counters grew by since the last call to the node's figures, which
+// every process adds its own to (core/redis_figures.h: sums, not per-process values).
+class CounterDeltas {
+  public:
+    using Add = std::function<void(core::RedisCounter, std::uint64_t)>;
+    void report(const Connection::Counters& now, const Add& add);
+
+  private:
+    Connection::Counters reported_{};
 };
 
 }  // namespace pushrelay::redis

@@ -139,7 +139,7 @@ class Relay final : private redis::Observer {
     // before any channel's generation is compared.
     std::string run_id_;
     bool run_checked_ = false;
-    redis::Connection::Counters reported_{};  // what publish_figures() added to the store
+    redis::CounterDeltas counted_;  // what publish_figures() added to the store
     ev_io ask_watcher_;
     ev_timer tick_timer_;
     ev_signal stop_watchers_[3];
@@ -564,11 +564,9 @@ void Relay::on_tick(struct ev_loop*, ev_timer* w, int) {
 }
 
 void Relay::publish_figures() {
-    const redis::Connection::Counters now = commands_.counters();
-    store_.count_redis(core::RedisCounter::Connects, now.connects - reported_.connects);
-    store_.count_redis(core::RedisCounter::Commands, now.commands - reported_.commands);
-    store_.count_redis(core::RedisCounter::Errors, now.errors - reported_.errors);
-    reported_ = now;
+    counted_.report(commands_.counters(), [this](core::RedisCounter counter, std::uint64_t n) {
+        store_.count_redis(counter, n);
+    });
     store_.set_redis_channels(subscription_.channels());
 }
 

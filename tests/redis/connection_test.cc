@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -332,6 +333,29 @@ TEST_F(ConnectionTest, BusyIsNotReadyAndKeepsTheConnection) {
     EXPECT_TRUE(connection.up());
     EXPECT_TRUE(recorder.downs.empty());
     EXPECT_EQ(run(connection, {"GET", "k"}).outcome, Outcome::Ok);
+}
+
+}  // namespace
+}  // namespace pushrelay::redis
+
+namespace pushrelay::redis {
+namespace {
+
+// Every process adds to the node's sums: each report passes only what came since the last.
+TEST(CounterDeltas, ReportsWhatEachCounterGrewBySinceTheLastReport) {
+    CounterDeltas deltas;
+    std::map<core::RedisCounter, std::uint64_t> added;
+    auto add = [&added](core::RedisCounter counter, std::uint64_t n) { added[counter] += n; };
+    deltas.report({.attempts = 5, .connects = 2, .commands = 10, .errors = 1}, add);
+    deltas.report({.attempts = 9, .connects = 3, .commands = 25, .errors = 1}, add);
+    EXPECT_EQ(added[core::RedisCounter::Connects], 3u);
+    EXPECT_EQ(added[core::RedisCounter::Commands], 25u);
+    EXPECT_EQ(added[core::RedisCounter::Errors], 1u);
+    added.clear();
+    deltas.report({.attempts = 9, .connects = 3, .commands = 26, .errors = 2}, add);
+    EXPECT_EQ(added[core::RedisCounter::Connects], 0u);
+    EXPECT_EQ(added[core::RedisCounter::Commands], 1u);
+    EXPECT_EQ(added[core::RedisCounter::Errors], 1u);
 }
 
 }  // namespace
