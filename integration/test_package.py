@@ -110,6 +110,10 @@ class Root:
             raise AssertionError(f"mounting the root failed: {holder.communicate(timeout=WAIT)}")
         return holder
 
+    def as_mounted(self, relative):
+        """A path in the root as the namespace sees it (/usr is the overlay there only)."""
+        return Path(f"/proc/{self.namespace.pid}/root") / self.path.relative_to("/") / relative
+
     def close(self):
         self.namespace.kill()
         self.namespace.communicate(timeout=WAIT)
@@ -389,7 +393,7 @@ def test_upgrade_hands_the_running_server_over_to_the_new_binary(installed_serve
 def test_an_upgrade_the_new_binary_refuses_leaves_the_old_server_serving(installed_server, root,
                                                                           next_version):
     """A segment layout the new binary cannot read: -s upgrade fails and the postinst says a
-    restart is due (systemd, absent here, would be asked for it); nothing is dropped meanwhile."""
+    restart is due (under systemd it asks for one: the next test); nothing is dropped meanwhile."""
     server = installed_server
     old = server.masters[0]
 
@@ -400,6 +404,25 @@ def test_an_upgrade_the_new_binary_refuses_leaves_the_old_server_serving(install
     assert "pushrelay: restart the server to run the new binary" in result.stderr
     assert server.master() == old
     assert server.get("kept") == (200, "before")
+
+
+def test_under_systemd_a_refused_upgrade_restarts_the_service(installed_server, root,
+                                                              next_version):
+    """As the postinst sees systemd (/run/systemd/system), with deb-systemd-invoke replaced by a
+    script that records its calls: the refused handover falls back to a restart of the unit, and
+    the upgrade starts no other action than the snippet's `start` (a no-op on a running unit)."""
+    (root.path / "run/systemd/system").mkdir(parents=True)
+    calls = root.path / "tmp/deb-systemd-invoke.calls"
+    invoke = root.as_mounted("usr/bin/deb-systemd-invoke")
+    invoke.write_text(f'#!/bin/sh\necho "$*" >> /tmp/{calls.name}\n')
+    invoke.chmod(0o755)
+
+    with another_layout(installed_server.masters[0]):
+        result = root.dpkg("--force-confold", "-i", str(next_version))
+
+    assert "pushrelay: restarting the service instead" in result.stderr
+    assert calls.read_text().splitlines() == ["start pushrelay.service",
+                                              "restart pushrelay.service"]
 
 
 def test_an_upgrade_under_a_broken_conf_keeps_the_old_binary_running(installed_server, root,
