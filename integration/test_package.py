@@ -406,23 +406,36 @@ def test_an_upgrade_the_new_binary_refuses_leaves_the_old_server_serving(install
     assert server.get("kept") == (200, "before")
 
 
-def test_under_systemd_a_refused_upgrade_restarts_the_service(installed_server, root,
-                                                              next_version):
-    """As the postinst sees systemd (/run/systemd/system), with deb-systemd-invoke replaced by a
-    script that records its calls: the refused handover falls back to a restart of the unit, and
-    the upgrade starts no other action than the snippet's `start` (a no-op on a running unit)."""
+@pytest.fixture
+def systemd_calls(root):
+    """The postinst sees systemd (/run/systemd/system), and deb-systemd-invoke is a script that
+    records its calls, one a line, in the file returned."""
     (root.path / "run/systemd/system").mkdir(parents=True)
     calls = root.path / "tmp/deb-systemd-invoke.calls"
     invoke = root.as_mounted("usr/bin/deb-systemd-invoke")
     invoke.write_text(f'#!/bin/sh\necho "$*" >> /tmp/{calls.name}\n')
     invoke.chmod(0o755)
+    return calls
 
+
+def test_under_systemd_a_handover_restarts_nothing(installed_server, root, next_version,
+                                                   systemd_calls):
+    """The snippet's `start` is a no-op on a running unit; no restart follows a handover."""
+    result = root.dpkg("--force-confold", "-i", str(next_version))
+
+    assert "took over" in result.stderr
+    installed_server.masters.append(installed_server.master())
+    assert systemd_calls.read_text().splitlines() == ["start pushrelay.service"]
+
+
+def test_under_systemd_a_refused_upgrade_restarts_the_service(installed_server, root,
+                                                              next_version, systemd_calls):
     with another_layout(installed_server.masters[0]):
         result = root.dpkg("--force-confold", "-i", str(next_version))
 
     assert "pushrelay: restarting the service instead" in result.stderr
-    assert calls.read_text().splitlines() == ["start pushrelay.service",
-                                              "restart pushrelay.service"]
+    assert systemd_calls.read_text().splitlines() == ["start pushrelay.service",
+                                                      "restart pushrelay.service"]
 
 
 def test_an_upgrade_under_a_broken_conf_keeps_the_old_binary_running(installed_server, root,
