@@ -159,3 +159,45 @@ def publish_once(server, channel, body):
     """POST on a new connection (see IteratingSubscriber); returns the status."""
     return publish(server.pub_url(channel), body, {"Connection": "close"}).status_code
 
+
+
+class RoundRobinPublisher(threading.Thread):
+    """Publishes m0, m1, ... to ch0 .. ch<channels-1> in turn, each on a new connection, until
+    stopped (at most `messages_at_most`), recording what each channel was sent and every status:
+    the load under which a reload or an upgrade must lose nothing."""
+
+    def __init__(self, server, channels, messages_at_most=3000):
+        super().__init__(daemon=True)
+        self.server, self.channels, self.messages_at_most = server, channels, messages_at_most
+        self.sent = {c: [] for c in range(channels)}
+        self.statuses = []
+        self.done = threading.Event()
+
+    def run(self):
+        for n in range(self.messages_at_most):
+            if self.done.is_set():
+                return
+            c = n % self.channels
+            self.statuses.append(publish_once(self.server, f"ch{c}", f"m{n}"))
+            self.sent[c].append(f"m{n}")
+
+    def wait_for(self, published, what="publishing under way"):
+        wait_until(lambda: len(self.statuses) >= published, what=what)
+
+    def finish(self):
+        """Stops, then ends every channel with `END` (IteratingSubscriber's last message)."""
+        self.done.set()
+        self.join(WAIT)
+        for c in range(self.channels):
+            assert publish_once(self.server, f"ch{c}", "END") in (201, 202)
+
+    def check(self, subscribers):
+        """Every publish accepted; each subscriber of ch<c> got exactly what ch<c> was sent."""
+        assert set(self.statuses) <= {201, 202}
+        for s in subscribers:
+            s.join(WAIT * 3)
+            assert not s.is_alive(), f"subscriber of {s.channel} did not finish"
+            assert s.errors == []
+            assert set(getattr(s, "statuses", [200])) <= {200, 304}
+            sent = self.sent[int(s.channel[2:])]
+            assert s.bodies == sent, f"{s.channel}: got {len(s.bodies)} of {len(sent)}"

@@ -7,7 +7,7 @@ import threading
 
 import requests
 
-from client import IteratingSubscriber, publish_once, subscriber_count
+from client import IteratingSubscriber, RoundRobinPublisher, publish_once, subscriber_count
 from conftest import WAIT, accepts, free_port, wait_until
 
 CHANNELS = 5
@@ -43,39 +43,13 @@ def test_five_reloads_lose_nothing(pushrelay):
         wait_until(lambda c=c: held(server, f"ch{c}") == SUBSCRIBERS_PER_CHANNEL,
                    what=f"{SUBSCRIBERS_PER_CHANNEL} held subscribers on ch{c}")
 
-    done = threading.Event()
-    sent = {c: [] for c in range(CHANNELS)}
-    publish_statuses = []
-
-    def publisher():
-        n = 0
-        while not done.is_set():
-            c = n % CHANNELS
-            body = f"m{n}"
-            publish_statuses.append(publish_once(server, f"ch{c}", body))
-            sent[c].append(body)
-            n += 1
-
-    thread = threading.Thread(target=publisher, daemon=True)
-    thread.start()
+    publisher = RoundRobinPublisher(server, CHANNELS)
+    publisher.start()
     for workers in (3, 1, 2, 3, 2):
-        wait_until(lambda: len(publish_statuses) > 0, what="publishing under way")
+        publisher.wait_for(1)
         reload_to(server, workers)
-    done.set()
-    thread.join(WAIT)
-    for c in range(CHANNELS):
-        assert publish_once(server, f"ch{c}", "END") in (201, 202)
-    for s in subscribers:
-        s.join(WAIT * 3)
-        assert not s.is_alive(), f"subscriber of {s.channel} did not finish"
-
-    assert len(publish_statuses) > 0
-    assert set(publish_statuses) <= {201, 202}
-    for s in subscribers:
-        c = int(s.channel[2:])
-        assert s.errors == []
-        assert set(s.statuses) <= {200, 304}
-        assert s.bodies == sent[c], f"{s.channel}: got {len(s.bodies)} of {len(sent[c])}"
+    publisher.finish()
+    publisher.check(subscribers)
     assert server.error_log.count("reloaded") == 5
 
 

@@ -15,7 +15,7 @@ import threading
 import pytest
 import requests
 
-from client import IteratingSubscriber, publish_once
+from client import IteratingSubscriber, RoundRobinPublisher, publish_once
 from conftest import BINARY, WAIT, PushRelay, alive, children_of, wait_until
 from segment_layout import another_layout
 
@@ -143,45 +143,20 @@ def test_upgrade_loses_no_message_and_refuses_no_connection(upgradable, tmp_path
             s.start()
         connector = Connector([server.pub, server.sub])
         connector.start()
-        done = threading.Event()
-        sent = {c: [] for c in range(CHANNELS)}
-        statuses = []
-
-        def publisher():
-            for n in range(3000):
-                if done.is_set():
-                    return
-                c = n % CHANNELS
-                statuses.append(publish_once(server, f"ch{c}", f"m{n}"))
-                sent[c].append(f"m{n}")
-
-        thread = threading.Thread(target=publisher, daemon=True)
-        thread.start()
-        wait_until(lambda: len(statuses) >= 20, what="publishing under way")
+        publisher = RoundRobinPublisher(server, CHANNELS)
+        publisher.start()
+        publisher.wait_for(20)
 
         new = upgrade(server)
-        published_before_quit = len(statuses)
+        published_before_quit = len(publisher.statuses)
         os.kill(old, signal.SIGQUIT)
         assert server.proc.wait(timeout=WAIT * 2) == 0
         wait_until(lambda: not any(alive(p) for p in old_workers), what="the old workers to exit")
-        wait_until(lambda: len(statuses) >= published_before_quit + 20,
-                   what="publishing on after the old master left")
-        done.set()
-        thread.join(WAIT)
+        publisher.wait_for(published_before_quit + 20, "publishing on after the old master left")
+        publisher.finish()
         connector.stop.set()
         connector.join(WAIT)
-        for c in range(CHANNELS):
-            assert publish_once(server, f"ch{c}", "END") in (201, 202)
-        for s in subscribers:
-            s.join(WAIT * 3)
-            assert not s.is_alive(), f"subscriber of {s.channel} did not finish"
-
-        assert set(statuses) <= {201, 202}
-        for s in subscribers:
-            c = int(s.channel[2:])
-            assert s.errors == []
-            assert set(s.statuses) <= {200, 304}
-            assert s.bodies == sent[c], f"{s.channel}: got {len(s.bodies)} of {len(sent[c])}"
+        publisher.check(subscribers)
         assert connector.attempts > 0 and connector.refused == 0
         # The messages stored before the upgrade, served by the new master's workers alone.
         r = requests.get(server.sub_url("stored"), timeout=WAIT)

@@ -14,7 +14,8 @@ import threading
 
 import requests
 
-from client import Held, IteratingSubscriber, message_id, publish_once, wait_for_subscribers
+from client import (Held, IteratingSubscriber, RoundRobinPublisher, message_id, publish_once,
+                    wait_for_subscribers)
 from conftest import DEFAULT_SERVERS, WAIT, alive, children_of, is_relay, wait_until
 from test_redis_nodes import Node, publish_when_up
 from test_upgrade import BUFFER, CopiedBinaryRelay
@@ -166,21 +167,9 @@ def scenario(a, b):
     for c in range(CHANNELS):
         wait_for_subscribers(b.pub_url(f"ch{c}"), SUBSCRIBERS_PER_CHANNEL + 1)
 
-    done = threading.Event()
-    sent = {c: [] for c in range(CHANNELS)}
-    statuses = []
-
-    def publisher():
-        for n in range(3000):
-            if done.is_set():
-                return
-            c = n % CHANNELS
-            statuses.append(publish_once(b, f"ch{c}", f"m{n}"))
-            sent[c].append(f"m{n}")
-
-    thread = threading.Thread(target=publisher, daemon=True)
-    thread.start()
-    wait_until(lambda: len(statuses) >= 20, what="publishing under way")
+    publisher = RoundRobinPublisher(b, CHANNELS)
+    publisher.start()
+    publisher.wait_for(20)
 
     new = a.upgrade()
     # Once the new relay has taken on the cached channels (it does before it connects), channels
@@ -198,38 +187,21 @@ def scenario(a, b):
     finally:
         os.kill(new_relay, signal.SIGCONT)
 
-    published_before_quit = len(statuses)
+    published_before_quit = len(publisher.statuses)
     os.kill(old, signal.SIGQUIT)
     assert a.proc.wait(timeout=WAIT * 2) == 0
     wait_until(lambda: not any(alive(p) for p in old_workers), what="the old workers to exit")
-    wait_until(lambda: len(statuses) >= published_before_quit + 20,
-               what="publishing on after the old master left")
-    done.set()
-    thread.join(WAIT)
+    publisher.wait_for(published_before_quit + 20, "publishing on after the old master left")
 
     late_sent = [f"l{n}" for n in range(5)]
     for c in range(LATE_CHANNELS):
-        for body in late_sent:
+        for body in late_sent + ["END"]:
             assert publish_once(b, f"late{c}", body) in (201, 202)
-    for c in range(CHANNELS):
-        assert publish_once(b, f"ch{c}", "END") in (201, 202)
-    for c in range(LATE_CHANNELS):
-        assert publish_once(b, f"late{c}", "END") in (201, 202)
-    for s in subscribers + streams + late:
+    publisher.finish()
+    publisher.check(subscribers + streams)
+    for s in late:
         s.join(WAIT * 3)
         assert not s.is_alive(), f"subscriber of {s.channel} did not finish\n{a.error_log[-3000:]}"
-
-    assert set(statuses) <= {201, 202}
-    for s in subscribers:
-        c = int(s.channel[2:])
-        assert s.errors == []
-        assert set(s.statuses) <= {200, 304}
-        assert s.bodies == sent[c], f"{s.channel}: got {len(s.bodies)} of {len(sent[c])}"
-    for s in streams:
-        c = int(s.channel[2:])
-        assert s.errors == []
-        assert s.bodies == sent[c], f"stream {s.channel}: got {len(s.bodies)} of {len(sent[c])}"
-    for s in late:
         assert s.errors == []
         assert s.bodies == late_sent, f"{s.channel}: {s.bodies}"
 
