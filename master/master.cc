@@ -192,6 +192,7 @@ class Master {
     void retire_relay();
     bool reap_relay(pid_t pid, int status);
     bool reap_new_master(pid_t pid, int status);
+    void take_pid_file_back();
     void sweep_old_masters_slots();
     void reap_children();
     void signal_workers(int signo);
@@ -361,11 +362,7 @@ bool Master::reap_new_master(pid_t pid, int status) {
     if (new_master_ == 0 || pid != new_master_)
         return false;
     new_master_ = 0;
-    // Written anew, not renamed back: `-s upgrade` knows the upgrade ended here by a new file.
-    std::string err = write_pid_file(pid_path_);
-    if (!err.empty())
-        LOG_ALERT("writing the pid file back: %s", err.c_str());
-    unlink(oldbin_path().c_str());
+    take_pid_file_back();
     const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     LOG_PRINT(clean ? log::Level::Notice : log::Level::Alert,
               "new master process %d exited with %s %d; this master %d serves on",
@@ -373,6 +370,15 @@ bool Master::reap_new_master(pid_t pid, int status) {
               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
               static_cast<int>(getpid()));
     return true;
+}
+
+// After an upgrade that ended here: the pid file names this master again. Written anew, not
+// renamed back from `.oldbin`: `-s upgrade` knows the upgrade failed by a new file.
+void Master::take_pid_file_back() {
+    std::string err = write_pid_file(pid_path_);
+    if (!err.empty())
+        LOG_ALERT("writing the pid file back: %s", err.c_str());
+    unlink(oldbin_path().c_str());
 }
 
 // The old master of an upgrade is gone. Told to QUIT, it gave back its workers' slots itself;
@@ -595,7 +601,7 @@ void Master::upgrade() {
     auto pid = exec_new_binary(invocation_, handover);
     if (auto* err = std::get_if<std::string>(&pid)) {
         LOG_ALERT("upgrade failed: %s", err->c_str());
-        rename(oldbin_path().c_str(), pid_path_.c_str());
+        take_pid_file_back();
         return;
     }
     new_master_ = std::get<pid_t>(pid);
