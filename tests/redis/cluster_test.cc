@@ -28,6 +28,7 @@ namespace {
 using testing::Admin;
 using testing::local;
 using testing::Loop;
+using testing::Recorder;
 using testing::RedisServer;
 
 constexpr double kCommandTimeout = 1;
@@ -133,14 +134,6 @@ Settings settings_for(int port) {
         settings.scripts.emplace_back(script_source(static_cast<Script>(s)));
     return settings;
 }
-
-class Recorder : public Observer {
-  public:
-    void on_up() override { ++ups; }
-    void on_down(const Failure& failure) override { downs.push_back(failure); }
-    int ups = 0;
-    std::vector<Failure> downs;
-};
 
 class SubscriptionEvents : public ShardedSubscriptionsObserver {
   public:

@@ -27,16 +27,9 @@ using testing::Admin;
 using testing::Clock;
 using testing::local;
 using testing::Loop;
+using testing::Recorder;
 using testing::RedisServer;
 using testing::since;
-
-class Recorder : public Observer {
-  public:
-    void on_up() override { ++ups; }
-    void on_down(const Failure& failure) override { downs.push_back(failure); }
-    int ups = 0;
-    std::vector<Failure> downs;
-};
 
 // Collects the replies of a command: how many came, and the last.
 struct Replies {

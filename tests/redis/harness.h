@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "redis/connection.h"
 #include "redis/link.h"
 
 namespace pushrelay::redis::testing {
@@ -114,6 +115,15 @@ class Admin {
 
   private:
     redisContext* context_;
+};
+
+// A connection's Observer that records what it was told.
+class Recorder : public Observer {
+  public:
+    void on_up() override { ++ups; }
+    void on_down(const Failure& failure) override { downs.push_back(failure); }
+    int ups = 0;
+    std::vector<Failure> downs;
 };
 
 }  // namespace pushrelay::redis::testing

@@ -10,8 +10,7 @@
 #include <sstream>
 
 #include "redis/scripts.h"
-#include "tests/redis/redis_server.h"
-#include "tests/redis/script_runner.h"
+#include "tests/redis/flushed_redis.h"
 
 namespace pushrelay::redis {
 namespace {
@@ -29,17 +28,10 @@ struct CommandStat {
     double usec_per_call = 0;
 };
 
-class ScriptCost : public ::testing::Test {
+class ScriptCost : public testing::FlushedRedisTest {
   protected:
-    static void SetUpTestSuite() { server_ = new testing::RedisServer(); }
-    static void TearDownTestSuite() {
-        delete server_;
-        server_ = nullptr;
-    }
-
     void SetUp() override {
-        redis_ = connect_to(server_->port());
-        command(redis_.get(), {"FLUSHALL"});
+        FlushedRedisTest::SetUp();
         for (int i = 0; i < kChannels; ++i)
             keys_.push_back(channel_keys("pr", "cost/" + std::to_string(i)));
         for (Script s : {Script::Publish, Script::Fetch, Script::Count})
@@ -126,13 +118,9 @@ class ScriptCost : public ::testing::Test {
         return per_call;
     }
 
-    static testing::RedisServer* server_;
-    ContextPtr redis_;
     std::vector<ChannelKeys> keys_;
     std::uint64_t sequence_ = 0;
 };
-
-testing::RedisServer* ScriptCost::server_ = nullptr;
 
 // Every channel full (max_buffer 10), every publish trimming one and adding a retry token.
 TEST_F(ScriptCost, APublishRunsFewCommandsInTheSteadyState) {

@@ -9,8 +9,7 @@
 #include <thread>
 
 #include "redis/frames.h"
-#include "tests/redis/redis_server.h"
-#include "tests/redis/script_runner.h"
+#include "tests/redis/flushed_redis.h"
 
 namespace pushrelay::redis {
 namespace {
@@ -26,21 +25,8 @@ using testing::Subscription;
 constexpr std::uint64_t kNodeA = 0xa11ce;
 constexpr std::uint64_t kNodeB = 0xb0b;
 
-class Scripts : public ::testing::Test {
+class Scripts : public testing::FlushedRedisTest {
   protected:
-    static void SetUpTestSuite() { server_ = new testing::RedisServer(); }
-    static void TearDownTestSuite() {
-        delete server_;
-        server_ = nullptr;
-    }
-
-    void SetUp() override {
-        redis_ = connect_to(server_->port());
-        command(redis_.get(), {"FLUSHALL"});
-    }
-
-    int port() const { return server_->port(); }
-
     // ---- calls ----
 
     PublishReply publish(const std::string& body, const core::ChannelLimits& limits = {},
@@ -129,12 +115,8 @@ class Scripts : public ::testing::Test {
         return std::get<T>(std::get<Frame>(decoded));
     }
 
-    static testing::RedisServer* server_;
-    ContextPtr redis_;
     ChannelKeys keys_ = channel_keys("pr", "g/{chan}");
 };
-
-testing::RedisServer* Scripts::server_ = nullptr;
 
 // ---- ids (What must hold 1) ----
 
