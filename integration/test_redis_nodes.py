@@ -526,7 +526,9 @@ def command_kinds(commands):
 
 # --- Redis stalled, connections dropped ---------------------------------------------------------
 
-def test_a_redis_stall_is_503_or_late_and_loses_nothing(nodes, redis):
+def held_on_a_and_b(nodes):
+    """A channel C published m0 and m1 to, which A and B have read, and a long-poll held on each
+    of A and B after m1: (channel, m1's response, the two holds)."""
     a, b, c = nodes
     ch = channel()
     posted(c, ch, b"m0")
@@ -534,6 +536,12 @@ def test_a_redis_stall_is_503_or_late_and_loses_nothing(nodes, redis):
     m1 = deliver(ch, m0, [a, b], c, b"m1")
     held = [hold(node, ch, m1) for node in (a, b)]
     wait_for_subscribers(c.pub_url(ch), 2)
+    return ch, m1, held
+
+
+def test_a_redis_stall_is_503_or_late_and_loses_nothing(nodes, redis):
+    a, b, c = nodes
+    ch, m1, held = held_on_a_and_b(nodes)
 
     stall = redis.debug_sleep(3)
     wait_until(lambda: not redis_answers(redis), timeout=2.0, what="Redis to stall")
@@ -578,12 +586,7 @@ def redis_answers(server):
 @pytest.mark.parametrize("kind", ["pubsub", "normal"])
 def test_nodes_reconnect_after_client_kill(nodes, redis, kind):
     a, b, c = nodes
-    ch = channel()
-    posted(c, ch, b"m0")
-    m0 = message(get(a, ch), b"m0")
-    m1 = deliver(ch, m0, [a, b], c, b"m1")
-    held = [hold(node, ch, m1) for node in (a, b)]
-    wait_for_subscribers(c.pub_url(ch), 2)
+    ch, m1, held = held_on_a_and_b(nodes)
 
     killed = redis.client_kill("TYPE", kind)
     # Each node has a command connection; the relays of A and B (holding waiters) subscribe.
